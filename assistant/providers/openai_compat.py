@@ -1,0 +1,221 @@
+"""OpenAI and any OpenAI-compatible endpoint, through the official `openai` SDK.
+
+The SDK does the HTTP, the SSE parsing, retries with backoff and timeouts; this module turns its
+chunks into our events and its exceptions into `ProviderError`s with plain-words messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+
+from assistant.providers.base import (
+    Finish,
+    GenerationRequest,
+    ProviderError,
+    StreamEvent,
+    TextDelta,
+    Usage,
+    redact,
+)
+
+log = logging.getLogger(__name__)
+
+OPENAI_DEFAULT_ENDPOINT = "api.openai.com"
+# Some OpenAI-compatible servers reject `stream_options`; the SDK reports a 400 naming it.
+_STREAM_OPTIONS_HINTS = ("stream_options", "include_usage")
+# A key is required by the SDK even for local servers that ignore it.
+PLACEHOLDER_KEY = "not-needed"
+
+
+class OpenAICompatProvider:
+    name = "openai"
+
+    def __init__(
+        self,
+        api_key: str | None,
+        base_url: str | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 2,
+    ) -> None:
+        self._api_key = api_key
+        self.base_url = base_url
+        self.endpoint = base_url or OPENAI_DEFAULT_ENDPOINT
+        self.client = openai.OpenAI(
+            api_key=api_key or PLACEHOLDER_KEY,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        self._timeout = timeout
+        self._usage_supported = True
+
+    # -- public -------------------------------------------------------------------------
+
+    def stream(self, request: GenerationRequest) -> _OpenAIEventStream:
+        return _OpenAIEventStream(self, request)
+
+    def list_models(self) -> list[str]:
+        try:
+            return sorted(model.id for model in self.client.models.list())
+        except openai.APIError as exc:
+            raise self.explain(exc, model=None) from exc
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def open(self, request: GenerationRequest) -> Any:
+        """Start the HTTP stream; falls back once for servers that reject stream_options."""
+        kwargs: dict[str, Any] = {
+            "model": request.model,
+            "messages": request.messages,
+            "stream": True,
+        }
+        for name in ("temperature", "max_tokens", "top_p"):
+            if request.params.get(name) is not None:
+                kwargs[name] = request.params[name]
+        if self._usage_supported:
+            try:
+                return self.client.chat.completions.create(
+                    **kwargs, stream_options={"include_usage": True}
+                )
+            except openai.BadRequestError as exc:
+                if not any(h in str(exc).lower() for h in _STREAM_OPTIONS_HINTS):
+                    raise
+                log.info(
+                    "endpoint %s rejects stream_options; streaming without usage", self.endpoint
+                )
+                self._usage_supported = False
+        return self.client.chat.completions.create(**kwargs)
+
+    def explain(self, exc: BaseException, model: str | None) -> ProviderError:
+        """Turn an SDK or transport exception into a ProviderError with plain words."""
+        where = self.endpoint
+        detail = redact(_server_message(exc), self._api_key)
+        if isinstance(exc, openai.AuthenticationError):
+            return ProviderError(
+                "auth",
+                f"The API key was rejected by {where} (401). Check OPENAI_API_KEY.",
+            )
+        if isinstance(exc, openai.PermissionDeniedError):
+            return ProviderError(
+                "auth", f"The API key is not allowed to do this at {where} (403). {detail}".strip()
+            )
+        if isinstance(exc, openai.NotFoundError):
+            what = f"The model “{model}”" if model else "The requested resource"
+            return ProviderError(
+                "not_found",
+                f"{what} was not found at {where} (404). Check OPENAI_MODEL or the base URL.",
+            )
+        if isinstance(exc, openai.RateLimitError):
+            if "quota" in detail.lower():
+                return ProviderError(
+                    "rate_limit", f"The account at {where} is out of quota (429). {detail}".strip()
+                )
+            return ProviderError(
+                "rate_limit",
+                f"Rate limited by {where} (429): too many requests. Wait a moment, then retry.",
+            )
+        if isinstance(exc, openai.APITimeoutError):
+            return ProviderError(
+                "timeout",
+                f"{where} did not answer within {self._timeout:g} s. "
+                "Retry, or raise OPENAI_TIMEOUT.",
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            return ProviderError(
+                "connection",
+                f"Could not connect to {where}. Is the server running and the URL right?",
+            )
+        if isinstance(exc, openai.BadRequestError):
+            return ProviderError("bad_request", f"{where} rejected the request (400): {detail}")
+        if isinstance(exc, openai.APIStatusError):
+            if exc.status_code >= 500:
+                return ProviderError(
+                    "server",
+                    f"{where} had an internal error ({exc.status_code}). Retry in a moment.",
+                )
+            return ProviderError(
+                "unknown", f"{where} answered with an error ({exc.status_code}): {detail}"
+            )
+        if isinstance(exc, openai.APIError):
+            return ProviderError("server", f"{where} sent an error: {detail}")
+        return ProviderError("unknown", f"Unexpected error talking to {where}: {detail}")
+
+
+def _server_message(exc: BaseException) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])[:300]
+        if body.get("message"):
+            return str(body["message"])[:300]
+    message = getattr(exc, "message", None) or str(exc)
+    return str(message)[:300]
+
+
+class _OpenAIEventStream:
+    """One streamed completion; `close()` from another thread ends it (Stop)."""
+
+    def __init__(self, provider: OpenAICompatProvider, request: GenerationRequest) -> None:
+        self._provider = provider
+        self._request = request
+        self._closed = threading.Event()
+        self._response: Any = None
+
+    def close(self) -> None:
+        self._closed.set()
+        response = self._response
+        if response is not None:
+            try:
+                response.close()
+            except Exception:  # closing a half-read socket from another thread may complain
+                log.debug("closing the response raised", exc_info=True)
+
+    def __iter__(self) -> Iterator[StreamEvent]:
+        provider, request = self._provider, self._request
+        try:
+            self._response = provider.open(request)
+        except openai.APIError as exc:
+            raise provider.explain(exc, request.model) from exc
+        if self._closed.is_set():
+            self._response.close()
+            return
+        finish: str | None = None
+        try:
+            for chunk in self._response:
+                usage = getattr(chunk, "usage", None)
+                if usage is not None:
+                    yield Usage(usage.prompt_tokens, usage.completion_tokens)
+                for choice in chunk.choices or ():
+                    content = choice.delta.content if choice.delta else None
+                    if content:
+                        yield TextDelta(content)
+                    if choice.finish_reason:
+                        finish = choice.finish_reason
+        except openai.APIError as exc:
+            if self._closed.is_set():
+                return
+            if isinstance(exc, openai.APIConnectionError) and not isinstance(
+                exc, openai.APITimeoutError
+            ):
+                # Mid-answer, a transport error means the stream was cut, not "unreachable".
+                raise ProviderError(
+                    "stream_cut",
+                    f"The connection to {provider.endpoint} broke off in the middle of the answer.",
+                ) from exc
+            raise provider.explain(exc, request.model) from exc
+        finally:
+            self._response.close()
+        if self._closed.is_set():
+            return
+        if finish is None:
+            raise ProviderError(
+                "stream_cut",
+                f"The connection to {provider.endpoint} ended before the answer was finished.",
+            )
+        yield Finish(finish)
