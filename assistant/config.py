@@ -73,7 +73,7 @@ class Settings:
     def model(self) -> str:
         """The model name the resolved provider uses by default."""
         if self.provider == PROVIDER_LOCAL:
-            return self.local_model_path.name if self.local_model_path else LOCAL_MODEL_LABEL
+            return self.local_model_path.stem if self.local_model_path else LOCAL_MODEL_LABEL
         return self.openai_model
 
     @property

@@ -136,12 +136,13 @@ class Store:
 
     # -- conversations -------------------------------------------------------------------
 
-    def list_conversations(self, limit: int = 50) -> list[Conversation]:
+    def list_conversations(self, limit: int | None = 50) -> list[Conversation]:
+        """Newest activity first; `limit=None` for all."""
         with self.db.connect() as conn:
             rows = conn.execute(
                 "SELECT id, title, created_at, updated_at FROM conversations"
                 " ORDER BY updated_at DESC, id DESC LIMIT ?",
-                (limit,),
+                (-1 if limit is None else limit,),
             ).fetchall()
         return [_conversation(r) for r in rows]
 

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fake_openai import FakeOpenAIServer  # noqa: E402
+from fakes import FakeProvider  # noqa: E402
+
+from assistant.db import Database  # noqa: E402
+from assistant.store import Snapshot, Store  # noqa: E402
+from assistant.turns import TurnManager  # noqa: E402
+
+# Settings the developer's shell may have must not leak into tests.
+for _name in list(os.environ):
+    if _name.startswith(("OPENAI_", "ASSISTANT_")) or _name in ("SYSTEM_PROMPT", "SQLITE_DB_PATH"):
+        del os.environ[_name]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "app.db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Store:
+    return Store(Database(db_path))
+
+
+@pytest.fixture
+def fake_provider() -> FakeProvider:
+    return FakeProvider()
+
+
+@pytest.fixture
+def manager(store: Store, fake_provider: FakeProvider) -> Iterator[TurnManager]:
+    turns = TurnManager(
+        store,
+        lambda _provider_id: fake_provider,
+        max_input_chars=1000,
+        workers=2,
+        checkpoint_interval=0.0,
+        coalesce_interval=0.0,
+        heartbeat_interval=0.2,
+    )
+    yield turns
+    turns.shutdown(wait=2)
+
+
+@pytest.fixture
+def snapshot() -> Snapshot:
+    return Snapshot("fake", "fake-model", {"temperature": 0.5}, "Be brief.")
+
+
+@pytest.fixture
+def fake_server() -> Iterator[FakeOpenAIServer]:
+    server = FakeOpenAIServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port on 127.0.0.1 with nothing listening."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02):
+    """Poll `predicate` until it returns something truthy or the deadline passes."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)

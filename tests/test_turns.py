@@ -1,0 +1,325 @@
+"""The two-phase turn lifecycle against a real SQLite file and a fake provider."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from conftest import wait_until
+from fakes import provider_error
+
+from assistant.store import NotFound, Snapshot
+from assistant.turns import AlreadyClaimed, EmptyMessage, MessageTooLong, TurnManager
+
+
+def run_to_end(manager: TurnManager, answer_id: int) -> str:
+    return "".join(manager.follow(answer_id, idle_tick=0.05))
+
+
+def test_create_writes_user_message_and_pending_answer_with_snapshot(manager, store, snapshot):
+    ids = manager.create(None, "  What is SQLite?  ", snapshot)
+    conversation = store.get_conversation(ids.conversation_id)
+    assert conversation.title == "What is SQLite?"
+    user, answer = store.messages(ids.conversation_id)
+    assert (user.role, user.content, user.status) == ("user", "What is SQLite?", "complete")
+    assert (answer.role, answer.status, answer.content) == ("assistant", "pending", "")
+    assert answer.reply_to == user.id
+    assert answer.snapshot == snapshot
+    assert user.seq < answer.seq
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t "])
+def test_empty_message_is_refused_and_nothing_is_written(manager, store, snapshot, text):
+    with pytest.raises(EmptyMessage):
+        manager.create(None, text, snapshot)
+    assert store.list_conversations() == []
+
+
+def test_oversized_message_gets_a_clear_message_and_nothing_is_written(manager, store, snapshot):
+    with pytest.raises(MessageTooLong, match="1,001 characters; the limit is 1,000"):
+        manager.create(None, "x" * 1001, snapshot)
+    assert store.list_conversations() == []
+
+
+def test_create_in_a_missing_conversation_writes_nothing(manager, store, snapshot):
+    with pytest.raises(NotFound):
+        manager.create(12345, "hello", snapshot)
+    assert store.list_conversations() == []
+
+
+def test_stream_follows_deltas_and_finishes_with_usage_and_timings(
+    manager, store, snapshot, fake_provider
+):
+    fake_provider.enqueue(["Hel", "lo", " there"])
+    ids = manager.create(None, "hi", snapshot)
+    manager.start(ids.assistant_message_id)
+    assert run_to_end(manager, ids.assistant_message_id) == "Hello there"
+    answer = store.get_message(ids.assistant_message_id)
+    assert answer.status == "complete"
+    assert answer.content == "Hello there"
+    assert answer.finish_reason == "stop"
+    assert (answer.prompt_tokens, answer.completion_tokens) == (5, 3)
+    assert answer.first_token_s is not None and answer.total_s >= answer.first_token_s
+
+
+def test_request_carries_snapshot_system_prompt_model_and_params(manager, snapshot, fake_provider):
+    ids = manager.create(None, "hi", snapshot)
+    manager.start(ids.assistant_message_id)
+    run_to_end(manager, ids.assistant_message_id)
+    request = fake_provider.calls[0]
+    assert request.model == "fake-model"
+    assert request.params == {"temperature": 0.5}
+    assert request.messages == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "hi"},
+    ]
+
+
+def test_two_callers_claiming_at_once_start_the_turn_exactly_once(
+    manager, store, snapshot, fake_provider
+):
+    ids = manager.create(None, "hi", snapshot)
+    barrier = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def claim() -> None:
+        barrier.wait()
+        try:
+            manager.start(ids.assistant_message_id)
+            outcomes.append("started")
+        except AlreadyClaimed:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["refused"] * 7 + ["started"]
+    run_to_end(manager, ids.assistant_message_id)
+    assert len(fake_provider.calls) == 1
+
+
+def test_partial_text_is_checkpointed_while_streaming(manager, store, snapshot, fake_provider):
+    script = fake_provider.enqueue(["one ", "two ", "three"], hold_after=2)
+    ids = manager.create(None, "count", snapshot)
+    manager.start(ids.assistant_message_id)
+    assert script.held.wait(5)
+    stored = wait_until(
+        lambda: (
+            store.get_message(ids.assistant_message_id).content == "one two "
+            and store.get_message(ids.assistant_message_id)
+        )
+    )
+    assert stored.status == "streaming"
+    script.release.set()
+    assert run_to_end(manager, ids.assistant_message_id) == "one two three"
+
+
+def test_stop_keeps_the_partial_answer(manager, store, snapshot, fake_provider):
+    script = fake_provider.enqueue(["Once ", "upon ", "a time"], hold_after=2)
+    ids = manager.create(None, "tell a story", snapshot)
+    manager.start(ids.assistant_message_id)
+    assert script.held.wait(5)
+    assert manager.stop(ids.assistant_message_id) is True
+    answer = store.get_message(ids.assistant_message_id)
+    assert answer.status == "stopped"
+    assert answer.content == "Once upon "
+    assert not manager.is_live(ids.assistant_message_id)
+
+
+def test_stop_before_start_ends_a_pending_turn(manager, store, snapshot, fake_provider):
+    ids = manager.create(None, "never mind", snapshot)
+    assert manager.stop(ids.assistant_message_id) is True
+    assert store.get_message(ids.assistant_message_id).status == "stopped"
+    with pytest.raises(AlreadyClaimed):
+        manager.start(ids.assistant_message_id)
+    assert fake_provider.calls == []
+
+
+def test_provider_error_mid_stream_keeps_partial_text_and_a_plain_message(
+    manager, store, snapshot, fake_provider
+):
+    fake_provider.enqueue(
+        ["The answer ", "is "],
+        fail=provider_error("stream_cut", "The connection broke off."),
+        fail_after=2,
+    )
+    ids = manager.create(None, "q", snapshot)
+    manager.start(ids.assistant_message_id)
+    assert run_to_end(manager, ids.assistant_message_id) == "The answer is "
+    answer = store.get_message(ids.assistant_message_id)
+    assert answer.status == "error"
+    assert answer.content == "The answer is "
+    assert answer.error == "The connection broke off."
+
+
+def test_unexpected_exception_ends_the_turn_as_error_not_streaming(
+    manager, store, snapshot, fake_provider
+):
+    fake_provider.enqueue(["partial"], fail=KeyError("boom"), fail_after=1)
+    ids = manager.create(None, "q", snapshot)
+    manager.start(ids.assistant_message_id)
+    run_to_end(manager, ids.assistant_message_id)
+    answer = store.get_message(ids.assistant_message_id)
+    assert answer.status == "error"
+    assert answer.content == "partial"
+    assert "Unexpected error (KeyError)" in answer.error
+
+
+def test_turn_left_streaming_by_a_dead_process_becomes_interrupted(store, snapshot, fake_provider):
+    ids_dead = store.create_turn(None, "old question", snapshot)
+    store.claim(ids_dead.assistant_message_id, "host:999:dead", time.time() - 120)
+    store.checkpoint(ids_dead.assistant_message_id, "half an ans", time.time() - 120)
+    # A live generation in another process (fresh heartbeat) must not be touched.
+    ids_alive = store.create_turn(None, "other question", snapshot)
+    store.claim(ids_alive.assistant_message_id, "host:1000:alive", time.time())
+
+    turns = TurnManager(store, lambda _p: fake_provider, stale_after=30)
+    try:
+        dead = store.get_message(ids_dead.assistant_message_id)
+        assert dead.status == "interrupted"
+        assert dead.content == "half an ans"
+        assert "stopped while this answer was being written" in dead.error
+        assert store.get_message(ids_alive.assistant_message_id).status == "streaming"
+    finally:
+        turns.shutdown()
+
+
+def test_regenerate_adds_a_version_and_keeps_the_earlier_answer(
+    manager, store, snapshot, fake_provider
+):
+    fake_provider.enqueue(["first version"])
+    fake_provider.enqueue(["second version"])
+    ids = manager.create(None, "q", snapshot)
+    manager.start(ids.assistant_message_id)
+    run_to_end(manager, ids.assistant_message_id)
+    new_id = manager.regenerate(ids.assistant_message_id, snapshot)
+    run_to_end(manager, new_id)
+    answers = [m for m in store.messages(ids.conversation_id) if m.role == "assistant"]
+    assert [a.content for a in answers] == ["first version", "second version"]
+    assert {a.reply_to for a in answers} == {ids.user_message_id}
+    # The new version's context is the question only, not the earlier answer to it.
+    assert fake_provider.calls[1].messages[-1] == {"role": "user", "content": "q"}
+    assert all(m["content"] != "first version" for m in fake_provider.calls[1].messages)
+
+
+def test_context_never_includes_failed_pending_or_empty_answers(
+    manager, store, snapshot, fake_provider
+):
+    fake_provider.enqueue(["good answer"])
+    fake_provider.enqueue(["broken"], fail=provider_error(), fail_after=1)
+    fake_provider.enqueue([], hold_after=None)  # an empty completion
+    fake_provider.enqueue(["fine"])
+
+    first = manager.create(None, "one", snapshot)
+    manager.start(first.assistant_message_id)
+    run_to_end(manager, first.assistant_message_id)
+    cid = first.conversation_id
+
+    second = manager.create(cid, "two", snapshot)
+    manager.start(second.assistant_message_id)
+    run_to_end(manager, second.assistant_message_id)  # error, partial "broken"
+
+    third = manager.create(cid, "three", snapshot)
+    manager.start(third.assistant_message_id)
+    run_to_end(manager, third.assistant_message_id)  # complete but empty
+
+    manager.create(cid, "four (left pending)", snapshot)
+    fifth = manager.create(cid, "five", snapshot)
+    manager.start(fifth.assistant_message_id)
+    run_to_end(manager, fifth.assistant_message_id)
+
+    sent = fake_provider.calls[-1].messages
+    assert sent == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "one"},
+        {"role": "assistant", "content": "good answer"},
+        {"role": "user", "content": "two"},
+        {"role": "user", "content": "three"},
+        {"role": "user", "content": "four (left pending)"},
+        {"role": "user", "content": "five"},
+    ]
+
+
+def test_stopped_partial_answer_stays_in_context(manager, store, snapshot, fake_provider):
+    script = fake_provider.enqueue(["partial ", "rest"], hold_after=1)
+    first = manager.create(None, "one", snapshot)
+    manager.start(first.assistant_message_id)
+    assert script.held.wait(5)
+    manager.stop(first.assistant_message_id)
+    nxt = manager.create(first.conversation_id, "two", snapshot)
+    manager.start(nxt.assistant_message_id)
+    run_to_end(manager, nxt.assistant_message_id)
+    assert {"role": "assistant", "content": "partial "} in fake_provider.calls[-1].messages
+
+
+def test_follow_of_a_finished_answer_yields_the_stored_text(manager, snapshot, fake_provider):
+    fake_provider.enqueue(["stored ", "text"])
+    ids = manager.create(None, "q", snapshot)
+    manager.start(ids.assistant_message_id)
+    run_to_end(manager, ids.assistant_message_id)
+    assert not manager.is_live(ids.assistant_message_id)
+    assert run_to_end(manager, ids.assistant_message_id) == "stored text"
+
+
+def test_follow_coalesces_fast_deltas(store, snapshot, fake_provider):
+    script = fake_provider.enqueue(["a"] * 200, hold_after=199)
+    turns = TurnManager(store, lambda _p: fake_provider, coalesce_interval=0.05)
+    try:
+        ids = turns.create(None, "q", snapshot)
+        turns.start(ids.assistant_message_id)
+        assert script.held.wait(5)
+        follower = turns.follow(ids.assistant_message_id, idle_tick=0.05)
+        first = next(follower)
+        script.release.set()
+        rest = [chunk for chunk in follower if chunk]
+        assert first + "".join(rest) == "a" * 200
+        assert len(first) == 199  # everything so far arrives as one update
+    finally:
+        turns.shutdown()
+
+
+def test_start_pending_resumes_a_turn_whose_page_went_away(manager, store, snapshot, fake_provider):
+    fake_provider.enqueue(["resumed"])
+    ids = manager.create(None, "q", snapshot)
+    assert manager.start_pending(ids.conversation_id) == [ids.assistant_message_id]
+    assert run_to_end(manager, ids.assistant_message_id) == "resumed"
+    assert manager.start_pending(ids.conversation_id) == []
+
+
+def test_concurrent_turns_from_many_threads_keep_order_and_lose_nothing(manager, store, snapshot):
+    conversation = manager.create(None, "seed", snapshot).conversation_id
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(10):
+                manager.create(conversation, f"thread {n} message {i}", snapshot)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    messages = store.messages(conversation)
+    assert len(messages) == 2 + 6 * 10 * 2
+    assert [m.seq for m in messages] == list(range(1, len(messages) + 1))
+
+
+def test_snapshot_is_frozen_at_create_time(manager, store, fake_provider):
+    ids = manager.create(None, "q", Snapshot("fake", "model-a", {"temperature": 0.1}, "Old."))
+    manager.start(ids.assistant_message_id)
+    run_to_end(manager, ids.assistant_message_id)
+    new_id = manager.regenerate(
+        ids.assistant_message_id, Snapshot("fake", "model-b", {"temperature": 0.9}, "New.")
+    )
+    run_to_end(manager, new_id)
+    old, new = (store.get_message(ids.assistant_message_id), store.get_message(new_id))
+    assert (old.model, old.system_prompt) == ("model-a", "Old.")
+    assert (new.model, new.system_prompt) == ("model-b", "New.")
+    assert fake_provider.calls[1].messages[0] == {"role": "system", "content": "New."}
