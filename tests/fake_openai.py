@@ -54,7 +54,11 @@ class FakeOpenAIServer:
         self.held = threading.Event()  # set when a scenario reaches its hold point
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A cut or stopped stream ends mid-write on purpose: not worth a traceback.
+        self._server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def base_url(self) -> str:
@@ -93,6 +97,9 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
             pass
 
+        def _headers(self) -> dict[str, str]:
+            return {name.lower(): value for name, value in self.headers.items()}
+
         def _body(self) -> dict[str, Any] | None:
             length = int(self.headers.get("Content-Length") or 0)
             if not length:
@@ -124,7 +131,11 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             return False
 
         def do_GET(self) -> None:
-            server.record(RecordedRequest("GET", self.path, dict(self.headers), None))
+            server.record(
+                RecordedRequest(
+                    "GET", self.path, {k.lower(): v for k, v in self.headers.items()}, None
+                )
+            )
             if not self._authorized():
                 return
             if self.path.rstrip("/").endswith("/models"):
@@ -138,7 +149,11 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             body = self._body()
-            server.record(RecordedRequest("POST", self.path, dict(self.headers), body))
+            server.record(
+                RecordedRequest(
+                    "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body
+                )
+            )
             if not self.path.endswith("/chat/completions"):
                 self._error(404, f"No route {self.path}", None)
                 return

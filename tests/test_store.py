@@ -1,0 +1,160 @@
+"""SQLite storage: migrations, pragmas, bad files, titles."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from assistant import migrations
+from assistant.db import Database, StorageError
+from assistant.store import Snapshot, make_title
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_fresh_database_is_migrated_to_the_latest_version_with_wal(db_path):
+    db = Database(db_path)
+    assert db.schema_version() == migrations.LATEST_VERSION
+    with db.connect() as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"conversations", "messages", "schema_migrations"} <= tables
+
+
+def test_migrating_twice_changes_nothing(db_path):
+    Database(db_path)
+    db = Database(db_path)
+    with db.connect() as conn:
+        rows = conn.execute("SELECT version FROM schema_migrations").fetchall()
+    assert [r[0] for r in rows] == [m[0] for m in migrations.MIGRATIONS]
+
+
+def test_every_migration_applies_on_top_of_the_previous_schema(db_path):
+    with sqlite3.connect(db_path, isolation_level=None) as conn:
+        for number, _name, _sql in migrations.MIGRATIONS:
+            assert migrations.migrate(conn, target=number) == number
+            assert migrations.current_version(conn) == number
+
+
+def test_a_database_from_a_newer_app_is_refused_clearly(db_path):
+    Database(db_path)
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("INSERT INTO schema_migrations VALUES (999, 'future', 'now')")
+    with pytest.raises(StorageError, match="newer than this app"):
+        Database(db_path)
+
+
+def test_corrupt_database_file_gives_a_clear_message(db_path):
+    db_path.write_bytes(b"this is not a database, just some text " * 100)
+    with pytest.raises(StorageError, match="damaged or is not an SQLite database"):
+        Database(db_path)
+    assert db_path.read_bytes().startswith(b"this is not a database")  # left untouched
+
+
+UNWRITABLE_CHECK = """
+import os
+import sys
+from assistant.db import Database, StorageError
+if os.geteuid() == 0:  # root may write anywhere: become `nobody` once the code is loaded
+    os.setgid(65534)
+    os.setuid(65534)
+try:
+    Database(sys.argv[1])
+except StorageError as exc:
+    print(exc)
+    sys.exit(3)
+"""
+
+
+def _run_as_unprivileged_user(args: list[str]) -> subprocess.CompletedProcess:
+    """Open the database in a child process that cannot write (as `nobody` under root)."""
+    return subprocess.run(
+        [sys.executable, "-c", UNWRITABLE_CHECK, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def world_readable_dir():
+    folder = Path(tempfile.mkdtemp(prefix="assistant-perm-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_unwritable_folder_gives_a_clear_message(world_readable_dir):
+    locked = world_readable_dir / "locked"
+    locked.mkdir(mode=0o555)
+    result = _run_as_unprivileged_user([str(locked / "app.db")])
+    assert result.returncode == 3, result.stderr
+    assert "cannot be opened for writing" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_read_only_database_file_gives_a_clear_message(world_readable_dir):
+    path = world_readable_dir / "app.db"
+    Database(path)  # created and migrated by us (root or not)
+    path.chmod(0o444)
+    for extra in ("-wal", "-shm"):
+        sidecar = world_readable_dir / f"app.db{extra}"
+        if sidecar.exists():
+            sidecar.chmod(0o444)
+    world_readable_dir.chmod(0o555)
+    try:
+        result = _run_as_unprivileged_user([str(path)])
+    finally:
+        world_readable_dir.chmod(0o755)
+    assert result.returncode == 3, result.stderr
+    assert "cannot be opened for writing" in result.stdout
+
+
+def test_database_path_under_a_file_gives_a_clear_message(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    with pytest.raises(StorageError, match="Cannot create the folder"):
+        Database(blocker / "app.db")
+
+
+def test_deleting_a_conversation_removes_its_messages(store):
+    ids = store.create_turn(None, "hello", Snapshot("fake", "m"))
+    with store.db.connect() as conn:
+        conn.execute("DELETE FROM conversations WHERE id = ?", (ids.conversation_id,))
+        left = conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+    assert left == 0
+
+
+def test_conversations_are_listed_by_latest_activity(store):
+    first = store.create_turn(None, "first", Snapshot("fake", "m"))
+    store.create_turn(None, "second", Snapshot("fake", "m"))
+    store.create_turn(first.conversation_id, "first again", Snapshot("fake", "m"))
+    assert [c.title for c in store.list_conversations()] == ["first", "second"]
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        ("Hello", "Hello"),
+        ("  many   spaces\nand lines ", "many spaces and lines"),
+        (
+            "Explain the difference between processes and threads in operating systems please",
+            "Explain the difference between processes and…",
+        ),
+        ("x" * 100, "x" * 48 + "…"),
+    ],
+)
+def test_titles_come_from_the_first_words(text, title):
+    assert make_title(text) == title
