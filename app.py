@@ -11,6 +11,8 @@ from assistant.store import NotFound
 from assistant.turns import AlreadyClaimed, TurnError
 
 VERSION_STATE = "answer_version"
+PROMPT_KEY = "prompt"
+NOTICE_KEY = "notice"
 
 
 def _regenerate(answer_id: int) -> None:
@@ -130,27 +132,36 @@ def _answer(svc, exchange: transcript.Exchange, is_last: bool) -> None:
             )
 
 
+def _submit() -> None:
+    """Chat input callback: create and start the turn, or say why not and keep the text."""
+    svc = ui.services()
+    text = st.session_state.get(PROMPT_KEY) or ""
+    conversation_id = ui.conversation_from_url(svc)
+    try:
+        try:
+            ids = svc.turns.create(conversation_id, text, svc.default_snapshot())
+        except NotFound:
+            st.session_state[NOTICE_KEY] = "That conversation was deleted; this is a new chat."
+            ids = svc.turns.create(None, text, svc.default_snapshot())
+    except TurnError as exc:
+        st.session_state[NOTICE_KEY] = str(exc)
+        if text.strip():
+            st.session_state[PROMPT_KEY] = text  # back into the box: nothing typed is lost
+        return
+    ui.open_conversation(ids.conversation_id)
+    with contextlib.suppress(AlreadyClaimed):  # another tab started it first
+        svc.turns.start(ids.assistant_message_id)
+
+
 def chat_page() -> None:
     svc = ui.services()
-    conversation_id = ui.conversation_from_url(svc)
     model_problem = ui.ensure_model_loaded(svc)
-    prompt = st.chat_input(
-        "Message the assistant", max_chars=svc.settings.max_input_chars, submit_mode="stop"
-    )
-    if prompt is not None:
-        try:
-            ids = svc.turns.create(conversation_id, prompt, svc.default_snapshot())
-        except TurnError as exc:
-            st.toast(str(exc), icon=":material/info:")
-        except NotFound:
-            st.toast("That conversation was deleted; your message starts a new chat.")
-            ids = svc.turns.create(None, prompt, svc.default_snapshot())
-            conversation_id = ids.conversation_id
-        else:
-            conversation_id = ids.conversation_id
-            ui.open_conversation(conversation_id)
-            with contextlib.suppress(AlreadyClaimed):  # another tab started it first
-                svc.turns.start(ids.assistant_message_id)
+    # "disable": no second message while an answer streams; Stop is the button in the bubble.
+    st.chat_input("Message the assistant", key=PROMPT_KEY, on_submit=_submit, submit_mode="disable")
+    notice = st.session_state.pop(NOTICE_KEY, None)
+    if notice:
+        st.toast(notice, icon=":material/info:")
+    conversation_id = ui.conversation_from_url(svc)
     _sidebar(svc, conversation_id, model_problem)
 
     if conversation_id is None:

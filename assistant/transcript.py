@@ -45,14 +45,15 @@ def caption(message: Message) -> str:
     """model · tokens · time to first token · tokens/s (what is known)."""
     parts = [message.model or "unknown model"]
     if message.completion_tokens is not None:
-        parts.append(f"{message.completion_tokens} tokens")
+        count = message.completion_tokens
+        parts.append(f"{count} token" if count == 1 else f"{count} tokens")
     if message.first_token_s is not None:
         parts.append(f"first token {message.first_token_s:.2f} s")
     speed = tokens_per_second(message)
     if speed is not None:
         parts.append(f"{speed:.1f} tokens/s")
     elif message.total_s is not None:
-        parts.append(f"{message.total_s:.1f} s")
+        parts.append(f"{message.total_s:.2f} s")
     if message.status == "stopped":
         parts.append("stopped")
     elif message.finish_reason == "length":

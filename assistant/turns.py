@@ -71,7 +71,9 @@ class LiveTurn:
     cancel: threading.Event = field(default_factory=threading.Event)
     changed: threading.Condition = field(default_factory=threading.Condition)
     stream: EventStream | None = None
-    started: float = field(default_factory=time.monotonic)
+    started: float = field(default_factory=time.perf_counter)
+    first_token_s: float | None = None
+    concluded: bool = False  # the final state was written (by the worker or by stop)
 
     def append(self, text: str) -> None:
         with self.changed:
@@ -84,8 +86,17 @@ class LiveTurn:
 
     def end(self, status: str, error: str | None) -> None:
         with self.changed:
-            self.status, self.error, self.done = status, error, True
+            if not self.done:
+                self.status, self.error, self.done = status, error, True
             self.changed.notify_all()
+
+    def claim_conclusion(self) -> bool:
+        """True for the one caller (worker or stop) that writes the final state."""
+        with self.changed:
+            if self.concluded:
+                return False
+            self.concluded = True
+            return True
 
 
 ProviderLookup = Callable[[str], Provider]
@@ -181,7 +192,7 @@ class TurnManager:
                 continue
         return started
 
-    def stop(self, answer_id: int, wait: float = 5.0) -> bool:
+    def stop(self, answer_id: int, wait: float = 1.0) -> bool:
         """Cancel a generation, keeping the partial text; True if it was live."""
         with self._lock:
             live = self._live.get(answer_id)
@@ -196,7 +207,21 @@ class TurnManager:
         if stream is not None:
             stream.close()
         with live.changed:
-            live.changed.wait_for(lambda: live.done, timeout=wait)
+            ended = live.changed.wait_for(lambda: live.done, timeout=wait)
+        if not ended:
+            # The worker is blocked in a read (a silent server); a closed socket does not always
+            # wake it. Write the stopped state now; the worker's late result is discarded.
+            self._conclude(
+                live,
+                FinalResult(
+                    "stopped",
+                    live.text(),
+                    "stopped",
+                    first_token_s=live.first_token_s,
+                    total_s=time.perf_counter() - live.started,
+                ),
+            )
+            log.info("turn %d stopped while its provider was silent", answer_id)
         return True
 
     def is_live(self, answer_id: int) -> bool:
@@ -281,7 +306,7 @@ class TurnManager:
 
     def _run(self, live: LiveTurn) -> None:
         answer_id = live.answer_id
-        started = time.perf_counter()
+        started = live.started
         first_token: float | None = None
         usage: Usage | None = None
         finish_reason: str | None = None
@@ -304,9 +329,11 @@ class TurnManager:
                 stream.close()
             last_checkpoint = time.monotonic()
             for event in stream:
+                if live.cancel.is_set():
+                    break  # nothing that arrives after Stop is kept
                 if isinstance(event, TextDelta):
                     if first_token is None:
-                        first_token = time.perf_counter() - started
+                        first_token = live.first_token_s = time.perf_counter() - started
                         log.info("turn %d first token after %.2f s", answer_id, first_token)
                     live.append(event.text)
                     if time.monotonic() - last_checkpoint >= self.checkpoint_interval:
@@ -316,8 +343,6 @@ class TurnManager:
                     usage = event
                 elif isinstance(event, Finish):
                     finish_reason = event.reason
-                if live.cancel.is_set():
-                    break
             if live.cancel.is_set():
                 status, finish_reason = "stopped", "stopped"
         except ProviderError as exc:
@@ -333,29 +358,37 @@ class TurnManager:
             status, error = "error", f"Unexpected error ({type(exc).__name__}). See the server log."
             log.exception("turn %d crashed", answer_id)
         finally:
-            text = live.text()
-            result = FinalResult(
-                status=status,
-                content=text,
-                finish_reason=finish_reason,
-                error=error,
-                prompt_tokens=usage.prompt_tokens if usage else None,
-                completion_tokens=usage.completion_tokens if usage else None,
-                first_token_s=first_token,
-                total_s=time.perf_counter() - started,
+            self._conclude(
+                live,
+                FinalResult(
+                    status=status,
+                    content=live.text(),
+                    finish_reason=finish_reason,
+                    error=error,
+                    prompt_tokens=usage.prompt_tokens if usage else None,
+                    completion_tokens=usage.completion_tokens if usage else None,
+                    first_token_s=first_token,
+                    total_s=time.perf_counter() - started,
+                ),
             )
-            try:
-                self.store.finish(answer_id, result)
-            except StorageError as exc:
-                status, error = "error", str(exc)
-                log.error("turn %d: final write failed: %s", answer_id, exc)
-            with self._lock:
-                self._live.pop(answer_id, None)
-            live.end(status, error)
-            log.info(
-                "turn %d %s: %s tokens, %.2f s",
-                answer_id,
-                status,
-                result.completion_tokens if result.completion_tokens is not None else "?",
-                result.total_s or 0.0,
-            )
+
+    def _conclude(self, live: LiveTurn, result: FinalResult) -> None:
+        """Write the final state once, release the turn and wake its followers."""
+        if not live.claim_conclusion():
+            return
+        status, error = result.status, result.error
+        try:
+            self.store.finish(live.answer_id, result)
+        except StorageError as exc:
+            status, error = "error", str(exc)
+            log.error("turn %d: final write failed: %s", live.answer_id, exc)
+        with self._lock:
+            self._live.pop(live.answer_id, None)
+        live.end(status, error)
+        log.info(
+            "turn %d %s: %s tokens, %.2f s",
+            live.answer_id,
+            status,
+            result.completion_tokens if result.completion_tokens is not None else "?",
+            result.total_s or 0.0,
+        )

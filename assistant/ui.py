@@ -6,17 +6,15 @@ Pages stay thin: they call these helpers and the library; nothing here holds pro
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import streamlit as st
-from streamlit.runtime import get_instance as get_runtime
-from streamlit.runtime.scriptrunner import get_script_run_ctx
-from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
 from assistant import transcript
-from assistant.config import ConfigError, load_settings
+from assistant.config import SETTING_NAMES, ConfigError, load_settings
 from assistant.db import StorageError
 from assistant.providers import ProviderError
 from assistant.services import Services, configure_logging
@@ -42,10 +40,16 @@ def read_secrets() -> tuple[dict[str, Any], str | None]:
         return {}, f"`.streamlit/secrets.toml` could not be read and was ignored: {exc}"
 
 
-@st.cache_resource(show_spinner=False)
-def _services() -> Services:
-    secrets, _ = read_secrets()
-    settings = load_settings(secrets=secrets)
+def _settings_inputs(secrets: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The raw values settings are made from: the cache key, so a change builds anew."""
+    merged = {name: str(secrets[name]) for name in SETTING_NAMES if name in secrets}
+    merged.update({name: os.environ[name] for name in SETTING_NAMES if os.environ.get(name)})
+    return tuple(sorted(merged.items()))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _services(inputs: tuple[tuple[str, str], ...]) -> Services:
+    settings = load_settings(environ=dict(inputs), secrets={})
     configure_logging(settings.log_level)
     services = Services.build(settings)
     log.info("app started: provider=%s model=%s", settings.provider, settings.model)
@@ -54,11 +58,11 @@ def _services() -> Services:
 
 def services() -> Services:
     """The process-wide services, or a clear message on the page and a stop."""
-    _, secrets_problem = read_secrets()
+    secrets, secrets_problem = read_secrets()
     if secrets_problem:
         st.warning(secrets_problem, icon=":material/warning:")
     try:
-        return _services()
+        return _services(_settings_inputs(secrets))
     except (ConfigError, StorageError) as exc:
         st.error(str(exc), icon=":material/error:")
         st.caption("Fix the setting and reload the page; nothing was written.")
@@ -113,16 +117,6 @@ def render_answer_caption(message: Message) -> None:
     st.caption(transcript.caption(message))
 
 
-def _session_is_connected() -> bool:
-    ctx = get_script_run_ctx(suppress_warning=True)
-    if ctx is None:
-        return False
-    try:
-        return get_runtime().is_active_session(ctx.session_id)
-    except RuntimeError:
-        return False
-
-
 def _page_stream(turns: TurnManager, answer_id: int, waiting: Any) -> Iterator[str]:
     """Feed `st.write_stream`; shows a timer while the model has not answered yet."""
     started = time.monotonic()
@@ -143,14 +137,10 @@ def _page_stream(turns: TurnManager, answer_id: int, waiting: Any) -> Iterator[s
 def follow_answer(turns: TurnManager, answer_id: int) -> None:
     """Stream a live answer into the current container.
 
-    A rerun (any click, another conversation) only stops following. The user's Stop (the
-    chat input's stop button) cancels the generation, unless the stop comes from the tab
-    having closed: then the answer finishes on its own and is there when they come back.
+    Any interruption of the script (a click, another conversation, a closed tab, the app
+    menu's Stop) only stops *following*: the answer keeps being written and is there when the
+    user comes back. Cancelling is the Stop button's job (`TurnManager.stop`), because
+    Streamlit 1.67 does not reliably tell a user's stop from a rerun.
     """
     waiting = st.empty()
-    try:
-        st.write_stream(_page_stream(turns, answer_id, waiting))
-    except StopException:
-        if _session_is_connected():
-            turns.stop(answer_id, wait=0)
-        raise
+    st.write_stream(_page_stream(turns, answer_id, waiting))

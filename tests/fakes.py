@@ -26,6 +26,7 @@ class Script:
     release: threading.Event = field(default_factory=threading.Event)
     held: threading.Event = field(default_factory=threading.Event)
     finish_reason: str = "stop"
+    deaf: bool = False  # close() does not wake a held stream (a socket blocked in a read)
 
 
 class FakeProvider:
@@ -56,7 +57,8 @@ class FakeStream:
 
     def close(self) -> None:
         self.closed.set()
-        self.script.release.set()  # a held stream wakes up and sees it was closed
+        if not self.script.deaf:
+            self.script.release.set()  # a held stream wakes up and sees it was closed
 
     def __iter__(self) -> Iterator[StreamEvent]:
         script = self.script

@@ -129,6 +129,23 @@ def test_stop_keeps_the_partial_answer(manager, store, snapshot, fake_provider):
     assert not manager.is_live(ids.assistant_message_id)
 
 
+def test_stop_while_the_provider_is_silent_still_ends_the_turn(
+    manager, store, snapshot, fake_provider
+):
+    script = fake_provider.enqueue(["Half ", "said ", "late words"], hold_after=2, deaf=True)
+    ids = manager.create(None, "q", snapshot)
+    manager.start(ids.assistant_message_id)
+    assert script.held.wait(5)
+    manager.stop(ids.assistant_message_id, wait=0.1)
+    answer = store.get_message(ids.assistant_message_id)
+    assert (answer.status, answer.content) == ("stopped", "Half said ")
+    assert not manager.is_live(ids.assistant_message_id)
+    script.release.set()  # the provider finally speaks: its words must not be added
+    manager.shutdown(wait=2)
+    wait_until(lambda: not any(t.is_alive() for t in threading.enumerate() if "turn_" in t.name))
+    assert store.get_message(ids.assistant_message_id).content == "Half said "
+
+
 def test_stop_before_start_ends_a_pending_turn(manager, store, snapshot, fake_provider):
     ids = manager.create(None, "never mind", snapshot)
     assert manager.stop(ids.assistant_message_id) is True

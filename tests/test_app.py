@@ -1,0 +1,147 @@
+"""The chat page through Streamlit's AppTest, with a real database and the fake server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fake_openai import Scenario
+from streamlit.testing.v1 import AppTest
+
+from assistant.db import Database
+from assistant.store import Store
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+KEY = "sk-apptest-secret-0987654321"
+
+
+@pytest.fixture
+def remote(monkeypatch, fake_server, db_path):
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_MAX_RETRIES", "0")
+    monkeypatch.setenv("SQLITE_DB_PATH", str(db_path))
+    return fake_server
+
+
+def app() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=30)
+
+
+def texts(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown]
+
+
+def test_first_visit_offers_the_embedded_model(monkeypatch, db_path):
+    monkeypatch.setenv("SQLITE_DB_PATH", str(db_path))
+    at = app().run()
+    assert not at.exception
+    assert at.title[0].value == "What can I help with?"
+    assert "small offline demo model" in at.info[0].value
+    assert "SmolLM2-135M-Instruct" in " ".join(c.value for c in at.sidebar.caption)
+
+
+def test_sending_a_message_streams_the_answer_and_keeps_it(remote, db_path):
+    remote.enqueue(Scenario(chunks=["Hi ", "there", "!"]))
+    at = app().run()
+    at.chat_input[0].set_value("Hello").run()
+    assert not at.exception
+    assert "Hello" in texts(at)
+    assert "Hi there!" in texts(at)
+    assert any("gpt-3.5-turbo · 3 tokens" in c.value for c in at.caption)
+    conversation_id = at.query_params["c"][0]
+    # A fresh page with the conversation in the URL shows it again (a reload).
+    again = app()
+    again.query_params["c"] = conversation_id
+    again.run()
+    assert "Hi there!" in texts(again)
+    assert [b.label for b in again.sidebar.button][1] == "Hello"
+
+
+def test_empty_message_is_ignored(remote, db_path):
+    at = app().run()
+    at.chat_input[0].set_value("   ").run()
+    assert not at.exception
+    assert "Type a message first." in [t.value for t in at.toast]
+    assert Store(Database(db_path)).list_conversations() == []
+    assert remote.completions() == []
+
+
+def test_oversized_message_is_refused_and_nothing_is_sent(remote, monkeypatch, db_path):
+    monkeypatch.setenv("ASSISTANT_MAX_INPUT_CHARS", "20")
+    at = app().run()
+    at.chat_input[0].set_value("x" * 21).run()
+    assert not at.exception
+    assert any("limit is 20" in t.value for t in at.toast)
+    assert at.chat_input[0].value == "x" * 21  # handed back for editing, not lost
+    assert Store(Database(db_path)).list_conversations() == []
+    assert remote.completions() == []
+
+
+def test_provider_error_shows_in_the_bubble_and_retry_adds_a_version(remote):
+    remote.enqueue(Scenario(status=500), Scenario(chunks=["Recovered."]))
+    at = app().run()
+    at.chat_input[0].set_value("Hello").run()
+    assert "internal error (500)" in at.error[0].value
+    retry = next(b for b in at.button if b.label == "Retry")
+    retry.click().run()
+    assert not at.exception
+    assert "Recovered." in texts(at)
+    assert "2 / 2" in [c.value for c in at.caption]
+    # The failed first version is still there.
+    next(b for b in at.button if b.key.startswith("prev-")).click().run()
+    assert "internal error (500)" in at.error[0].value
+
+
+def test_wrong_key_is_explained_without_showing_it(monkeypatch, db_path):
+    from fake_openai import FakeOpenAIServer
+
+    server = FakeOpenAIServer(api_key="the-right-key").start()
+    try:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        monkeypatch.setenv("SQLITE_DB_PATH", str(db_path))
+        at = app().run()
+        at.chat_input[0].set_value("Hello").run()
+    finally:
+        server.stop()
+    assert "API key was rejected" in at.error[0].value
+    page_text = " ".join(str(e.value) for e in [*at.markdown, *at.caption, *at.error])
+    assert KEY not in page_text
+
+
+def test_regenerate_keeps_the_earlier_answer(remote):
+    remote.enqueue(Scenario(chunks=["First."]), Scenario(chunks=["Second."]))
+    at = app().run()
+    at.chat_input[0].set_value("Hello").run()
+    next(b for b in at.button if b.label == "Regenerate").click().run()
+    assert "Second." in texts(at)
+    assert "First." not in texts(at)
+    next(b for b in at.button if b.key.startswith("prev-")).click().run()
+    assert "First." in texts(at)
+
+
+def test_corrupt_database_shows_a_clear_message(monkeypatch, db_path):
+    db_path.write_bytes(b"not sqlite" * 300)
+    monkeypatch.setenv("SQLITE_DB_PATH", str(db_path))
+    at = app().run()
+    assert not at.exception
+    assert "damaged or is not an SQLite database" in at.error[0].value
+
+
+def test_unknown_conversation_in_the_url_starts_a_new_chat(remote):
+    at = app()
+    at.query_params["c"] = "9999"
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "What can I help with?"
+    assert "c" not in at.query_params
+
+
+def test_new_chat_button_leaves_the_conversation(remote):
+    at = app().run()
+    at.chat_input[0].set_value("Hello").run()
+    assert "c" in at.query_params
+    at.sidebar.button[0].click().run()
+    assert "c" not in at.query_params
+    assert at.title[0].value == "What can I help with?"

@@ -1,0 +1,256 @@
+"""End to end: `streamlit run app.py` on a free port, driven by headless Debian Chromium."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import wait_until
+from fake_openai import FakeOpenAIServer, Scenario
+
+from assistant.db import Database
+from assistant.store import Store
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TIMEOUT_MS = 30_000
+
+if not Path(CHROMIUM).exists():  # pragma: no cover - .ci/run installs it
+    pytest.skip("Debian chromium is missing: apt-get install chromium", allow_module_level=True)
+
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class StreamlitServer:
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ASSISTANT_"))}
+        self._log = log_path.open("w")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.port",
+                str(self.port),
+                "--server.address",
+                "127.0.0.1",
+                "--server.headless",
+                "true",
+            ],
+            cwd=ROOT,
+            env={**clean, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_until(self._healthy, timeout=60, interval=0.2)
+
+    def _healthy(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError("streamlit exited; see its log")
+        try:
+            with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self._log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def remote_server() -> Iterator[FakeOpenAIServer]:
+    server = FakeOpenAIServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def remote_app(remote_server, tmp_path_factory) -> Iterator[tuple[StreamlitServer, Path]]:
+    folder = tmp_path_factory.mktemp("e2e-remote")
+    db_path = folder / "app.db"
+    app = StreamlitServer(
+        {
+            "OPENAI_BASE_URL": remote_server.base_url,
+            "OPENAI_API_KEY": "sk-e2e-test-key",
+            "OPENAI_MAX_RETRIES": "0",
+            "SQLITE_DB_PATH": str(db_path),
+        },
+        folder / "streamlit.log",
+    )
+    yield app, db_path
+    app.stop()
+
+
+@pytest.fixture
+def page(browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    yield page
+    context.close()
+
+
+def send(page: Page, text: str) -> None:
+    box = page.get_by_placeholder("Message the assistant")
+    box.fill(text)
+    box.press("Enter")
+
+
+def answers(page: Page):
+    return page.get_by_test_id("stChatMessage")
+
+
+def held(scenario_chunks: list[str], hold_after: int) -> Scenario:
+    return Scenario(chunks=scenario_chunks, hold_after=hold_after)
+
+
+def test_message_streams_and_is_kept_after_reload(remote_app, remote_server, page):
+    app, _db = remote_app
+    scenario = held(["Streaming ", "answer ", "arrives ", "in ", "pieces."], hold_after=2)
+    remote_server.enqueue(scenario)
+    page.goto(app.url)
+    send(page, "Hello stream")
+    expect(answers(page).nth(1)).to_contain_text("Streaming answer")
+    expect(page.get_by_text("pieces.")).to_have_count(0)  # visibly streaming, not all at once
+    scenario.release.set()
+    expect(answers(page).nth(1)).to_contain_text("Streaming answer arrives in pieces.")
+    expect(page.get_by_text("gpt-3.5-turbo · 5 tokens")).to_be_visible()
+    assert "?c=" in page.url
+    page.reload()
+    expect(answers(page).nth(0)).to_contain_text("Hello stream")
+    expect(answers(page).nth(1)).to_contain_text("Streaming answer arrives in pieces.")
+
+
+def test_switching_conversation_mid_stream_does_not_lose_the_answer(
+    remote_app, remote_server, page
+):
+    app, db_path = remote_app
+    remote_server.enqueue(Scenario(chunks=["Quick reply."]))
+    page.goto(app.url)
+    send(page, "First topic")
+    expect(page.get_by_text("Quick reply.")).to_be_visible()
+
+    page.get_by_role("button", name="New chat").click()
+    expect(page.get_by_text("What can I help with?")).to_be_visible()
+    slow = held(["Long ", "answer ", "still ", "coming, ", "done."], hold_after=2)
+    remote_server.enqueue(slow)
+    send(page, "Second topic")
+    expect(answers(page).nth(1)).to_contain_text("Long answer")
+
+    page.get_by_role("button", name="First topic").click()
+    expect(page.get_by_text("Quick reply.")).to_be_visible()
+    expect(page.get_by_text("Long answer")).to_have_count(0)
+    slow.release.set()
+    store = Store(Database(db_path))
+    wait_until(
+        lambda: any(
+            m.content == "Long answer still coming, done." and m.status == "complete"
+            for c in store.list_conversations()
+            for m in store.messages(c.id)
+        )
+    )
+    page.get_by_role("button", name="Second topic").click()
+    expect(answers(page).nth(1)).to_contain_text("Long answer still coming, done.")
+
+
+def stopped_answers(db_path: Path) -> list[str]:
+    store = Store(Database(db_path))
+    return [
+        m.content
+        for c in store.list_conversations()
+        for m in store.messages(c.id)
+        if m.role == "assistant" and m.status == "stopped"
+    ]
+
+
+def click_stop(page: Page) -> None:
+    page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop").click()
+
+
+def test_stop_keeps_the_partial_answer(remote_app, remote_server, page):
+    app, db_path = remote_app
+    slow = held(["Partial ", "words ", "then ", "more."], hold_after=2)
+    remote_server.enqueue(slow)
+    page.goto(app.url)
+    send(page, "Please stop me")
+    expect(answers(page).nth(1)).to_contain_text("Partial words")
+    click_stop(page)
+    expect(page.get_by_text("· stopped")).to_be_visible()
+    slow.release.set()
+    assert "Partial words " in stopped_answers(db_path)
+    page.reload()
+    expect(answers(page).nth(1)).to_contain_text("Partial words")
+    expect(page.get_by_text("then more.")).to_have_count(0)
+
+
+def test_reload_mid_stream_keeps_streaming_and_stop_button_works(remote_app, remote_server, page):
+    app, db_path = remote_app
+    slow = held(["Still ", "going ", "after ", "reload."], hold_after=2)
+    remote_server.enqueue(slow)
+    page.goto(app.url)
+    send(page, "Reload me")
+    expect(answers(page).nth(1)).to_contain_text("Still going")
+    page.reload()
+    expect(answers(page).nth(1)).to_contain_text("Still going")
+    click_stop(page)
+    expect(page.get_by_text("· stopped")).to_be_visible()
+    slow.release.set()
+    expect(answers(page).nth(1)).to_contain_text("Still going")
+    assert "Still going " in stopped_answers(db_path)
+
+
+@pytest.mark.model
+def test_embedded_model_answers_hello_with_no_key_and_no_network(browser, tmp_path):
+    app = StreamlitServer({"SQLITE_DB_PATH": str(tmp_path / "app.db")}, tmp_path / "log.txt")
+    try:
+        context = browser.new_context()
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(app.url)
+        expect(page.get_by_text("small offline demo model")).to_be_visible()
+        send(page, "Hello")
+        expect(page.get_by_text("SmolLM2-135M-Instruct")).to_have_count(2)  # sidebar + caption
+        assert answers(page).nth(1).inner_text().strip()
+        context.close()
+    finally:
+        app.stop()
