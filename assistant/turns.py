@@ -288,12 +288,15 @@ class TurnManager:
             log.info("turn %d interrupted: its process is gone; partial text kept", answer_id)
         return ids
 
-    def shutdown(self, wait: float = 5.0) -> None:
-        """Stop every live generation (keeping partial text) and the workers."""
+    def shutdown(self, wait: float = 5.0, join_workers: bool = False) -> None:
+        """Stop every live generation (keeping partial text) and the workers.
+
+        `join_workers` also waits for worker threads still blocked in a provider read.
+        """
         self._closing.set()
         for answer_id in self.live_turns():
             self.stop(answer_id, wait=wait)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown(wait=join_workers, cancel_futures=True)
 
     # -- the worker -----------------------------------------------------------------------
 

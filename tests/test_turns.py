@@ -141,8 +141,7 @@ def test_stop_while_the_provider_is_silent_still_ends_the_turn(
     assert (answer.status, answer.content) == ("stopped", "Half said ")
     assert not manager.is_live(ids.assistant_message_id)
     script.release.set()  # the provider finally speaks: its words must not be added
-    manager.shutdown(wait=2)
-    wait_until(lambda: not any(t.is_alive() for t in threading.enumerate() if "turn_" in t.name))
+    manager.shutdown(wait=2, join_workers=True)
     assert store.get_message(ids.assistant_message_id).content == "Half said "
 
 
