@@ -90,9 +90,9 @@ def _answer(svc, exchange: transcript.Exchange, is_last: bool) -> None:
             st.caption("Stopped before the first word.")
         if answer.status in ("complete", "stopped"):
             ui.render_answer_caption(answer)
-        cols = st.columns([1, 1, 1, 5], vertical_alignment="center")
+        actions = st.container(horizontal=True, vertical_alignment="center", gap="small")
         if len(versions) > 1:
-            cols[0].button(
+            actions.button(
                 "",
                 key=f"prev-{answer.id}",
                 icon=":material/chevron_left:",
@@ -102,8 +102,8 @@ def _answer(svc, exchange: transcript.Exchange, is_last: bool) -> None:
                 args=(exchange.question.id, chosen - 1),
                 help="Earlier version",
             )
-            cols[1].caption(f"{chosen + 1} / {len(versions)}")
-            cols[2].button(
+            actions.caption(f"{chosen + 1} / {len(versions)}", width="content")
+            actions.button(
                 "",
                 key=f"next-{answer.id}",
                 icon=":material/chevron_right:",
@@ -114,7 +114,7 @@ def _answer(svc, exchange: transcript.Exchange, is_last: bool) -> None:
                 help="Later version",
             )
         if answer.status in ("error", "interrupted"):
-            cols[3].button(
+            actions.button(
                 "Retry",
                 key=f"retry-{answer.id}",
                 icon=":material/refresh:",
@@ -122,7 +122,7 @@ def _answer(svc, exchange: transcript.Exchange, is_last: bool) -> None:
                 args=(answer.id,),
             )
         elif is_last:
-            cols[3].button(
+            actions.button(
                 "Regenerate",
                 key=f"regenerate-{answer.id}",
                 icon=":material/autorenew:",
