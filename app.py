@@ -172,7 +172,6 @@ def chat_page() -> None:
             st.caption(f"Answers come from {svc.settings.model} at {svc.settings.endpoint_label}.")
         return
 
-    svc.turns.recover()
     svc.turns.start_pending(conversation_id)
     exchanges = transcript.exchanges(svc.store.messages(conversation_id))
     for index, exchange in enumerate(exchanges):

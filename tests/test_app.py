@@ -145,3 +145,24 @@ def test_new_chat_button_leaves_the_conversation(remote):
     at.sidebar.button[0].click().run()
     assert "c" not in at.query_params
     assert at.title[0].value == "What can I help with?"
+
+
+def test_answer_left_by_a_dead_process_shows_as_interrupted_with_retry(remote, db_path):
+    import time
+
+    from assistant.store import Snapshot
+
+    store = Store(Database(db_path))
+    ids = store.create_turn(None, "Tell me more", Snapshot("openai", "gpt-3.5-turbo", {}, ""))
+    store.claim(ids.assistant_message_id, "otherhost:1:dead", time.time() - 600)
+    store.checkpoint(ids.assistant_message_id, "The first half", time.time() - 600)
+    remote.enqueue(Scenario(chunks=["A fresh answer."]))
+
+    at = app()
+    at.query_params["c"] = str(ids.conversation_id)
+    at.run()
+    assert not at.exception
+    assert "The first half" in texts(at)
+    assert "stopped while this answer was being written" in at.warning[0].value
+    next(b for b in at.button if b.label == "Retry").click().run()
+    assert "A fresh answer." in texts(at)
