@@ -69,6 +69,7 @@ class Message:
     total_s: float | None
     finish_reason: str | None
     error: str | None
+    heartbeat_at: float | None
     created_at: str
     updated_at: str
 
@@ -116,7 +117,7 @@ def make_title(text: str) -> str:
 _MESSAGE_COLUMNS = (
     "id, conversation_id, seq, role, content, status, reply_to, provider, model, params,"
     " system_prompt, prompt_tokens, completion_tokens, first_token_s, total_s, finish_reason,"
-    " error, created_at, updated_at"
+    " error, heartbeat_at, created_at, updated_at"
 )
 
 

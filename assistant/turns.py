@@ -37,7 +37,7 @@ from assistant.providers.base import (
     TextDelta,
     Usage,
 )
-from assistant.store import FinalResult, NotFound, Snapshot, Store, TurnIds
+from assistant.store import FinalResult, Message, NotFound, Snapshot, Store, TurnIds
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,7 @@ class LiveTurn:
     """The in-memory buffer of an answer being generated in this process."""
 
     answer_id: int
-    conversation_id: int
     parts: list[str] = field(default_factory=list)
-    status: str = "streaming"
-    error: str | None = None
     done: bool = False
     cancel: threading.Event = field(default_factory=threading.Event)
     changed: threading.Condition = field(default_factory=threading.Condition)
@@ -84,10 +81,9 @@ class LiveTurn:
         with self.changed:
             return "".join(self.parts)
 
-    def end(self, status: str, error: str | None) -> None:
+    def end(self) -> None:
         with self.changed:
-            if not self.done:
-                self.status, self.error, self.done = status, error, True
+            self.done = True
             self.changed.notify_all()
 
     def claim_conclusion(self) -> bool:
@@ -173,8 +169,7 @@ class TurnManager:
         """Claim a pending answer and generate it in the background."""
         if not self.store.claim(answer_id, self.owner, time.time()):
             raise AlreadyClaimed("This answer is already being written (maybe in another tab).")
-        message = self.store.get_message(answer_id)
-        live = LiveTurn(answer_id, message.conversation_id)
+        live = LiveTurn(answer_id)
         with self._lock:
             self._live[answer_id] = live
         log.info("turn %d claimed by %s", answer_id, self.owner)
@@ -272,14 +267,16 @@ class TurnManager:
             yield chunk
             if not message.is_live:
                 return
-            if message.status == "streaming" and self._is_stale(answer_id):
+            if message.status == "streaming" and self._is_stale(message):
                 return
             wake.wait(max(idle_tick, self.checkpoint_interval))
 
-    def _is_stale(self, answer_id: int) -> bool:
-        return answer_id in self.store.recover_interrupted(
-            self.owner, time.time() - self.stale_after
-        )
+    def _is_stale(self, message: Message) -> bool:
+        """A foreign answer whose heartbeat stopped: mark it interrupted (one write, rarely)."""
+        stale_before = time.time() - self.stale_after
+        if message.heartbeat_at is not None and message.heartbeat_at >= stale_before:
+            return False
+        return message.id in self.store.recover_interrupted(self.owner, stale_before)
 
     def recover(self) -> list[int]:
         """Mark answers whose generating process is gone as interrupted (partial text kept)."""
@@ -379,15 +376,15 @@ class TurnManager:
         """Write the final state once, release the turn and wake its followers."""
         if not live.claim_conclusion():
             return
-        status, error = result.status, result.error
+        status = result.status
         try:
             self.store.finish(live.answer_id, result)
         except StorageError as exc:
-            status, error = "error", str(exc)
+            status = "error"
             log.error("turn %d: final write failed: %s", live.answer_id, exc)
         with self._lock:
             self._live.pop(live.answer_id, None)
-        live.end(status, error)
+        live.end()
         log.info(
             "turn %d %s: %s tokens, %.2f s",
             live.answer_id,

@@ -339,3 +339,15 @@ def test_snapshot_is_frozen_at_create_time(manager, store, fake_provider):
     assert (old.model, old.system_prompt) == ("model-a", "Old.")
     assert (new.model, new.system_prompt) == ("model-b", "New.")
     assert fake_provider.calls[1].messages[0] == {"role": "system", "content": "New."}
+
+
+def test_following_a_foreign_answer_ends_when_its_process_goes_silent(manager, store, snapshot):
+    ids = store.create_turn(None, "q", snapshot)
+    store.claim(ids.assistant_message_id, "otherhost:7:alive", time.time())
+    store.checkpoint(ids.assistant_message_id, "from another process", time.time())
+    follower = manager.follow(ids.assistant_message_id, idle_tick=0.01)
+    assert next(follower) == "from another process"
+    assert store.get_message(ids.assistant_message_id).status == "streaming"  # fresh: untouched
+    store.heartbeat([ids.assistant_message_id], time.time() - 600)  # its process went silent
+    assert "".join(follower) == ""
+    assert store.get_message(ids.assistant_message_id).status == "interrupted"
