@@ -1,19 +1,23 @@
-"""`python -m assistant`: health check and export from the command line.
+"""`python -m assistant`: health check, history (list, show, search, trash), export and import.
 
-Exit codes: 0 ok; 1 the check found a problem (provider unreachable, model missing);
-2 bad settings, bad arguments or an unusable database. Errors are one line on stderr.
+Exit codes: 0 ok; 1 the command could not do what was asked (provider unreachable, model
+missing, no such conversation, a file that cannot be imported); 2 bad settings, bad arguments
+or an unusable database. Errors are one line on stderr. `--json` prints machine-readable output.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
-from typing import TextIO
+from pathlib import Path
+from typing import Any, TextIO
 
-from assistant import export
+from assistant import export, html_export, importing, textsearch, transcript
 from assistant.config import (
     PROVIDER_LOCAL,
     ConfigError,
@@ -24,7 +28,7 @@ from assistant.config import (
 from assistant.db import Database, StorageError
 from assistant.migrations import LATEST_VERSION
 from assistant.providers import LocalModel, OpenAICompatProvider, ProviderError
-from assistant.store import NotFound, Store
+from assistant.store import InvalidInput, NotFound, SearchHit, Store
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -90,26 +94,248 @@ def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK if ok else EXIT_PROBLEM
 
 
+def _print_json(data: Any, out: TextIO) -> None:
+    json.dump(data, out, ensure_ascii=False, indent=2)
+    out.write("\n")
+
+
+def _local(iso: str) -> str:
+    return export.readable_time(iso)
+
+
+def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
+    store = _store(_settings())
+    if args.trash:
+        rows = [
+            {"id": c.id, "title": c.title, "updated_at": c.updated_at, "deleted_at": c.deleted_at}
+            for c in store.list_trash()
+        ]
+    else:
+        rows = [
+            {
+                "id": s.id,
+                "title": s.title,
+                "created_at": s.created_at,
+                "updated_at": s.updated_at,
+                "pinned": s.pinned,
+                "messages": s.messages,
+                "models": list(s.models),
+                "tokens": s.tokens,
+                "needs_attention": s.has_problem,
+            }
+            for s in store.summaries()
+        ]
+    rows = rows[: args.limit] if args.limit else rows
+    if args.json:
+        _print_json(rows, out)
+        return EXIT_OK
+    if not rows:
+        print("The trash is empty." if args.trash else "No conversations yet.", file=out)
+        return EXIT_OK
+    width = max(len(str(r["id"])) for r in rows)
+    when = "deleted_at" if args.trash else "updated_at"
+    for row in rows:
+        mark = "*" if row.get("pinned") else " "
+        count = f"{row['messages']:>5} msgs  " if "messages" in row else ""
+        print(f"{mark}{row['id']:>{width}}  {_local(row[when])}  {count}{row['title']}", file=out)
+    return EXIT_OK
+
+
+def _conversation_id(store: Store, conversation_id: int) -> None:
+    try:
+        store.get_conversation(conversation_id)
+    except NotFound as exc:
+        raise CliError(str(exc), EXIT_PROBLEM) from exc
+
+
+def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
+    store = _store(_settings())
+    _conversation_id(store, args.id)
+    conversation = store.get_conversation(args.id)
+    if args.json:
+        _print_json(export.conversation_record(store, conversation), out)
+        return EXIT_OK
+    flags = " (pinned)" if conversation.pinned else ""
+    flags += " (in the trash)" if conversation.in_trash else ""
+    print(f"# {conversation.title}{flags}", file=out)
+    print(f"started {_local(conversation.created_at)}", file=out)
+    for exchange in transcript.exchanges(store.messages(conversation.id)):
+        print(f"\n--- You · {_local(exchange.question.created_at)}", file=out)
+        print(exchange.question.content, file=out)
+        for index, answer in enumerate(exchange.answers):
+            label = export.answer_label(index, len(exchange.answers))
+            print(f"\n--- {label} · {transcript.caption(answer)}", file=out)
+            if answer.content:
+                print(answer.content, file=out)
+            note = export.answer_note(answer)
+            if note:
+                print(f"[{note}]", file=out)
+    return EXIT_OK
+
+
+def _hit_record(hit: SearchHit) -> dict[str, Any]:
+    return {
+        "conversation_id": hit.conversation_id,
+        "conversation_title": hit.conversation_title,
+        "message_id": hit.message_id,
+        "role": hit.role,
+        "created_at": hit.created_at,
+        "snippet": textsearch.snippet_plain(hit.snippet, "", ""),
+        "snippet_html": textsearch.snippet_html(hit.snippet),
+        "rank": hit.rank,
+    }
+
+
+def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
+    store = _store(_settings())
+    hits = store.search(args.query, limit=args.limit)
+    if args.json:
+        _print_json([_hit_record(h) for h in hits], out)
+        return EXIT_OK
+    if not hits:
+        print(f"No matches for “{args.query}”.", file=out)
+        return EXIT_OK
+    bold, plain = ("\033[1m", "\033[0m") if out.isatty() else ("[", "]")
+    for hit in hits:
+        where = "title" if hit.message_id is None else f"{hit.role}, message {hit.message_id}"
+        where += f", {_local(hit.created_at)}"
+        print(f"{hit.conversation_id:>5}  {hit.conversation_title}  ({where})", file=out)
+        print(f"       {textsearch.snippet_plain(hit.snippet, bold, plain)}", file=out)
+    return EXIT_OK
+
+
+def render_export(store: Store, fmt: str, conversation_id: int | None) -> str:
+    """The export in one of `export.FORMATS` as text (NotFound for a missing conversation)."""
+    if fmt == "json":
+        return export.json_text(store, conversation_id)
+    if fmt == "jsonl":
+        return export.jsonl_text(store, conversation_id)
+    if fmt == "md":
+        return export.markdown_text(store, conversation_id)
+    return html_export.html_document(store, conversation_id)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write beside the target and rename, so a failed export never leaves half a file."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".export-", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
     store = _store(_settings())
     try:
-        data = export.export_json(store, args.conversation)
+        text = render_export(store, args.format, args.conversation)
+        conversations = export.select_conversations(store, args.conversation)
     except NotFound as exc:
         raise CliError(str(exc), EXIT_PROBLEM) from exc
-    json.dump(data, out, ensure_ascii=False, indent=2)
-    out.write("\n")
+    if args.output is None:
+        out.write(text)
+        return EXIT_OK
+    target = Path(args.output)
+    if target.is_dir():
+        target = target / export.export_filename(conversations, args.format)
+    try:
+        _write_atomically(target, text)
+    except OSError as exc:
+        raise CliError(f"Cannot write {target}: {exc.strerror or exc}.") from exc
+    print(f"Wrote {len(conversations)} conversation(s) to {target}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise CliError(f"Cannot read {args.file}: {exc.strerror or exc}.") from exc
+    store = _store(_settings())
+    try:
+        result = store.import_conversations(importing.read_conversations(data))
+    except importing.ImportProblem as exc:
+        raise CliError(f"{args.file}: {exc} Nothing was imported.", EXIT_PROBLEM) from exc
+    if args.json:
+        _print_json(
+            {"imported": result.imported, "skipped": result.skipped, "messages": result.messages},
+            out,
+        )
+        return EXIT_OK
+    print(importing.describe(result), file=out)
+    return EXIT_OK
+
+
+def cmd_rm(args: argparse.Namespace, out: TextIO) -> int:
+    store = _store(_settings())
+    _conversation_id(store, args.id)
+    store.trash(args.id)
+    title = store.get_conversation(args.id).title
+    print(
+        f"Moved “{title}” to the trash. Undo with: python -m assistant restore {args.id}", file=out
+    )
+    return EXIT_OK
+
+
+def cmd_restore(args: argparse.Namespace, out: TextIO) -> int:
+    store = _store(_settings())
+    _conversation_id(store, args.id)
+    try:
+        store.restore(args.id)
+    except InvalidInput as exc:
+        raise CliError(str(exc), EXIT_PROBLEM) from exc
+    print(f"Restored “{store.get_conversation(args.id).title}”.", file=out)
     return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m assistant", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m assistant",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     doctor = sub.add_parser("doctor", help="settings, database and provider health check")
     doctor.set_defaults(func=cmd_doctor)
-    exp = sub.add_parser("export", help="print conversations as JSON")
-    exp.add_argument("--format", choices=["json"], default="json")
+
+    listing = sub.add_parser("list", help="conversations, pinned first, newest activity first")
+    listing.add_argument("--trash", action="store_true", help="list the trash instead")
+    listing.add_argument("--limit", type=int, metavar="N", help="at most N rows")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(func=cmd_list)
+
+    show = sub.add_parser("show", help="print one conversation")
+    show.add_argument("id", type=int, metavar="ID")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.set_defaults(func=cmd_show)
+
+    search = sub.add_parser("search", help="full-text search over titles and messages")
+    search.add_argument("query", metavar="QUERY")
+    search.add_argument("--limit", type=int, default=20, metavar="N", help="at most N messages")
+    search.add_argument("--json", action="store_true", help="machine-readable output")
+    search.set_defaults(func=cmd_search)
+
+    exp = sub.add_parser("export", help="export one conversation or all of them")
+    exp.add_argument("--format", choices=export.FORMATS, default="json")
     exp.add_argument("--conversation", type=int, metavar="ID", help="only this conversation")
+    exp.add_argument("-o", "--output", metavar="FILE", help="write to FILE (or into a folder)")
     exp.set_defaults(func=cmd_export)
+
+    imp = sub.add_parser(
+        "import", help="import this app's JSON/JSONL export or ChatGPT's conversations.json"
+    )
+    imp.add_argument("file", metavar="FILE")
+    imp.add_argument("--json", action="store_true", help="machine-readable output")
+    imp.set_defaults(func=cmd_import)
+
+    rm = sub.add_parser("rm", help="move a conversation to the trash")
+    rm.add_argument("id", type=int, metavar="ID")
+    rm.set_defaults(func=cmd_rm)
+    restore = sub.add_parser("restore", help="bring a conversation back from the trash")
+    restore.add_argument("id", type=int, metavar="ID")
+    restore.set_defaults(func=cmd_restore)
     return parser
 
 

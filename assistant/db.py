@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from assistant import migrations
+from assistant.textsearch import register_functions
 
 BUSY_TIMEOUT_MS = 5_000
 
@@ -72,6 +73,7 @@ class Database:
             raise StorageError(_explain(self.path, exc)) from exc
         try:
             conn.row_factory = sqlite3.Row
+            register_functions(conn)
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             yield conn

@@ -1,12 +1,37 @@
-"""Export conversations as plain data (JSON). Never includes secrets: none are stored."""
+"""Export conversations as JSON, JSON Lines and Markdown (HTML lives in html_export.py).
+
+The JSON export is this app's interchange format, read back by `importing.py`:
+
+    {"format": "assistant-export", "version": 1, "conversations": [
+        {"uid", "title", "created_at", "updated_at", "pinned", "messages": [
+            {"id", "seq", "role", "content", "status", "reply_to", "provider", "model", ...}]}]}
+
+Message `id`s are only meaningful inside one file (`reply_to` points at them). JSON Lines holds
+one conversation object per line, the same shape. Nothing secret is ever stored, so nothing
+secret can be exported.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
+from assistant import transcript
 from assistant.store import Conversation, Message, Store
 
+EXPORT_FORMAT = "assistant-export"
 EXPORT_FORMAT_VERSION = 1
+FORMATS = ("json", "jsonl", "md", "html")
+MIME_TYPES = {
+    "json": "application/json",
+    "jsonl": "application/jsonl",
+    "md": "text/markdown",
+    "html": "text/html",
+}
 
 
 def message_record(message: Message) -> dict[str, Any]:
@@ -35,21 +60,133 @@ def message_record(message: Message) -> dict[str, Any]:
 def conversation_record(store: Store, conversation: Conversation) -> dict[str, Any]:
     return {
         "id": conversation.id,
+        "uid": conversation.uid,
         "title": conversation.title,
         "created_at": conversation.created_at,
         "updated_at": conversation.updated_at,
+        "pinned": conversation.pinned,
         "messages": [message_record(m) for m in store.messages(conversation.id)],
     }
 
 
-def export_json(store: Store, conversation_id: int | None = None) -> dict[str, Any]:
-    """`{"conversations": [...]}` for one conversation (NotFound if missing) or all of them."""
+def select_conversations(store: Store, conversation_id: int | None) -> list[Conversation]:
+    """One conversation (NotFound if missing; the trash included) or all outside the trash."""
     if conversation_id is not None:
-        conversations = [store.get_conversation(conversation_id)]
-    else:
-        conversations = store.list_conversations(limit=None)
+        return [store.get_conversation(conversation_id)]
+    return store.list_conversations(limit=None)
+
+
+def export_json(store: Store, conversation_id: int | None = None) -> dict[str, Any]:
+    """`{"conversations": [...]}` for one conversation or all of them."""
     return {
-        "format": "assistant-export",
+        "format": EXPORT_FORMAT,
         "version": EXPORT_FORMAT_VERSION,
-        "conversations": [conversation_record(store, c) for c in conversations],
+        "conversations": [
+            conversation_record(store, c) for c in select_conversations(store, conversation_id)
+        ],
     }
+
+
+def json_text(store: Store, conversation_id: int | None = None) -> str:
+    return json.dumps(export_json(store, conversation_id), ensure_ascii=False, indent=2) + "\n"
+
+
+def jsonl_lines(store: Store, conversation_id: int | None = None) -> Iterator[str]:
+    """One JSON object per conversation, each line ending in a newline."""
+    for conversation in select_conversations(store, conversation_id):
+        record = conversation_record(store, conversation)
+        yield json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def jsonl_text(store: Store, conversation_id: int | None = None) -> str:
+    return "".join(jsonl_lines(store, conversation_id))
+
+
+# -- Markdown ---------------------------------------------------------------------------------
+
+
+def readable_time(iso: str) -> str:
+    """'2026-11-24T10:03:00.000Z' -> '2026-11-24 10:03 UTC' (unknown formats pass through)."""
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    return moment.strftime("%Y-%m-%d %H:%M") + (" UTC" if moment.utcoffset() is not None else "")
+
+
+def answer_label(index: int, count: int) -> str:
+    return "Assistant" if count == 1 else f"Assistant (version {index + 1} of {count})"
+
+
+def answer_note(answer: Message) -> str | None:
+    """A line saying how an answer ended when it did not simply complete."""
+    if answer.status == "error":
+        return f"The answer failed: {answer.error or 'unknown error'}"
+    if answer.status == "interrupted":
+        return answer.error or "The answer was interrupted."
+    if answer.status == "stopped":
+        return "Stopped by the user."
+    if answer.status in ("pending", "streaming"):
+        return "Still being written when exported."
+    return None
+
+
+def conversation_markdown(store: Store, conversation: Conversation) -> str:
+    lines = [
+        f"# {conversation.title}",
+        "",
+        f"*Started {readable_time(conversation.created_at)} · last activity "
+        f"{readable_time(conversation.updated_at)}*",
+    ]
+    for exchange in transcript.exchanges(store.messages(conversation.id)):
+        question = exchange.question
+        lines += ["", "---", "", f"**You** · {readable_time(question.created_at)}", ""]
+        lines.append(question.content)
+        for index, answer in enumerate(exchange.answers):
+            label = answer_label(index, len(exchange.answers))
+            lines += ["", f"**{label}** · {transcript.caption(answer)}", ""]
+            if answer.content:
+                lines.append(answer.content)
+            note = answer_note(answer)
+            if note:
+                lines += ["", f"> {note}"]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def markdown_text(store: Store, conversation_id: int | None = None) -> str:
+    parts = [conversation_markdown(store, c) for c in select_conversations(store, conversation_id)]
+    return "\n\n".join(parts)
+
+
+# -- file names -------------------------------------------------------------------------------
+
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {
+    f"{port}{n}" for port in ("COM", "LPT") for n in range(1, 10)
+}
+_UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]+')
+MAX_NAME_BYTES = 120
+
+
+def safe_filename(title: str, extension: str, fallback: str = "conversation") -> str:
+    """A file name that works on Windows, macOS and Linux, keeping the title readable.
+
+    Drops path separators and characters Windows refuses, control characters, leading dots,
+    trailing dots and spaces; avoids reserved device names; keeps the name under 120 bytes.
+    """
+    name = unicodedata.normalize("NFC", title)
+    name = _UNSAFE.sub(" ", name)
+    name = re.sub(r"\s+", " ", name).strip().strip(".").strip()
+    encoded = name.encode("utf-8")[:MAX_NAME_BYTES]
+    name = encoded.decode("utf-8", errors="ignore").rstrip(". ")
+    if not name or name.split(".")[0].upper() in _WINDOWS_RESERVED:
+        name = f"{fallback} {name}".strip() if name else fallback
+    return f"{name}.{extension}"
+
+
+def export_filename(conversations: Iterable[Conversation], extension: str) -> str:
+    """`<title> <date>.<ext>` for one conversation, `conversations <date>.<ext>` for several."""
+    items = list(conversations)
+    if len(items) == 1:
+        conversation = items[0]
+        return safe_filename(f"{conversation.title} {conversation.created_at[:10]}", extension)
+    return safe_filename(f"conversations {datetime.now().date().isoformat()}", extension)

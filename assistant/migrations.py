@@ -12,12 +12,22 @@ Data model (version 1)
   carry their lifecycle `status` and a snapshot of what produced them (provider, model,
   parameters as JSON, system prompt text) plus usage and timings. `owner` and `heartbeat_at`
   tell a live generation from one whose process died.
+
+Version 2 (history)
+- conversations gain `pinned`, `deleted_at` (set = in the trash) and `uid`, a stable identity
+  that survives export and import (an import skips a uid it already has).
+- messages_fts (message text) and titles_fts (conversation titles) are FTS5 indexes whose rowid
+  is the message / conversation id. Triggers keep them current on insert, on every update of
+  streamed text, on delete, and when a conversation goes to the trash (its rows leave the index)
+  or comes back. Indexed text passes through `assistant_search_text` (see textsearch.py).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime
+
+from assistant.textsearch import register_functions
 
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
@@ -62,6 +72,82 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX messages_live ON messages(status) WHERE status IN ('pending', 'streaming');
         """,
     ),
+    (
+        2,
+        "pin, trash, stable ids and full-text search",
+        """
+        ALTER TABLE conversations ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE conversations ADD COLUMN deleted_at TEXT;
+        ALTER TABLE conversations ADD COLUMN uid TEXT;
+        UPDATE conversations SET uid = lower(hex(randomblob(16)));
+        CREATE UNIQUE INDEX conversations_by_uid ON conversations(uid);
+        CREATE INDEX conversations_for_sidebar
+            ON conversations(pinned DESC, updated_at DESC, id DESC) WHERE deleted_at IS NULL;
+        CREATE INDEX conversations_in_trash
+            ON conversations(deleted_at) WHERE deleted_at IS NOT NULL;
+
+        CREATE VIRTUAL TABLE messages_fts
+            USING fts5(body, tokenize = 'unicode61 remove_diacritics 2');
+        CREATE VIRTUAL TABLE titles_fts
+            USING fts5(title, tokenize = 'unicode61 remove_diacritics 2');
+        INSERT INTO messages_fts (rowid, body)
+            SELECT id, assistant_search_text(content) FROM messages WHERE content != '';
+        INSERT INTO titles_fts (rowid, title)
+            SELECT id, assistant_search_text(title) FROM conversations;
+
+        CREATE TRIGGER messages_fts_after_insert AFTER INSERT ON messages
+        WHEN new.content != ''
+            AND (SELECT deleted_at FROM conversations WHERE id = new.conversation_id) IS NULL
+        BEGIN
+            INSERT INTO messages_fts (rowid, body)
+                VALUES (new.id, assistant_search_text(new.content));
+        END;
+        CREATE TRIGGER messages_fts_after_update AFTER UPDATE OF content ON messages
+        WHEN new.content IS NOT old.content
+        BEGIN
+            DELETE FROM messages_fts WHERE rowid = old.id;
+            INSERT INTO messages_fts (rowid, body)
+                SELECT new.id, assistant_search_text(new.content)
+                WHERE new.content != '' AND (
+                    SELECT deleted_at FROM conversations WHERE id = new.conversation_id) IS NULL;
+        END;
+        CREATE TRIGGER messages_fts_after_delete AFTER DELETE ON messages
+        BEGIN
+            DELETE FROM messages_fts WHERE rowid = old.id;
+        END;
+
+        CREATE TRIGGER titles_fts_after_insert AFTER INSERT ON conversations
+        WHEN new.deleted_at IS NULL
+        BEGIN
+            INSERT INTO titles_fts (rowid, title) VALUES (new.id, assistant_search_text(new.title));
+        END;
+        CREATE TRIGGER titles_fts_after_rename AFTER UPDATE OF title ON conversations
+        WHEN new.title IS NOT old.title AND new.deleted_at IS NULL
+        BEGIN
+            DELETE FROM titles_fts WHERE rowid = old.id;
+            INSERT INTO titles_fts (rowid, title) VALUES (new.id, assistant_search_text(new.title));
+        END;
+        CREATE TRIGGER conversations_fts_after_delete AFTER DELETE ON conversations
+        BEGIN
+            DELETE FROM titles_fts WHERE rowid = old.id;
+        END;
+        CREATE TRIGGER conversations_fts_to_trash AFTER UPDATE OF deleted_at ON conversations
+        WHEN old.deleted_at IS NULL AND new.deleted_at IS NOT NULL
+        BEGIN
+            DELETE FROM messages_fts
+                WHERE rowid IN (SELECT id FROM messages WHERE conversation_id = new.id);
+            DELETE FROM titles_fts WHERE rowid = new.id;
+        END;
+        CREATE TRIGGER conversations_fts_from_trash AFTER UPDATE OF deleted_at ON conversations
+        WHEN old.deleted_at IS NOT NULL AND new.deleted_at IS NULL
+        BEGIN
+            INSERT INTO messages_fts (rowid, body)
+                SELECT id, assistant_search_text(content) FROM messages
+                WHERE conversation_id = new.id AND content != '';
+            INSERT INTO titles_fts (rowid, title) VALUES (new.id, assistant_search_text(new.title));
+        END;
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
@@ -87,6 +173,7 @@ def current_version(conn: sqlite3.Connection) -> int:
 def migrate(conn: sqlite3.Connection, target: int | None = None) -> int:
     """Apply every migration above the current version (up to `target`); returns the version."""
     target = LATEST_VERSION if target is None else target
+    register_functions(conn)  # the search triggers and the index backfill call it
     _ensure_table(conn)
     version = current_version(conn)
     if version > LATEST_VERSION:

@@ -10,18 +10,25 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from assistant import textsearch
 from assistant.db import Database
 
-TITLE_MAX_CHARS = 48
+TITLE_MAX_CHARS = 48  # a title made from the first message
+TITLE_LIMIT_CHARS = 200  # a title the user types
 LIVE_STATUSES = ("pending", "streaming")
 FINAL_STATUSES = ("complete", "stopped", "error", "interrupted")
 # Answers the model may see again as context: finished and non-empty.
 CONTEXT_STATUSES = ("complete", "stopped")
+
+
+def new_uid() -> str:
+    return uuid.uuid4().hex
 
 
 def now_iso() -> str:
@@ -30,6 +37,10 @@ def now_iso() -> str:
 
 class NotFound(LookupError):
     """A conversation or message id that does not exist."""
+
+
+class InvalidInput(ValueError):
+    """A value the user gave that cannot be stored; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,13 @@ class Conversation:
     title: str
     created_at: str
     updated_at: str
+    pinned: bool = False
+    deleted_at: str | None = None  # set while the conversation is in the trash
+    uid: str = ""
+
+    @property
+    def in_trash(self) -> bool:
+        return self.deleted_at is not None
 
 
 @dataclass(frozen=True)
@@ -105,6 +123,74 @@ class FinalResult:
     total_s: float | None = None
 
 
+@dataclass(frozen=True)
+class SearchHit:
+    """One search result: a message, or a conversation whose title matched (message_id None)."""
+
+    conversation_id: int
+    conversation_title: str
+    message_id: int | None
+    role: str  # "user", "assistant", or "title"
+    created_at: str
+    snippet: str  # with textsearch.HIGHLIGHT_START / HIGHLIGHT_END around matched words
+    rank: float
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    """One row of the conversations table."""
+
+    id: int
+    title: str
+    created_at: str
+    updated_at: str
+    pinned: bool
+    messages: int
+    models: tuple[str, ...]
+    tokens: int
+    has_problem: bool  # the shown answer of some question failed or was interrupted
+
+
+@dataclass(frozen=True)
+class ImportedMessage:
+    """A message read from a file; `key` names it inside that file (for `reply_to`)."""
+
+    key: str
+    role: str
+    content: str
+    created_at: str
+    status: str = "complete"
+    reply_to: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    system_prompt: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    first_token_s: float | None = None
+    total_s: float | None = None
+    finish_reason: str | None = None
+    error: str | None = None
+    updated_at: str | None = None
+
+
+@dataclass(frozen=True)
+class ImportedConversation:
+    uid: str
+    title: str
+    created_at: str
+    updated_at: str
+    messages: tuple[ImportedMessage, ...]
+    pinned: bool = False
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    imported: list[int]  # new conversation ids
+    skipped: int  # already present (same uid), so not imported again
+    messages: int
+
+
 def make_title(text: str) -> str:
     """The first words of a message, cut at a word boundary."""
     words = re.sub(r"\s+", " ", text).strip()
@@ -121,14 +207,26 @@ _MESSAGE_COLUMNS = (
 )
 
 
+_IMPORT_COLUMNS = (
+    "conversation_id, seq, role, content, status, reply_to, provider, model, params,"
+    " system_prompt, prompt_tokens, completion_tokens, first_token_s, total_s, finish_reason,"
+    " error, created_at, updated_at"
+)
+
+
 def _message(row: sqlite3.Row) -> Message:
     data = dict(row)
     data["params"] = json.loads(data["params"]) if data["params"] else {}
     return Message(**data)
 
 
+_CONVERSATION_COLUMNS = "id, title, created_at, updated_at, pinned, deleted_at, uid"
+
+
 def _conversation(row: sqlite3.Row) -> Conversation:
-    return Conversation(**dict(row))
+    data = dict(row)
+    data["pinned"] = bool(data["pinned"])
+    return Conversation(**data)
 
 
 class Store:
@@ -138,24 +236,256 @@ class Store:
     # -- conversations -------------------------------------------------------------------
 
     def list_conversations(self, limit: int | None = 50) -> list[Conversation]:
-        """Newest activity first; `limit=None` for all."""
+        """Conversations not in the trash: pinned first, then newest activity; None = all."""
         with self.db.connect() as conn:
             rows = conn.execute(
-                "SELECT id, title, created_at, updated_at FROM conversations"
-                " ORDER BY updated_at DESC, id DESC LIMIT ?",
+                f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE deleted_at IS NULL"
+                " ORDER BY pinned DESC, updated_at DESC, id DESC LIMIT ?",
                 (-1 if limit is None else limit,),
             ).fetchall()
         return [_conversation(r) for r in rows]
 
+    def list_trash(self) -> list[Conversation]:
+        """Conversations in the trash, most recently deleted first."""
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE deleted_at IS NOT NULL"
+                " ORDER BY deleted_at DESC, id DESC"
+            ).fetchall()
+        return [_conversation(r) for r in rows]
+
     def get_conversation(self, conversation_id: int) -> Conversation:
+        """Any conversation, in the trash or not (see `Conversation.in_trash`)."""
         with self.db.connect() as conn:
             row = conn.execute(
-                "SELECT id, title, created_at, updated_at FROM conversations WHERE id = ?",
+                f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE id = ?",
                 (conversation_id,),
             ).fetchone()
         if row is None:
             raise NotFound(f"Conversation {conversation_id} does not exist.")
         return _conversation(row)
+
+    def rename(self, conversation_id: int, title: str) -> str:
+        """Set a new title (whitespace tidied); returns it. Empty or over-long is refused."""
+        clean = re.sub(r"\s+", " ", title).strip()
+        if not clean:
+            raise InvalidInput("A title cannot be empty.")
+        if len(clean) > TITLE_LIMIT_CHARS:
+            raise InvalidInput(
+                f"A title can have at most {TITLE_LIMIT_CHARS} characters (this one has "
+                f"{len(clean)})."
+            )
+        self._update_conversation(conversation_id, "title = ?", (clean,))
+        return clean
+
+    def set_pinned(self, conversation_id: int, pinned: bool) -> None:
+        self._update_conversation(conversation_id, "pinned = ?", (int(pinned),))
+
+    def trash(self, conversation_id: int) -> None:
+        """Move to the trash: out of the sidebar and the search index, still restorable."""
+        self._update_conversation(
+            conversation_id, "deleted_at = COALESCE(deleted_at, ?)", (now_iso(),)
+        )
+
+    def restore(self, conversation_id: int) -> None:
+        conversation = self.get_conversation(conversation_id)
+        if not conversation.in_trash:
+            raise InvalidInput(f"Conversation {conversation_id} is not in the trash.")
+        self._update_conversation(conversation_id, "deleted_at = NULL", ())
+
+    def delete_forever(self, conversation_id: int) -> None:
+        """Really delete one conversation, which must already be in the trash."""
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT deleted_at FROM conversations WHERE id = ?", (conversation_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"Conversation {conversation_id} does not exist.")
+            if row["deleted_at"] is None:
+                raise InvalidInput(
+                    f"Conversation {conversation_id} is not in the trash; move it there first."
+                )
+            conn.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+
+    def empty_trash(self) -> int:
+        """Really delete every conversation in the trash; returns how many."""
+        with self.db.transaction() as conn:
+            return conn.execute("DELETE FROM conversations WHERE deleted_at IS NOT NULL").rowcount
+
+    def _update_conversation(
+        self, conversation_id: int, assignment: str, values: tuple[Any, ...]
+    ) -> None:
+        with self.db.transaction() as conn:
+            changed = conn.execute(
+                f"UPDATE conversations SET {assignment} WHERE id = ?", (*values, conversation_id)
+            ).rowcount
+        if not changed:
+            raise NotFound(f"Conversation {conversation_id} does not exist.")
+
+    def summaries(self) -> list[ConversationSummary]:
+        """Every conversation not in the trash with its counts, for the browse table."""
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                """
+                WITH per_conversation AS (
+                    SELECT conversation_id,
+                           COUNT(*) AS messages,
+                           GROUP_CONCAT(DISTINCT model) AS models,
+                           COALESCE(SUM(prompt_tokens), 0)
+                               + COALESCE(SUM(completion_tokens), 0) AS tokens
+                    FROM messages GROUP BY conversation_id
+                ),
+                shown_answers AS (  -- the newest version of each answer (SQLite's bare MAX)
+                    SELECT conversation_id, status, MAX(seq)
+                    FROM messages WHERE role = 'assistant' GROUP BY reply_to
+                ),
+                problems AS (
+                    SELECT DISTINCT conversation_id FROM shown_answers
+                    WHERE status IN ('error', 'interrupted')
+                )
+                SELECT c.id, c.title, c.created_at, c.updated_at, c.pinned,
+                       COALESCE(p.messages, 0) AS messages, p.models,
+                       COALESCE(p.tokens, 0) AS tokens,
+                       c.id IN (SELECT conversation_id FROM problems) AS has_problem
+                FROM conversations c LEFT JOIN per_conversation p ON p.conversation_id = c.id
+                WHERE c.deleted_at IS NULL
+                ORDER BY c.pinned DESC, c.updated_at DESC, c.id DESC
+                """
+            ).fetchall()
+        return [
+            ConversationSummary(
+                id=r["id"],
+                title=r["title"],
+                created_at=r["created_at"],
+                updated_at=r["updated_at"],
+                pinned=bool(r["pinned"]),
+                messages=r["messages"],
+                models=tuple(sorted(m for m in (r["models"] or "").split(",") if m)),
+                tokens=r["tokens"],
+                has_problem=bool(r["has_problem"]),
+            )
+            for r in rows
+        ]
+
+    def import_conversations(self, conversations: Iterable[ImportedConversation]) -> ImportResult:
+        """Add conversations in one transaction; a uid already present is skipped.
+
+        Messages keep their order (renumbered 1..n) and `reply_to` is mapped to the new ids.
+        Any error rolls everything back: nothing half-imported is left behind.
+        """
+        imported: list[int] = []
+        skipped = 0
+        message_count = 0
+        with self.db.transaction() as conn:
+            for conversation in conversations:
+                exists = conn.execute(
+                    "SELECT 1 FROM conversations WHERE uid = ?", (conversation.uid,)
+                ).fetchone()
+                if exists:
+                    skipped += 1
+                    continue
+                conversation_id = conn.execute(
+                    "INSERT INTO conversations (title, created_at, updated_at, pinned, uid)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (
+                        conversation.title,
+                        conversation.created_at,
+                        conversation.updated_at,
+                        int(conversation.pinned),
+                        conversation.uid,
+                    ),
+                ).lastrowid
+                assert conversation_id is not None
+                new_ids: dict[str, int] = {}
+                for seq, message in enumerate(conversation.messages, start=1):
+                    reply_to = new_ids.get(message.reply_to) if message.reply_to else None
+                    cursor = conn.execute(
+                        f"INSERT INTO messages ({_IMPORT_COLUMNS})"
+                        f" VALUES ({', '.join('?' * len(_IMPORT_COLUMNS.split(',')))})",
+                        (
+                            conversation_id,
+                            seq,
+                            message.role,
+                            message.content,
+                            message.status,
+                            reply_to,
+                            message.provider,
+                            message.model,
+                            json.dumps(message.params, sort_keys=True) if message.params else None,
+                            message.system_prompt,
+                            message.prompt_tokens,
+                            message.completion_tokens,
+                            message.first_token_s,
+                            message.total_s,
+                            message.finish_reason,
+                            message.error,
+                            message.created_at,
+                            message.updated_at or message.created_at,
+                        ),
+                    )
+                    assert cursor.lastrowid is not None
+                    new_ids[message.key] = cursor.lastrowid
+                    message_count += 1
+                imported.append(conversation_id)
+        return ImportResult(imported, skipped, message_count)
+
+    # -- search --------------------------------------------------------------------------
+
+    def search(self, query: str, limit: int = 20, title_limit: int = 5) -> list[SearchHit]:
+        """Conversations whose title matches (best first), then messages ranked by bm25.
+
+        Conversations in the trash are not in the index, so they never appear.
+        """
+        match = textsearch.match_query(query)
+        if match is None:
+            return []
+        marks = (textsearch.HIGHLIGHT_START, textsearch.HIGHLIGHT_END)
+        with self.db.connect() as conn:
+            titles = conn.execute(
+                "SELECT c.id, c.title, c.updated_at, highlight(titles_fts, 0, ?, ?) AS snippet,"
+                " titles_fts.rank AS rank"
+                " FROM titles_fts JOIN conversations c ON c.id = titles_fts.rowid"
+                " WHERE titles_fts MATCH ? ORDER BY titles_fts.rank LIMIT ?",
+                (*marks, match, title_limit),
+            ).fetchall()
+            # Rank first and look up only the winners: joining before the sort would touch
+            # every matching row of a common word.
+            messages = conn.execute(
+                "SELECT m.id, m.conversation_id, m.role, m.created_at, c.title, top.rank,"
+                " (SELECT snippet(messages_fts, 0, ?, ?, '…', ?) FROM messages_fts"
+                "  WHERE messages_fts MATCH ? AND rowid = m.id) AS snippet"
+                " FROM (SELECT rowid, rank FROM messages_fts WHERE messages_fts MATCH ?"
+                "       ORDER BY rank LIMIT ?) AS top"
+                " JOIN messages m ON m.id = top.rowid"
+                " JOIN conversations c ON c.id = m.conversation_id"
+                " ORDER BY top.rank",
+                (*marks, textsearch.SNIPPET_TOKENS, match, match, limit),
+            ).fetchall()
+        hits = [
+            SearchHit(
+                conversation_id=r["id"],
+                conversation_title=r["title"],
+                message_id=None,
+                role="title",
+                created_at=r["updated_at"],
+                snippet=textsearch.clean_snippet(r["snippet"]),
+                rank=r["rank"],
+            )
+            for r in titles
+        ]
+        hits.extend(
+            SearchHit(
+                conversation_id=r["conversation_id"],
+                conversation_title=r["title"],
+                message_id=r["id"],
+                role=r["role"],
+                created_at=r["created_at"],
+                snippet=textsearch.clean_snippet(r["snippet"] or ""),
+                rank=r["rank"],
+            )
+            for r in messages
+        )
+        return hits
 
     # -- messages ------------------------------------------------------------------------
 
@@ -182,12 +512,14 @@ class Store:
         with self.db.transaction() as conn:
             if conversation_id is None:
                 conversation_id = conn.execute(
-                    "INSERT INTO conversations (title, created_at, updated_at) VALUES (?, ?, ?)",
-                    (make_title(text), now, now),
+                    "INSERT INTO conversations (title, created_at, updated_at, uid)"
+                    " VALUES (?, ?, ?, ?)",
+                    (make_title(text), now, now, new_uid()),
                 ).lastrowid
             else:
                 found = conn.execute(
-                    "UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id)
+                    "UPDATE conversations SET updated_at = ? WHERE id = ? AND deleted_at IS NULL",
+                    (now, conversation_id),
                 ).rowcount
                 if not found:
                     raise NotFound(f"Conversation {conversation_id} does not exist.")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from assistant.db import Database
+from assistant.migrations import LATEST_VERSION
 from assistant.store import FinalResult, Snapshot, Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +51,7 @@ def test_doctor_reports_a_reachable_endpoint_with_the_key_masked(fake_server, db
     )
     assert result.returncode == 0, result.stderr
     assert "provider check: ok" in result.stdout
-    assert "schema version: 1" in result.stdout
+    assert f"schema version: {LATEST_VERSION}" in result.stdout
     assert "sk-…3456" in result.stdout
     assert KEY not in result.stdout + result.stderr
 

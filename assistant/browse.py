@@ -1,0 +1,82 @@
+"""The conversations table as a pandas DataFrame, and its filters (no Streamlit here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import pandas as pd
+
+from assistant.store import ConversationSummary
+
+COLUMNS = [
+    "Title",
+    "Created",
+    "Last activity",
+    "Messages",
+    "Models",
+    "Tokens",
+    "Pinned",
+    "Needs attention",
+]
+
+
+def local_times(values: pd.Series) -> pd.Series:
+    """ISO-8601 UTC text -> naive datetimes in this machine's time zone (the user's)."""
+    zone = datetime.now().astimezone().tzinfo
+    moments = pd.to_datetime(values, utc=True, format="ISO8601")
+    return moments.dt.tz_convert(zone).dt.tz_localize(None)
+
+
+def summaries_frame(summaries: list[ConversationSummary]) -> pd.DataFrame:
+    """One row per conversation, indexed by conversation id, in the store's order."""
+    frame = pd.DataFrame(
+        {
+            "id": [s.id for s in summaries],
+            "Title": [s.title for s in summaries],
+            "Created": [s.created_at for s in summaries],
+            "Last activity": [s.updated_at for s in summaries],
+            "Messages": [s.messages for s in summaries],
+            "Models": [", ".join(s.models) for s in summaries],
+            "Tokens": [s.tokens for s in summaries],
+            "Pinned": [s.pinned for s in summaries],
+            "Needs attention": [s.has_problem for s in summaries],
+        }
+    ).set_index("id")
+    if not frame.empty:
+        frame["Created"] = local_times(frame["Created"])
+        frame["Last activity"] = local_times(frame["Last activity"])
+    else:
+        frame["Created"] = pd.to_datetime(frame["Created"])
+        frame["Last activity"] = pd.to_datetime(frame["Last activity"])
+    return frame[COLUMNS]
+
+
+def model_choices(summaries: list[ConversationSummary]) -> list[str]:
+    return sorted({model for s in summaries for model in s.models})
+
+
+@dataclass(frozen=True)
+class Filters:
+    since: date | None = None  # last activity on or after this day
+    until: date | None = None  # last activity on or before this day
+    models: tuple[str, ...] = field(default_factory=tuple)  # any of these answered
+    needs_attention: bool = False  # the shown answer of some question failed or was interrupted
+    pinned_only: bool = False
+
+
+def apply_filters(frame: pd.DataFrame, filters: Filters) -> pd.DataFrame:
+    keep = pd.Series(True, index=frame.index)
+    days = frame["Last activity"].dt.date
+    if filters.since is not None:
+        keep &= days >= filters.since
+    if filters.until is not None:
+        keep &= days <= filters.until
+    if filters.models:
+        wanted = set(filters.models)
+        keep &= frame["Models"].map(lambda text: bool(wanted & set(text.split(", "))))
+    if filters.needs_attention:
+        keep &= frame["Needs attention"]
+    if filters.pinned_only:
+        keep &= frame["Pinned"]
+    return frame[keep]
