@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from assistant import export, html_export, importing, textsearch, transcript
+from assistant import export, importing, textsearch, transcript
 from assistant.config import (
     PROVIDER_LOCAL,
     ConfigError,
@@ -204,17 +204,6 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-def render_export(store: Store, fmt: str, conversation_id: int | None) -> str:
-    """The export in one of `export.FORMATS` as text (NotFound for a missing conversation)."""
-    if fmt == "json":
-        return export.json_text(store, conversation_id)
-    if fmt == "jsonl":
-        return export.jsonl_text(store, conversation_id)
-    if fmt == "md":
-        return export.markdown_text(store, conversation_id)
-    return html_export.html_document(store, conversation_id)
-
-
 def _write_atomically(path: Path, text: str) -> None:
     """Write beside the target and rename, so a failed export never leaves half a file."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".export-", suffix=".tmp")
@@ -230,7 +219,7 @@ def _write_atomically(path: Path, text: str) -> None:
 def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
     store = _store(_settings())
     try:
-        text = render_export(store, args.format, args.conversation)
+        text = export.render(store, args.format, args.conversation)
         conversations = export.select_conversations(store, args.conversation)
     except NotFound as exc:
         raise CliError(str(exc), EXIT_PROBLEM) from exc

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from assistant import transcript
+from assistant import html_export, transcript
 from assistant.store import Conversation, Message, Store
 
 EXPORT_FORMAT = "assistant-export"
@@ -105,49 +105,23 @@ def jsonl_text(store: Store, conversation_id: int | None = None) -> str:
 # -- Markdown ---------------------------------------------------------------------------------
 
 
-def readable_time(iso: str) -> str:
-    """'2026-11-24T10:03:00.000Z' -> '2026-11-24 10:03 UTC' (unknown formats pass through)."""
-    try:
-        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
-        return iso
-    return moment.strftime("%Y-%m-%d %H:%M") + (" UTC" if moment.utcoffset() is not None else "")
-
-
-def answer_label(index: int, count: int) -> str:
-    return "Assistant" if count == 1 else f"Assistant (version {index + 1} of {count})"
-
-
-def answer_note(answer: Message) -> str | None:
-    """A line saying how an answer ended when it did not simply complete."""
-    if answer.status == "error":
-        return f"The answer failed: {answer.error or 'unknown error'}"
-    if answer.status == "interrupted":
-        return answer.error or "The answer was interrupted."
-    if answer.status == "stopped":
-        return "Stopped by the user."
-    if answer.status in ("pending", "streaming"):
-        return "Still being written when exported."
-    return None
-
-
 def conversation_markdown(store: Store, conversation: Conversation) -> str:
     lines = [
         f"# {conversation.title}",
         "",
-        f"*Started {readable_time(conversation.created_at)} · last activity "
-        f"{readable_time(conversation.updated_at)}*",
+        f"*Started {transcript.readable_time(conversation.created_at)} · last activity "
+        f"{transcript.readable_time(conversation.updated_at)}*",
     ]
     for exchange in transcript.exchanges(store.messages(conversation.id)):
         question = exchange.question
-        lines += ["", "---", "", f"**You** · {readable_time(question.created_at)}", ""]
+        lines += ["", "---", "", f"**You** · {transcript.readable_time(question.created_at)}", ""]
         lines.append(question.content)
         for index, answer in enumerate(exchange.answers):
-            label = answer_label(index, len(exchange.answers))
+            label = transcript.answer_label(index, len(exchange.answers))
             lines += ["", f"**{label}** · {transcript.caption(answer)}", ""]
             if answer.content:
                 lines.append(answer.content)
-            note = answer_note(answer)
+            note = transcript.answer_note(answer)
             if note:
                 lines += ["", f"> {note}"]
     return "\n".join(lines).rstrip() + "\n"
@@ -156,6 +130,19 @@ def conversation_markdown(store: Store, conversation: Conversation) -> str:
 def markdown_text(store: Store, conversation_id: int | None = None) -> str:
     parts = [conversation_markdown(store, c) for c in select_conversations(store, conversation_id)]
     return "\n\n".join(parts)
+
+
+def render(store: Store, fmt: str, conversation_id: int | None = None) -> str:
+    """The export in one of `FORMATS` (NotFound for a missing conversation)."""
+    if fmt == "json":
+        return json_text(store, conversation_id)
+    if fmt == "jsonl":
+        return jsonl_text(store, conversation_id)
+    if fmt == "md":
+        return markdown_text(store, conversation_id)
+    if fmt == "html":
+        return html_export.html_document(store, select_conversations(store, conversation_id))
+    raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
 # -- file names -------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 from assistant import transcript
-from assistant.export import answer_label, answer_note, readable_time, select_conversations
 from assistant.store import Conversation, Store
 
 CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -86,18 +85,19 @@ def _article(role: str, heading: str, body: str, caption: str = "", note: str = 
 
 
 def conversation_section(store: Store, conversation: Conversation) -> str:
+    started = transcript.readable_time(conversation.created_at)
+    last = transcript.readable_time(conversation.updated_at)
     parts = [
         '<section class="conversation">',
         f"<h1>{html.escape(conversation.title)}</h1>",
-        f'<p class="meta">Started {html.escape(readable_time(conversation.created_at))} · '
-        f"last activity {html.escape(readable_time(conversation.updated_at))}</p>",
+        f'<p class="meta">Started {html.escape(started)} · last activity {html.escape(last)}</p>',
     ]
     for exchange in transcript.exchanges(store.messages(conversation.id)):
         question = exchange.question
         parts.append(
             _article(
                 "user",
-                f"You · {readable_time(question.created_at)}",
+                f"You · {transcript.readable_time(question.created_at)}",
                 render_markdown(question.content),
             )
         )
@@ -105,19 +105,18 @@ def conversation_section(store: Store, conversation: Conversation) -> str:
             parts.append(
                 _article(
                     "assistant",
-                    answer_label(index, len(exchange.answers)),
+                    transcript.answer_label(index, len(exchange.answers)),
                     render_markdown(answer.content) if answer.content else "",
                     caption=transcript.caption(answer),
-                    note=answer_note(answer) or "",
+                    note=transcript.answer_note(answer) or "",
                 )
             )
     parts.append("</section>")
     return "\n".join(parts)
 
 
-def html_document(store: Store, conversation_id: int | None = None) -> str:
-    """One conversation (or all outside the trash) as a complete HTML page."""
-    conversations = select_conversations(store, conversation_id)
+def html_document(store: Store, conversations: list[Conversation]) -> str:
+    """The conversations as one complete HTML page."""
     title = conversations[0].title if len(conversations) == 1 else "Conversations"
     code_style = HtmlFormatter().get_style_defs("pre code")
     sections = "\n".join(conversation_section(store, c) for c in conversations)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from assistant.store import Message
 
@@ -29,6 +30,25 @@ def exchanges(messages: list[Message]) -> list[Exchange]:
         elif message.reply_to in by_question:
             by_question[message.reply_to].answers.append(message)
     return ordered
+
+
+def locate(exchanges_: list[Exchange], message_id: int) -> tuple[int, int | None] | None:
+    """(exchange index, answer version index or None for the question) of a message."""
+    for index, exchange in enumerate(exchanges_):
+        if exchange.question.id == message_id:
+            return index, None
+        for version, answer in enumerate(exchange.answers):
+            if answer.id == message_id:
+                return index, version
+    return None
+
+
+def window_start(total: int, shown: int, must_include: int | None = None) -> int:
+    """First exchange to render when the last `shown` are on screen (and `must_include` too)."""
+    start = max(0, total - shown)
+    if must_include is not None:
+        start = min(start, max(0, must_include))
+    return start
 
 
 def tokens_per_second(message: Message) -> float | None:
@@ -59,3 +79,29 @@ def caption(message: Message) -> str:
     elif message.finish_reason == "length":
         parts.append("cut at the token limit")
     return " · ".join(parts)
+
+
+def readable_time(iso: str) -> str:
+    """'2026-11-24T10:03:00.000Z' -> '2026-11-24 10:03 UTC' (unknown formats pass through)."""
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    return moment.strftime("%Y-%m-%d %H:%M") + (" UTC" if moment.utcoffset() is not None else "")
+
+
+def answer_label(index: int, count: int) -> str:
+    return "Assistant" if count == 1 else f"Assistant (version {index + 1} of {count})"
+
+
+def answer_note(answer: Message) -> str | None:
+    """A line saying how an answer ended when it did not simply complete."""
+    if answer.status == "error":
+        return f"The answer failed: {answer.error or 'unknown error'}"
+    if answer.status == "interrupted":
+        return answer.error or "The answer was interrupted."
+    if answer.status == "stopped":
+        return "Stopped by the user."
+    if answer.status in ("pending", "streaming"):
+        return "Still being written when exported."
+    return None

@@ -5,25 +5,33 @@ Pages stay thin: they call these helpers and the library; nothing here holds pro
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import streamlit as st
 
-from assistant import transcript
+from assistant import textsearch, transcript
 from assistant.config import SETTING_NAMES, ConfigError, load_settings
 from assistant.db import StorageError
 from assistant.providers import ProviderError
 from assistant.services import Services, configure_logging
-from assistant.store import Message
+from assistant.store import Message, SearchHit
 from assistant.turns import TurnManager
 
 log = logging.getLogger(__name__)
 
+CHAT_PAGE = "pages/chat.py"
+CONVERSATIONS_PAGE = "pages/conversations.py"
 QUERY_CONVERSATION = "c"
+QUERY_MESSAGE = "m"  # jump to this message in the open conversation
+QUERY_SEARCH = "q"  # the conversations page's search box
+SIDEBAR_CONVERSATIONS = 50
+EXCHANGES_SHOWN = 50  # a long conversation renders its latest exchanges, then "Show earlier"
 LOCAL_MODEL_NOTE = (
     "Embedded SmolLM2-135M: a small offline demo model. It answers fast and needs no key or "
     "network, but it knows little. Set OPENAI_API_KEY or OPENAI_BASE_URL for a capable model."
@@ -94,20 +102,96 @@ def conversation_from_url(svc: Services) -> int | None:
         return None
     try:
         conversation_id = int(raw)
-        svc.store.get_conversation(conversation_id)
-        return conversation_id
+        in_trash = svc.store.get_conversation(conversation_id).in_trash
     except (ValueError, LookupError):
         st.toast("That conversation does not exist; starting a new chat.")
-        del st.query_params[QUERY_CONVERSATION]
+        open_conversation(None)
+        return None
+    if in_trash:
+        st.toast("That conversation is in the trash; restore it from Conversations › Trash.")
+        open_conversation(None)
+        return None
+    return conversation_id
+
+
+def message_from_url() -> int | None:
+    raw = st.query_params.get(QUERY_MESSAGE)
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
         return None
 
 
-def open_conversation(conversation_id: int | None) -> None:
-    """Callback: switch the open conversation (None = a new chat)."""
+def open_conversation(conversation_id: int | None, message_id: int | None = None) -> None:
+    """Callback: switch the open conversation (None = a new chat), maybe at one message."""
+    st.query_params.pop(QUERY_MESSAGE, None)
     if conversation_id is None:
         st.query_params.pop(QUERY_CONVERSATION, None)
-    else:
-        st.query_params[QUERY_CONVERSATION] = str(conversation_id)
+        return
+    st.query_params[QUERY_CONVERSATION] = str(conversation_id)
+    if message_id is not None:
+        st.query_params[QUERY_MESSAGE] = str(message_id)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
+
+
+def escape_markdown(text: str) -> str:
+    """User text shown inside Markdown as typed (no emphasis, links, LaTeX or emoji codes)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def jump_key(message_id: int | None) -> str:
+    return f"jump-{message_id}"
+
+
+def scroll_into_view(key: str) -> None:
+    """Scroll the page to the container with this key (a fixed script; no user text in it).
+
+    The chat page keeps itself scrolled to the bottom while it renders, so the script scrolls
+    again a few times during the first two seconds, until the element has stayed in view.
+    """
+    selector = json.dumps(f".st-key-{key}")
+    st.html(
+        "<script>(function () {"
+        f" const find = () => document.querySelector({selector});"
+        " [0, 150, 400, 800, 1300, 2000].forEach((delay) => setTimeout(() => {"
+        "  const el = find();"
+        "  if (!el) return;"
+        "  const box = el.getBoundingClientRect();"
+        "  if (box.top < 0 || box.top > window.innerHeight * 0.6) {"
+        "   el.scrollIntoView({block: 'center'});"
+        "  }"
+        " }, delay));"
+        "})();</script>",
+        unsafe_allow_javascript=True,
+    )
+
+
+# -- search results ---------------------------------------------------------------------------
+
+SNIPPET_STYLE = (
+    "font-size: 0.85rem; line-height: 1.4; opacity: 0.8; margin: -0.5rem 0 0.5rem 0.25rem;"
+    " overflow-wrap: anywhere;"
+)
+
+
+def render_search_hit(hit: SearchHit, key_prefix: str, on_open: Any) -> None:
+    """A result: the conversation as a button (calls `on_open(c, m)`), where and the snippet."""
+    where = "title" if hit.message_id is None else ("you" if hit.role == "user" else "assistant")
+    st.button(
+        hit.conversation_title,
+        key=f"{key_prefix}-{hit.conversation_id}-{hit.message_id}",
+        type="tertiary",
+        icon=":material/title:" if hit.message_id is None else ":material/chat_bubble:",
+        on_click=on_open,
+        args=(hit.conversation_id, hit.message_id),
+        help=f"{where} · {hit.created_at[:10]}",
+    )
+    st.html(
+        f'<div style="{SNIPPET_STYLE}">{textsearch.snippet_html(hit.snippet)}'
+        f" <span style='opacity:.7'>· {where} · {hit.created_at[:10]}</span></div>"
+    )
 
 
 # -- answers --------------------------------------------------------------------------------
@@ -115,6 +199,20 @@ def open_conversation(conversation_id: int | None) -> None:
 
 def render_answer_caption(message: Message) -> None:
     st.caption(transcript.caption(message))
+
+
+def render_answer_body(answer: Message) -> None:
+    """A finished answer: its text, how it ended when not complete, and its caption."""
+    if answer.content:
+        st.markdown(answer.content)
+    if answer.status == "error":
+        st.error(answer.error or "The answer failed.", icon=":material/error:")
+    elif answer.status == "interrupted":
+        st.warning(answer.error or "This answer was interrupted.", icon=":material/warning:")
+    elif answer.status == "stopped" and not answer.content:
+        st.caption("Stopped before the first word.")
+    if answer.status in ("complete", "stopped"):
+        render_answer_caption(answer)
 
 
 def _page_stream(turns: TurnManager, answer_id: int, waiting: Any) -> Iterator[str]:

@@ -1,0 +1,345 @@
+"""Conversations page: search, a filterable table, a transcript, trash, export and import."""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import pandas as pd
+import streamlit as st
+
+from assistant import browse, export, importing, transcript, ui
+from assistant.store import TITLE_LIMIT_CHARS, InvalidInput, NotFound
+
+SEARCH_KEY = "history_search"
+TABLE_KEY = "history_table"
+TRASH_TABLE_KEY = "trash_table"
+UNDO_KEY = "history_undo"  # (id, title) of the conversation just moved to the trash
+NOTICE_KEY = "history_notice"
+OPEN_KEY = "history_open"  # (conversation id, message id) to open on the chat page
+IMPORT_KEY = "history_import"
+SEARCH_LIMIT = 50
+
+
+# -- callbacks (they run before the page; the page reads what they leave) ---------------------
+
+
+def _open(conversation_id: int, message_id: int | None = None) -> None:
+    st.session_state[OPEN_KEY] = (conversation_id, message_id)
+
+
+def _rename(conversation_id: int, key: str, old_title: str) -> None:
+    try:
+        ui.services().store.rename(conversation_id, st.session_state[key])
+    except InvalidInput as exc:
+        st.session_state[NOTICE_KEY] = ("error", str(exc))
+        st.session_state[key] = old_title  # the stored title stays; say why
+    except NotFound as exc:
+        st.session_state[NOTICE_KEY] = ("error", str(exc))
+    else:
+        st.session_state[NOTICE_KEY] = ("success", "Renamed.")
+
+
+def _pin(conversation_id: int, pinned: bool) -> None:
+    ui.services().store.set_pinned(conversation_id, pinned)
+
+
+def _restore(conversation_ids: list[int]) -> None:
+    store = ui.services().store
+    for conversation_id in conversation_ids:
+        store.restore(conversation_id)
+    st.session_state.pop(UNDO_KEY, None)
+    count = len(conversation_ids)
+    st.session_state[NOTICE_KEY] = (
+        "success",
+        "Restored." if count == 1 else f"Restored {count} conversations.",
+    )
+
+
+def _export_bytes(fmt: str, conversation_id: int | None) -> bytes:
+    """Built when the download button is clicked, not on every run of the page."""
+    return export.render(ui.services().store, fmt, conversation_id).encode("utf-8")
+
+
+# -- dialogs ----------------------------------------------------------------------------------
+
+
+@st.dialog("Move to the trash?")
+def _confirm_trash(conversation_id: int, title: str) -> None:
+    st.markdown(
+        f"**{ui.escape_markdown(title)}** leaves the sidebar and the search results. "
+        "You can restore it from the **Trash** tab until the trash is emptied."
+    )
+    row = st.container(horizontal=True)
+    if row.button("Move to trash", type="primary", icon=":material/delete:"):
+        ui.services().store.trash(conversation_id)
+        st.session_state[UNDO_KEY] = (conversation_id, title)
+        st.rerun()
+    if row.button("Cancel"):
+        st.rerun()
+
+
+@st.dialog("Empty the trash?")
+def _confirm_empty_trash(count: int) -> None:
+    things = "1 conversation" if count == 1 else f"{count} conversations"
+    st.markdown(f"This deletes {things} **for good**. It cannot be undone.")
+    row = st.container(horizontal=True)
+    if row.button("Delete forever", type="primary", icon=":material/delete_forever:"):
+        removed = ui.services().store.empty_trash()
+        st.session_state.pop(UNDO_KEY, None)
+        st.session_state[NOTICE_KEY] = ("success", f"Deleted {removed} for good.")
+        st.rerun()
+    if row.button("Cancel"):
+        st.rerun()
+
+
+# -- sections ---------------------------------------------------------------------------------
+
+
+def _notices() -> None:
+    notice = st.session_state.pop(NOTICE_KEY, None)
+    if notice:
+        kind, text = notice
+        (st.error if kind == "error" else st.toast)(text, icon=":material/info:")
+    undo = st.session_state.get(UNDO_KEY)
+    if undo:
+        conversation_id, title = undo
+        row = st.container(horizontal=True, vertical_alignment="center")
+        row.caption(f"Moved “{title}” to the trash.")
+        row.button(
+            "Undo",
+            icon=":material/undo:",
+            key="undo-trash",
+            on_click=_restore,
+            args=([conversation_id],),
+        )
+
+
+def _search(svc) -> None:
+    if SEARCH_KEY not in st.session_state:  # arriving from the sidebar's "All results"
+        st.session_state[SEARCH_KEY] = st.query_params.get(ui.QUERY_SEARCH, "")
+    query = st.text_input(
+        "Search titles and messages",
+        key=SEARCH_KEY,
+        placeholder='Words, "an exact phrase", or 中文',
+        icon=":material/search:",
+    )
+    if not query.strip():
+        return
+    started = time.perf_counter()
+    hits = svc.store.search(query, limit=SEARCH_LIMIT)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    if not hits:
+        st.info(f"No matches for “{query.strip()}”.", icon=":material/search_off:")
+        return
+    messages = sum(1 for hit in hits if hit.message_id is not None)
+    st.caption(
+        f"{len(hits) - messages} title(s) and {messages} message(s), best first · "
+        f"{elapsed_ms:.0f} ms"
+    )
+    with st.container(height=420 if len(hits) > 6 else "content"):
+        for hit in hits:
+            ui.render_search_hit(hit, "hit", on_open=_open)
+
+
+def _filters(summaries) -> browse.Filters:
+    row = st.container(horizontal=True, vertical_alignment="bottom")
+    days = row.date_input("Last activity between", value=(), format="YYYY-MM-DD", width=230)
+    models = row.multiselect("Model", browse.model_choices(summaries), placeholder="Any model")
+    toggles = row.container(width="content")
+    attention = toggles.toggle(
+        "Needs attention", help="The shown answer of some question failed or was interrupted."
+    )
+    pinned = toggles.toggle("Pinned only")
+    since = days[0] if len(days) >= 1 else None
+    until = days[1] if len(days) == 2 else since
+    return browse.Filters(since, until, tuple(models), attention, pinned)
+
+
+def _table(svc) -> None:
+    summaries = svc.store.summaries()
+    if not summaries:
+        st.info(
+            "No conversations yet. Start one in **Chat**, or import a file in the "
+            "**Import & export** tab.",
+            icon=":material/forum:",
+        )
+        return
+    frame = browse.summaries_frame(summaries)
+    shown = browse.apply_filters(frame, _filters(summaries))
+    st.caption(f"{len(shown)} of {len(frame)} conversations · select a row to read it")
+    event = st.dataframe(
+        shown,
+        key=TABLE_KEY,
+        on_select="rerun",
+        selection_mode="single-row",
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Title": st.column_config.TextColumn(width="medium"),
+            "Created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+            "Last activity": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+            "Tokens": st.column_config.NumberColumn(format="%d"),
+            "Pinned": st.column_config.CheckboxColumn(width="small"),
+            "Needs attention": st.column_config.CheckboxColumn(width="small"),
+        },
+    )
+    rows = [row for row in event.selection.rows if row < len(shown)]
+    if rows:
+        _details(svc, int(shown.index[rows[0]]))
+
+
+def _details(svc, conversation_id: int) -> None:
+    try:
+        conversation = svc.store.get_conversation(conversation_id)
+    except NotFound:
+        return
+    with st.container(border=True):
+        key = f"title-{conversation.id}"
+        st.text_input(
+            "Title",
+            value=conversation.title,
+            key=key,
+            max_chars=TITLE_LIMIT_CHARS,
+            on_change=_rename,
+            args=(conversation.id, key, conversation.title),
+            help="Type a new title and press Enter.",
+        )
+        actions = st.container(horizontal=True, gap="small")
+        if actions.button("Open in chat", type="primary", icon=":material/chat:"):
+            _go_to_chat(conversation.id)
+        actions.button(
+            "Unpin" if conversation.pinned else "Pin",
+            icon=":material/push_pin:",
+            on_click=_pin,
+            args=(conversation.id, not conversation.pinned),
+        )
+        for fmt, label in (("md", "Markdown"), ("json", "JSON"), ("html", "HTML")):
+            actions.download_button(
+                label,
+                data=functools.partial(_export_bytes, fmt, conversation.id),
+                file_name=export.export_filename([conversation], fmt),
+                mime=export.MIME_TYPES[fmt],
+                icon=":material/download:",
+                on_click="ignore",
+                key=f"download-{fmt}-{conversation.id}",
+            )
+        if actions.button("Delete", icon=":material/delete:"):
+            _confirm_trash(conversation.id, conversation.title)
+        _transcript(svc, conversation.id)
+
+
+def _transcript(svc, conversation_id: int) -> None:
+    exchanges = transcript.exchanges(svc.store.messages(conversation_id))
+    start = transcript.window_start(len(exchanges), ui.EXCHANGES_SHOWN)
+    if start:
+        st.caption(f"The last {len(exchanges) - start} of {len(exchanges)} exchanges.")
+    for exchange in exchanges[start:]:
+        with st.chat_message("user"):
+            st.markdown(exchange.question.content)
+        for index, answer in enumerate(exchange.answers):
+            with st.chat_message("assistant"):
+                if len(exchange.answers) > 1:
+                    st.caption(transcript.answer_label(index, len(exchange.answers)))
+                if answer.is_live:
+                    st.caption("Being written now; open it in the chat to follow it.")
+                ui.render_answer_body(answer)
+
+
+def _trash(svc) -> None:
+    trash = svc.store.list_trash()
+    if not trash:
+        st.caption("The trash is empty.")
+        return
+    frame = pd.DataFrame(
+        {
+            "id": [c.id for c in trash],
+            "Title": [c.title for c in trash],
+            "Deleted": [c.deleted_at for c in trash],
+            "Last activity": [c.updated_at for c in trash],
+        }
+    ).set_index("id")
+    frame["Deleted"] = browse.local_times(frame["Deleted"])
+    frame["Last activity"] = browse.local_times(frame["Last activity"])
+    event = st.dataframe(
+        frame,
+        key=TRASH_TABLE_KEY,
+        on_select="rerun",
+        selection_mode="multi-row",
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Deleted": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+            "Last activity": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+        },
+    )
+    chosen = [int(frame.index[row]) for row in event.selection.rows if row < len(frame)]
+    row = st.container(horizontal=True)
+    row.button(
+        f"Restore selected ({len(chosen)})" if chosen else "Restore selected",
+        icon=":material/restore_from_trash:",
+        disabled=not chosen,
+        on_click=_restore,
+        args=(chosen,),
+    )
+    if row.button("Empty trash", icon=":material/delete_forever:"):
+        _confirm_empty_trash(len(trash))
+
+
+def _import_export(svc) -> None:
+    st.subheader("Export everything", divider="gray")
+    conversations = svc.store.list_conversations(limit=None)
+    row = st.container(horizontal=True)
+    for fmt, label in (("jsonl", "All as JSON Lines"), ("json", "All as JSON")):
+        row.download_button(
+            label,
+            data=functools.partial(_export_bytes, fmt, None),
+            file_name=export.export_filename(conversations, fmt),
+            mime=export.MIME_TYPES[fmt],
+            icon=":material/download:",
+            on_click="ignore",
+            disabled=not conversations,
+        )
+    st.caption("Conversations in the trash are not included. Nothing secret is ever stored.")
+
+    st.subheader("Import", divider="gray")
+    st.caption(
+        "This app's JSON or JSON Lines export, or `conversations.json` from a ChatGPT data "
+        "export. Conversations already here are skipped, so importing twice is safe."
+    )
+    upload = st.file_uploader("File to import", type=["json", "jsonl"], key=IMPORT_KEY)
+    if upload is not None and st.button("Import", type="primary", icon=":material/upload:"):
+        try:
+            result = svc.store.import_conversations(importing.read_conversations(upload.getvalue()))
+        except importing.ImportProblem as exc:
+            st.error(f"{upload.name}: {exc} Nothing was imported.", icon=":material/error:")
+        else:
+            st.success(importing.describe(result), icon=":material/check_circle:")
+
+
+def _go_to_chat(conversation_id: int, message_id: int | None = None) -> None:
+    params = {ui.QUERY_CONVERSATION: str(conversation_id)}
+    if message_id is not None:
+        params[ui.QUERY_MESSAGE] = str(message_id)
+    st.switch_page(ui.CHAT_PAGE, query_params=params)
+
+
+def conversations_page() -> None:
+    st.set_page_config(layout="wide")  # a table wants the width; the chat page stays centred
+    svc = ui.services()
+    target = st.session_state.pop(OPEN_KEY, None)  # a search result was clicked
+    if target is not None:
+        _go_to_chat(*target)
+    st.title("Conversations")
+    _notices()
+    _search(svc)
+    browse_tab, trash_tab, files_tab = st.tabs(["All", "Trash", "Import & export"])
+    with browse_tab:
+        _table(svc)
+    with trash_tab:
+        _trash(svc)
+    with files_tab:
+        _import_export(svc)
+
+
+conversations_page()
