@@ -30,6 +30,7 @@ from assistant.store import (
 )
 
 CHATGPT_PROVIDER = "chatgpt-export"
+ATTACHMENT_NOTE = "[an image or file that the export does not include]"
 INTERRUPTED_ON_IMPORT = "This answer was still being written when it was exported."
 
 
@@ -280,7 +281,7 @@ def _chatgpt_text(message: dict[str, Any]) -> str | None:
         if isinstance(part, str):
             parts.append(part)
         elif isinstance(part, dict):
-            parts.append("[an image or file that the export does not include]")
+            parts.append(ATTACHMENT_NOTE)
     text = "\n".join(parts).strip()
     return text or None
 
@@ -330,6 +331,7 @@ def _chatgpt_conversation(item: dict[str, Any], number: int) -> ImportedConversa
             )
     if not title.strip():
         first = next((m.content for m in messages if m.role == "user"), "")
+        first = first.replace(ATTACHMENT_NOTE, "").strip()
         title = make_title(first) if first else "Imported chat"
     source_id = item.get("conversation_id") or item.get("id")
     uid = f"chatgpt-{source_id}" if isinstance(source_id, str) and source_id else None

@@ -1,0 +1,298 @@
+"""Export (JSON, JSON Lines, Markdown, HTML, file names) and import (own format, ChatGPT)."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from assistant import export, importing
+from assistant.db import Database
+from assistant.importing import ImportProblem, read_conversations
+from assistant.store import (
+    FinalResult,
+    ImportedConversation,
+    ImportedMessage,
+    Snapshot,
+    Store,
+)
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+HOSTILE = (
+    "<script>alert('pwned')</script>\n\n"
+    "<img src=x onerror=alert(1)> [click](javascript:alert(2)) ![pixel](https://tracker.example/p.png)\n\n"
+    '<a href="javascript:alert(3)">x</a> <iframe src="https://evil.example"></iframe>\n\n'
+    "```python\nprint('<script>not code</script>')\n```"
+)
+
+
+def seed(store: Store) -> None:
+    """Two conversations: versions, a failure, Markdown, Chinese, a pin, usage and timings."""
+    ids = store.create_turn(None, "Write **hello** in Python", Snapshot("openai", "gpt-a"))
+    store.claim(ids.assistant_message_id, "t", 0)
+    store.finish(ids.assistant_message_id, FinalResult("error", "", error="Rate limited."))
+    retry = store.add_answer(ids.user_message_id, Snapshot("openai", "gpt-b", {"t": 1}, "Sys"))
+    store.claim(retry, "t", 0)
+    store.finish(
+        retry,
+        FinalResult("complete", "```python\nprint('hello')\n```", "stop", None, 9, 4, 0.25, 0.5),
+    )
+    second = store.create_turn(None, "你好，世界", Snapshot("local", "smol"))
+    store.claim(second.assistant_message_id, "t", 0)
+    store.finish(second.assistant_message_id, FinalResult("stopped", "世界你好"))
+    store.set_pinned(second.conversation_id, True)
+
+
+@pytest.fixture
+def seeded(store: Store) -> Store:
+    seed(store)
+    return store
+
+
+def comparable(data: dict) -> list[dict]:
+    """Conversations with database ids replaced by positions, so two databases can compare."""
+    result = []
+    for conversation in sorted(data["conversations"], key=lambda c: c["uid"]):
+        positions = {m["id"]: m["seq"] for m in conversation["messages"]}
+        messages = [
+            {**m, "id": m["seq"], "reply_to": positions.get(m["reply_to"])}
+            for m in conversation["messages"]
+        ]
+        result.append({**conversation, "id": None, "messages": messages})
+    return result
+
+
+# -- export -----------------------------------------------------------------------------------
+
+
+def test_json_and_jsonl_hold_the_same_conversations(seeded):
+    data = json.loads(export.json_text(seeded))
+    assert data["format"] == "assistant-export" and data["version"] == 1
+    lines = export.jsonl_text(seeded).splitlines()
+    assert [json.loads(line) for line in lines] == data["conversations"]
+    assert [c["title"] for c in data["conversations"]] == [
+        "你好，世界",
+        "Write **hello** in Python",
+    ]
+    assert data["conversations"][0]["pinned"] is True
+
+
+def test_markdown_has_every_version_status_and_caption(seeded):
+    text = export.markdown_text(seeded, conversation_id=1)
+    assert text.startswith("# Write **hello** in Python\n")
+    assert "**Assistant (version 1 of 2)**" in text
+    assert "> The answer failed: Rate limited." in text
+    assert "**Assistant (version 2 of 2)** · gpt-b · 4 tokens · first token 0.25 s" in text
+    assert "```python\nprint('hello')\n```" in text
+    stopped = export.markdown_text(seeded, conversation_id=2)
+    assert "世界你好" in stopped and "> Stopped by the user." in stopped
+
+
+class _Audit(HTMLParser):
+    """Collects everything in a page that could run code or fetch something."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.problems: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        if tag in ("script", "iframe", "object", "embed", "img", "link"):
+            self.problems.append(f"<{tag}>")
+        for name, value in attrs:
+            if name.startswith("on"):
+                self.problems.append(f"{tag} {name}=")
+            if name in ("href", "src") and value and not value.startswith(("http", "#")):
+                self.problems.append(f"{tag} {name}={value}")
+            if name == "src":
+                self.problems.append(f"external {tag} src")
+
+
+def test_html_export_is_self_contained_and_runs_no_script_from_messages(store):
+    ids = store.create_turn(None, HOSTILE, Snapshot("openai", "m"))
+    store.finish(ids.assistant_message_id, FinalResult("complete", HOSTILE))
+    page = export.render(store, "html", ids.conversation_id)
+    audit = _Audit()
+    audit.feed(page)
+    assert audit.problems == []
+    assert "Content-Security-Policy" in page and "default-src 'none'" in page
+    assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in page  # shown as text
+    assert 'href="javascript' not in page.lower()  # the link was not made a link
+    assert '<a href="https://tracker.example/p.png">[image: pixel]</a>' in page
+    assert '<span class="nb">print</span>' in page  # Pygments coloured the code block
+    assert "pre code .nb" in page  # with its CSS inlined
+
+
+def test_html_export_of_a_normal_conversation_renders_markdown(seeded):
+    page = export.render(seeded, "html", 1)
+    assert "<title>Write **hello** in Python</title>" in page
+    assert "<h2>Assistant (version 2 of 2)</h2>" in page
+    assert "The answer failed: Rate limited." in page
+    assert "<strong>hello</strong>" in page  # the question's Markdown
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Plan a trip to Kyoto", "Plan a trip to Kyoto.md"),
+        ('a/b\\c:d*e?f"g<h>i|j', "a b c d e f g h i j.md"),
+        ("...hidden. ", "hidden.md"),
+        ("CON", "conversation CON.md"),
+        ("lpt1.txt", "conversation lpt1.txt.md"),
+        ("tab\there\x00nul", "tab here nul.md"),
+        ("", "conversation.md"),
+        ("中文标题", "中文标题.md"),
+    ],
+)
+def test_file_names_are_safe_on_every_os(title, expected):
+    assert export.safe_filename(title, "md") == expected
+
+
+def test_long_file_names_are_cut_on_a_character_boundary():
+    name = export.safe_filename("长" * 200, "html")
+    assert len(name.encode("utf-8")) <= export.MAX_NAME_BYTES + len(".html")
+    assert name.endswith(".html") and name.startswith("长")
+    name.encode("utf-8").decode("utf-8")  # no broken character
+
+
+# -- import: this app's own files -------------------------------------------------------------
+
+
+def test_round_trip_into_an_empty_database_is_identical(seeded, tmp_path):
+    original = json.loads(export.json_text(seeded))
+    target = Store(Database(tmp_path / "other.db"))
+    result = target.import_conversations(read_conversations(export.json_text(seeded)))
+    assert (len(result.imported), result.skipped, result.messages) == (2, 0, 5)
+    assert comparable(json.loads(export.json_text(target))) == comparable(original)
+    assert [h.conversation_id for h in target.search("世界") if h.role == "title"]
+
+
+def test_importing_twice_adds_nothing_the_second_time(seeded, tmp_path):
+    target = Store(Database(tmp_path / "other.db"))
+    text = export.jsonl_text(seeded)
+    target.import_conversations(read_conversations(text))
+    again = target.import_conversations(read_conversations(text))
+    assert (again.imported, again.skipped) == ([], 2)
+    assert importing.describe(again) == "Nothing new: 2 conversations already here."
+    assert len(target.list_conversations(limit=None)) == 2
+    # Into the database it came from: every conversation is already there.
+    assert seeded.import_conversations(read_conversations(text)).skipped == 2
+
+
+def test_a_live_answer_in_a_file_is_imported_as_interrupted(tmp_path, store):
+    data = {
+        "format": "assistant-export",
+        "version": 1,
+        "conversations": [
+            {
+                "title": "t",
+                "created_at": "2026-01-01T00:00:00Z",
+                "messages": [
+                    {"id": 1, "role": "user", "content": "q", "created_at": "2026-01-01"},
+                    {
+                        "id": 2,
+                        "role": "assistant",
+                        "content": "partial",
+                        "status": "streaming",
+                        "reply_to": 1,
+                        "created_at": "2026-01-01",
+                    },
+                ],
+            }
+        ],
+    }
+    [conversation_id] = store.import_conversations(read_conversations(json.dumps(data))).imported
+    answer = store.messages(conversation_id)[1]
+    assert (answer.status, answer.content) == ("interrupted", "partial")
+    assert store.pending_answers(conversation_id) == []  # importing never starts a generation
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "The file is empty."),
+        (b"\xff\xfe\x00garbage", "not UTF-8 text"),
+        (b"{not json", "not valid JSON (Expecting property name"),
+        (b'{"hello": 1}', "not a file the app can import"),
+        (b"[]", "empty list"),
+        (b"[1, 2]", "not ChatGPT's conversations.json"),
+        (b'{"format": "assistant-export", "version": 9, "conversations": []}', "newer version"),
+        (b'{"format": "assistant-export", "version": 1}', 'no "conversations" list'),
+        (
+            b'{"format": "assistant-export", "version": 1, "conversations": [{"title": "x",'
+            b' "created_at": "t", "messages": [{"role": "system", "content": "s",'
+            b' "created_at": "t"}]}]}',
+            'Conversation 1 ("x"), message 1: role must be "user" or "assistant"',
+        ),
+        (
+            b'{"format": "assistant-export", "version": 1, "conversations": [{"title": "x",'
+            b' "created_at": "t", "messages": [{"role": "assistant", "content": "a",'
+            b' "created_at": "t"}]}]}',
+            "an answer with no question before it",
+        ),
+        (b'{"title": "a", "created_at": "t", "messages": []}\n{oops', "Line 2 of the JSON Lines"),
+        (b'[{"title": "x", "mapping": {}}]', 'Conversation 1 ("x") has no "mapping"'),
+    ],
+)
+def test_bad_files_get_a_clear_message(content, message):
+    with pytest.raises(ImportProblem) as caught:
+        read_conversations(content)
+    assert message in str(caught.value)
+
+
+def test_an_import_that_fails_half_way_leaves_nothing_behind(store):
+    good = ImportedConversation(
+        "uid-good", "good", "t", "t", (ImportedMessage("1", "user", "hello", "t"),)
+    )
+    bad = ImportedConversation(
+        "uid-bad", "bad", "t", "t", (ImportedMessage("1", "robot", "breaks the CHECK", "t"),)
+    )
+    with pytest.raises(Exception):  # noqa: B017 - the database refuses the second one
+        store.import_conversations([good, bad])
+    assert store.list_conversations(limit=None) == []
+    assert store.search("hello") == []
+
+
+# -- import: ChatGPT --------------------------------------------------------------------------
+
+
+def test_chatgpt_export_takes_the_main_branch_with_titles_and_times(store):
+    data = (FIXTURES / "chatgpt_conversations.json").read_bytes()
+    result = store.import_conversations(read_conversations(data))
+    assert (len(result.imported), result.skipped) == (2, 0)
+    first, second = (store.get_conversation(i) for i in result.imported)
+    assert first.title == "Sourdough starter help"
+    assert first.created_at == "2024-03-01T10:00:00.000Z"
+    assert first.updated_at == "2024-03-01T10:05:00.000Z"
+    messages = store.messages(first.id)
+    assert [(m.role, m.content) for m in messages] == [
+        ("user", "How do I feed a sourdough starter?"),
+        ("assistant", "Feed it equal weights of flour and water daily."),
+        ("user", "Can I use rye flour?"),
+        ("assistant", "Yes, rye makes it more active.\n\nI also checked: rye has more enzymes."),
+    ]  # the edited first answer, the system prompt and the tool call are left out
+    assert messages[1].model == "gpt-4o"
+    assert messages[1].provider == importing.CHATGPT_PROVIDER
+    assert messages[1].reply_to == messages[0].id
+    assert messages[0].created_at == "2024-03-01T10:00:10.000Z"
+    # No title in the file: one is made from the first question.
+    assert second.title == "What is 2+2?"
+    assert [m.content for m in store.messages(second.id)][1].startswith("4")
+    assert [h.conversation_id for h in store.search("rye") if h.role == "user"] == [first.id]
+    again = store.import_conversations(read_conversations(data))
+    assert (again.imported, again.skipped) == ([], 2)
+
+
+def test_chatgpt_tree_with_a_loop_is_refused(store):
+    looped = [
+        {
+            "title": "loop",
+            "current_node": "a",
+            "mapping": {"a": {"id": "a", "parent": "b"}, "b": {"id": "b", "parent": "a"}},
+        }
+    ]
+    with pytest.raises(ImportProblem, match="has a loop"):
+        read_conversations(json.dumps(looped))

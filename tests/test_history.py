@@ -1,0 +1,235 @@
+"""History: migration 2, the full-text index and its triggers, ranking, CJK, pin, rename, trash."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from assistant import migrations, textsearch
+from assistant.db import Database
+from assistant.store import FinalResult, InvalidInput, NotFound, Snapshot, Store
+
+SNAP = Snapshot("fake", "fake-model")
+
+
+def answered(store: Store, question: str, answer: str, conversation_id: int | None = None):
+    ids = store.create_turn(conversation_id, question, SNAP)
+    store.claim(ids.assistant_message_id, "test", 0)
+    store.finish(ids.assistant_message_id, FinalResult("complete", answer, "stop"))
+    return ids
+
+
+def words(hits) -> list[tuple[str, int | None]]:
+    return [(hit.role, hit.message_id) for hit in hits]
+
+
+def fts_rows(store: Store, table: str = "messages_fts") -> set[int]:
+    with store.db.connect() as conn:
+        return {row[0] for row in conn.execute(f"SELECT rowid FROM {table}")}
+
+
+# -- migration from the previous schema -------------------------------------------------------
+
+
+def test_migration_2_indexes_existing_rows_of_a_version_1_database(db_path):
+    with sqlite3.connect(db_path, isolation_level=None) as conn:
+        assert migrations.migrate(conn, target=1) == 1
+        conn.execute(
+            "INSERT INTO conversations (id, title, created_at, updated_at)"
+            " VALUES (1, 'Old chat about kittens', 't0', 't0'), (2, 'Second', 't1', 't1')"
+        )
+        conn.execute(
+            "INSERT INTO messages (conversation_id, seq, role, content, status, created_at,"
+            " updated_at) VALUES (1, 1, 'user', 'Tell me about photosynthesis', 'complete',"
+            " 't0', 't0'), (2, 1, 'user', '我想学习中文', 'complete', 't1', 't1'),"
+            " (2, 2, 'assistant', '', 'pending', 't1', 't1')"
+        )
+    store = Store(Database(db_path))  # opening migrates to the latest version
+    assert store.db.schema_version() == migrations.LATEST_VERSION
+    assert [h.message_id for h in store.search("photosynthesis")] == [1]
+    assert [h.message_id for h in store.search("中文")] == [2]
+    assert [h.conversation_id for h in store.search("kittens")] == [1]  # titles too
+    conversations = store.list_conversations()
+    assert all(len(c.uid) == 32 for c in conversations)
+    assert len({c.uid for c in conversations}) == 2
+    assert not any(c.pinned or c.in_trash for c in conversations)
+    assert fts_rows(store) == {1, 2}  # the empty pending answer is not indexed
+
+
+# -- triggers keep the index current ----------------------------------------------------------
+
+
+def test_new_messages_and_streamed_text_are_searchable_and_old_text_is_not(store):
+    ids = store.create_turn(None, "Explain quaternions", SNAP)
+    assert words(store.search("quaternions"))[-1] == ("user", ids.user_message_id)
+    assert store.claim(ids.assistant_message_id, "test", 0)
+    store.checkpoint(ids.assistant_message_id, "Rotations in three dimensions", 1)
+    assert ("assistant", ids.assistant_message_id) in words(store.search("rotations"))
+    store.finish(ids.assistant_message_id, FinalResult("complete", "Gimbal lock avoided."))
+    assert ("assistant", ids.assistant_message_id) in words(store.search("gimbal"))
+    assert store.search("rotations") == []  # the checkpointed text was replaced
+
+
+def test_deleting_for_good_removes_rows_from_both_indexes(store):
+    ids = answered(store, "Tell me about volcanoes", "Magma rises.")
+    store.trash(ids.conversation_id)
+    store.delete_forever(ids.conversation_id)
+    assert fts_rows(store) == set()
+    assert fts_rows(store, "titles_fts") == set()
+    with store.db.connect() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
+
+
+def test_renaming_reindexes_the_title(store):
+    ids = answered(store, "first words", "reply")
+    store.rename(ids.conversation_id, "Holiday planning")
+    assert [h.role for h in store.search("holiday")] == ["title"]
+    assert [h.role for h in store.search("first")] == ["user"]  # the message, not the title
+
+
+# -- ranking, snippets, query syntax ----------------------------------------------------------
+
+
+def test_bm25_ranks_the_message_about_the_word_first(store):
+    answered(store, "a long message that mentions sqlite once among many other words here", "x")
+    best = answered(store, "sqlite sqlite: all about sqlite", "y")
+    hits = [h for h in store.search("sqlite") if h.message_id is not None]
+    assert hits[0].message_id == best.user_message_id
+    assert hits[0].rank < hits[1].rank
+
+
+def test_snippet_highlights_the_matched_words(store):
+    answered(store, "How do generators help with streaming output?", "ok")
+    [hit] = [h for h in store.search("stream gener") if h.role == "user"]
+    assert textsearch.snippet_plain(hit.snippet) == (
+        "How do [generators] help with [streaming] output?"
+    )
+    assert "<mark>generators</mark>" in textsearch.snippet_html(hit.snippet)
+
+
+def test_snippet_html_escapes_message_text(store):
+    answered(store, "<script>alert('x')</script> danger", "ok")
+    [hit] = [h for h in store.search("danger") if h.role == "user"]
+    rendered = textsearch.snippet_html(hit.snippet)
+    assert "<script>" not in rendered
+    assert "&lt;script&gt;" in rendered
+
+
+def test_phrases_prefixes_and_every_word_required(store):
+    one = answered(store, "the quick brown fox", "a")
+    answered(store, "brown quick fox", "b")
+    assert [h.message_id for h in store.search('"quick brown"') if h.role == "user"] == [
+        one.user_message_id
+    ]
+    assert len([h for h in store.search("qui fox") if h.role == "user"]) == 2  # prefix "qui"
+    assert [h for h in store.search("quick zebra") if h.role == "user"] == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    ['"', "AND", "OR NOT", "NEAR(", "*", "col:umn", "-", "a OR", "((", "'", "   ", ""],
+)
+def test_fts_syntax_in_a_query_never_raises(store, query):
+    answered(store, "AND OR NOT are words too", "ok")
+    store.search(query)  # no sqlite3.OperationalError
+
+
+def test_trashed_conversations_are_not_searchable_until_restored(store):
+    ids = answered(store, "secret recipe for dumplings", "flour and water")
+    store.trash(ids.conversation_id)
+    assert store.search("dumplings") == []
+    assert store.search("flour") == []
+    store.restore(ids.conversation_id)
+    assert {h.role for h in store.search("dumplings")} == {"title", "user"}
+    assert [h.role for h in store.search("flour")] == ["assistant"]
+
+
+# -- Chinese, Japanese, Korean ----------------------------------------------------------------
+
+
+def test_a_two_character_chinese_word_is_found_inside_a_sentence(store):
+    inside = answered(store, "我们今天在学校学习中文，很有意思。", "好的")
+    answered(store, "中国文化历史悠久", "是的")  # 中 and 文 occur, but not together
+    hits = [h for h in store.search("中文") if h.message_id is not None]
+    assert [h.message_id for h in hits] == [inside.user_message_id]
+    assert textsearch.snippet_plain(hits[0].snippet, "[", "]").count("[中文]") == 1
+
+
+def test_chinese_mixed_with_english_and_japanese_and_korean(store):
+    mixed = answered(store, "用Python写一个爬虫", "ok")
+    japanese = answered(store, "東京で日本語を勉強しています", "ok")
+    korean = answered(store, "저는 학교에서 공부해요", "ok")
+    assert [h.message_id for h in store.search("python 爬虫") if h.role == "user"] == [
+        mixed.user_message_id
+    ]
+    assert [h.message_id for h in store.search("日本語") if h.role == "user"] == [
+        japanese.user_message_id
+    ]
+    assert [h.message_id for h in store.search("학교") if h.role == "user"] == [
+        korean.user_message_id
+    ]
+
+
+# -- pin, rename, trash -----------------------------------------------------------------------
+
+
+def test_pinned_conversations_come_first_in_the_sidebar_list(store):
+    old = answered(store, "old one", "a")
+    answered(store, "new one", "b")
+    assert [c.title for c in store.list_conversations()] == ["new one", "old one"]
+    store.set_pinned(old.conversation_id, True)
+    assert [c.title for c in store.list_conversations()] == ["old one", "new one"]
+    assert store.get_conversation(old.conversation_id).pinned
+
+
+def test_rename_validates_and_tidies(store):
+    ids = answered(store, "x", "y")
+    assert store.rename(ids.conversation_id, "  Trip   to\nKyoto ") == "Trip to Kyoto"
+    with pytest.raises(InvalidInput, match="cannot be empty"):
+        store.rename(ids.conversation_id, "   ")
+    with pytest.raises(InvalidInput, match="at most 200 characters"):
+        store.rename(ids.conversation_id, "x" * 201)
+    with pytest.raises(NotFound):
+        store.rename(999, "anything")
+    assert store.get_conversation(ids.conversation_id).title == "Trip to Kyoto"
+
+
+def test_trash_restore_and_empty(store):
+    keep = answered(store, "keep me", "a")
+    drop = answered(store, "drop me", "b")
+    store.trash(drop.conversation_id)
+    assert [c.id for c in store.list_conversations()] == [keep.conversation_id]
+    assert [c.id for c in store.list_trash()] == [drop.conversation_id]
+    assert [s.id for s in store.summaries()] == [keep.conversation_id]
+    with pytest.raises(NotFound):  # nothing can be added to a conversation in the trash
+        store.create_turn(drop.conversation_id, "more", SNAP)
+    with pytest.raises(InvalidInput, match="not in the trash"):
+        store.restore(keep.conversation_id)
+    with pytest.raises(InvalidInput, match="not in the trash"):
+        store.delete_forever(keep.conversation_id)
+    store.restore(drop.conversation_id)
+    assert store.list_trash() == []
+    assert len(store.messages(drop.conversation_id)) == 2  # nothing lost on the way
+    store.trash(drop.conversation_id)
+    assert store.empty_trash() == 1
+    with pytest.raises(NotFound):
+        store.get_conversation(drop.conversation_id)
+    assert [c.id for c in store.list_conversations()] == [keep.conversation_id]
+
+
+def test_summaries_count_messages_models_tokens_and_problems(store):
+    ids = store.create_turn(None, "q1", Snapshot("openai", "gpt-a"))
+    store.claim(ids.assistant_message_id, "t", 0)
+    store.finish(ids.assistant_message_id, FinalResult("error", "", error="boom"))
+    retry = store.add_answer(ids.user_message_id, Snapshot("openai", "gpt-b"))
+    store.claim(retry, "t", 0)
+    store.finish(retry, FinalResult("complete", "fine", prompt_tokens=5, completion_tokens=7))
+    failing = store.create_turn(None, "q2", Snapshot("openai", "gpt-a"))
+    store.claim(failing.assistant_message_id, "t", 0)
+    store.finish(failing.assistant_message_id, FinalResult("interrupted", "half"))
+    by_id = {s.id: s for s in store.summaries()}
+    first = by_id[ids.conversation_id]
+    assert (first.messages, first.models, first.tokens) == (3, ("gpt-a", "gpt-b"), 12)
+    assert not first.has_problem  # the failed answer was retried successfully
+    assert by_id[failing.conversation_id].has_problem
