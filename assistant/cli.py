@@ -100,7 +100,7 @@ def _print_json(data: Any, out: TextIO) -> None:
 
 
 def _local(iso: str) -> str:
-    return export.readable_time(iso)
+    return transcript.readable_time(iso)
 
 
 def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
@@ -163,11 +163,11 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
         print(f"\n--- You · {_local(exchange.question.created_at)}", file=out)
         print(exchange.question.content, file=out)
         for index, answer in enumerate(exchange.answers):
-            label = export.answer_label(index, len(exchange.answers))
+            label = transcript.answer_label(index, len(exchange.answers))
             print(f"\n--- {label} · {transcript.caption(answer)}", file=out)
             if answer.content:
                 print(answer.content, file=out)
-            note = export.answer_note(answer)
+            note = transcript.answer_note(answer)
             if note:
                 print(f"[{note}]", file=out)
     return EXIT_OK

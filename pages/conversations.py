@@ -18,6 +18,7 @@ UNDO_KEY = "history_undo"  # (id, title) of the conversation just moved to the t
 NOTICE_KEY = "history_notice"
 OPEN_KEY = "history_open"  # (conversation id, message id) to open on the chat page
 IMPORT_KEY = "history_import"
+CONFIRM_KEY = "history_confirm"  # ("trash", id) or ("empty",) while a confirmation is shown
 SEARCH_LIMIT = 50
 
 
@@ -61,36 +62,39 @@ def _export_bytes(fmt: str, conversation_id: int | None) -> bytes:
     return export.render(ui.services().store, fmt, conversation_id).encode("utf-8")
 
 
-# -- dialogs ----------------------------------------------------------------------------------
+# -- confirmations (inline, so one mis-click never deletes anything) -------------------------
 
 
-@st.dialog("Move to the trash?")
-def _confirm_trash(conversation_id: int, title: str) -> None:
-    st.markdown(
-        f"**{ui.escape_markdown(title)}** leaves the sidebar and the search results. "
-        "You can restore it from the **Trash** tab until the trash is emptied."
-    )
-    row = st.container(horizontal=True)
-    if row.button("Move to trash", type="primary", icon=":material/delete:"):
-        ui.services().store.trash(conversation_id)
-        st.session_state[UNDO_KEY] = (conversation_id, title)
-        st.rerun()
-    if row.button("Cancel"):
-        st.rerun()
+def _ask(what: tuple) -> None:
+    st.session_state[CONFIRM_KEY] = what
 
 
-@st.dialog("Empty the trash?")
-def _confirm_empty_trash(count: int) -> None:
-    things = "1 conversation" if count == 1 else f"{count} conversations"
-    st.markdown(f"This deletes {things} **for good**. It cannot be undone.")
-    row = st.container(horizontal=True)
-    if row.button("Delete forever", type="primary", icon=":material/delete_forever:"):
-        removed = ui.services().store.empty_trash()
-        st.session_state.pop(UNDO_KEY, None)
-        st.session_state[NOTICE_KEY] = ("success", f"Deleted {removed} for good.")
-        st.rerun()
-    if row.button("Cancel"):
-        st.rerun()
+def _cancel() -> None:
+    st.session_state.pop(CONFIRM_KEY, None)
+
+
+def _trash(conversation_id: int, title: str) -> None:
+    _cancel()
+    ui.services().store.trash(conversation_id)
+    st.session_state[UNDO_KEY] = (conversation_id, title)
+
+
+def _empty_trash() -> None:
+    _cancel()
+    removed = ui.services().store.empty_trash()
+    st.session_state.pop(UNDO_KEY, None)
+    things = "1 conversation" if removed == 1 else f"{removed} conversations"
+    st.session_state[NOTICE_KEY] = ("success", f"Deleted {things} for good.")
+
+
+def _confirmation(question: str, confirm_label: str, on_confirm, args: tuple) -> None:
+    with st.container(border=True):
+        st.markdown(question)
+        row = st.container(horizontal=True)
+        row.button(
+            confirm_label, type="primary", icon=":material/delete:", on_click=on_confirm, args=args
+        )
+        row.button("Cancel", on_click=_cancel)
 
 
 # -- sections ---------------------------------------------------------------------------------
@@ -224,8 +228,17 @@ def _details(svc, conversation_id: int) -> None:
                 on_click="ignore",
                 key=f"download-{fmt}-{conversation.id}",
             )
-        if actions.button("Delete", icon=":material/delete:"):
-            _confirm_trash(conversation.id, conversation.title)
+        actions.button(
+            "Delete", icon=":material/delete:", on_click=_ask, args=(("trash", conversation.id),)
+        )
+        if st.session_state.get(CONFIRM_KEY) == ("trash", conversation.id):
+            _confirmation(
+                f"Move **{ui.escape_markdown(conversation.title)}** to the trash? It leaves the "
+                "sidebar and the search results; you can restore it from the **Trash** tab.",
+                "Move to trash",
+                _trash,
+                (conversation.id, conversation.title),
+            )
         _transcript(svc, conversation.id)
 
 
@@ -246,7 +259,7 @@ def _transcript(svc, conversation_id: int) -> None:
                 ui.render_answer_body(answer)
 
 
-def _trash(svc) -> None:
+def _trash_tab(svc) -> None:
     trash = svc.store.list_trash()
     if not trash:
         st.caption("The trash is empty.")
@@ -282,8 +295,15 @@ def _trash(svc) -> None:
         on_click=_restore,
         args=(chosen,),
     )
-    if row.button("Empty trash", icon=":material/delete_forever:"):
-        _confirm_empty_trash(len(trash))
+    row.button("Empty trash", icon=":material/delete_forever:", on_click=_ask, args=(("empty",),))
+    if st.session_state.get(CONFIRM_KEY) == ("empty",):
+        things = "1 conversation" if len(trash) == 1 else f"{len(trash)} conversations"
+        _confirmation(
+            f"Delete {things} **for good**? This cannot be undone.",
+            "Delete forever",
+            _empty_trash,
+            (),
+        )
 
 
 def _import_export(svc) -> None:
@@ -337,7 +357,7 @@ def conversations_page() -> None:
     with browse_tab:
         _table(svc)
     with trash_tab:
-        _trash(svc)
+        _trash_tab(svc)
     with files_tab:
         _import_export(svc)
 

@@ -140,3 +140,135 @@ def test_unknown_command_is_a_usage_error(tmp_path):
     result = run_cli("frobnicate", env={}, cwd=tmp_path)
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
+
+
+# -- history commands -------------------------------------------------------------------------
+
+
+def test_list_show_and_search_in_the_terminal_and_as_json(db_path, tmp_path):
+    store = seeded(db_path)
+    other = store.create_turn(None, "学习中文的方法", Snapshot("openai", "m", {}, ""))
+    store.set_pinned(other.conversation_id, True)
+    env = {"SQLITE_DB_PATH": str(db_path)}
+
+    listing = run_cli("list", env=env, cwd=tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    lines = listing.stdout.splitlines()
+    assert lines[0].startswith("*2") and lines[0].endswith("学习中文的方法")  # pinned first
+    assert lines[1].endswith("2 msgs  What is WAL?")
+    rows = json.loads(run_cli("list", "--json", env=env, cwd=tmp_path).stdout)
+    assert [(r["id"], r["pinned"], r["messages"]) for r in rows] == [(2, True, 2), (1, False, 2)]
+
+    shown = run_cli("show", "1", env=env, cwd=tmp_path)
+    assert shown.returncode == 0
+    assert shown.stdout.startswith("# What is WAL?\n")
+    assert "--- Assistant · gpt-3.5-turbo" in shown.stdout
+    assert "Write-ahead logging." in shown.stdout
+    record = json.loads(run_cli("show", "1", "--json", env=env, cwd=tmp_path).stdout)
+    assert [m["role"] for m in record["messages"]] == ["user", "assistant"]
+
+    found = run_cli("search", "write-ahead", env=env, cwd=tmp_path)
+    assert found.returncode == 0
+    assert "What is WAL?  (assistant, message 2" in found.stdout
+    assert "[Write-ahead] logging." in found.stdout
+    hits = json.loads(run_cli("search", "中文", "--json", env=env, cwd=tmp_path).stdout)
+    assert [(h["role"], h["conversation_id"]) for h in hits] == [("title", 2), ("user", 2)]
+    assert hits[1]["snippet_html"] == "学习<mark>中文</mark>的方法"
+    limited = json.loads(
+        run_cli("search", "中文", "--limit", "0", "--json", env=env, cwd=tmp_path).stdout
+    )
+    assert [h["role"] for h in limited] == ["title"]
+    nothing = run_cli("search", "zebra", env=env, cwd=tmp_path)
+    assert (nothing.returncode, nothing.stdout.strip()) == (0, "No matches for “zebra”.")
+
+
+def test_show_of_a_missing_conversation_exits_1(db_path, tmp_path):
+    seeded(db_path)
+    result = run_cli("show", "42", env={"SQLITE_DB_PATH": str(db_path)}, cwd=tmp_path)
+    assert (result.returncode, result.stderr.strip()) == (
+        1,
+        "error: Conversation 42 does not exist.",
+    )
+
+
+def test_rm_goes_to_the_trash_and_restore_brings_it_back(db_path, tmp_path):
+    seeded(db_path)
+    env = {"SQLITE_DB_PATH": str(db_path)}
+    removed = run_cli("rm", "1", env=env, cwd=tmp_path)
+    assert removed.returncode == 0
+    assert "Undo with: python -m assistant restore 1" in removed.stdout
+    assert run_cli("list", "--json", env=env, cwd=tmp_path).stdout.strip() == "[]"
+    assert json.loads(run_cli("search", "WAL", "--json", env=env, cwd=tmp_path).stdout) == []
+    trash = json.loads(run_cli("list", "--trash", "--json", env=env, cwd=tmp_path).stdout)
+    assert [t["id"] for t in trash] == [1] and trash[0]["deleted_at"]
+    assert (
+        run_cli("restore", "1", env=env, cwd=tmp_path).stdout.strip() == "Restored “What is WAL?”."
+    )
+    again = run_cli("restore", "1", env=env, cwd=tmp_path)
+    assert (again.returncode, again.stderr.strip()) == (
+        1,
+        "error: Conversation 1 is not in the trash.",
+    )
+    assert run_cli("rm", "9", env=env, cwd=tmp_path).returncode == 1
+    assert run_cli("rm", "x", env=env, cwd=tmp_path).returncode == 2  # not a number
+
+
+def test_export_every_format_to_a_file_or_a_folder(db_path, tmp_path):
+    seeded(db_path)
+    env = {"SQLITE_DB_PATH": str(db_path)}
+    md = run_cli(
+        "export", "--format", "md", "--conversation", "1", "-o", "out.md", env=env, cwd=tmp_path
+    )
+    assert md.returncode == 0, md.stderr
+    assert (tmp_path / "out.md").read_text(encoding="utf-8").startswith("# What is WAL?")
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    page = run_cli(
+        "export",
+        "--format",
+        "html",
+        "--conversation",
+        "1",
+        "-o",
+        str(folder),
+        env=env,
+        cwd=tmp_path,
+    )
+    assert page.returncode == 0, page.stderr
+    [written] = list(folder.iterdir())
+    assert written.name.startswith("What is WAL") and written.suffix == ".html"
+    assert "<!DOCTYPE html>" in written.read_text(encoding="utf-8")
+    lines = run_cli("export", "--format", "jsonl", env=env, cwd=tmp_path).stdout.splitlines()
+    assert [json.loads(line)["title"] for line in lines] == ["What is WAL?"]
+    missing_dir = run_cli(
+        "export", "-o", str(tmp_path / "no" / "such" / "dir.json"), env=env, cwd=tmp_path
+    )
+    assert missing_dir.returncode == 2 and missing_dir.stderr.startswith("error: Cannot write")
+    assert run_cli("export", "--format", "pdf", env=env, cwd=tmp_path).returncode == 2
+
+
+def test_import_reports_counts_is_idempotent_and_refuses_bad_files(db_path, tmp_path):
+    source = tmp_path / "source.db"
+    seeded(source)
+    exported = run_cli(
+        "export", "-o", "all.json", env={"SQLITE_DB_PATH": str(source)}, cwd=tmp_path
+    )
+    assert exported.returncode == 0
+    env = {"SQLITE_DB_PATH": str(db_path)}
+    first = run_cli("import", "all.json", env=env, cwd=tmp_path)
+    assert (first.returncode, first.stdout.strip()) == (
+        0,
+        "Imported 1 conversation with 2 messages.",
+    )
+    second = json.loads(run_cli("import", "all.json", "--json", env=env, cwd=tmp_path).stdout)
+    assert second == {"imported": [], "skipped": 1, "messages": 0}
+    (tmp_path / "bad.json").write_text('{"format": "assistant-export", "version": 1}')
+    bad = run_cli("import", "bad.json", env=env, cwd=tmp_path)
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == (
+        'error: bad.json: The export has no "conversations" list. Nothing was imported.'
+    )
+    missing = run_cli("import", "nope.json", env=env, cwd=tmp_path)
+    assert missing.returncode == 2 and "Cannot read nope.json" in missing.stderr
+    assert "Traceback" not in bad.stderr + missing.stderr
+    assert len(json.loads(run_cli("list", "--json", env=env, cwd=tmp_path).stdout)) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from conftest import wait_until
 from fake_openai import FakeOpenAIServer, Scenario
 
 from assistant.db import Database
-from assistant.store import Store
+from assistant.store import FinalResult, Snapshot, Store
 
 pytestmark = pytest.mark.browser
 
@@ -254,3 +255,57 @@ def test_embedded_model_answers_hello_with_no_key_and_no_network(browser, tmp_pa
         context.close()
     finally:
         app.stop()
+
+
+# -- history ----------------------------------------------------------------------------------
+
+
+def test_search_a_word_open_the_hit_and_land_on_that_message(remote_app, page):
+    app, db_path = remote_app
+    store = Store(Database(db_path))
+    target = None
+    conversation_id = None
+    for number in range(40):  # long enough that the hit is far above the latest messages
+        text = f"Question {number} about the weather"
+        if number == 3:
+            text = "Where is Zanzibar, and what is its spice history?"
+        ids = store.create_turn(conversation_id, text, Snapshot("openai", "gpt-3.5-turbo"))
+        store.finish(ids.assistant_message_id, FinalResult("complete", f"Answer {number}."))
+        conversation_id = ids.conversation_id
+        target = ids.user_message_id if number == 3 else target
+    page.goto(f"{app.url}/conversations")
+    box = page.get_by_placeholder('Words, "an exact phrase", or 中文')
+    box.fill("zanzibar spice")
+    box.press("Enter")
+    hit = page.get_by_role("button", name="Question 0 about the weather")
+    expect(hit).to_have_count(1)
+    expect(page.locator("mark", has_text="Zanzibar")).to_be_visible()
+    hit.click()
+    expect(page).to_have_url(re.compile(rf"/(chat)?\?c={conversation_id}&m={target}$"))
+    message = page.get_by_text("Where is Zanzibar, and what is its spice history?")
+    expect(message).to_be_in_viewport()
+    expect(page.locator(f".st-key-jump-{target}")).to_be_visible()  # the hit is framed
+    expect(page.get_by_text("Answer 39.")).not_to_be_in_viewport()
+
+
+def test_import_a_chatgpt_export_and_download_it_as_html(remote_app, page, tmp_path):
+    app, _db = remote_app
+    page.goto(f"{app.url}/conversations")
+    page.get_by_role("tab", name="Import & export").click()
+    page.locator("input[type=file]").set_input_files(
+        str(ROOT / "tests" / "fixtures" / "chatgpt_conversations.json")
+    )
+    page.get_by_role("button", name="Import", exact=True).click()
+    expect(page.get_by_text("Imported 2 conversations with 6 messages.")).to_be_visible()
+    page.get_by_role("tab", name="All").click()
+    page.get_by_placeholder('Words, "an exact phrase", or 中文').fill("sourdough")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Sourdough starter help").first).to_be_visible()
+    page.get_by_role("tab", name="Import & export").click()
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="All as JSON Lines").click()
+    download = download_info.value
+    assert download.suggested_filename.endswith(".jsonl")
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    assert "Sourdough starter help" in saved.read_text(encoding="utf-8")

@@ -1,0 +1,192 @@
+"""The conversations page and the chat sidebar's search, through Streamlit's AppTest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from assistant import export
+from assistant.db import Database
+from assistant.store import FinalResult, Snapshot, Store
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+PAGE = "pages/conversations.py"
+
+
+@pytest.fixture
+def history(monkeypatch, db_path) -> Store:
+    monkeypatch.setenv("SQLITE_DB_PATH", str(db_path))
+    store = Store(Database(db_path))
+    turns = [
+        ("How does WAL work in SQLite?", "Readers do not block the writer.", "complete", "gpt-a"),
+        ("我们今天学习中文", "好的，我们开始吧。", "complete", "qwen"),
+        ("Plan a trip to Kyoto", "", "error", "gpt-a"),
+    ]
+    for question, answer, status, model in turns:
+        ids = store.create_turn(None, question, Snapshot("openai", model))
+        store.claim(ids.assistant_message_id, "t", 0)
+        store.finish(ids.assistant_message_id, FinalResult(status, answer, error="Rate limited."))
+    return store
+
+
+def page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.switch_page(PAGE)
+    return at
+
+
+def select_row(at: AppTest, key: str, rows: list[int]) -> None:
+    at.session_state[key] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+
+
+def param(at: AppTest, name: str) -> str | None:
+    value = at.query_params.get(name)
+    return value[0] if isinstance(value, list) else value
+
+
+def titles_in_table(at: AppTest) -> list[str]:
+    return list(at.dataframe[0].value["Title"])
+
+
+def test_the_table_lists_conversations_and_filters_them(history):
+    history.set_pinned(1, True)
+    at = page().run()
+    assert not at.exception
+    assert titles_in_table(at) == [
+        "How does WAL work in SQLite?",  # pinned first
+        "Plan a trip to Kyoto",
+        "我们今天学习中文",
+    ]
+    table = at.dataframe[0].value
+    assert list(table["Messages"]) == [2, 2, 2]
+    assert list(table["Pinned"]) == [True, False, False]
+    assert list(table["Needs attention"]) == [False, True, False]
+    attention = next(t for t in at.toggle if t.label == "Needs attention")
+    attention.set_value(True).run()
+    assert titles_in_table(at) == ["Plan a trip to Kyoto"]
+    attention.set_value(False).run()
+    at.multiselect[0].set_value(["qwen"]).run()
+    assert titles_in_table(at) == ["我们今天学习中文"]
+
+
+def test_search_shows_ranked_hits_and_opens_the_conversation_at_the_message(history):
+    at = page().run()
+    at.text_input(key="history_search").set_value("中文").run()
+    assert not at.exception
+    assert "title(s) and 1 message(s)" in at.caption[0].value
+    hit = next(b for b in at.button if b.label == "我们今天学习中文" and "-3" in b.key)
+    hit.click().run()
+    assert not at.exception
+    assert param(at, "c") == "2" and param(at, "m") == "3"
+    assert "我们今天学习中文" in [m.value for m in at.markdown]  # the chat page shows it
+
+
+def test_no_matches_says_so(history):
+    at = page().run()
+    at.text_input(key="history_search").set_value("zebra").run()
+    assert at.info[0].value == "No matches for “zebra”."
+
+
+def test_selecting_a_row_shows_the_transcript_and_rename_pin_delete_undo(history):
+    at = page()
+    select_row(at, "history_table", [0])
+    at.run()
+    assert not at.exception
+    assert "Plan a trip to Kyoto" in [m.value for m in at.markdown]  # the newest is first
+    assert "Rate limited." in [e.value for e in at.error]  # the failed answer, as in the chat
+
+    at.text_input(key="title-3").set_value("   ").run()  # empty: refused, nothing changes
+    assert "A title cannot be empty." in [e.value for e in at.error]
+    assert history.get_conversation(3).title == "Plan a trip to Kyoto"
+    at.text_input(key="title-3").set_value("Kyoto, spring 2027").run()
+    assert history.get_conversation(3).title == "Kyoto, spring 2027"
+
+    next(b for b in at.button if b.label == "Pin").click().run()
+    assert history.get_conversation(3).pinned
+
+    next(b for b in at.button if b.label == "Delete").click().run()
+    next(b for b in at.button if b.label == "Move to trash").click().run()
+    assert history.get_conversation(3).in_trash
+    assert any("Moved “Kyoto, spring 2027” to the trash." in c.value for c in at.caption)
+    next(b for b in at.button if b.label == "Undo").click().run()
+    assert not history.get_conversation(3).in_trash
+
+
+def test_cancel_in_the_delete_dialog_keeps_the_conversation(history):
+    at = page()
+    select_row(at, "history_table", [0])
+    at.run()
+    next(b for b in at.button if b.label == "Delete").click().run()
+    next(b for b in at.button if b.label == "Cancel").click().run()
+    assert not history.get_conversation(3).in_trash
+
+
+def test_open_in_chat_lands_on_the_chat_page(history):
+    at = page()
+    select_row(at, "history_table", [1])
+    at.run()
+    next(b for b in at.button if b.label == "Open in chat").click().run()
+    assert not at.exception
+    assert param(at, "c") == "2"
+    assert "好的，我们开始吧。" in [m.value for m in at.markdown]
+
+
+def test_trash_tab_restores_and_empties(history):
+    history.trash(1)
+    history.trash(2)
+    at = page()
+    select_row(at, "trash_table", [0])
+    at.run()
+    trash_titles = list(at.dataframe[1].value["Title"])
+    assert sorted(trash_titles) == ["How does WAL work in SQLite?", "我们今天学习中文"]
+    next(b for b in at.button if b.label.startswith("Restore selected")).click().run()
+    restored = trash_titles[0]
+    assert restored in [c.title for c in history.list_conversations()]
+    next(b for b in at.button if b.label == "Empty trash").click().run()
+    next(b for b in at.button if b.label == "Delete forever").click().run()
+    assert history.list_trash() == []
+    assert len(history.list_conversations()) == 2
+
+
+def test_import_from_the_page_reports_success_and_clear_errors(history, tmp_path):
+    exported = export.json_text(history).encode("utf-8")
+    at = page().run()
+    at.file_uploader(key="history_import").set_value(
+        ("broken.json", b'{"format": "assistant-export"', "application/json")
+    ).run()
+    next(b for b in at.button if b.label == "Import").click().run()
+    assert not at.exception
+    assert at.error[0].value.startswith("broken.json: The file is not valid JSON")
+    assert at.error[0].value.endswith("Nothing was imported.")
+    at.file_uploader(key="history_import").set_value(
+        ("all.json", exported, "application/json")
+    ).run()
+    next(b for b in at.button if b.label == "Import").click().run()
+    assert at.success[0].value == "Nothing new: 3 conversations already here."
+
+
+def test_chat_sidebar_search_opens_the_hit_and_pinned_come_first(history):
+    history.set_pinned(2, True)
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    sidebar = [b for b in at.sidebar.button if (b.key or "").startswith("conversation-")]
+    sidebar_titles = [b.label for b in sidebar]
+    assert sidebar_titles[0] == "我们今天学习中文"
+    at.sidebar.text_input(key="sidebar_search").set_value("writer").run()
+    [hit] = [b for b in at.sidebar.button if (b.key or "").startswith("sidebar-hit-")]
+    assert hit.label == "How does WAL work in SQLite?"
+    hit.click().run()
+    assert param(at, "c") == "1" and param(at, "m") == "2"
+    assert "Readers do not block the writer." in [m.value for m in at.markdown]
+
+
+def test_a_conversation_in_the_trash_is_not_opened_from_the_url(history):
+    history.trash(1)
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params["c"] = "1"
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "What can I help with?"
+    assert "in the trash" in at.toast[0].value
