@@ -21,6 +21,7 @@ from assistant.db import Database
 
 TITLE_MAX_CHARS = 48  # a title made from the first message
 TITLE_LIMIT_CHARS = 200  # a title the user types
+RANKED_CANDIDATES = 5_000  # search ranks at most this many (the newest) matches of a query
 LIVE_STATUSES = ("pending", "streaming")
 FINAL_STATUSES = ("complete", "stopped", "error", "interrupted")
 # Answers the model may see again as context: finished and non-empty.
@@ -434,6 +435,8 @@ class Store:
     def search(self, query: str, limit: int = 20, title_limit: int = 5) -> list[SearchHit]:
         """Conversations whose title matches (best first), then messages ranked by bm25.
 
+        A query matching more than RANKED_CANDIDATES messages is ranked among its newest
+        RANKED_CANDIDATES matches, which keeps common words fast on large histories.
         Conversations in the trash are not in the index, so they never appear.
         """
         match = textsearch.match_query(query)
@@ -448,18 +451,20 @@ class Store:
                 " WHERE titles_fts MATCH ? ORDER BY titles_fts.rank LIMIT ?",
                 (*marks, match, title_limit),
             ).fetchall()
-            # Rank first and look up only the winners: joining before the sort would touch
-            # every matching row of a common word.
+            # bm25 is computed for at most RANKED_CANDIDATES matches, the newest ones (rowid
+            # order is free in FTS5): a word found in most messages would otherwise be scored
+            # in every one of them. Only the winners are joined with their messages.
             messages = conn.execute(
-                "SELECT m.id, m.conversation_id, m.role, m.created_at, c.title, top.rank,"
-                " (SELECT snippet(messages_fts, 0, ?, ?, '…', ?) FROM messages_fts"
-                "  WHERE messages_fts MATCH ? AND rowid = m.id) AS snippet"
-                " FROM (SELECT rowid, rank FROM messages_fts WHERE messages_fts MATCH ?"
+                "SELECT m.id, m.conversation_id, m.role, m.created_at, m.content, c.title,"
+                " top.rank"
+                " FROM (SELECT rowid, rank FROM ("
+                "        SELECT rowid, rank FROM messages_fts WHERE messages_fts MATCH ?"
+                "        ORDER BY rowid DESC LIMIT ?)"
                 "       ORDER BY rank LIMIT ?) AS top"
                 " JOIN messages m ON m.id = top.rowid"
                 " JOIN conversations c ON c.id = m.conversation_id"
                 " ORDER BY top.rank",
-                (*marks, textsearch.SNIPPET_TOKENS, match, match, limit),
+                (match, RANKED_CANDIDATES, limit),
             ).fetchall()
         hits = [
             SearchHit(
@@ -480,7 +485,7 @@ class Store:
                 message_id=r["id"],
                 role=r["role"],
                 created_at=r["created_at"],
-                snippet=textsearch.clean_snippet(r["snippet"] or ""),
+                snippet=textsearch.make_snippet(r["content"], query),
                 rank=r["rank"],
             )
             for r in messages

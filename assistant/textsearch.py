@@ -18,6 +18,8 @@ from __future__ import annotations
 import html
 import re
 import sqlite3
+import unicodedata
+from dataclasses import dataclass
 
 SEARCH_FUNCTION = "assistant_search_text"
 ZERO_WIDTH_SPACE = "\u200b"
@@ -25,6 +27,7 @@ ZERO_WIDTH_SPACE = "\u200b"
 HIGHLIGHT_START = "\ue000"
 HIGHLIGHT_END = "\ue001"
 SNIPPET_TOKENS = 24
+CONTEXT_TOKENS = 4  # words shown before the first match in a snippet
 
 _CJK = re.compile(
     "(["
@@ -37,7 +40,8 @@ _CJK = re.compile(
     "])"
 )
 _QUERY_PART = re.compile(r'"([^"]*)"?|(\S+)')
-_WORD = re.compile(r"\w", re.UNICODE)
+# What unicode61 calls a token, with every CJK character a token of its own (see above).
+_TOKEN = re.compile(_CJK.pattern[1:-1] + r"|(?:(?!" + _CJK.pattern[1:-1] + r")[^\W_])+")
 MIN_PREFIX_CHARS = 3
 
 
@@ -52,6 +56,41 @@ def register_functions(conn: sqlite3.Connection) -> None:
     conn.create_function(SEARCH_FUNCTION, 1, search_text, deterministic=True)
 
 
+@dataclass(frozen=True)
+class Term:
+    """One part of a query: its tokens in order, and whether the last one is a prefix."""
+
+    tokens: tuple[str, ...]  # as typed, for FTS5 (which normalises them itself)
+    prefix: bool
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The tokens as compared when highlighting a snippet."""
+        return tuple(_normalise(token) for token in self.tokens)
+
+
+def parse_query(query: str) -> list[Term]:
+    """Plain words match as prefixes once they have three characters; "quoted" text is an
+    exact phrase; a CJK word is a phrase of its characters. Operators are just words."""
+    terms: list[Term] = []
+    for quoted, bare in _QUERY_PART.findall(query):
+        term = quoted if quoted else bare
+        tokens = tuple(t.group() for t in _TOKEN.finditer(term))
+        if not tokens:
+            continue
+        is_cjk_only = not _CJK.sub("", term).strip()
+        prefix = not quoted and not is_cjk_only and len(term) >= MIN_PREFIX_CHARS
+        terms.append(Term(tokens, prefix))
+    return terms
+
+
+def _normalise(token: str) -> str:
+    """What unicode61 with remove_diacritics compares: case-folded, accents dropped."""
+    decomposed = unicodedata.normalize("NFKD", token)
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return unicodedata.normalize("NFC", stripped).casefold()  # NFC rebuilds Hangul syllables
+
+
 def _phrase(term: str, prefix: bool) -> str:
     quoted = '"' + search_text(term).replace('"', '""') + '"'
     return quoted + " *" if prefix else quoted
@@ -60,19 +99,71 @@ def _phrase(term: str, prefix: bool) -> str:
 def match_query(query: str) -> str | None:
     """A user's words -> an FTS5 MATCH expression (all terms must occur), or None if empty.
 
-    Plain words match as prefixes ("stream" finds "streaming") once they have three characters;
-    text in double quotes is an exact phrase; a CJK word matches where its characters are
-    adjacent. FTS5 operators typed by the user are treated as words, never as syntax.
+    See `parse_query` for what the words mean. FTS5 operators typed by the user are treated
+    as words, never as syntax: every term is passed as a quoted string.
     """
-    phrases: list[str] = []
-    for quoted, bare in _QUERY_PART.findall(query):
-        term = quoted if quoted else bare
-        if not _WORD.search(term):
-            continue
-        is_cjk_only = not _CJK.sub("", term).strip()
-        prefix = not quoted and not is_cjk_only and len(term) >= MIN_PREFIX_CHARS
-        phrases.append(_phrase(term, prefix))
+    phrases = [_phrase(" ".join(term.tokens), term.prefix) for term in parse_query(query)]
     return " AND ".join(phrases) if phrases else None
+
+
+def make_snippet(text: str, query: str, tokens: int = SNIPPET_TOKENS) -> str:
+    """The part of `text` with the most matched terms, matches between highlight markers.
+
+    Built in Python from the message text: asking FTS5 for a snippet costs a second MATCH
+    per result, and for a common word each of those reads its whole posting list.
+    """
+    found = list(_TOKEN.finditer(text))
+    if not found:
+        return text[:200]
+    words = [_normalise(m.group()) for m in found]
+    spans: list[tuple[int, int]] = []  # token index ranges [first, last] that match a term
+    matched_terms: list[set[int]] = [set() for _ in words]
+    for number, term in enumerate(parse_query(query)):
+        size = len(term.tokens)
+        for index in range(len(words) - size + 1):
+            if _term_matches(term, words, index):
+                spans.append((index, index + size - 1))
+                matched_terms[index].add(number)
+    start = _best_window(matched_terms, tokens) if spans else 0
+    end = min(len(found), start + tokens) - 1
+    pieces = ["…" if start > 0 else ""]
+    cursor = found[start].start() if start > 0 else 0
+    for first, last in sorted(spans):
+        if first < start or last > end or found[first].start() < cursor:
+            continue
+        pieces.append(text[cursor : found[first].start()])
+        pieces.append(HIGHLIGHT_START + text[found[first].start() : found[last].end()])
+        pieces.append(HIGHLIGHT_END)
+        cursor = found[last].end()
+    tail_end = found[end].end() if end < len(found) - 1 else len(text)
+    pieces.append(text[cursor:tail_end])
+    if end < len(found) - 1:
+        pieces.append("…")
+    return clean_snippet("".join(pieces))
+
+
+def _term_matches(term: Term, words: list[str], index: int) -> bool:
+    *whole, last = term.keys
+    for offset, token in enumerate(whole):
+        if words[index + offset] != token:
+            return False
+    candidate = words[index + len(whole)]
+    return candidate.startswith(last) if term.prefix else candidate == last
+
+
+def _best_window(matched_terms: list[set[int]], size: int) -> int:
+    """Start of the `size`-token window with the most distinct terms, then the most hits,
+    then the one that shows a few words of context before the first hit."""
+    first_hit = next(i for i, terms in enumerate(matched_terms) if terms)
+    best, best_score = 0, (-1, -1, 0)
+    for start in range(max(0, first_hit - size + 1), first_hit + 1):
+        window = matched_terms[start : start + size]
+        distinct = set().union(*window)
+        context = -abs(start - max(0, first_hit - CONTEXT_TOKENS))
+        score = (len(distinct), sum(1 for terms in window if terms), context)
+        if score > best_score:
+            best, best_score = start, score
+    return best
 
 
 def clean_snippet(raw: str) -> str:

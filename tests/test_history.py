@@ -233,3 +233,26 @@ def test_summaries_count_messages_models_tokens_and_problems(store):
     assert (first.messages, first.models, first.tokens) == (3, ("gpt-a", "gpt-b"), 12)
     assert not first.has_problem  # the failed answer was retried successfully
     assert by_id[failing.conversation_id].has_problem
+
+
+def test_snippet_of_a_long_message_shows_the_match_with_some_context(store):
+    filler = " ".join(f"word{i}" for i in range(200))
+    answered(store, f"{filler} the needle is here {filler}", "ok")
+    [hit] = [h for h in store.search("needle") if h.role == "user"]
+    shown = textsearch.snippet_plain(hit.snippet)
+    assert shown.startswith("…word197 word198 word199 the [needle] is here word0")
+    assert shown.endswith("…")
+    assert len(shown.split()) == textsearch.SNIPPET_TOKENS
+
+
+@pytest.mark.parametrize(
+    ("text", "query", "expected"),
+    [
+        ("Café crème brûlée", "creme", "Café [crème] brûlée"),
+        ("저는 학교에서 공부해요", "학교", "저는 [학교]에서 공부해요"),
+        ("<b>bold</b> claim", "claim", "<b>bold</b> [claim]"),
+        ("no match here", "zebra", "no match here"),
+    ],
+)
+def test_snippet_highlighting_folds_case_and_accents(text, query, expected):
+    assert textsearch.snippet_plain(textsearch.make_snippet(text, query)) == expected

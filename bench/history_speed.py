@@ -1,0 +1,192 @@
+"""History at scale: 10,000 conversations / about 1,000,000 messages in one SQLite file.
+
+Builds the database once through the app's own schema and triggers (so the FTS index is made
+the way the app makes it), keeps it under bench/out/, and reports median and p95 latencies for:
+full-text search (several kinds of query), the conversations table, the chat sidebar, and
+opening a 1,000-message conversation. For comparison it also times a `LIKE '%word%'` scan,
+which is how apps without a full-text index search. Numbers, not pass/fail.
+
+    python bench/history_speed.py [--conversations 10000] [--messages-per 100] [--rebuild]
+
+Goals from issue #3: search <= 50 ms median, sidebar <= 20 ms, open <= 0.5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from assistant import browse, transcript
+from assistant.db import Database
+from assistant.store import Store
+
+OUT = Path(__file__).resolve().parent / "out"
+SEED = 20261124
+LONG_CONVERSATION_MESSAGES = 1_000
+CHINESE_WORDS = [
+    "我们", "今天", "学习", "中文", "数据库", "搜索", "模型", "问题", "答案", "时间",
+    "北京", "上海", "天气", "电脑", "程序", "文件", "朋友", "工作", "音乐", "历史",
+]  # fmt: skip
+PLANTED = "zanzibar"  # in about 1 message out of 20,000: a rare word
+
+
+def vocabulary(rng: random.Random, size: int = 8_000) -> list[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = {"".join(rng.choices(letters, k=rng.randint(3, 9))) for _ in range(size * 2)}
+    common = ["the", "and", "model", "python", "sqlite", "streaming", "answer", "question"]
+    return common + sorted(words)[:size]
+
+
+def sentence(rng: random.Random, words: list[str], weights: list[float], count: int) -> str:
+    if rng.random() < 0.08:
+        return "".join(rng.choices(CHINESE_WORDS, k=max(4, count // 3))) + "。"
+    text = " ".join(rng.choices(words, weights=weights, k=count))
+    if rng.random() < 1 / 20_000:
+        text += f" {PLANTED}"
+    return text.capitalize() + "."
+
+
+def build(path: Path, conversations: int, messages_per: int) -> None:
+    rng = random.Random(SEED)
+    words = vocabulary(rng)
+    weights = [1 / (rank + 1) for rank in range(len(words))]  # Zipf-like word frequencies
+    db = Database(path)
+    started = time.perf_counter()
+    total = 0
+    batch = 200
+    for first in range(1, conversations + 1, batch):
+        with db.transaction() as conn:
+            for conversation_id in range(first, min(first + batch, conversations + 1)):
+                count = LONG_CONVERSATION_MESSAGES if conversation_id == 1 else messages_per
+                day = f"2026-{1 + conversation_id % 12:02d}-{1 + conversation_id % 28:02d}"
+                stamp = f"{day}T{conversation_id % 24:02d}:00:00.000Z"
+                title = sentence(rng, words, weights, 5)[:48]
+                conn.execute(
+                    "INSERT INTO conversations (id, title, created_at, updated_at, uid, pinned)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (conversation_id, title, stamp, stamp, f"bench-{conversation_id}",
+                     int(conversation_id % 500 == 0)),
+                )  # fmt: skip
+                rows = []
+                for seq in range(1, count + 1):
+                    is_user = seq % 2 == 1
+                    message_id = total + seq
+                    text = sentence(rng, words, weights, 14 if is_user else 45)
+                    rows.append(
+                        (message_id, conversation_id, seq, "user" if is_user else "assistant",
+                         text, "complete", None if is_user else message_id - 1,
+                         None if is_user else "openai",
+                         None if is_user else rng.choice(["gpt-4o", "gpt-4o-mini", "llama3"]),
+                         None if is_user else 40, None if is_user else 120, stamp, stamp)
+                    )  # fmt: skip
+                conn.executemany(
+                    "INSERT INTO messages (id, conversation_id, seq, role, content, status,"
+                    " reply_to, provider, model, prompt_tokens, completion_tokens, created_at,"
+                    " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+                total += count
+        if first % 2_000 == 1:
+            print(f"  built {first + batch - 1:>6} conversations, {total:>9,} messages", end="\r")
+    with db.connect() as conn:
+        conn.execute("PRAGMA optimize")
+        conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
+        conn.execute("INSERT INTO titles_fts (titles_fts) VALUES ('optimize')")
+    print(f"  built {conversations:,} conversations / {total:,} messages "
+          f"in {time.perf_counter() - started:.0f} s{' ' * 10}")  # fmt: skip
+
+
+def timed(action: Callable[[], object], runs: int) -> tuple[float, float, object]:
+    """(median ms, p95 ms, last result) over `runs` runs after one warm-up."""
+    result = action()
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = action()
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    p95 = samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
+    return statistics.median(samples), p95, result
+
+
+def like_scan(store: Store, word: str) -> int:
+    with store.db.connect() as conn:
+        return conn.execute(
+            "SELECT COUNT(*) FROM (SELECT id FROM messages WHERE content LIKE ? LIMIT 20)",
+            (f"%{word}%",),
+        ).fetchone()[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--conversations", type=int, default=10_000)
+    parser.add_argument("--messages-per", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--rebuild", action="store_true")
+    args = parser.parse_args()
+
+    OUT.mkdir(exist_ok=True)
+    path = OUT / f"history-{args.conversations}x{args.messages_per}.db"
+    if args.rebuild:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    if not path.exists():
+        print(f"Building {path} (once; later runs reuse it)…")
+        build(path, args.conversations, args.messages_per)
+    store = Store(Database(path))
+    with store.db.connect() as conn:
+        messages = conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+        conversations = conn.execute("SELECT COUNT(*) FROM conversations").fetchone()[0]
+    files = [Path(f"{path}{suffix}") for suffix in ("", "-wal")]
+    size_mb = sum(file.stat().st_size for file in files if file.exists())
+    print(f"\n{conversations:,} conversations, {messages:,} messages, {size_mb / 1e6:.0f} MB\n")
+
+    print(f"{'search (20 best + titles + snippets)':<44}{'hits':>6}{'median':>10}{'p95':>10}")
+    queries = [
+        ("rare word", PLANTED),
+        ("medium word", "sqlite"),
+        ("very common word", "the"),
+        ("two words", "python streaming"),
+        ("exact phrase", '"the model"'),
+        ("prefix as typed", "strea"),
+        ("Chinese two-character word", "中文"),
+        ("Chinese two words", "数据库 搜索"),
+        ("no match", "qqqqqq"),
+    ]
+    medians = []
+    for label, query in queries:
+        median, p95, hits = timed(lambda q=query: store.search(q, limit=20), args.runs)
+        medians.append(median)
+        print(f"  {label + ': ' + query:<42}{len(hits):>6}{median:>8.1f}ms{p95:>8.1f}ms")
+    print(f"  {'median over the queries':<48}{statistics.median(medians):>8.1f}ms")
+
+    like_median, _, _ = timed(lambda: like_scan(store, PLANTED), 3)
+    fts_median, _, _ = timed(lambda: store.search(PLANTED, limit=20), args.runs)
+    print(f"\n  LIKE '%{PLANTED}%' scan (no index):{'':<12}{like_median:>8.1f}ms"
+          f"   FTS5 {fts_median:.1f} ms: {like_median / fts_median:.0f}x faster")  # fmt: skip
+
+    print(f"\n{'other queries':<50}{'median':>10}{'p95':>10}")
+    rows = [
+        ("chat sidebar (50, pinned first)", lambda: store.list_conversations(limit=50)),
+        ("conversations table query (all)", store.summaries),
+        ("table + pandas frame", lambda: browse.summaries_frame(store.summaries())),
+        (
+            f"open the {LONG_CONVERSATION_MESSAGES:,}-message conversation",
+            lambda: transcript.exchanges(store.messages(1)),
+        ),
+    ]
+    for label, action in rows:
+        runs = args.runs if "sidebar" in label else max(5, args.runs // 3)
+        median, p95, _ = timed(action, runs)
+        print(f"  {label:<48}{median:>8.1f}ms{p95:>8.1f}ms")
+
+
+if __name__ == "__main__":
+    main()
