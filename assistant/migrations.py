@@ -20,6 +20,8 @@ Version 2 (history)
   is the message / conversation id. Triggers keep them current on insert, on every update of
   streamed text, on delete, and when a conversation goes to the trash (its rows leave the index)
   or comes back. Indexed text passes through `assistant_search_text` (see textsearch.py).
+- history_version: one counter, bumped by triggers on every change the conversations table
+  shows (new or removed messages, finished answers, titles, pins, trash), so pages can cache.
 """
 
 from __future__ import annotations
@@ -145,6 +147,45 @@ MIGRATIONS: list[tuple[int, str, str]] = [
                 SELECT id, assistant_search_text(content) FROM messages
                 WHERE conversation_id = new.id AND content != '';
             INSERT INTO titles_fts (rowid, title) VALUES (new.id, assistant_search_text(new.title));
+        END;
+
+        -- The conversations table aggregates every message; these let it read indexes only.
+        CREATE INDEX messages_for_summary
+            ON messages(conversation_id, model, prompt_tokens, completion_tokens);
+        CREATE INDEX answers_for_summary
+            ON messages(reply_to, seq, status, conversation_id) WHERE role = 'assistant';
+
+        -- A counter bumped by every change the conversations table shows (not by streamed
+        -- text), so a page can cache the table until it changes.
+        CREATE TABLE history_version (
+            id       INTEGER PRIMARY KEY CHECK (id = 1),
+            version  INTEGER NOT NULL
+        );
+        INSERT INTO history_version (id, version) VALUES (1, 0);
+        CREATE TRIGGER history_version_message_added AFTER INSERT ON messages
+        BEGIN
+            UPDATE history_version SET version = version + 1;
+        END;
+        CREATE TRIGGER history_version_message_removed AFTER DELETE ON messages
+        BEGIN
+            UPDATE history_version SET version = version + 1;
+        END;
+        CREATE TRIGGER history_version_message_changed
+        AFTER UPDATE OF status, model, prompt_tokens, completion_tokens ON messages
+        BEGIN
+            UPDATE history_version SET version = version + 1;
+        END;
+        CREATE TRIGGER history_version_conversation_added AFTER INSERT ON conversations
+        BEGIN
+            UPDATE history_version SET version = version + 1;
+        END;
+        CREATE TRIGGER history_version_conversation_removed AFTER DELETE ON conversations
+        BEGIN
+            UPDATE history_version SET version = version + 1;
+        END;
+        CREATE TRIGGER history_version_conversation_changed AFTER UPDATE ON conversations
+        BEGIN
+            UPDATE history_version SET version = version + 1;
         END;
         """,
     ),

@@ -323,6 +323,11 @@ class Store:
         if not changed:
             raise NotFound(f"Conversation {conversation_id} does not exist.")
 
+    def history_version(self) -> int:
+        """Changes whenever `summaries()` could change (a counter kept by triggers)."""
+        with self.db.connect() as conn:
+            return int(conn.execute("SELECT version FROM history_version").fetchone()[0])
+
     def summaries(self) -> list[ConversationSummary]:
         """Every conversation not in the trash with its counts, for the browse table."""
         with self.db.connect() as conn:

@@ -20,7 +20,7 @@ from assistant.config import SETTING_NAMES, ConfigError, load_settings
 from assistant.db import StorageError
 from assistant.providers import ProviderError
 from assistant.services import Services, configure_logging
-from assistant.store import Message, SearchHit
+from assistant.store import ConversationSummary, Message, SearchHit, Store
 from assistant.turns import TurnManager
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,16 @@ def services() -> Services:
         st.caption("Fix the setting and reload the page; nothing was written.")
         st.stop()
         raise  # st.stop() raises; this line is for type checkers
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _summaries(_store: Store, db_path: str, version: int) -> list[ConversationSummary]:
+    return _store.summaries()  # `_store` is not part of the cache key; the path and version are
+
+
+def conversation_summaries(svc: Services) -> list[ConversationSummary]:
+    """The conversations table, recomputed only after the history changed."""
+    return _summaries(svc.store, str(svc.store.db.path), svc.store.history_version())
 
 
 def ensure_model_loaded(svc: Services) -> str | None:

@@ -161,7 +161,7 @@ def _filters(summaries) -> browse.Filters:
 
 
 def _table(svc) -> None:
-    summaries = svc.store.summaries()
+    summaries = ui.conversation_summaries(svc)
     if not summaries:
         st.info(
             "No conversations yet. Start one in **Chat**, or import a file in the "

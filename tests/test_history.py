@@ -256,3 +256,28 @@ def test_snippet_of_a_long_message_shows_the_match_with_some_context(store):
 )
 def test_snippet_highlighting_folds_case_and_accents(text, query, expected):
     assert textsearch.snippet_plain(textsearch.make_snippet(text, query)) == expected
+
+
+def test_history_version_changes_with_what_the_table_shows_but_not_with_streamed_text(store):
+    seen = [store.history_version()]
+
+    def changed() -> bool:
+        seen.append(store.history_version())
+        return seen[-1] != seen[-2]
+
+    ids = store.create_turn(None, "q", SNAP)
+    assert changed()
+    store.claim(ids.assistant_message_id, "t", 0)
+    assert changed()  # pending -> streaming
+    store.checkpoint(ids.assistant_message_id, "partial text", 1)
+    assert not changed()  # streaming text alone does not touch the table
+    store.finish(ids.assistant_message_id, FinalResult("complete", "done", completion_tokens=3))
+    assert changed()
+    for action in (
+        lambda: store.rename(ids.conversation_id, "new"),
+        lambda: store.set_pinned(ids.conversation_id, True),
+        lambda: store.trash(ids.conversation_id),
+        lambda: store.restore(ids.conversation_id),
+    ):
+        action()
+        assert changed()
