@@ -176,4 +176,8 @@ def export_filename(conversations: Iterable[Conversation], extension: str) -> st
     if len(items) == 1:
         conversation = items[0]
         return safe_filename(f"{conversation.title} {conversation.created_at[:10]}", extension)
+    return all_conversations_filename(extension)
+
+
+def all_conversations_filename(extension: str) -> str:
     return safe_filename(f"conversations {datetime.now().date().isoformat()}", extension)

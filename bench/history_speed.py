@@ -176,6 +176,7 @@ def main() -> None:
     rows = [
         ("chat sidebar (50, pinned first)", lambda: store.list_conversations(limit=50)),
         ("conversations table query (all)", store.summaries),
+        ("table unchanged: the page's cache check", store.history_version),
         ("table + pandas frame", lambda: browse.summaries_frame(store.summaries())),
         (
             f"open the {LONG_CONVERSATION_MESSAGES:,}-message conversation",

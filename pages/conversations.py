@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from assistant import browse, export, importing, transcript, ui
-from assistant.store import TITLE_LIMIT_CHARS, InvalidInput, NotFound
+from assistant.store import TITLE_LIMIT_CHARS, InvalidInput, NotFound, Store
 
 SEARCH_KEY = "history_search"
 TABLE_KEY = "history_table"
@@ -57,9 +57,9 @@ def _restore(conversation_ids: list[int]) -> None:
     )
 
 
-def _export_bytes(fmt: str, conversation_id: int | None) -> bytes:
-    """Built when the download button is clicked, not on every run of the page."""
-    return export.render(ui.services().store, fmt, conversation_id).encode("utf-8")
+def _export_bytes(store: Store, fmt: str, conversation_id: int | None) -> bytes:
+    """Built when the download button is clicked (in another thread), not on every run."""
+    return export.render(store, fmt, conversation_id).encode("utf-8")
 
 
 # -- confirmations (inline, so one mis-click never deletes anything) -------------------------
@@ -221,7 +221,7 @@ def _details(svc, conversation_id: int) -> None:
         for fmt, label in (("md", "Markdown"), ("json", "JSON"), ("html", "HTML")):
             actions.download_button(
                 label,
-                data=functools.partial(_export_bytes, fmt, conversation.id),
+                data=functools.partial(_export_bytes, svc.store, fmt, conversation.id),
                 file_name=export.export_filename([conversation], fmt),
                 mime=export.MIME_TYPES[fmt],
                 icon=":material/download:",
@@ -308,17 +308,17 @@ def _trash_tab(svc) -> None:
 
 def _import_export(svc) -> None:
     st.subheader("Export everything", divider="gray")
-    conversations = svc.store.list_conversations(limit=None)
+    has_conversations = bool(ui.conversation_summaries(svc))
     row = st.container(horizontal=True)
     for fmt, label in (("jsonl", "All as JSON Lines"), ("json", "All as JSON")):
         row.download_button(
             label,
-            data=functools.partial(_export_bytes, fmt, None),
-            file_name=export.export_filename(conversations, fmt),
+            data=functools.partial(_export_bytes, svc.store, fmt, None),
+            file_name=export.all_conversations_filename(fmt),
             mime=export.MIME_TYPES[fmt],
             icon=":material/download:",
             on_click="ignore",
-            disabled=not conversations,
+            disabled=not has_conversations,
         )
     st.caption("Conversations in the trash are not included. Nothing secret is ever stored.")
 
