@@ -20,6 +20,7 @@ OPEN_KEY = "history_open"  # (conversation id, message id) to open on the chat p
 IMPORT_KEY = "history_import"
 CONFIRM_KEY = "history_confirm"  # ("trash", id) or ("empty",) while a confirmation is shown
 SEARCH_LIMIT = 50
+WHEN_COLUMN = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")
 
 
 # -- callbacks (they run before the page; the page reads what they leave) ---------------------
@@ -181,8 +182,8 @@ def _table(svc) -> None:
         width="stretch",
         column_config={
             "Title": st.column_config.TextColumn(width="medium"),
-            "Created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-            "Last activity": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+            "Created": WHEN_COLUMN,
+            "Last activity": WHEN_COLUMN,
             "Tokens": st.column_config.NumberColumn(format="%d"),
             "Pinned": st.column_config.CheckboxColumn(width="small"),
             "Needs attention": st.column_config.CheckboxColumn(width="small"),
@@ -282,8 +283,8 @@ def _trash_tab(svc) -> None:
         hide_index=True,
         width="stretch",
         column_config={
-            "Deleted": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-            "Last activity": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+            "Deleted": WHEN_COLUMN,
+            "Last activity": WHEN_COLUMN,
         },
     )
     chosen = [int(frame.index[row]) for row in event.selection.rows if row < len(frame)]
