@@ -60,7 +60,7 @@ def read_conversations(data: bytes | str) -> list[ImportedConversation]:
         if not document:
             raise ImportProblem("The file holds an empty list: there is nothing to import.")
         if all(isinstance(item, dict) and "mapping" in item for item in document):
-            return [_chatgpt_conversation(item, i + 1) for i, item in enumerate(document)]
+            return [_chatgpt_conversation_checked(item, i + 1) for i, item in enumerate(document)]
         raise ImportProblem(
             "The file is a JSON list, but not ChatGPT's conversations.json: each conversation "
             'there has a "mapping" of messages.'
@@ -154,10 +154,7 @@ def _own_conversation(item: Any, where: str) -> ImportedConversation:
     created_at = _require(item.get("created_at"), str, where, 'has no "created_at" time')
     updated_at = _optional(item, "updated_at", str, where) or created_at
     raw_messages = _require(item.get("messages"), list, where, 'has no "messages" list')
-    ordered = sorted(
-        enumerate(raw_messages),
-        key=lambda pair: pair[1].get("seq", pair[0]) if isinstance(pair[1], dict) else pair[0],
-    )
+    ordered = sorted(enumerate(raw_messages), key=_file_order)
     messages: list[ImportedMessage] = []
     known: set[str] = set()
     last_question: str | None = None
@@ -184,6 +181,13 @@ def _own_conversation(item: Any, where: str) -> ImportedConversation:
         pinned=bool(item.get("pinned", False)),
         messages=tuple(messages),
     )
+
+
+def _file_order(pair: tuple[int, Any]) -> int:
+    """A message's `seq` when it has a usable one, else its position in the file."""
+    position, raw = pair
+    seq = raw.get("seq") if isinstance(raw, dict) else None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else position
 
 
 def _own_message(raw: Any, position: int, where: str) -> ImportedMessage:
@@ -284,6 +288,22 @@ def _chatgpt_text(message: dict[str, Any]) -> str | None:
             parts.append(ATTACHMENT_NOTE)
     text = "\n".join(parts).strip()
     return text or None
+
+
+def _chatgpt_conversation_checked(item: dict[str, Any], number: int) -> ImportedConversation:
+    """ChatGPT's format is undocumented and changes: a shape we do not expect gets a clear
+    message naming the conversation instead of a traceback."""
+    try:
+        return _chatgpt_conversation(item, number)
+    except ImportProblem:
+        raise
+    except (AttributeError, TypeError, KeyError, ValueError, OverflowError) as exc:
+        title = item.get("title") if isinstance(item.get("title"), str) else ""
+        named = f" ({title[:40]!r})" if title else ""
+        raise ImportProblem(
+            f"Conversation {number}{named} has a structure this app does not understand "
+            f"({type(exc).__name__}: {exc})."
+        ) from exc
 
 
 def _chatgpt_conversation(item: dict[str, Any], number: int) -> ImportedConversation:

@@ -43,13 +43,20 @@ def _rename(conversation_id: int, key: str, old_title: str) -> None:
 
 
 def _pin(conversation_id: int, pinned: bool) -> None:
-    ui.services().store.set_pinned(conversation_id, pinned)
+    try:
+        ui.services().store.set_pinned(conversation_id, pinned)
+    except NotFound as exc:  # deleted meanwhile, e.g. from another tab or the CLI
+        st.session_state[NOTICE_KEY] = ("error", str(exc))
 
 
 def _restore(conversation_ids: list[int]) -> None:
     store = ui.services().store
-    for conversation_id in conversation_ids:
-        store.restore(conversation_id)
+    try:
+        for conversation_id in conversation_ids:
+            store.restore(conversation_id)
+    except (NotFound, InvalidInput) as exc:  # restored or deleted meanwhile elsewhere
+        st.session_state[NOTICE_KEY] = ("error", str(exc))
+        return
     st.session_state.pop(UNDO_KEY, None)
     count = len(conversation_ids)
     st.session_state[NOTICE_KEY] = (
@@ -76,7 +83,11 @@ def _cancel() -> None:
 
 def _trash(conversation_id: int, title: str) -> None:
     _cancel()
-    ui.services().store.trash(conversation_id)
+    try:
+        ui.services().store.trash(conversation_id)
+    except NotFound as exc:
+        st.session_state[NOTICE_KEY] = ("error", str(exc))
+        return
     st.session_state[UNDO_KEY] = (conversation_id, title)
 
 

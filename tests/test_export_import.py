@@ -296,3 +296,41 @@ def test_chatgpt_tree_with_a_loop_is_refused(store):
     ]
     with pytest.raises(ImportProblem, match="has a loop"):
         read_conversations(json.dumps(looped))
+
+
+def _mutations(value, path=()):
+    """Every place in a JSON document, each replaced by values of the wrong type."""
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from _mutations(child, (*path, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from _mutations(child, (*path, index))
+    for wrong in (None, "text", 7, [], {}, True):
+        if path and wrong != value:
+            yield path, wrong
+
+
+def _replaced(document, path, wrong):
+    copy = json.loads(json.dumps(document))
+    target = copy
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = wrong
+    return copy
+
+
+@pytest.mark.parametrize("source", ["chatgpt", "own"])
+def test_no_malformed_variant_of_a_real_file_gives_anything_but_a_clear_message(source, seeded):
+    if source == "chatgpt":
+        document = json.loads((FIXTURES / "chatgpt_conversations.json").read_text())
+    else:
+        document = json.loads(export.json_text(seeded))
+    tried = 0
+    for path, wrong in _mutations(document):
+        tried += 1
+        try:
+            read_conversations(json.dumps(_replaced(document, path, wrong)))
+        except ImportProblem as exc:
+            assert str(exc).strip()
+    assert tried > 300  # every field of every message was tried

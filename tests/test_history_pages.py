@@ -190,3 +190,15 @@ def test_a_conversation_in_the_trash_is_not_opened_from_the_url(history):
     assert not at.exception
     assert at.title[0].value == "What can I help with?"
     assert "in the trash" in at.toast[0].value
+
+
+def test_undo_after_the_conversation_was_deleted_for_good_elsewhere_says_so(history):
+    at = page()
+    select_row(at, "history_table", [0])
+    at.run()
+    next(b for b in at.button if b.label == "Delete").click().run()
+    next(b for b in at.button if b.label == "Move to trash").click().run()
+    history.empty_trash()  # e.g. from the command line, meanwhile
+    next(b for b in at.button if b.label == "Undo").click().run()
+    assert not at.exception
+    assert "Conversation 3 does not exist." in [e.value for e in at.error]
