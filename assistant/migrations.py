@@ -22,6 +22,11 @@ Version 2 (history)
   or comes back. Indexed text passes through `assistant_search_text` (see textsearch.py).
 - history_version: one counter, bumped by triggers on every change the conversations table
   shows (new or removed messages, finished answers, titles, pins, trash), so pages can cache.
+
+Version 3 (settings)
+- presets: named system prompts (name unique, case-insensitive); `shipped` marks the ones the
+  app seeds on first use (presets.py), which the user may still edit or delete.
+- app_settings: small key -> JSON value pairs (the default preset, ...).
 """
 
 from __future__ import annotations
@@ -187,6 +192,24 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         BEGIN
             UPDATE history_version SET version = version + 1;
         END;
+        """,
+    ),
+    (
+        3,
+        "system-prompt presets and app settings",
+        """
+        CREATE TABLE presets (
+            id          INTEGER PRIMARY KEY,
+            name        TEXT NOT NULL COLLATE NOCASE UNIQUE,
+            text        TEXT NOT NULL,
+            shipped     INTEGER NOT NULL DEFAULT 0,
+            created_at  TEXT NOT NULL,
+            updated_at  TEXT NOT NULL
+        );
+        CREATE TABLE app_settings (
+            key    TEXT PRIMARY KEY,
+            value  TEXT NOT NULL
+        );
         """,
     ),
 ]
