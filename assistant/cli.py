@@ -13,7 +13,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -204,12 +204,12 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def _write_atomically(path: Path, pieces: Iterable[str]) -> None:
     """Write beside the target and rename, so a failed export never leaves half a file."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".export-", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
+            stream.writelines(pieces)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -219,18 +219,18 @@ def _write_atomically(path: Path, text: str) -> None:
 def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
     store = _store(_settings())
     try:
-        text = export.render(store, args.format, args.conversation)
         conversations = export.select_conversations(store, args.conversation)
     except NotFound as exc:
         raise CliError(str(exc), EXIT_PROBLEM) from exc
+    pieces = export.chunks(store, args.format, conversations)
     if args.output is None:
-        out.write(text)
+        out.writelines(pieces)
         return EXIT_OK
     target = Path(args.output)
     if target.is_dir():
         target = target / export.export_filename(conversations, args.format)
     try:
-        _write_atomically(target, text)
+        _write_atomically(target, pieces)
     except OSError as exc:
         raise CliError(f"Cannot write {target}: {exc.strerror or exc}.") from exc
     print(f"Wrote {len(conversations)} conversation(s) to {target}", file=sys.stderr)

@@ -76,30 +76,20 @@ def select_conversations(store: Store, conversation_id: int | None) -> list[Conv
     return store.list_conversations(limit=None)
 
 
-def export_json(store: Store, conversation_id: int | None = None) -> dict[str, Any]:
-    """`{"conversations": [...]}` for one conversation or all of them."""
+def export_json(store: Store, conversations: list[Conversation]) -> dict[str, Any]:
     return {
         "format": EXPORT_FORMAT,
         "version": EXPORT_FORMAT_VERSION,
-        "conversations": [
-            conversation_record(store, c) for c in select_conversations(store, conversation_id)
-        ],
+        "conversations": [conversation_record(store, c) for c in conversations],
     }
 
 
 def json_text(store: Store, conversation_id: int | None = None) -> str:
-    return json.dumps(export_json(store, conversation_id), ensure_ascii=False, indent=2) + "\n"
-
-
-def jsonl_lines(store: Store, conversation_id: int | None = None) -> Iterator[str]:
-    """One JSON object per conversation, each line ending in a newline."""
-    for conversation in select_conversations(store, conversation_id):
-        record = conversation_record(store, conversation)
-        yield json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+    return render(store, "json", conversation_id)
 
 
 def jsonl_text(store: Store, conversation_id: int | None = None) -> str:
-    return "".join(jsonl_lines(store, conversation_id))
+    return render(store, "jsonl", conversation_id)
 
 
 # -- Markdown ---------------------------------------------------------------------------------
@@ -128,21 +118,31 @@ def conversation_markdown(store: Store, conversation: Conversation) -> str:
 
 
 def markdown_text(store: Store, conversation_id: int | None = None) -> str:
-    parts = [conversation_markdown(store, c) for c in select_conversations(store, conversation_id)]
-    return "\n\n".join(parts)
+    return render(store, "md", conversation_id)
+
+
+def chunks(store: Store, fmt: str, conversations: list[Conversation]) -> Iterator[str]:
+    """The export in one of `FORMATS`, in pieces a caller can write as they come (JSON Lines
+    and Markdown yield one conversation at a time, so a large history never sits in memory)."""
+    if fmt == "json":
+        data = export_json(store, conversations)
+        yield json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    elif fmt == "jsonl":
+        for conversation in conversations:
+            record = conversation_record(store, conversation)
+            yield json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+    elif fmt == "md":
+        for index, conversation in enumerate(conversations):
+            yield ("\n\n" if index else "") + conversation_markdown(store, conversation)
+    elif fmt == "html":
+        yield html_export.html_document(store, conversations)
+    else:
+        raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
 def render(store: Store, fmt: str, conversation_id: int | None = None) -> str:
-    """The export in one of `FORMATS` (NotFound for a missing conversation)."""
-    if fmt == "json":
-        return json_text(store, conversation_id)
-    if fmt == "jsonl":
-        return jsonl_text(store, conversation_id)
-    if fmt == "md":
-        return markdown_text(store, conversation_id)
-    if fmt == "html":
-        return html_export.html_document(store, select_conversations(store, conversation_id))
-    raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+    """The whole export as text (NotFound for a missing conversation)."""
+    return "".join(chunks(store, fmt, select_conversations(store, conversation_id)))
 
 
 # -- file names -------------------------------------------------------------------------------

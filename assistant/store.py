@@ -444,7 +444,8 @@ class Store:
         RANKED_CANDIDATES matches, which keeps common words fast on large histories.
         Conversations in the trash are not in the index, so they never appear.
         """
-        match = textsearch.match_query(query)
+        terms = textsearch.parse_query(query)
+        match = textsearch.match_query(terms)
         if match is None:
             return []
         marks = (textsearch.HIGHLIGHT_START, textsearch.HIGHLIGHT_END)
@@ -490,7 +491,7 @@ class Store:
                 message_id=r["id"],
                 role=r["role"],
                 created_at=r["created_at"],
-                snippet=textsearch.make_snippet(r["content"], query),
+                snippet=textsearch.make_snippet(r["content"], terms),
                 rank=r["rank"],
             )
             for r in messages

@@ -61,12 +61,8 @@ class Term:
     """One part of a query: its tokens in order, and whether the last one is a prefix."""
 
     tokens: tuple[str, ...]  # as typed, for FTS5 (which normalises them itself)
+    keys: tuple[str, ...]  # normalised like the index, for highlighting snippets
     prefix: bool
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        """The tokens as compared when highlighting a snippet."""
-        return tuple(_normalise(token) for token in self.tokens)
 
 
 def parse_query(query: str) -> list[Term]:
@@ -80,7 +76,7 @@ def parse_query(query: str) -> list[Term]:
             continue
         is_cjk_only = not _CJK.sub("", term).strip()
         prefix = not quoted and not is_cjk_only and len(term) >= MIN_PREFIX_CHARS
-        terms.append(Term(tokens, prefix))
+        terms.append(Term(tokens, tuple(_normalise(t) for t in tokens), prefix))
     return terms
 
 
@@ -96,17 +92,17 @@ def _phrase(term: str, prefix: bool) -> str:
     return quoted + " *" if prefix else quoted
 
 
-def match_query(query: str) -> str | None:
-    """A user's words -> an FTS5 MATCH expression (all terms must occur), or None if empty.
+def match_query(terms: list[Term]) -> str | None:
+    """Parsed terms -> an FTS5 MATCH expression (all terms must occur), or None if empty.
 
-    See `parse_query` for what the words mean. FTS5 operators typed by the user are treated
-    as words, never as syntax: every term is passed as a quoted string.
+    FTS5 operators typed by the user are treated as words, never as syntax: every term is
+    passed as a quoted string.
     """
-    phrases = [_phrase(" ".join(term.tokens), term.prefix) for term in parse_query(query)]
+    phrases = [_phrase(" ".join(term.tokens), term.prefix) for term in terms]
     return " AND ".join(phrases) if phrases else None
 
 
-def make_snippet(text: str, query: str, tokens: int = SNIPPET_TOKENS) -> str:
+def make_snippet(text: str, terms: list[Term], tokens: int = SNIPPET_TOKENS) -> str:
     """The part of `text` with the most matched terms, matches between highlight markers.
 
     Built in Python from the message text: asking FTS5 for a snippet costs a second MATCH
@@ -118,7 +114,7 @@ def make_snippet(text: str, query: str, tokens: int = SNIPPET_TOKENS) -> str:
     words = [_normalise(m.group()) for m in found]
     spans: list[tuple[int, int]] = []  # token index ranges [first, last] that match a term
     matched_terms: list[set[int]] = [set() for _ in words]
-    for number, term in enumerate(parse_query(query)):
+    for number, term in enumerate(terms):
         size = len(term.tokens)
         for index in range(len(words) - size + 1):
             if _term_matches(term, words, index):
