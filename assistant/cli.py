@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -105,26 +106,9 @@ def _local(iso: str) -> str:
 
 def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     store = _store(_settings())
-    if args.trash:
-        rows = [
-            {"id": c.id, "title": c.title, "updated_at": c.updated_at, "deleted_at": c.deleted_at}
-            for c in store.list_trash()
-        ]
-    else:
-        rows = [
-            {
-                "id": s.id,
-                "title": s.title,
-                "created_at": s.created_at,
-                "updated_at": s.updated_at,
-                "pinned": s.pinned,
-                "messages": s.messages,
-                "models": list(s.models),
-                "tokens": s.tokens,
-                "needs_attention": s.has_problem,
-            }
-            for s in store.summaries()
-        ]
+    # The same fields as the library's records; `has_problem` is the table's "needs attention".
+    source = store.list_trash() if args.trash else store.summaries()
+    rows = [asdict(item) for item in source]
     rows = rows[: args.limit] if args.limit else rows
     if args.json:
         _print_json(rows, out)
