@@ -312,6 +312,9 @@ def _chatgpt_conversation(item: dict[str, Any], number: int) -> ImportedConversa
     mapping = item.get("mapping")
     if not isinstance(mapping, dict) or not mapping:
         raise ImportProblem(f'{where} has no "mapping" of messages.')
+    for key, node in mapping.items():
+        if not isinstance(node, dict):
+            raise ImportProblem(f"{where}: message node {key!r} is not an object.")
     now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     created_at = _epoch_iso(item.get("create_time"), now)
     updated_at = _epoch_iso(item.get("update_time"), created_at)

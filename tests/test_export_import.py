@@ -235,6 +235,7 @@ def test_a_live_answer_in_a_file_is_imported_as_interrupted(tmp_path, store):
         ),
         (b'{"title": "a", "created_at": "t", "messages": []}\n{oops', "Line 2 of the JSON Lines"),
         (b'[{"title": "x", "mapping": {}}]', 'Conversation 1 ("x") has no "mapping"'),
+        (b'[{"title": "x", "mapping": {"a": 5}}]', "message node 'a' is not an object"),
     ],
 )
 def test_bad_files_get_a_clear_message(content, message):
