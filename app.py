@@ -19,6 +19,9 @@ navigation = st.navigation(
             icon=":material/history:",
             url_path="conversations",
         ),
+        st.Page(
+            ui.SETTINGS_PAGE, title="Settings", icon=":material/settings:", url_path="settings"
+        ),
     ]
 )
 navigation.run()

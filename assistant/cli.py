@@ -12,15 +12,13 @@ import json
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
-from assistant import export, importing, textsearch, transcript
+from assistant import connection, export, importing, textsearch, transcript
 from assistant.config import (
-    PROVIDER_LOCAL,
     ConfigError,
     Settings,
     load_settings,
@@ -28,7 +26,8 @@ from assistant.config import (
 )
 from assistant.db import Database, StorageError
 from assistant.migrations import LATEST_VERSION
-from assistant.providers import LocalModel, OpenAICompatProvider, ProviderError
+from assistant.profiles import endpoint_label
+from assistant.services import Services
 from assistant.store import InvalidInput, NotFound, SearchHit, Store
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
@@ -54,45 +53,39 @@ def _store(settings: Settings) -> Store:
         raise CliError(str(exc)) from exc
 
 
-def check_provider(settings: Settings) -> tuple[bool, str]:
-    """Is the configured provider usable? (ok, one line saying why)."""
-    if settings.provider == PROVIDER_LOCAL:
-        model = LocalModel(settings.local_model_path, n_ctx=settings.local_context)
-        try:
-            model.load()
-        except ProviderError as exc:
-            return False, exc.user_message
-        return True, f"embedded model loads in {model.load_seconds:.2f} s ({model.label})"
-    provider = OpenAICompatProvider(
-        settings.openai_api_key,
-        settings.openai_base_url,
-        timeout=min(settings.openai_timeout, 15.0),
-        max_retries=0,
-    )
-    started = time.perf_counter()
+def _services(settings: Settings) -> Services:
     try:
-        models = provider.list_models()
-    except ProviderError as exc:
-        return False, exc.user_message
-    elapsed = time.perf_counter() - started
-    if models and settings.openai_model not in models:
-        shown = ", ".join(models[:8]) + (" …" if len(models) > 8 else "")
-        return False, (
-            f"{provider.endpoint} is reachable but has no model “{settings.openai_model}”. "
-            f"It offers: {shown}"
-        )
-    return True, f"{provider.endpoint} answered in {elapsed:.2f} s; model {settings.openai_model}"
+        return Services.build(settings, secrets=read_secrets_files)
+    except StorageError as exc:
+        raise CliError(str(exc)) from exc
 
 
 def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
     settings = _settings()
     for name, value in settings.summary().items():
         print(f"{name:>22}: {value}", file=out)
-    store = _store(settings)
-    print(f"{'schema version':>22}: {store.db.schema_version()} (app {LATEST_VERSION})", file=out)
-    ok, detail = check_provider(settings)
-    print(f"{'provider check':>22}: {'ok' if ok else 'FAILED'}: {detail}", file=out)
-    return EXIT_OK if ok else EXIT_PROBLEM
+    services = _services(settings)
+    try:
+        print(
+            f"{'schema version':>22}: {services.db.schema_version()} (app {LATEST_VERSION})",
+            file=out,
+        )
+        if args.profile:
+            try:
+                profile = services.profiles.by_name(args.profile)
+            except NotFound as exc:
+                raise CliError(str(exc)) from exc
+        else:
+            profile = services.profiles.default(settings)
+        report = services.check_connection(profile, args.model)
+    finally:
+        services.turns.shutdown(wait=1)
+    effective = services.effective(profile)
+    print(f"{'endpoint profile':>22}: {profile.name} ({endpoint_label(effective)})", file=out)
+    print(f"{'model':>22}: {report.model or '(none chosen)'}", file=out)
+    for step in report.steps:
+        print(f"{step.name:>22}: {connection.MARKS[step.ok]}: {step.detail}", file=out)
+    return EXIT_OK if report.ok else EXIT_PROBLEM
 
 
 def _print_json(data: Any, out: TextIO) -> None:
@@ -270,7 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    doctor = sub.add_parser("doctor", help="settings, database and provider health check")
+    doctor = sub.add_parser(
+        "doctor", help="settings, database and a connection check of an endpoint profile"
+    )
+    doctor.add_argument(
+        "--profile", metavar="NAME", help="the endpoint profile to check (default: the default)"
+    )
+    doctor.add_argument("--model", metavar="MODEL", help="check this model instead")
     doctor.set_defaults(func=cmd_doctor)
 
     listing = sub.add_parser("list", help="conversations, pinned first, newest activity first")

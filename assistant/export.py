@@ -46,6 +46,7 @@ def message_record(message: Message) -> dict[str, Any]:
         "model": message.model,
         "params": message.params or None,
         "system_prompt": message.system_prompt,
+        "preset": message.preset,
         "prompt_tokens": message.prompt_tokens,
         "completion_tokens": message.completion_tokens,
         "first_token_s": message.first_token_s,

@@ -216,6 +216,7 @@ def _own_message(raw: Any, position: int, where: str) -> ImportedMessage:
         model=_optional(raw, "model", str, where),
         params=params,
         system_prompt=_optional(raw, "system_prompt", str, where),
+        preset=_optional(raw, "preset", str, where),
         prompt_tokens=_optional(raw, "prompt_tokens", int, where),
         completion_tokens=_optional(raw, "completion_tokens", int, where),
         first_token_s=_optional(raw, "first_token_s", (int, float), where),

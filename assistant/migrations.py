@@ -212,6 +212,38 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        4,
+        "endpoint profiles and per-conversation settings",
+        """
+        CREATE TABLE profiles (
+            id          INTEGER PRIMARY KEY,
+            name        TEXT NOT NULL COLLATE NOCASE UNIQUE,
+            kind        TEXT NOT NULL CHECK (kind IN ('openai', 'compatible', 'local')),
+            base_url    TEXT,
+            key_source  TEXT NOT NULL DEFAULT 'none'
+                        CHECK (key_source IN ('none', 'env', 'secrets')),
+            key_name    TEXT,
+            model       TEXT,
+            model_path  TEXT,
+            created_at  TEXT NOT NULL,
+            updated_at  TEXT NOT NULL
+        );
+        ALTER TABLE conversations ADD COLUMN preset_id INTEGER
+            REFERENCES presets (id) ON DELETE SET NULL;
+        ALTER TABLE conversations ADD COLUMN system_prompt TEXT;
+        ALTER TABLE conversations ADD COLUMN profile_id INTEGER
+            REFERENCES profiles (id) ON DELETE SET NULL;
+        ALTER TABLE conversations ADD COLUMN model TEXT;
+        ALTER TABLE conversations ADD COLUMN params TEXT;
+        CREATE INDEX conversations_by_preset ON conversations (preset_id)
+            WHERE preset_id IS NOT NULL;
+        CREATE INDEX conversations_by_profile ON conversations (profile_id)
+            WHERE profile_id IS NOT NULL;
+        ALTER TABLE messages ADD COLUMN profile_id INTEGER;
+        ALTER TABLE messages ADD COLUMN preset TEXT;
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -11,12 +11,11 @@ otherwise "Helpful assistant" is. Later changes to `SYSTEM_PROMPT` do not touch 
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
 
+from assistant.app_settings import read_setting, write_setting
 from assistant.db import Database
 from assistant.store import InvalidInput, NotFound, now_iso
 
@@ -101,7 +100,7 @@ class PresetStore:
     def ensure_seeded(self, system_prompt: str = "") -> None:
         """Add the shipped presets and choose the default, once per database."""
         with self.db.transaction() as conn:
-            if _setting(conn, SEEDED_KEY):
+            if read_setting(conn, SEEDED_KEY):
                 return
             now = now_iso()
             ids = {}
@@ -112,8 +111,8 @@ class PresetStore:
                 default = self._insert(
                     conn, FROM_ENVIRONMENT, clean_text(system_prompt), shipped=False, now=now
                 )
-            _put_setting(conn, DEFAULT_KEY, default)
-            _put_setting(conn, SEEDED_KEY, True)
+            write_setting(conn, DEFAULT_KEY, default)
+            write_setting(conn, SEEDED_KEY, True)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -134,13 +133,26 @@ class PresetStore:
     def default(self) -> Preset | None:
         """The default preset, or None when none is chosen (no system prompt)."""
         with self.db.connect() as conn:
-            preset_id = _setting(conn, DEFAULT_KEY)
+            preset_id = read_setting(conn, DEFAULT_KEY)
         if not isinstance(preset_id, int):
             return None
         try:
             return self.get(preset_id)
         except NotFound:
             return None
+
+    def default_problem(self) -> str | None:
+        """A sentence when a default was saved but cannot be used (deleted or damaged)."""
+        with self.db.connect() as conn:
+            saved = conn.execute(
+                "SELECT value FROM app_settings WHERE key = ?", (DEFAULT_KEY,)
+            ).fetchone()
+        if saved is None or saved[0] == "null" or self.default() is not None:
+            return None
+        return (
+            "The saved default preset could not be found, so new chats have no system prompt. "
+            "Choose a default preset."
+        )
 
     # -- writing --------------------------------------------------------------------------
 
@@ -180,7 +192,7 @@ class PresetStore:
     def delete(self, preset_id: int) -> None:
         """Delete a preset; the default cannot be deleted until another one is chosen."""
         with self.db.transaction() as conn:
-            if _setting(conn, DEFAULT_KEY) == preset_id:
+            if read_setting(conn, DEFAULT_KEY) == preset_id:
                 raise InvalidInput(
                     "This preset is the default. Choose another default before deleting it."
                 )
@@ -192,7 +204,7 @@ class PresetStore:
         if preset_id is not None:
             self.get(preset_id)
         with self.db.transaction() as conn:
-            _put_setting(conn, DEFAULT_KEY, preset_id)
+            write_setting(conn, DEFAULT_KEY, preset_id)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -219,21 +231,3 @@ def _name_taken(conn: sqlite3.Connection, name: str, except_id: int | None = Non
         "SELECT 1 FROM presets WHERE name = ? AND id IS NOT ?", (name, except_id)
     ).fetchone()
     return row is not None
-
-
-def _setting(conn: sqlite3.Connection, key: str) -> Any:
-    row = conn.execute("SELECT value FROM app_settings WHERE key = ?", (key,)).fetchone()
-    if row is None:
-        return None
-    try:
-        return json.loads(row[0])
-    except ValueError:  # a damaged value reads as unset; the caller falls back to defaults
-        return None
-
-
-def _put_setting(conn: sqlite3.Connection, key: str, value: Any) -> None:
-    conn.execute(
-        "INSERT INTO app_settings (key, value) VALUES (?, ?)"
-        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (key, json.dumps(value)),
-    )

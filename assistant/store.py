@@ -11,7 +11,7 @@ import json
 import re
 import sqlite3
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -52,6 +52,8 @@ class Snapshot:
     model: str
     params: dict[str, Any] = field(default_factory=dict)
     system_prompt: str = ""
+    profile_id: int | None = None  # the endpoint profile; `provider` keeps its name then
+    preset: str | None = None  # the preset's name then, or None for a one-off or no prompt
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ class Message:
     heartbeat_at: float | None
     created_at: str
     updated_at: str
+    profile_id: int | None = None
+    preset: str | None = None
 
     @property
     def is_live(self) -> bool:
@@ -99,8 +103,16 @@ class Message:
     @property
     def snapshot(self) -> Snapshot:
         return Snapshot(
-            self.provider or "", self.model or "", self.params, self.system_prompt or ""
+            self.provider or "",
+            self.model or "",
+            self.params,
+            self.system_prompt or "",
+            self.profile_id,
+            self.preset,
         )
+
+
+ConversationSetup = Callable[[sqlite3.Connection, int], None]
 
 
 @dataclass(frozen=True)
@@ -166,6 +178,7 @@ class ImportedMessage:
     model: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     system_prompt: str | None = None
+    preset: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     first_token_s: float | None = None
@@ -204,14 +217,14 @@ def make_title(text: str) -> str:
 _MESSAGE_COLUMNS = (
     "id, conversation_id, seq, role, content, status, reply_to, provider, model, params,"
     " system_prompt, prompt_tokens, completion_tokens, first_token_s, total_s, finish_reason,"
-    " error, heartbeat_at, created_at, updated_at"
+    " error, heartbeat_at, created_at, updated_at, profile_id, preset"
 )
 
 
 _IMPORT_COLUMNS = (
     "conversation_id, seq, role, content, status, reply_to, provider, model, params,"
     " system_prompt, prompt_tokens, completion_tokens, first_token_s, total_s, finish_reason,"
-    " error, created_at, updated_at"
+    " error, created_at, updated_at, preset"
 )
 
 
@@ -225,9 +238,15 @@ _CONVERSATION_COLUMNS = "id, title, created_at, updated_at, pinned, deleted_at, 
 
 
 def _conversation(row: sqlite3.Row) -> Conversation:
-    data = dict(row)
+    return _conversation_from(dict(row))
+
+
+def _conversation_from(data: dict[str, Any]) -> Conversation:
     data["pinned"] = bool(data["pinned"])
     return Conversation(**data)
+
+
+SETTING_COLUMNS = ("preset_id", "profile_id")  # conversation columns that point at a choice
 
 
 class Store:
@@ -427,6 +446,7 @@ class Store:
                             message.error,
                             message.created_at,
                             message.updated_at or message.created_at,
+                            message.preset,
                         ),
                     )
                     assert cursor.lastrowid is not None
@@ -498,6 +518,25 @@ class Store:
         )
         return hits
 
+    def usage(self, setting: str) -> dict[int, list[Conversation]]:
+        """Conversations outside the trash by the preset or profile they are set to.
+
+        `setting` is "preset_id" or "profile_id"; newest activity first.
+        """
+        if setting not in SETTING_COLUMNS:
+            raise ValueError(f"not a conversation setting: {setting!r}")
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                f"SELECT {setting} AS setting, {_CONVERSATION_COLUMNS} FROM conversations"
+                f" WHERE {setting} IS NOT NULL AND deleted_at IS NULL ORDER BY updated_at DESC"
+            ).fetchall()
+        found: dict[int, list[Conversation]] = {}
+        for row in rows:
+            data = dict(row)
+            key = data.pop("setting")
+            found.setdefault(key, []).append(_conversation_from(data))
+        return found
+
     # -- messages ------------------------------------------------------------------------
 
     def messages(self, conversation_id: int) -> list[Message]:
@@ -517,8 +556,17 @@ class Store:
             raise NotFound(f"Message {message_id} does not exist.")
         return _message(row)
 
-    def create_turn(self, conversation_id: int | None, text: str, snapshot: Snapshot) -> TurnIds:
-        """The user message and its pending answer (and the conversation if new), atomically."""
+    def create_turn(
+        self,
+        conversation_id: int | None,
+        text: str,
+        snapshot: Snapshot,
+        setup: ConversationSetup | None = None,
+    ) -> TurnIds:
+        """The user message and its pending answer (and the conversation if new), atomically.
+
+        `setup(conn, conversation_id)` runs in the same transaction for a new conversation.
+        """
         now = now_iso()
         with self.db.transaction() as conn:
             if conversation_id is None:
@@ -527,6 +575,9 @@ class Store:
                     " VALUES (?, ?, ?, ?)",
                     (make_title(text), now, now, new_uid()),
                 ).lastrowid
+                assert conversation_id is not None
+                if setup is not None:
+                    setup(conn, conversation_id)
             else:
                 found = conn.execute(
                     "UPDATE conversations SET updated_at = ? WHERE id = ? AND deleted_at IS NULL",
@@ -579,8 +630,8 @@ class Store:
     ) -> int:
         cursor = conn.execute(
             "INSERT INTO messages (conversation_id, seq, role, content, status, reply_to,"
-            " provider, model, params, system_prompt, created_at, updated_at)"
-            " VALUES (?, ?, 'assistant', '', 'pending', ?, ?, ?, ?, ?, ?, ?)",
+            " provider, model, params, system_prompt, profile_id, preset, created_at, updated_at)"
+            " VALUES (?, ?, 'assistant', '', 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 conversation_id,
                 seq,
@@ -589,6 +640,8 @@ class Store:
                 snapshot.model,
                 json.dumps(snapshot.params, sort_keys=True),
                 snapshot.system_prompt,
+                snapshot.profile_id,
+                snapshot.preset,
                 now,
                 now,
             ),

@@ -61,9 +61,24 @@ def tokens_per_second(message: Message) -> float | None:
     return (message.completion_tokens - 1) / generating
 
 
+LEGACY_PROVIDERS = ("openai", "local")  # snapshots from before endpoint profiles
+
+
+def prompt_label(message: Message) -> str:
+    if message.preset:
+        return message.preset
+    return "one-off prompt" if message.system_prompt else "no system prompt"
+
+
 def caption(message: Message) -> str:
-    """model · tokens · time to first token · tokens/s (what is known)."""
+    """model · endpoint · prompt · temperature · tokens · first token · tokens/s (what is known)."""
     parts = [message.model or "unknown model"]
+    if message.profile_id is not None and message.provider:
+        parts.append(message.provider)
+        parts.append(prompt_label(message))
+    temperature = message.params.get("temperature")
+    if isinstance(temperature, int | float):
+        parts.append(f"temperature {temperature:g}")
     if message.completion_tokens is not None:
         count = message.completion_tokens
         parts.append(f"{count} token" if count == 1 else f"{count} tokens")
@@ -79,6 +94,24 @@ def caption(message: Message) -> str:
     elif message.finish_reason == "length":
         parts.append("cut at the token limit")
     return " · ".join(parts)
+
+
+def provenance(message: Message) -> list[tuple[str, str]]:
+    """What an answer was generated with, as (label, value) rows, from its snapshot."""
+    provider = message.provider or "unknown"
+    if message.profile_id is None and provider in LEGACY_PROVIDERS:
+        provider = "embedded model" if provider == "local" else "OpenAI / OPENAI_BASE_URL"
+    rows = [("Endpoint", provider), ("Model", message.model or "unknown")]
+    for name, label in (
+        ("temperature", "Temperature"),
+        ("top_p", "Top p"),
+        ("max_tokens", "Max tokens"),
+    ):
+        value = message.params.get(name)
+        if isinstance(value, int | float):
+            rows.append((label, f"{value:g}"))
+    rows.append(("System prompt", prompt_label(message)))
+    return rows
 
 
 def readable_time(iso: str) -> str:

@@ -37,7 +37,15 @@ from assistant.providers.base import (
     TextDelta,
     Usage,
 )
-from assistant.store import FinalResult, Message, NotFound, Snapshot, Store, TurnIds
+from assistant.store import (
+    ConversationSetup,
+    FinalResult,
+    Message,
+    NotFound,
+    Snapshot,
+    Store,
+    TurnIds,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +103,7 @@ class LiveTurn:
             return True
 
 
-ProviderLookup = Callable[[str], Provider]
+ProviderLookup = Callable[[Snapshot], Provider]  # the provider an answer's snapshot names
 
 
 class TurnManager:
@@ -141,9 +149,18 @@ class TurnManager:
             )
         return cleaned
 
-    def create(self, conversation_id: int | None, text: str, snapshot: Snapshot) -> TurnIds:
-        """Persist the user message and a pending answer; raises TurnError or NotFound."""
-        ids = self.store.create_turn(conversation_id, self.validate(text), snapshot)
+    def create(
+        self,
+        conversation_id: int | None,
+        text: str,
+        snapshot: Snapshot,
+        setup: ConversationSetup | None = None,
+    ) -> TurnIds:
+        """Persist the user message and a pending answer; raises TurnError or NotFound.
+
+        `setup` writes a new conversation's settings in the same transaction.
+        """
+        ids = self.store.create_turn(conversation_id, self.validate(text), snapshot, setup)
         log.info(
             "turn %d created in conversation %d (provider=%s model=%s)",
             ids.assistant_message_id,
@@ -322,7 +339,7 @@ class TurnManager:
                 if snapshot.system_prompt
                 else []
             ) + history
-            provider = self._providers(snapshot.provider)
+            provider = self._providers(snapshot)
             stream = provider.stream(GenerationRequest(snapshot.model, messages, snapshot.params))
             live.stream = stream
             if live.cancel.is_set():

@@ -18,6 +18,7 @@ import streamlit as st
 from assistant import textsearch, transcript
 from assistant.config import SETTING_NAMES, ConfigError, load_settings
 from assistant.db import StorageError
+from assistant.profiles import KIND_LOCAL, Profile
 from assistant.providers import ProviderError
 from assistant.services import Services, configure_logging
 from assistant.store import ConversationSummary, Message, SearchHit, Store
@@ -27,11 +28,13 @@ log = logging.getLogger(__name__)
 
 CHAT_PAGE = "pages/chat.py"
 CONVERSATIONS_PAGE = "pages/conversations.py"
+SETTINGS_PAGE = "pages/settings.py"
 QUERY_CONVERSATION = "c"
 QUERY_MESSAGE = "m"  # jump to this message in the open conversation
 QUERY_SEARCH = "q"  # the conversations page's search box
 SIDEBAR_CONVERSATIONS = 50
-EXCHANGES_SHOWN = 50  # a long conversation renders its latest exchanges, then "Show earlier"
+EXCHANGES_SHOWN = 50
+MODELS_CACHE_SECONDS = 600  # a long conversation renders its latest exchanges, then "Show earlier"
 LOCAL_MODEL_NOTE = (
     "Embedded SmolLM2-135M: a small offline demo model. It answers fast and needs no key or "
     "network, but it knows little. Set OPENAI_API_KEY or OPENAI_BASE_URL for a capable model."
@@ -88,11 +91,11 @@ def conversation_summaries(svc: Services) -> list[ConversationSummary]:
     return _summaries(svc.store, str(svc.store.db.path), svc.store.history_version())
 
 
-def ensure_model_loaded(svc: Services) -> str | None:
+def ensure_model_loaded(svc: Services, profile: Profile) -> str | None:
     """Load the embedded model once per process, with a visible spinner; returns a problem."""
-    if not svc.uses_local_model:
+    if profile.kind != KIND_LOCAL:
         return None
-    model = svc.providers.local_model()
+    model = svc.local_model(profile)
     if model.loaded:
         return None
     try:
@@ -101,6 +104,26 @@ def ensure_model_loaded(svc: Services) -> str | None:
     except ProviderError as exc:
         return exc.user_message
     return None
+
+
+@st.cache_data(ttl=MODELS_CACHE_SECONDS, show_spinner=False, max_entries=64)
+def _models(_svc: Services, profile_id: int, updated_at: str) -> list[str]:
+    # Failures raise and are not cached: a server started a moment later is found on rerun.
+    return _svc.list_models(_svc.profiles.get(profile_id))
+
+
+def model_choices(svc: Services, profile: Profile) -> tuple[list[str], str | None]:
+    """The models an endpoint lists (cached for a few minutes), or [] and why not."""
+    try:
+        return _models(svc, profile.id, profile.updated_at), None
+    except ProviderError as exc:
+        return [], exc.user_message
+    except LookupError:
+        return [], "This endpoint no longer exists."
+
+
+def refresh_models() -> None:
+    _models.clear()
 
 
 # -- the open conversation in the URL -------------------------------------------------------
@@ -209,6 +232,19 @@ def render_search_hit(hit: SearchHit, key_prefix: str, on_open: Any) -> None:
 
 def render_answer_caption(message: Message) -> None:
     st.caption(transcript.caption(message))
+
+
+def render_provenance(message: Message, where: Any) -> None:
+    """A small popover with what the answer was generated with, system prompt text included."""
+    with where.popover("", icon=":material/info:", help="How this answer was made"):
+        st.markdown(
+            "\n".join(
+                f"- **{label}:** {escape_markdown(value)}"
+                for label, value in transcript.provenance(message)
+            )
+        )
+        if message.system_prompt:
+            st.code(message.system_prompt, language=None, wrap_lines=True)
 
 
 def render_answer_body(answer: Message) -> None:

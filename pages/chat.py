@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+from dataclasses import replace
 
 import streamlit as st
 
 from assistant import transcript, ui
-from assistant.store import NotFound
+from assistant.chat_settings import (
+    PARAM_SPECS,
+    PROMPT_NONE,
+    PROMPT_ONE_OFF,
+    ChatSettings,
+    Resolved,
+    prompt_choice,
+    with_param,
+    with_prompt_choice,
+)
+from assistant.profiles import KIND_LOCAL, endpoint_label
+from assistant.store import FINAL_STATUSES, InvalidInput, NotFound
 from assistant.turns import AlreadyClaimed, TurnError
 
 VERSION_STATE = "answer_version"
@@ -17,12 +30,14 @@ PROMPT_KEY = "prompt"
 NOTICE_KEY = "notice"
 SIDEBAR_SEARCH_KEY = "sidebar_search"
 SIDEBAR_HITS = 8
+DRAFT_KEY = "new_chat_settings"  # a new chat's settings until its first message creates it
+PANEL_KEYS = "chat_settings_keys"  # widget keys per conversation, dropped on "Use defaults"
 
 
 def _regenerate(answer_id: int) -> None:
     svc = ui.services()
     try:
-        svc.turns.regenerate(answer_id, svc.default_snapshot())
+        svc.regenerate(answer_id)
     except (TurnError, NotFound) as exc:
         st.toast(str(exc))
     st.session_state.get(VERSION_STATE, {}).clear()  # show the newest version
@@ -63,7 +78,180 @@ def _sidebar_search(svc) -> None:
     )
 
 
-def _sidebar(svc, conversation_id: int | None, model_problem: str | None) -> None:
+# -- this conversation's model and prompt --------------------------------------------------
+
+
+def _draft() -> ChatSettings | None:
+    return st.session_state.get(DRAFT_KEY)
+
+
+def _panel_key(conversation_id: int | None, name: str) -> str:
+    generation = st.session_state.get(PANEL_KEYS, {}).get(conversation_id, 0)
+    return f"chat-{conversation_id or 'new'}-{name}-{generation}"
+
+
+def _save(conversation_id: int | None, chat: ChatSettings) -> None:
+    svc = ui.services()
+    try:
+        if conversation_id is None:
+            st.session_state[DRAFT_KEY] = svc.chat.validate(chat)
+        else:
+            svc.chat.save(conversation_id, chat)
+    except (InvalidInput, NotFound) as exc:
+        st.session_state[NOTICE_KEY] = str(exc)
+
+
+def _current(conversation_id: int | None) -> tuple[ChatSettings, Resolved]:
+    svc = ui.services()
+    chat = svc.chat_settings(conversation_id, _draft())
+    return chat, svc.chat.resolve(chat)
+
+
+def _change_prompt(conversation_id: int | None) -> None:
+    chat, resolved = _current(conversation_id)
+    choice = st.session_state[_panel_key(conversation_id, "prompt")]
+    one_off = st.session_state.get(_panel_key(conversation_id, "one-off"))
+    if choice == PROMPT_ONE_OFF and one_off is None:
+        one_off = resolved.system_prompt  # start the one-off from the prompt in use
+    _save(conversation_id, with_prompt_choice(chat, choice, one_off or ""))
+
+
+def _change_profile(conversation_id: int | None) -> None:
+    chat, _ = _current(conversation_id)
+    profile_id = st.session_state[_panel_key(conversation_id, "profile")]
+    # Another endpoint has other models: follow its default until one is picked.
+    _save(conversation_id, replace(chat, profile_id=profile_id, model=None))
+    st.session_state.pop(_panel_key(conversation_id, "model"), None)
+
+
+def _change_model(conversation_id: int | None) -> None:
+    chat, _ = _current(conversation_id)
+    model = st.session_state[_panel_key(conversation_id, "model")]
+    _save(conversation_id, replace(chat, model=model or None))
+
+
+def _change_param(conversation_id: int | None, name: str) -> None:
+    chat, resolved = _current(conversation_id)
+    value = st.session_state[_panel_key(conversation_id, name)]
+    _save(conversation_id, with_param(chat, resolved, name, value))
+
+
+def _use_defaults(conversation_id: int | None) -> None:
+    svc = ui.services()
+    _save(conversation_id, svc.chat.for_new_conversation())
+    generations = st.session_state.setdefault(PANEL_KEYS, {})
+    generations[conversation_id] = generations.get(conversation_id, 0) + 1  # fresh widgets
+
+
+def _refresh_models() -> None:
+    ui.refresh_models()
+
+
+def _settings_panel(svc, conversation_id: int | None, resolved: Resolved) -> None:
+    """Preset or one-off prompt, endpoint, model and parameters for this conversation."""
+    st.caption(
+        f"**Model:** {ui.escape_markdown(resolved.model or 'none chosen')}  \n"
+        f"**Endpoint:** {ui.escape_markdown(resolved.profile.name)}  \n"
+        f"**Prompt:** {ui.escape_markdown(resolved.prompt_label)}"
+    )
+    for problem in resolved.problems:
+        st.warning(problem, icon=":material/warning:")
+    chat = svc.chat_settings(conversation_id, _draft())
+    key = functools.partial(_panel_key, conversation_id)
+    with st.expander("Model and prompt for this chat", icon=":material/tune:"):
+        presets = {p.id: p.name for p in svc.presets.list()}
+        labels = {**presets, PROMPT_ONE_OFF: "One-off prompt…", PROMPT_NONE: "No system prompt"}
+        options = list(labels)
+        chosen = prompt_choice(chat, resolved)
+        st.selectbox(
+            "System prompt",
+            options,
+            index=options.index(chosen) if chosen in options else options.index(PROMPT_NONE),
+            format_func=labels.__getitem__,
+            key=key("prompt"),
+            on_change=_change_prompt,
+            args=(conversation_id,),
+        )
+        if st.session_state.get(key("prompt")) == PROMPT_ONE_OFF:
+            st.text_area(
+                "One-off system prompt (this chat only)",
+                value=resolved.system_prompt,
+                key=key("one-off"),
+                on_change=_change_prompt,
+                args=(conversation_id,),
+            )
+        profiles = {p.id: p.name for p in svc.profiles.list()}
+        profile_ids = list(profiles)
+        st.selectbox(
+            "Endpoint",
+            profile_ids,
+            index=profile_ids.index(resolved.profile.id),
+            format_func=profiles.__getitem__,
+            key=key("profile"),
+            on_change=_change_profile,
+            args=(conversation_id,),
+        )
+        models, models_problem = ui.model_choices(svc, resolved.profile)
+        if resolved.model and resolved.model not in models:
+            models = [resolved.model, *models]
+        row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
+        row.selectbox(
+            "Model",
+            models,
+            index=models.index(resolved.model) if resolved.model in models else None,
+            accept_new_options=True,
+            placeholder="Pick or type a model name",
+            key=key("model"),
+            on_change=_change_model,
+            args=(conversation_id,),
+            help="The models the endpoint lists; type any other name too.",
+        )
+        row.button(
+            "",
+            icon=":material/refresh:",
+            key=key("refresh-models"),
+            help="Ask the endpoint for its models again",
+            on_click=_refresh_models,
+        )
+        if models_problem:
+            st.caption(f"Could not list models: {models_problem}")
+        params = resolved.params.as_dict()
+        for spec in PARAM_SPECS:
+            widget_args = {
+                "key": key(spec.name),
+                "on_change": _change_param,
+                "args": (conversation_id, spec.name),
+            }
+            if spec.kind is int:
+                st.number_input(
+                    spec.label,
+                    min_value=int(spec.low),
+                    max_value=int(spec.high),
+                    value=int(params[spec.name]),
+                    step=64,
+                    **widget_args,
+                )
+            else:
+                st.slider(
+                    spec.label,
+                    min_value=float(spec.low),
+                    max_value=float(spec.high),
+                    value=float(params[spec.name]),
+                    step=0.05,
+                    **widget_args,
+                )
+        st.caption("Changes apply from the next answer; earlier answers keep theirs.")
+        st.button(
+            "Use the defaults",
+            icon=":material/restart_alt:",
+            key=key("defaults"),
+            on_click=_use_defaults,
+            args=(conversation_id,),
+        )
+        st.page_link(ui.SETTINGS_PAGE, label="Presets and endpoints", icon=":material/settings:")
+
+
+def _sidebar(svc, conversation_id: int | None, resolved, model_problem: str | None) -> None:
     with st.sidebar:
         st.button(
             "New chat",
@@ -74,8 +262,7 @@ def _sidebar(svc, conversation_id: int | None, model_problem: str | None) -> Non
             type="primary" if conversation_id is None else "secondary",
         )
         _sidebar_search(svc)
-        settings = svc.settings
-        st.caption(f"**Model:** {settings.model}  \n**Provider:** {settings.endpoint_label}")
+        _settings_panel(svc, conversation_id, resolved)
         if model_problem:
             st.error(model_problem, icon=":material/error:")
         st.subheader("Recent", divider="gray")
@@ -116,6 +303,8 @@ def _answer(svc, exchange: transcript.Exchange, is_last: bool) -> None:
             st.rerun()  # the answer ended: show it with its caption and actions
         ui.render_answer_body(answer)
         actions = st.container(horizontal=True, vertical_alignment="center", gap="small")
+        if answer.status in FINAL_STATUSES:
+            ui.render_provenance(answer, actions)
         if len(versions) > 1:
             actions.button(
                 "",
@@ -162,17 +351,20 @@ def _submit() -> None:
     svc = ui.services()
     text = st.session_state.get(PROMPT_KEY) or ""
     conversation_id = ui.conversation_from_url(svc)
+    draft = _draft()
     try:
         try:
-            ids = svc.turns.create(conversation_id, text, svc.default_snapshot())
+            ids = svc.send(conversation_id, text, draft)
         except NotFound:
             st.session_state[NOTICE_KEY] = "That conversation was deleted; this is a new chat."
-            ids = svc.turns.create(None, text, svc.default_snapshot())
-    except TurnError as exc:
+            ids = svc.send(None, text, draft)
+    except (TurnError, InvalidInput, NotFound) as exc:
         st.session_state[NOTICE_KEY] = str(exc)
         if text.strip():
             st.session_state[PROMPT_KEY] = text  # back into the box: nothing typed is lost
         return
+    if conversation_id is None:
+        st.session_state.pop(DRAFT_KEY, None)  # the next new chat starts from the defaults again
     ui.open_conversation(ids.conversation_id)
     with contextlib.suppress(AlreadyClaimed):  # another tab started it first
         svc.turns.start(ids.assistant_message_id)
@@ -223,21 +415,22 @@ def _conversation(svc, conversation_id: int) -> None:
 
 def chat_page() -> None:
     svc = ui.services()
-    model_problem = ui.ensure_model_loaded(svc)
+    conversation_id = ui.conversation_from_url(svc)
+    resolved = svc.resolve(conversation_id, _draft())
+    model_problem = ui.ensure_model_loaded(svc, resolved.profile)
     # "disable": no second message while an answer streams; Stop is the button in the bubble.
     st.chat_input("Message the assistant", key=PROMPT_KEY, on_submit=_submit, submit_mode="disable")
     notice = st.session_state.pop(NOTICE_KEY, None)
     if notice:
         st.toast(notice, icon=":material/info:")
-    conversation_id = ui.conversation_from_url(svc)
-    _sidebar(svc, conversation_id, model_problem)
+    _sidebar(svc, conversation_id, resolved, model_problem)
 
     if conversation_id is None:
         st.title("What can I help with?")
-        if svc.uses_local_model:
+        if resolved.profile.kind == KIND_LOCAL:
             st.info(ui.LOCAL_MODEL_NOTE, icon=":material/memory:")
         else:
-            st.caption(f"Answers come from {svc.settings.model} at {svc.settings.endpoint_label}.")
+            st.caption(f"Answers come from {resolved.model} at {endpoint_label(resolved.profile)}.")
         return
     _conversation(svc, conversation_id)
 

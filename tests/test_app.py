@@ -38,7 +38,10 @@ def test_first_visit_offers_the_embedded_model(monkeypatch, db_path):
     assert not at.exception
     assert at.title[0].value == "What can I help with?"
     assert "small offline demo model" in at.info[0].value
-    assert "SmolLM2-135M-Instruct" in " ".join(c.value for c in at.sidebar.caption)
+    sidebar = " ".join(c.value for c in at.sidebar.caption).replace("\\", "")
+    assert "**Model:** SmolLM2-135M-Instruct" in sidebar
+    assert "**Endpoint:** Embedded model" in sidebar
+    assert "**Prompt:** Helpful assistant" in sidebar
 
 
 def test_sending_a_message_streams_the_answer_and_keeps_it(remote, db_path):
@@ -48,14 +51,17 @@ def test_sending_a_message_streams_the_answer_and_keeps_it(remote, db_path):
     assert not at.exception
     assert "Hello" in texts(at)
     assert "Hi there!" in texts(at)
-    assert any("gpt-3.5-turbo · 3 tokens" in c.value for c in at.caption)
+    assert any(
+        "gpt-3.5-turbo · OpenAI · Helpful assistant · temperature 0.7 · 3 tokens" in c.value
+        for c in at.caption
+    )
     conversation_id = at.query_params["c"][0]
     # A fresh page with the conversation in the URL shows it again (a reload).
     again = app()
     again.query_params["c"] = conversation_id
     again.run()
     assert "Hi there!" in texts(again)
-    assert [b.label for b in again.sidebar.button][1] == "Hello"
+    assert again.button(key=f"conversation-{conversation_id}").label == "Hello"
 
 
 def test_empty_message_is_ignored(remote, db_path):

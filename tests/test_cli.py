@@ -50,7 +50,7 @@ def test_doctor_reports_a_reachable_endpoint_with_the_key_masked(fake_server, db
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    assert "provider check: ok" in result.stdout
+    assert "First token: ok: after" in result.stdout
     assert f"schema version: {LATEST_VERSION}" in result.stdout
     assert "sk-…3456" in result.stdout
     assert KEY not in result.stdout + result.stderr
@@ -81,14 +81,17 @@ def test_doctor_says_when_the_model_does_not_exist(fake_server, db_path, tmp_pat
         cwd=tmp_path,
     )
     assert result.returncode == 1
-    assert "has no model “gpt-9”" in result.stdout
+    assert "Model: FAILED: “gpt-9” is not one of the 2 models" in result.stdout
+    assert "fake-model, gpt-3.5-turbo" in result.stdout
 
 
 def test_doctor_checks_the_embedded_model(db_path, tmp_path):
     result = run_cli("doctor", env={"SQLITE_DB_PATH": str(db_path)}, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "provider: local" in result.stdout
-    assert "embedded model loads in" in result.stdout
+    assert "endpoint profile: Embedded model" in result.stdout
+    assert "Loads: ok: ready in" in result.stdout
+    assert "First token: ok: after" in result.stdout
 
 
 def test_bad_settings_exit_2_with_one_line(tmp_path):

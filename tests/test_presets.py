@@ -106,7 +106,7 @@ def test_migration_3_applies_on_a_version_2_database_with_history(db_path):
             " VALUES ('kept', 't', 't', 'u1')"
         )
     db = Database(db_path)
-    assert db.schema_version() == 3
+    assert db.schema_version() == migrations.LATEST_VERSION
     with db.connect() as conn:
         assert conn.execute("SELECT title FROM conversations").fetchone()[0] == "kept"
     presets = PresetStore(db)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
 
 from assistant.config import PROVIDER_LOCAL, PROVIDER_OPENAI, Settings
 from assistant.providers.base import (
@@ -32,37 +37,73 @@ __all__ = [
     "Usage",
 ]
 
+SecretsLoader = Callable[[], Mapping[str, Any]]
+
 
 class ProviderRegistry:
-    """One provider instance per kind per process, built lazily from settings."""
+    """Provider instances per endpoint, built lazily and rebuilt when a profile or key changes.
 
-    def __init__(self, settings: Settings, local_model: LocalModel | None = None) -> None:
+    The embedded model is loaded once per GGUF file; a different file replaces it (a second
+    model in memory would double the RAM for no gain). Keys are read when a provider is built
+    and only a hash of them is kept as part of the cache key.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        local_model: LocalModel | None = None,
+        environ: Mapping[str, str] | None = None,
+        secrets: SecretsLoader | None = None,
+    ) -> None:
         self.settings = settings
         self._local = local_model
-        self._openai: OpenAICompatProvider | None = None
+        self._environ = os.environ if environ is None else environ
+        self._secrets = secrets or (lambda: {})
+        self._remote: dict[tuple[Any, ...], OpenAICompatProvider] = {}
         self._lock = threading.Lock()
 
-    def local_model(self) -> LocalModel:
+    def local_model(self, path: Path | None = None) -> LocalModel:
+        path = path or self.settings.local_model_path
         with self._lock:
-            if self._local is None:
-                self._local = LocalModel(
-                    self.settings.local_model_path, n_ctx=self.settings.local_context
-                )
+            if self._local is None or self._local.path != path:
+                self._local = LocalModel(path, n_ctx=self.settings.local_context)
             return self._local
 
-    def openai(self) -> OpenAICompatProvider:
+    def current_local_model(self) -> LocalModel | None:
+        return self._local
+
+    def remote(
+        self, base_url: str | None, api_key: str | None, key_hint: str = "OPENAI_API_KEY"
+    ) -> OpenAICompatProvider:
+        digest = hashlib.sha256((api_key or "").encode()).hexdigest()
+        cache_key = (base_url, digest, key_hint)
         with self._lock:
-            if self._openai is None:
+            provider = self._remote.get(cache_key)
+            if provider is None:
                 s = self.settings
-                self._openai = OpenAICompatProvider(
-                    api_key=s.openai_api_key,
-                    base_url=s.openai_base_url,
+                provider = OpenAICompatProvider(
+                    api_key=api_key,
+                    base_url=base_url,
                     timeout=s.openai_timeout,
                     max_retries=s.openai_max_retries,
+                    key_hint=key_hint,
                 )
-            return self._openai
+                self._remote[cache_key] = provider
+            return provider
+
+    def openai(self) -> OpenAICompatProvider:
+        """The endpoint the environment configures (OPENAI_API_KEY / OPENAI_BASE_URL)."""
+        return self.remote(self.settings.openai_base_url, self.settings.openai_api_key)
+
+    def secrets(self) -> Mapping[str, Any]:
+        return self._secrets()
+
+    @property
+    def environ(self) -> Mapping[str, str]:
+        return self._environ
 
     def get(self, provider_id: str) -> Provider:
+        """A provider by its legacy id (answers created before endpoint profiles)."""
         if provider_id == PROVIDER_LOCAL:
             return self.local_model()
         if provider_id == PROVIDER_OPENAI:

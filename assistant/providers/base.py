@@ -42,6 +42,7 @@ class ProviderError(Exception):
 
     KINDS = (
         "auth",
+        "no_key",
         "not_found",
         "rate_limit",
         "timeout",

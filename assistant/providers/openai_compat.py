@@ -41,8 +41,10 @@ class OpenAICompatProvider:
         base_url: str | None = None,
         timeout: float = 60.0,
         max_retries: int = 2,
+        key_hint: str = "OPENAI_API_KEY",
     ) -> None:
         self._api_key = api_key
+        self.key_hint = key_hint  # where the key comes from, named in a 401 message
         self.base_url = base_url
         self.endpoint = base_url or OPENAI_DEFAULT_ENDPOINT
         self.client = openai.OpenAI(
@@ -98,7 +100,7 @@ class OpenAICompatProvider:
         if isinstance(exc, openai.AuthenticationError):
             return ProviderError(
                 "auth",
-                f"The API key was rejected by {where} (401). Check OPENAI_API_KEY.",
+                f"The API key was rejected by {where} (401). Check {self.key_hint}.",
             )
         if isinstance(exc, openai.PermissionDeniedError):
             return ProviderError(
@@ -108,7 +110,7 @@ class OpenAICompatProvider:
             what = f"The model “{model}”" if model else "The requested resource"
             return ProviderError(
                 "not_found",
-                f"{what} was not found at {where} (404). Check OPENAI_MODEL or the base URL.",
+                f"{what} was not found at {where} (404). Check the model name or the base URL.",
             )
         if isinstance(exc, openai.RateLimitError):
             if "quota" in detail.lower():

@@ -1,0 +1,528 @@
+"""Settings page: system-prompt presets, endpoint profiles (with a connection check) and the
+defaults new chats start from."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from assistant import connection, ui
+from assistant.chat_settings import PARAM_SPECS
+from assistant.profiles import (
+    KEY_ENV,
+    KEY_NONE,
+    KEY_SECRETS,
+    KEY_SOURCES,
+    KIND_COMPATIBLE,
+    KIND_LABELS,
+    KIND_LOCAL,
+    KIND_OPENAI,
+    clean_base_url,
+    endpoint_label,
+    resolve_key,
+)
+from assistant.providers import ProviderError
+from assistant.store import InvalidInput, NotFound
+
+NOTICE_KEY = "settings_notice"
+CONFIRM_KEY = "settings_confirm"  # ("preset" | "profile", id) awaiting a delete confirmation
+REPORTS_KEY = "connection_reports"
+KEY_SOURCE_LABELS = {
+    KEY_NONE: "No key",
+    KEY_ENV: "Environment variable",
+    KEY_SECRETS: "secrets.toml key",
+}
+USAGE_SHOWN = 5
+
+
+def _notify(message: str, problem: bool = False) -> None:
+    st.session_state[NOTICE_KEY] = (message, problem)
+
+
+def _attempt(action, success: str | None = None) -> bool:
+    """Run a change; a validation problem becomes the page's notice instead of a traceback."""
+    try:
+        action()
+    except (InvalidInput, NotFound) as exc:
+        _notify(str(exc), problem=True)
+        return False
+    if success:
+        _notify(success)
+    return True
+
+
+def _ask(kind: str, item_id: int) -> None:
+    st.session_state[CONFIRM_KEY] = (kind, item_id)
+
+
+def _cancel() -> None:
+    st.session_state.pop(CONFIRM_KEY, None)
+
+
+def _usage_links(conversations) -> None:
+    for conversation in conversations[:USAGE_SHOWN]:
+        st.page_link(
+            ui.CHAT_PAGE,
+            label=conversation.title,
+            icon=":material/chat:",
+            query_params={ui.QUERY_CONVERSATION: str(conversation.id)},
+        )
+    if len(conversations) > USAGE_SHOWN:
+        st.caption(f"and {len(conversations) - USAGE_SHOWN} more")
+
+
+# -- presets ----------------------------------------------------------------------------------
+
+
+def _create_preset() -> None:
+    svc = ui.services()
+    name = st.session_state.get("new-preset-name", "")
+    text = st.session_state.get("new-preset-text", "")
+    if _attempt(lambda: svc.presets.create(name, text), f"Preset “{name.strip()}” created."):
+        st.session_state["new-preset-name"] = ""
+        st.session_state["new-preset-text"] = ""
+
+
+def _save_preset(preset_id: int) -> None:
+    svc = ui.services()
+    name = st.session_state[f"preset-name-{preset_id}"]
+    text = st.session_state[f"preset-text-{preset_id}"]
+    _attempt(lambda: svc.presets.update(preset_id, name, text), "Preset saved.")
+
+
+def _duplicate_preset(preset_id: int) -> None:
+    svc = ui.services()
+    _attempt(lambda: _notify(f"Created “{svc.presets.duplicate(preset_id).name}”."))
+
+
+def _default_preset(preset_id: int | None) -> None:
+    svc = ui.services()
+    _attempt(lambda: svc.presets.set_default(preset_id), "Default preset changed.")
+
+
+def _delete_preset(preset_id: int) -> None:
+    svc = ui.services()
+    _cancel()
+    _attempt(lambda: svc.presets.delete(preset_id), "Preset deleted.")
+
+
+def _presets_tab(svc) -> None:
+    st.caption(
+        "A preset is a named system prompt. Each chat uses a preset (or a one-off prompt), "
+        "chosen in the chat's sidebar. Editing a preset changes the next answers of the chats "
+        "that use it; answers already written keep the exact prompt they were made with."
+    )
+    problem = svc.presets.default_problem()
+    if problem:
+        st.warning(problem, icon=":material/warning:")
+    with st.expander("New preset", icon=":material/add:"), st.form("new-preset", border=False):
+        st.text_input("Name", key="new-preset-name", max_chars=60)
+        st.text_area("System prompt", key="new-preset-text", height=120)
+        st.form_submit_button("Create preset", on_click=_create_preset, type="primary")
+    default = svc.presets.default()
+    usage = svc.store.usage("preset_id")
+    for preset in svc.presets.list():
+        is_default = default is not None and default.id == preset.id
+        used = usage.get(preset.id, [])
+        label = preset.name + (" · default" if is_default else "")
+        with st.expander(label, icon=":material/star:" if is_default else ":material/notes:"):
+            where = f"Used by {len(used)} chat{'s' if len(used) != 1 else ''}"
+            st.caption(where + (", and by every new chat." if is_default else "."))
+            _usage_links(used)
+            with st.form(f"preset-{preset.id}", border=False):
+                st.text_input("Name", value=preset.name, key=f"preset-name-{preset.id}")
+                st.text_area(
+                    "System prompt", value=preset.text, key=f"preset-text-{preset.id}", height=150
+                )
+                st.form_submit_button("Save", on_click=_save_preset, args=(preset.id,))
+            _preset_actions(preset, is_default)
+
+
+def _preset_actions(preset, is_default: bool) -> None:
+    if st.session_state.get(CONFIRM_KEY) == ("preset", preset.id):
+        st.warning(
+            f"Delete “{preset.name}”? Chats set to it will use the default preset; "
+            "answers already written keep their prompt.",
+            icon=":material/delete:",
+        )
+        row = st.container(horizontal=True)
+        row.button(
+            "Delete preset",
+            key=f"preset-confirm-{preset.id}",
+            type="primary",
+            on_click=_delete_preset,
+            args=(preset.id,),
+        )
+        row.button("Cancel", key=f"preset-cancel-{preset.id}", on_click=_cancel)
+        return
+    row = st.container(horizontal=True)
+    row.button(
+        "Make default",
+        key=f"preset-default-{preset.id}",
+        icon=":material/star:",
+        disabled=is_default,
+        on_click=_default_preset,
+        args=(preset.id,),
+    )
+    row.button(
+        "Duplicate",
+        key=f"preset-duplicate-{preset.id}",
+        icon=":material/content_copy:",
+        on_click=_duplicate_preset,
+        args=(preset.id,),
+    )
+    row.button(
+        "Delete",
+        key=f"preset-delete-{preset.id}",
+        icon=":material/delete:",
+        on_click=_ask,
+        args=("preset", preset.id),
+    )
+
+
+# -- endpoint profiles -----------------------------------------------------------------------
+
+
+def _key_fields(prefix: str, source: str, key_name: str | None) -> None:
+    st.radio(
+        "Where the key comes from",
+        KEY_SOURCES,
+        index=KEY_SOURCES.index(source),
+        format_func=KEY_SOURCE_LABELS.__getitem__,
+        key=f"{prefix}-key-source",
+        horizontal=True,
+        help="The key itself is never stored: the app reads it when it sends a request.",
+    )
+    st.text_input(
+        "Variable or key name (not the key itself)",
+        value=key_name or "",
+        key=f"{prefix}-key-name",
+        placeholder="e.g. OLLAMA_API_KEY or ollama.api_key",
+    )
+
+
+def _create_profile() -> None:
+    svc = ui.services()
+    state = st.session_state
+    name = state.get("new-profile-name", "")
+
+    def create() -> None:
+        profile = svc.profiles.create(
+            name,
+            state.get("new-profile-url", ""),
+            state.get("new-profile-key-source", KEY_NONE),
+            state.get("new-profile-key-name"),
+            state.get("new-profile-model"),
+        )
+        if profile.model:
+            return
+        try:  # no model typed: take the first one the endpoint lists, when it answers
+            models = svc.list_models(profile)
+        except ProviderError as exc:
+            _notify(f"Endpoint “{profile.name}” added, but it did not list its models: {exc}")
+            return
+        if models:
+            svc.profiles.set_model(profile.id, models[0])
+
+    if _attempt(create):
+        st.session_state.setdefault(NOTICE_KEY, (f"Endpoint “{name.strip()}” added.", False))
+        for field in ("name", "url", "model", "key-name"):
+            state[f"new-profile-{field}"] = ""
+        ui.refresh_models()
+
+
+def _save_profile(profile_id: int) -> None:
+    svc = ui.services()
+    state = st.session_state
+    prefix = f"profile-{profile_id}"
+    _attempt(
+        lambda: svc.profiles.update(
+            profile_id,
+            name=state.get(f"{prefix}-name", ""),
+            base_url=state.get(f"{prefix}-url"),
+            key_source=state.get(f"{prefix}-key-source", KEY_NONE),
+            key_name=state.get(f"{prefix}-key-name"),
+            model=state.get(f"{prefix}-model"),
+            model_path=state.get(f"{prefix}-path"),
+        ),
+        "Endpoint saved.",
+    )
+    st.session_state.get(REPORTS_KEY, {}).pop(profile_id, None)
+    ui.refresh_models()
+
+
+def _pick_model(profile_id: int) -> None:
+    svc = ui.services()
+    model = st.session_state.get(f"profile-{profile_id}-model")
+    _attempt(lambda: svc.profiles.set_model(profile_id, model), "Default model saved.")
+
+
+def _check(profile_id: int) -> None:
+    svc = ui.services()
+    try:
+        report = svc.check_connection(svc.profiles.get(profile_id))
+    except NotFound as exc:
+        _notify(str(exc), problem=True)
+        return
+    st.session_state.setdefault(REPORTS_KEY, {})[profile_id] = report
+
+
+def _default_profile(profile_id: int | None) -> None:
+    svc = ui.services()
+    _attempt(lambda: svc.profiles.set_default(profile_id), "Default endpoint changed.")
+
+
+def _delete_profile(profile_id: int) -> None:
+    svc = ui.services()
+    _cancel()
+    _attempt(lambda: svc.profiles.delete(profile_id), "Endpoint deleted.")
+
+
+def _report(report: connection.CheckReport) -> None:
+    icons = {True: ":material/check_circle:", False: ":material/cancel:", None: ":material/help:"}
+    lines = [
+        f"{icons[step.ok]} **{step.name}:** {ui.escape_markdown(step.detail)}"
+        for step in report.steps
+    ]
+    box = st.success if report.ok else st.error
+    title = "Connection works." if report.ok else "The connection check found a problem."
+    box(title + "  \n" + "  \n".join(lines))
+
+
+def _profile_body(svc, profile, usage, default_id: int | None) -> None:
+    effective = svc.effective(profile)
+    facts = [KIND_LABELS[profile.kind], endpoint_label(effective)]
+    if profile.kind != KIND_LOCAL:
+        key = resolve_key(profile, svc.providers.environ, svc.providers.secrets())
+        found = "found" if key else "not set"
+        facts.append(
+            f"key: {profile.key_label}" + ("" if profile.key_source == KEY_NONE else f" ({found})")
+        )
+    used = usage.get(profile.id, [])
+    facts.append(f"used by {len(used)} chat{'s' if len(used) != 1 else ''}")
+    st.caption(" · ".join(facts))
+    _usage_links(used)
+    if profile.kind == KIND_COMPATIBLE:
+        try:
+            clean_base_url(profile.base_url, required=True)
+        except InvalidInput as exc:
+            st.warning(
+                f"The saved base URL cannot be used: {exc} Chats set to it use the embedded model "
+                "until you fix it.",
+                icon=":material/warning:",
+            )
+    prefix = f"profile-{profile.id}"
+    models, problem = ui.model_choices(svc, profile)
+    current = effective.model
+    if current and current not in models:
+        models = [current, *models]
+    row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
+    row.selectbox(
+        "Default model",
+        models,
+        index=models.index(current) if current in models else None,
+        accept_new_options=True,
+        placeholder="Pick or type a model name",
+        key=f"{prefix}-model",
+        on_change=_pick_model,
+        args=(profile.id,),
+        disabled=profile.kind == KIND_LOCAL,
+        help="What new chats on this endpoint use; the list is what the endpoint reports.",
+    )
+    row.button(
+        "",
+        icon=":material/refresh:",
+        key=f"{prefix}-refresh",
+        help="Ask the endpoint for its models again",
+        on_click=ui.refresh_models,
+    )
+    if problem and profile.kind != KIND_LOCAL:
+        st.caption(f"Could not list models: {problem}")
+    with st.form(prefix, border=False):
+        st.text_input("Name", value=profile.name, key=f"{prefix}-name")
+        if profile.kind == KIND_LOCAL:
+            st.text_input(
+                "GGUF file (blank: the bundled SmolLM2-135M)",
+                value=profile.model_path or "",
+                key=f"{prefix}-path",
+                placeholder=str(effective.model_path or ""),
+            )
+        else:
+            st.text_input(
+                "Base URL",
+                value=profile.base_url or "",
+                key=f"{prefix}-url",
+                placeholder="blank: api.openai.com, or OPENAI_BASE_URL when set"
+                if profile.kind == KIND_OPENAI
+                else "http://localhost:11434/v1",
+            )
+            _key_fields(prefix, profile.key_source, profile.key_name)
+        st.form_submit_button("Save", on_click=_save_profile, args=(profile.id,))
+    row = st.container(horizontal=True)
+    row.button(
+        "Check connection",
+        key=f"{prefix}-check",
+        icon=":material/network_check:",
+        on_click=_check,
+        args=(profile.id,),
+    )
+    row.button(
+        "Make default",
+        key=f"{prefix}-default",
+        icon=":material/star:",
+        disabled=default_id == profile.id,
+        on_click=_default_profile,
+        args=(profile.id,),
+    )
+    if not profile.builtin:
+        row.button(
+            "Delete",
+            key=f"{prefix}-delete",
+            icon=":material/delete:",
+            on_click=_ask,
+            args=("profile", profile.id),
+        )
+    if st.session_state.get(CONFIRM_KEY) == ("profile", profile.id):
+        st.warning(
+            f"Delete “{profile.name}”? Chats set to it will use the default endpoint.",
+            icon=":material/delete:",
+        )
+        confirm = st.container(horizontal=True)
+        confirm.button(
+            "Delete endpoint",
+            key=f"{prefix}-confirm",
+            type="primary",
+            on_click=_delete_profile,
+            args=(profile.id,),
+        )
+        confirm.button("Cancel", key=f"{prefix}-cancel", on_click=_cancel)
+    report = st.session_state.get(REPORTS_KEY, {}).get(profile.id)
+    if report is not None:
+        _report(report)
+
+
+def _endpoints_tab(svc) -> None:
+    st.caption(
+        "Where answers come from. Keys are never stored: an endpoint names the environment "
+        "variable or the `.streamlit/secrets.toml` key that holds its key."
+    )
+    with st.expander("Add an OpenAI-compatible endpoint", icon=":material/add:"):
+        st.caption(
+            "Ollama, vLLM, llama.cpp server, LM Studio or any server with /v1/chat/completions."
+        )
+        with st.form("new-profile", border=False):
+            st.text_input("Name", key="new-profile-name", placeholder="e.g. Ollama on this PC")
+            st.text_input(
+                "Base URL", key="new-profile-url", placeholder="http://localhost:11434/v1"
+            )
+            _key_fields("new-profile", KEY_NONE, None)
+            st.text_input(
+                "Model (blank: the first one the endpoint lists)", key="new-profile-model"
+            )
+            st.form_submit_button("Add endpoint", on_click=_create_profile, type="primary")
+    default_id = svc.profiles.chosen_default_id()
+    usage = svc.store.usage("profile_id")
+    for profile in svc.profiles.list():
+        is_default = default_id == profile.id
+        label = profile.name + (" · default" if is_default else "")
+        icon = ":material/memory:" if profile.kind == KIND_LOCAL else ":material/cloud:"
+        with st.expander(label, icon=icon):
+            _profile_body(svc, profile, usage, default_id)
+
+
+# -- defaults for new chats ------------------------------------------------------------------
+
+
+def _save_defaults() -> None:
+    svc = ui.services()
+    values = {spec.name: st.session_state.get(f"default-{spec.name}") for spec in PARAM_SPECS}
+    _attempt(lambda: svc.chat.save_default_params(values), "Defaults saved.")
+
+
+def _change_default_preset() -> None:
+    _default_preset(st.session_state.get("default-preset"))
+
+
+def _change_default_profile() -> None:
+    _default_profile(st.session_state.get("default-profile"))
+
+
+def _defaults_tab(svc) -> None:
+    st.caption(
+        "New chats start with a copy of these; each chat can then change its own in the chat "
+        "sidebar. Changing a default does not change existing chats."
+    )
+    presets = {p.id: p.name for p in svc.presets.list()}
+    options = [*presets, None]
+    default = svc.presets.default()
+    st.selectbox(
+        "System prompt preset",
+        options,
+        index=options.index(default.id if default else None),
+        format_func=lambda pid: presets[pid] if pid is not None else "No system prompt",
+        key="default-preset",
+        on_change=_change_default_preset,
+    )
+    automatic = svc.profiles.automatic(svc.settings)
+    profiles = {p.id: p.name for p in svc.profiles.list()}
+    choices = [None, *profiles]
+    st.selectbox(
+        "Endpoint",
+        choices,
+        index=choices.index(svc.profiles.chosen_default_id()),
+        format_func=lambda pid: (
+            profiles[pid]
+            if pid is not None
+            else f"Automatic (now {automatic.name}: {svc.settings.provider_reason})"
+        ),
+        key="default-profile",
+        on_change=_change_default_profile,
+        help="Automatic: OpenAI when OPENAI_API_KEY or OPENAI_BASE_URL is set, otherwise the "
+        "embedded model. The model is the endpoint's default model (Endpoints tab).",
+    )
+    params, problems = svc.chat.default_params()
+    for problem in problems:
+        st.warning(problem, icon=":material/warning:")
+    with st.form("defaults", border=False):
+        values = params.as_dict()
+        for spec in PARAM_SPECS:
+            if spec.kind is int:
+                st.number_input(
+                    spec.label,
+                    min_value=int(spec.low),
+                    max_value=int(spec.high),
+                    value=int(values[spec.name]),
+                    step=64,
+                    key=f"default-{spec.name}",
+                )
+            else:
+                st.slider(
+                    spec.label,
+                    min_value=float(spec.low),
+                    max_value=float(spec.high),
+                    value=float(values[spec.name]),
+                    step=0.05,
+                    key=f"default-{spec.name}",
+                )
+        st.form_submit_button("Save defaults", on_click=_save_defaults, type="primary")
+
+
+def settings_page() -> None:
+    svc = ui.services()
+    st.title("Settings")
+    notice = st.session_state.pop(NOTICE_KEY, None)
+    if notice:
+        message, problem = notice
+        if problem:  # stays on the page until the next action, unlike a toast
+            st.error(message, icon=":material/error:")
+        else:
+            st.toast(message, icon=":material/check:")
+    presets_tab, endpoints_tab, defaults_tab = st.tabs(["Presets", "Endpoints", "New chats"])
+    with presets_tab:
+        _presets_tab(svc)
+    with endpoints_tab:
+        _endpoints_tab(svc)
+    with defaults_tab:
+        _defaults_tab(svc)
+
+
+settings_page()
