@@ -212,6 +212,20 @@ class ChatSettingsStore:
             params=resolved.params.as_dict(),
         )
 
+    def completed(self, draft: ChatSettings | None) -> ChatSettings:
+        """A new conversation's settings: the draft's choices, the defaults for the rest."""
+        defaults = self.for_new_conversation()
+        if draft is None:
+            return defaults
+        prompt_chosen = draft.preset_id is not None or draft.system_prompt is not None
+        return ChatSettings(
+            preset_id=draft.preset_id if prompt_chosen else defaults.preset_id,
+            system_prompt=draft.system_prompt if prompt_chosen else defaults.system_prompt,
+            profile_id=draft.profile_id if draft.profile_id is not None else defaults.profile_id,
+            model=draft.model,
+            params=draft.params if draft.params is not None else defaults.params,
+        )
+
     # -- a conversation -------------------------------------------------------------------
 
     def conversation(self, conversation_id: int) -> ChatSettings:

@@ -94,7 +94,7 @@ class Services:
         """A conversation's choices, or for a new chat the draft (or the defaults)."""
         if conversation_id is not None:
             return self.chat.conversation(conversation_id)
-        return draft or self.chat.for_new_conversation()
+        return self.chat.completed(draft)
 
     def resolve(self, conversation_id: int | None, draft: ChatSettings | None = None) -> Resolved:
         return self.chat.resolve(self.chat_settings(conversation_id, draft))
@@ -104,7 +104,7 @@ class Services:
         if conversation_id is not None:
             snapshot = self.resolve(conversation_id).snapshot()
             return self.turns.create(conversation_id, text, snapshot)
-        chat = self.chat.validate(draft or self.chat.for_new_conversation())
+        chat = self.chat.validate(self.chat.completed(draft))
         snapshot = self.chat.resolve(chat).snapshot()
         return self.turns.create(None, text, snapshot, partial(_setup_new, chat))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from dataclasses import replace
+from typing import Any
 
 import streamlit as st
 
@@ -31,6 +32,7 @@ NOTICE_KEY = "notice"
 SIDEBAR_SEARCH_KEY = "sidebar_search"
 SIDEBAR_HITS = 8
 DRAFT_KEY = "new_chat_settings"  # a new chat's settings until its first message creates it
+MISSING = object()
 PANEL_KEYS = "chat_settings_keys"  # widget keys per conversation, dropped on "Use defaults"
 
 
@@ -107,9 +109,16 @@ def _current(conversation_id: int | None) -> tuple[ChatSettings, Resolved]:
     return chat, svc.chat.resolve(chat)
 
 
+def _widget(conversation_id: int | None, name: str) -> Any:
+    """A panel widget's value; MISSING when its state is already gone (a page switch)."""
+    return st.session_state.get(_panel_key(conversation_id, name), MISSING)
+
+
 def _change_prompt(conversation_id: int | None) -> None:
     chat, resolved = _current(conversation_id)
-    choice = st.session_state[_panel_key(conversation_id, "prompt")]
+    choice = _widget(conversation_id, "prompt")
+    if choice is MISSING:
+        return
     one_off = st.session_state.get(_panel_key(conversation_id, "one-off"))
     if choice == PROMPT_ONE_OFF and one_off is None:
         one_off = resolved.system_prompt  # start the one-off from the prompt in use
@@ -118,7 +127,9 @@ def _change_prompt(conversation_id: int | None) -> None:
 
 def _change_profile(conversation_id: int | None) -> None:
     chat, _ = _current(conversation_id)
-    profile_id = st.session_state[_panel_key(conversation_id, "profile")]
+    profile_id = _widget(conversation_id, "profile")
+    if profile_id is MISSING:
+        return
     # Another endpoint has other models: follow its default until one is picked.
     _save(conversation_id, replace(chat, profile_id=profile_id, model=None))
     st.session_state.pop(_panel_key(conversation_id, "model"), None)
@@ -126,13 +137,17 @@ def _change_profile(conversation_id: int | None) -> None:
 
 def _change_model(conversation_id: int | None) -> None:
     chat, _ = _current(conversation_id)
-    model = st.session_state[_panel_key(conversation_id, "model")]
+    model = _widget(conversation_id, "model")
+    if model is MISSING:
+        return
     _save(conversation_id, replace(chat, model=model or None))
 
 
 def _change_param(conversation_id: int | None, name: str) -> None:
     chat, resolved = _current(conversation_id)
-    value = st.session_state[_panel_key(conversation_id, name)]
+    value = _widget(conversation_id, name)
+    if value is MISSING or value is None:
+        return
     _save(conversation_id, with_param(chat, resolved, name, value))
 
 

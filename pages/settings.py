@@ -84,8 +84,8 @@ def _create_preset() -> None:
 
 def _save_preset(preset_id: int) -> None:
     svc = ui.services()
-    name = st.session_state[f"preset-name-{preset_id}"]
-    text = st.session_state[f"preset-text-{preset_id}"]
+    name = st.session_state.get(f"preset-name-{preset_id}", "")
+    text = st.session_state.get(f"preset-text-{preset_id}", "")
     _attempt(lambda: svc.presets.update(preset_id, name, text), "Preset saved.")
 
 

@@ -16,6 +16,7 @@ from conftest import wait_until
 from fake_openai import FakeOpenAIServer, Scenario
 
 from assistant.db import Database
+from assistant.presets import PresetStore
 from assistant.store import FinalResult, Snapshot, Store
 
 pytestmark = pytest.mark.browser
@@ -155,7 +156,8 @@ def test_message_streams_and_is_kept_after_reload(remote_app, remote_server, pag
     expect(page.get_by_text("pieces.")).to_have_count(0)  # visibly streaming, not all at once
     scenario.release.set()
     expect(answers(page).nth(1)).to_contain_text("Streaming answer arrives in pieces.")
-    expect(page.get_by_text("gpt-3.5-turbo · 5 tokens")).to_be_visible()
+    expect(page.get_by_text("gpt-3.5-turbo · OpenAI · Helpful assistant")).to_be_visible()
+    expect(page.get_by_text("temperature 0.7 · 5 tokens")).to_be_visible()
     assert "?c=" in page.url
     page.reload()
     expect(answers(page).nth(0)).to_contain_text("Hello stream")
@@ -250,7 +252,8 @@ def test_embedded_model_answers_hello_with_no_key_and_no_network(browser, tmp_pa
         page.goto(app.url)
         expect(page.get_by_text("small offline demo model")).to_be_visible()
         send(page, "Hello")
-        expect(page.get_by_text("SmolLM2-135M-Instruct")).to_have_count(2)  # sidebar + caption
+        caption = answers(page).nth(1).get_by_text("SmolLM2-135M-Instruct")
+        expect(caption).to_contain_text("Embedded model · Helpful assistant")
         assert answers(page).nth(1).inner_text().strip()
         context.close()
     finally:
@@ -309,3 +312,39 @@ def test_import_a_chatgpt_export_and_download_it_as_html(remote_app, page, tmp_p
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
     assert "Sourdough starter help" in saved.read_text(encoding="utf-8")
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+
+def test_switching_a_chats_preset_changes_the_next_requests_system_prompt(
+    remote_app, remote_server, page
+):
+    app, db_path = remote_app
+    page.goto(app.url)
+    send(page, "Tell me about tea")
+    expect(answers(page).nth(1)).to_contain_text("Hello from the fake.")
+    presets = PresetStore(Database(db_path)).list()  # seeded when the app first opened
+    concise = next(p for p in presets if p.name == "Concise answers")
+    first = remote_server.completions()[-1].body
+    assert first["messages"][0]["content"].startswith("You are a helpful")
+
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text("Model and prompt for this chat").click()
+    picker = sidebar.get_by_label("System prompt")
+    expect(picker).to_have_count(1)  # the new chat's picker is gone once the rerun settles
+    picker.click()  # Streamlit's select opens its list
+    page.get_by_role("option", name="Concise answers").click()
+    expect(sidebar.get_by_text("Prompt: Concise answers")).to_be_visible()
+
+    send(page, "And about coffee?")
+    expect(answers(page).nth(3)).to_contain_text("Hello from the fake.")
+    latest = remote_server.completions()[-1].body
+    assert latest["messages"][0] == {"role": "system", "content": concise.text}
+    assert [m["content"] for m in latest["messages"][1:]] == [
+        "Tell me about tea",
+        "Hello from the fake.",
+        "And about coffee?",
+    ]
+    expect(answers(page).nth(3)).to_contain_text("Concise answers")
+    expect(answers(page).nth(1)).to_contain_text("Helpful assistant")  # the first keeps its own

@@ -1,0 +1,190 @@
+"""The settings page and the chat sidebar's per-conversation settings, through AppTest, with a
+real database and the fake OpenAI-compatible server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import wait_until
+from streamlit.testing.v1 import AppTest
+
+from assistant.chat_settings import PROMPT_ONE_OFF
+from assistant.db import Database
+from assistant.presets import PresetStore
+from assistant.profiles import ProfileStore
+from assistant.store import Store
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+SETTINGS = "pages/settings.py"
+
+
+@pytest.fixture
+def remote(monkeypatch, fake_server, db_path):
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_server.base_url)
+    monkeypatch.setenv("OPENAI_MAX_RETRIES", "0")
+    monkeypatch.setenv("SQLITE_DB_PATH", str(db_path))
+    return fake_server
+
+
+def settings_page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.switch_page(SETTINGS)
+    return at.run()
+
+
+def chat_page() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=30).run()
+
+
+def expanders(at: AppTest) -> list[str]:
+    return [e.label for e in at.expander]
+
+
+def expander(at: AppTest, label: str):
+    return next(e for e in at.expander if e.label == label)
+
+
+def click(at: AppTest, label: str) -> AppTest:
+    return next(b for b in at.button if b.label == label).click().run()
+
+
+def preset_id(db_path: Path, name: str) -> int:
+    return next(p.id for p in PresetStore(Database(db_path)).list() if p.name == name)
+
+
+def test_presets_can_be_created_edited_duplicated_made_default_and_deleted(remote, db_path):
+    at = settings_page()
+    assert not at.exception
+    assert [t.label for t in at.tabs] == ["Presets", "Endpoints", "New chats"]
+    for name in ("Helpful assistant · default", "Concise answers", "Code reviewer"):
+        assert name in expanders(at)
+    assert "Chinese ↔ English translator" in expanders(at)
+
+    at.text_input(key="new-preset-name").input("Haiku")
+    at.text_area(key="new-preset-text").input("Answer in a haiku.")
+    at = click(at, "Create preset")
+    assert "Haiku" in expanders(at)
+    haiku = preset_id(db_path, "Haiku")
+
+    at.text_area(key=f"preset-text-{haiku}").input("Answer in two haiku.")
+    save = next(b for b in expander(at, "Haiku").button if b.label == "Save")
+    at = save.click().run()
+    assert PresetStore(Database(db_path)).get(haiku).text == "Answer in two haiku."
+
+    at.button(key=f"preset-duplicate-{haiku}").click().run()
+    assert "Haiku (copy)" in expanders(at)
+    at.button(key=f"preset-default-{haiku}").click().run()
+    assert "Haiku · default" in expanders(at)
+
+    # The default cannot go; another preset can, after a confirmation.
+    at.button(key=f"preset-delete-{haiku}").click().run()
+    at.button(key=f"preset-confirm-{haiku}").click().run()
+    assert "Choose another default before deleting it" in at.error[0].value
+    copy = preset_id(db_path, "Haiku (copy)")
+    at.button(key=f"preset-delete-{copy}").click().run()
+    assert "Delete “Haiku (copy)”?" in at.warning[0].value
+    at.button(key=f"preset-confirm-{copy}").click().run()
+    assert "Haiku (copy)" not in expanders(at)
+    assert not at.exception
+
+
+def test_preset_validation_messages_and_nothing_lost(remote, db_path):
+    at = settings_page()
+    at.text_input(key="new-preset-name").input("   ")
+    at.text_area(key="new-preset-text").input("A prompt worth keeping.")
+    at = click(at, "Create preset")
+    assert at.error[0].value == "A preset needs a name."
+    assert at.text_area(key="new-preset-text").value == "A prompt worth keeping."
+    at.text_input(key="new-preset-name").input("concise ANSWERS")
+    at = click(at, "Create preset")
+    assert "already exists" in at.error[0].value
+    assert not at.exception
+
+
+def test_a_preset_shows_where_it_is_used(remote, db_path):
+    chat = chat_page()
+    concise = preset_id(db_path, "Concise answers")
+    chat.selectbox(key="chat-new-prompt-0").set_value(concise).run()
+    chat.chat_input[0].set_value("Short please").run()
+    at = settings_page()
+    captions = [c.value for c in expander(at, "Concise answers").caption]
+    assert "Used by 1 chat." in captions
+
+
+def test_endpoints_add_validate_pick_model_and_check(remote, db_path):
+    at = settings_page()
+    assert "Embedded model" in expanders(at) and "OpenAI" in expanders(at)
+    at.text_input(key="new-profile-name").input("Local server")
+    at.text_input(key="new-profile-url").input("localhost:11434/v1")
+    at = click(at, "Add endpoint")
+    assert "must start with http:// or https://" in at.error[0].value
+    at.text_input(key="new-profile-url").input(remote.base_url)
+    at = click(at, "Add endpoint")
+    assert not at.error
+    profile = ProfileStore(Database(db_path)).by_name("Local server")
+    assert profile.model == "fake-model"  # no model typed: the first one the endpoint lists
+    assert at.selectbox(key=f"profile-{profile.id}-model").options == [
+        "fake-model",
+        "gpt-3.5-turbo",
+    ]
+    at.selectbox(key=f"profile-{profile.id}-model").set_value("gpt-3.5-turbo").run()
+    assert ProfileStore(Database(db_path)).get(profile.id).model == "gpt-3.5-turbo"
+    at.button(key=f"profile-{profile.id}-check").click().run()
+    assert "Connection works." in at.success[0].value
+    assert "First token" in at.success[0].value
+    at.button(key=f"profile-{profile.id}-default").click().run()
+    assert "Local server · default" in expanders(at)
+
+
+def test_new_chat_defaults_are_saved_and_a_bad_saved_value_is_survived(remote, db_path):
+    at = settings_page()
+    at.slider(key="default-temperature").set_value(1.25)
+    at = click(at, "Save defaults")
+    with Database(db_path).connect() as conn:
+        saved = conn.execute("SELECT value FROM app_settings WHERE key = 'default_params'")
+        assert '"temperature": 1.25' in saved.fetchone()[0]
+        conn.execute("UPDATE app_settings SET value = '[oops' WHERE key = 'default_params'")
+        conn.execute("UPDATE app_settings SET value = '999' WHERE key = 'default_preset_id'")
+    at = settings_page()
+    assert not at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    assert "could not be read; using the defaults" in warnings
+    assert "default preset could not be found" in warnings
+    assert at.slider(key="default-temperature").value == 0.7
+    chat = chat_page()
+    assert not chat.exception
+    assert "could not be read" in " ".join(w.value for w in chat.sidebar.warning)
+
+
+def test_chat_sidebar_switches_preset_one_off_model_and_temperature(remote, db_path):
+    at = chat_page()
+    at.chat_input[0].set_value("First").run()
+    wait_until(lambda: len(remote.completions()) == 1)
+    conversation = Store(Database(db_path)).list_conversations()[0].id
+    assert remote.completions()[0].body["messages"][0]["content"].startswith("You are a helpful")
+
+    at = chat_page()
+    at.query_params["c"] = str(conversation)
+    at.run()
+    reviewer = preset_id(db_path, "Code reviewer")
+    at.selectbox(key=f"chat-{conversation}-prompt-0").set_value(reviewer).run()
+    at.selectbox(key=f"chat-{conversation}-model-0").set_value("fake-model").run()
+    at.slider(key=f"chat-{conversation}-temperature-0").set_value(0.3).run()
+    assert "**Prompt:** Code reviewer" in at.sidebar.caption[0].value
+    at.chat_input[0].set_value("Second").run()
+    body = wait_until(lambda: len(remote.completions()) == 2 and remote.completions()[1].body)
+    assert body["messages"][0]["content"].startswith("You are a careful senior code reviewer")
+    assert (body["model"], body["temperature"]) == ("fake-model", 0.3)
+    captions = [c.value for c in at.caption]
+    assert any("fake-model · OpenAI · Code reviewer · temperature 0.3" in c for c in captions)
+    assert any(
+        "gpt-3.5-turbo · OpenAI · Helpful assistant · temperature 0.7" in c for c in captions
+    )
+
+    at.selectbox(key=f"chat-{conversation}-prompt-0").set_value(PROMPT_ONE_OFF).run()
+    at.text_area(key=f"chat-{conversation}-one-off-0").input("Reply in French.").run()
+    at.chat_input[0].set_value("Third").run()
+    body = wait_until(lambda: len(remote.completions()) == 3 and remote.completions()[2].body)
+    assert body["messages"][0] == {"role": "system", "content": "Reply in French."}
+    assert not at.exception
