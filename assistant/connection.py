@@ -76,6 +76,9 @@ def _check_local(
         return
     report.add("Model file", True, f"{path.name}, {path.stat().st_size / 1e6:.0f} MB")
     model = provider_for(profile)
+    if getattr(model, "loaded", False):
+        report.add("Loads", True, "already loaded in this process")
+        return
     started = time.perf_counter()
     try:
         model.load()  # type: ignore[attr-defined]

@@ -37,7 +37,8 @@ EXCHANGES_SHOWN = 50
 MODELS_CACHE_SECONDS = 600  # a long conversation renders its latest exchanges, then "Show earlier"
 LOCAL_MODEL_NOTE = (
     "Embedded SmolLM2-135M: a small offline demo model. It answers fast and needs no key or "
-    "network, but it knows little. Set OPENAI_API_KEY or OPENAI_BASE_URL for a capable model."
+    "network, but it knows little. Pick another endpoint in the sidebar, or set OPENAI_API_KEY "
+    "or OPENAI_BASE_URL, for a capable model."
 )
 
 

@@ -162,6 +162,35 @@ def _refresh_models() -> None:
     ui.refresh_models()
 
 
+def _model_picker(svc, conversation_id: int | None, resolved: Resolved) -> None:
+    """The models the endpoint lists (cached), or any typed name."""
+    key = functools.partial(_panel_key, conversation_id)
+    models, models_problem = ui.model_choices(svc, resolved.profile)
+    if resolved.model and resolved.model not in models:
+        models = [resolved.model, *models]
+    row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
+    row.selectbox(
+        "Model",
+        models,
+        index=models.index(resolved.model) if resolved.model in models else None,
+        accept_new_options=True,
+        placeholder="Pick or type a model name",
+        key=key("model"),
+        on_change=_change_model,
+        args=(conversation_id,),
+        help="The models the endpoint lists; type any other name too.",
+    )
+    row.button(
+        "",
+        icon=":material/refresh:",
+        key=key("refresh-models"),
+        help="Ask the endpoint for its models again",
+        on_click=_refresh_models,
+    )
+    if models_problem:
+        st.caption(f"Could not list models: {models_problem}")
+
+
 def _settings_panel(svc, conversation_id: int | None, resolved: Resolved) -> None:
     """Preset or one-off prompt, endpoint, model and parameters for this conversation."""
     st.caption(
@@ -206,30 +235,13 @@ def _settings_panel(svc, conversation_id: int | None, resolved: Resolved) -> Non
             on_change=_change_profile,
             args=(conversation_id,),
         )
-        models, models_problem = ui.model_choices(svc, resolved.profile)
-        if resolved.model and resolved.model not in models:
-            models = [resolved.model, *models]
-        row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
-        row.selectbox(
-            "Model",
-            models,
-            index=models.index(resolved.model) if resolved.model in models else None,
-            accept_new_options=True,
-            placeholder="Pick or type a model name",
-            key=key("model"),
-            on_change=_change_model,
-            args=(conversation_id,),
-            help="The models the endpoint lists; type any other name too.",
-        )
-        row.button(
-            "",
-            icon=":material/refresh:",
-            key=key("refresh-models"),
-            help="Ask the endpoint for its models again",
-            on_click=_refresh_models,
-        )
-        if models_problem:
-            st.caption(f"Could not list models: {models_problem}")
+        if resolved.profile.kind == KIND_LOCAL:
+            st.caption(
+                f"Model: {ui.escape_markdown(resolved.model)} (another GGUF file can be set "
+                "in Settings › Endpoints)."
+            )
+        else:
+            _model_picker(svc, conversation_id, resolved)
         params = resolved.params.as_dict()
         for spec in PARAM_SPECS:
             widget_args = {

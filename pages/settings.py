@@ -310,9 +310,17 @@ def _profile_body(svc, profile, usage, default_id: int | None) -> None:
                 "until you fix it.",
                 icon=":material/warning:",
             )
+    if profile.kind == KIND_LOCAL:
+        st.caption(f"Model: {ui.escape_markdown(effective.model or 'no file found')}")
+    else:
+        _default_model_picker(svc, profile, effective.model)
+    _profile_form(profile, effective)
+    _profile_actions(profile, default_id)
+
+
+def _default_model_picker(svc, profile, current: str | None) -> None:
     prefix = f"profile-{profile.id}"
     models, problem = ui.model_choices(svc, profile)
-    current = effective.model
     if current and current not in models:
         models = [current, *models]
     row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
@@ -325,7 +333,6 @@ def _profile_body(svc, profile, usage, default_id: int | None) -> None:
         key=f"{prefix}-model",
         on_change=_pick_model,
         args=(profile.id,),
-        disabled=profile.kind == KIND_LOCAL,
         help="What new chats on this endpoint use; the list is what the endpoint reports.",
     )
     row.button(
@@ -335,8 +342,12 @@ def _profile_body(svc, profile, usage, default_id: int | None) -> None:
         help="Ask the endpoint for its models again",
         on_click=ui.refresh_models,
     )
-    if problem and profile.kind != KIND_LOCAL:
+    if problem:
         st.caption(f"Could not list models: {problem}")
+
+
+def _profile_form(profile, effective) -> None:
+    prefix = f"profile-{profile.id}"
     with st.form(prefix, border=False):
         st.text_input("Name", value=profile.name, key=f"{prefix}-name")
         if profile.kind == KIND_LOCAL:
@@ -357,6 +368,10 @@ def _profile_body(svc, profile, usage, default_id: int | None) -> None:
             )
             _key_fields(prefix, profile.key_source, profile.key_name)
         st.form_submit_button("Save", on_click=_save_profile, args=(profile.id,))
+
+
+def _profile_actions(profile, default_id: int | None) -> None:
+    prefix = f"profile-{profile.id}"
     row = st.container(horizontal=True)
     row.button(
         "Check connection",
