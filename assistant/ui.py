@@ -10,12 +10,13 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import streamlit as st
 
 from assistant import textsearch, transcript
+from assistant.chat_settings import PARAM_SPECS
 from assistant.config import SETTING_NAMES, ConfigError, load_settings
 from assistant.db import StorageError
 from assistant.profiles import KIND_LOCAL, Profile
@@ -125,6 +126,75 @@ def model_choices(svc: Services, profile: Profile) -> tuple[list[str], str | Non
 
 def refresh_models() -> None:
     _models.clear()
+
+
+def model_picker(
+    svc: Services,
+    profile: Profile,
+    current: str | None,
+    *,
+    label: str,
+    key: str,
+    on_change: Callable[..., None],
+    args: tuple[Any, ...],
+    help: str,
+) -> None:
+    """A select of the models an endpoint lists that also takes a typed name, and ⟳."""
+    models, problem = model_choices(svc, profile)
+    if current and current not in models:
+        models = [current, *models]
+    row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
+    row.selectbox(
+        label,
+        models,
+        index=models.index(current) if current in models else None,
+        accept_new_options=True,
+        placeholder="Pick or type a model name",
+        key=key,
+        on_change=on_change,
+        args=args,
+        help=help,
+    )
+    row.button(
+        "",
+        icon=":material/refresh:",
+        key=f"{key}-refresh",
+        help="Ask the endpoint for its models again",
+        on_click=refresh_models,
+    )
+    if problem:
+        st.caption(f"Could not list models: {problem}")
+
+
+def param_inputs(
+    values: dict[str, Any],
+    key: Callable[[str], str],
+    on_change: Callable[..., None] | None = None,
+    args: Callable[[str], tuple[Any, ...]] | None = None,
+) -> None:
+    """A slider or number box per generation parameter, bounded by its allowed range."""
+    for spec in PARAM_SPECS:
+        extra: dict[str, Any] = {"key": key(spec.name)}
+        if on_change is not None:
+            extra.update(on_change=on_change, args=args(spec.name) if args else ())
+        if spec.kind is int:
+            st.number_input(
+                spec.label,
+                min_value=int(spec.low),
+                max_value=int(spec.high),
+                value=int(values[spec.name]),
+                step=64,
+                **extra,
+            )
+        else:
+            st.slider(
+                spec.label,
+                min_value=float(spec.low),
+                max_value=float(spec.high),
+                value=float(values[spec.name]),
+                step=0.05,
+                **extra,
+            )
 
 
 # -- the open conversation in the URL -------------------------------------------------------

@@ -11,7 +11,6 @@ import streamlit as st
 
 from assistant import transcript, ui
 from assistant.chat_settings import (
-    PARAM_SPECS,
     PROMPT_NONE,
     PROMPT_ONE_OFF,
     ChatSettings,
@@ -158,39 +157,6 @@ def _use_defaults(conversation_id: int | None) -> None:
     generations[conversation_id] = generations.get(conversation_id, 0) + 1  # fresh widgets
 
 
-def _refresh_models() -> None:
-    ui.refresh_models()
-
-
-def _model_picker(svc, conversation_id: int | None, resolved: Resolved) -> None:
-    """The models the endpoint lists (cached), or any typed name."""
-    key = functools.partial(_panel_key, conversation_id)
-    models, models_problem = ui.model_choices(svc, resolved.profile)
-    if resolved.model and resolved.model not in models:
-        models = [resolved.model, *models]
-    row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
-    row.selectbox(
-        "Model",
-        models,
-        index=models.index(resolved.model) if resolved.model in models else None,
-        accept_new_options=True,
-        placeholder="Pick or type a model name",
-        key=key("model"),
-        on_change=_change_model,
-        args=(conversation_id,),
-        help="The models the endpoint lists; type any other name too.",
-    )
-    row.button(
-        "",
-        icon=":material/refresh:",
-        key=key("refresh-models"),
-        help="Ask the endpoint for its models again",
-        on_click=_refresh_models,
-    )
-    if models_problem:
-        st.caption(f"Could not list models: {models_problem}")
-
-
 def _settings_panel(svc, conversation_id: int | None, resolved: Resolved) -> None:
     """Preset or one-off prompt, endpoint, model and parameters for this conversation."""
     st.caption(
@@ -241,32 +207,22 @@ def _settings_panel(svc, conversation_id: int | None, resolved: Resolved) -> Non
                 "in Settings › Endpoints)."
             )
         else:
-            _model_picker(svc, conversation_id, resolved)
-        params = resolved.params.as_dict()
-        for spec in PARAM_SPECS:
-            widget_args = {
-                "key": key(spec.name),
-                "on_change": _change_param,
-                "args": (conversation_id, spec.name),
-            }
-            if spec.kind is int:
-                st.number_input(
-                    spec.label,
-                    min_value=int(spec.low),
-                    max_value=int(spec.high),
-                    value=int(params[spec.name]),
-                    step=64,
-                    **widget_args,
-                )
-            else:
-                st.slider(
-                    spec.label,
-                    min_value=float(spec.low),
-                    max_value=float(spec.high),
-                    value=float(params[spec.name]),
-                    step=0.05,
-                    **widget_args,
-                )
+            ui.model_picker(
+                svc,
+                resolved.profile,
+                resolved.model,
+                label="Model",
+                key=key("model"),
+                on_change=_change_model,
+                args=(conversation_id,),
+                help="The models the endpoint lists; type any other name too.",
+            )
+        ui.param_inputs(
+            resolved.params.as_dict(),
+            key,
+            on_change=_change_param,
+            args=lambda name: (conversation_id, name),
+        )
         st.caption("Changes apply from the next answer; earlier answers keep theirs.")
         st.button(
             "Use the defaults",

@@ -58,6 +58,23 @@ def _cancel() -> None:
     st.session_state.pop(CONFIRM_KEY, None)
 
 
+def _confirming(kind: str, item_id: int, question: str, label: str, on_confirm) -> bool:
+    """The inline delete confirmation, when this item asked for one; True if shown."""
+    if st.session_state.get(CONFIRM_KEY) != (kind, item_id):
+        return False
+    st.warning(question, icon=":material/delete:")
+    row = st.container(horizontal=True)
+    row.button(
+        label,
+        key=f"{kind}-confirm-{item_id}",
+        type="primary",
+        on_click=on_confirm,
+        args=(item_id,),
+    )
+    row.button("Cancel", key=f"{kind}-cancel-{item_id}", on_click=_cancel)
+    return True
+
+
 def _usage_links(conversations) -> None:
     for conversation in conversations[:USAGE_SHOWN]:
         st.page_link(
@@ -138,21 +155,14 @@ def _presets_tab(svc) -> None:
 
 
 def _preset_actions(preset, is_default: bool) -> None:
-    if st.session_state.get(CONFIRM_KEY) == ("preset", preset.id):
-        st.warning(
-            f"Delete “{preset.name}”? Chats set to it will use the default preset; "
-            "answers already written keep their prompt.",
-            icon=":material/delete:",
-        )
-        row = st.container(horizontal=True)
-        row.button(
-            "Delete preset",
-            key=f"preset-confirm-{preset.id}",
-            type="primary",
-            on_click=_delete_preset,
-            args=(preset.id,),
-        )
-        row.button("Cancel", key=f"preset-cancel-{preset.id}", on_click=_cancel)
+    if _confirming(
+        "preset",
+        preset.id,
+        f"Delete “{preset.name}”? Chats set to it will use the default preset; "
+        "answers already written keep their prompt.",
+        "Delete preset",
+        _delete_preset,
+    ):
         return
     row = st.container(horizontal=True)
     row.button(
@@ -313,37 +323,18 @@ def _profile_body(svc, profile, usage, default_id: int | None) -> None:
     if profile.kind == KIND_LOCAL:
         st.caption(f"Model: {ui.escape_markdown(effective.model or 'no file found')}")
     else:
-        _default_model_picker(svc, profile, effective.model)
+        ui.model_picker(
+            svc,
+            profile,
+            effective.model,
+            label="Default model",
+            key=f"profile-{profile.id}-model",
+            on_change=_pick_model,
+            args=(profile.id,),
+            help="What new chats on this endpoint use; the list is what the endpoint reports.",
+        )
     _profile_form(profile, effective)
     _profile_actions(profile, default_id)
-
-
-def _default_model_picker(svc, profile, current: str | None) -> None:
-    prefix = f"profile-{profile.id}"
-    models, problem = ui.model_choices(svc, profile)
-    if current and current not in models:
-        models = [current, *models]
-    row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
-    row.selectbox(
-        "Default model",
-        models,
-        index=models.index(current) if current in models else None,
-        accept_new_options=True,
-        placeholder="Pick or type a model name",
-        key=f"{prefix}-model",
-        on_change=_pick_model,
-        args=(profile.id,),
-        help="What new chats on this endpoint use; the list is what the endpoint reports.",
-    )
-    row.button(
-        "",
-        icon=":material/refresh:",
-        key=f"{prefix}-refresh",
-        help="Ask the endpoint for its models again",
-        on_click=ui.refresh_models,
-    )
-    if problem:
-        st.caption(f"Could not list models: {problem}")
 
 
 def _profile_form(profile, effective) -> None:
@@ -396,20 +387,13 @@ def _profile_actions(profile, default_id: int | None) -> None:
             on_click=_ask,
             args=("profile", profile.id),
         )
-    if st.session_state.get(CONFIRM_KEY) == ("profile", profile.id):
-        st.warning(
-            f"Delete “{profile.name}”? Chats set to it will use the default endpoint.",
-            icon=":material/delete:",
-        )
-        confirm = st.container(horizontal=True)
-        confirm.button(
-            "Delete endpoint",
-            key=f"{prefix}-confirm",
-            type="primary",
-            on_click=_delete_profile,
-            args=(profile.id,),
-        )
-        confirm.button("Cancel", key=f"{prefix}-cancel", on_click=_cancel)
+    _confirming(
+        "profile",
+        profile.id,
+        f"Delete “{profile.name}”? Chats set to it will use the default endpoint.",
+        "Delete endpoint",
+        _delete_profile,
+    )
     report = st.session_state.get(REPORTS_KEY, {}).get(profile.id)
     if report is not None:
         _report(report)
@@ -498,26 +482,7 @@ def _defaults_tab(svc) -> None:
     for problem in problems:
         st.warning(problem, icon=":material/warning:")
     with st.form("defaults", border=False):
-        values = params.as_dict()
-        for spec in PARAM_SPECS:
-            if spec.kind is int:
-                st.number_input(
-                    spec.label,
-                    min_value=int(spec.low),
-                    max_value=int(spec.high),
-                    value=int(values[spec.name]),
-                    step=64,
-                    key=f"default-{spec.name}",
-                )
-            else:
-                st.slider(
-                    spec.label,
-                    min_value=float(spec.low),
-                    max_value=float(spec.high),
-                    value=float(values[spec.name]),
-                    step=0.05,
-                    key=f"default-{spec.name}",
-                )
+        ui.param_inputs(params.as_dict(), lambda name: f"default-{name}")
         st.form_submit_button("Save defaults", on_click=_save_defaults, type="primary")
 
 
