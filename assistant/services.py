@@ -113,10 +113,6 @@ class Services:
         answer = self.store.get_message(answer_id)
         return self.turns.regenerate(answer_id, self.resolve(answer.conversation_id).snapshot())
 
-    def default_snapshot(self) -> Snapshot:
-        """What a new conversation's first answer would be generated with."""
-        return self.resolve(None).snapshot()
-
     # -- providers for profiles -----------------------------------------------------------
 
     def effective(self, profile: Profile) -> Profile:
