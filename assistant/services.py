@@ -118,25 +118,25 @@ class Services:
     def effective(self, profile: Profile) -> Profile:
         return effective(profile, self.settings)
 
-    def provider_for(self, profile: Profile) -> Provider:
+    def provider_for(self, profile: Profile, probe: bool = False) -> Provider:
         """The provider for a profile (its environment values filled in), key read now."""
         profile = self.effective(profile)
         if profile.kind == KIND_LOCAL:
             return self.local_model(profile)
-        return self.remote_provider(profile)
+        return self.remote_provider(profile, probe)
 
     def local_model(self, profile: Profile) -> LocalModel:
         path = self.effective(profile).model_path
         return self.providers.local_model(Path(path) if path else None)
 
-    def remote_provider(self, profile: Profile) -> OpenAICompatProvider:
+    def remote_provider(self, profile: Profile, probe: bool = False) -> OpenAICompatProvider:
         profile = self.effective(profile)
         key = resolve_key(profile, self.providers.environ, self.providers.secrets())
         if key is None and (profile.kind != KIND_OPENAI or profile.base_url is None):
             problem = missing_key_message(profile)
             if problem is not None:
                 raise ProviderError("no_key", f"No API key for “{profile.name}”: {problem}")
-        return self.providers.remote(profile.base_url, key, key_hint=profile.key_label)
+        return self.providers.remote(profile.base_url, key, key_hint=profile.key_label, probe=probe)
 
     def provider_for_snapshot(self, snapshot: Snapshot) -> Provider:
         if snapshot.profile_id is None:
@@ -155,15 +155,18 @@ class Services:
         """The connection check of a profile with `model` (its default model when None)."""
         profile = self.effective(profile)
         return connection.check(
-            profile, model or profile.model or "", self.provider_for, self.list_models
+            profile,
+            model or profile.model or "",
+            partial(self.provider_for, probe=True),
+            partial(self.list_models, probe=True),
         )
 
-    def list_models(self, profile: Profile) -> list[str]:
+    def list_models(self, profile: Profile, probe: bool = False) -> list[str]:
         """The models an endpoint offers (`/models`); the embedded model offers its file."""
         profile = self.effective(profile)
         if profile.kind == KIND_LOCAL:
             return [profile.model] if profile.model else []
-        return self.remote_provider(profile).list_models()
+        return self.remote_provider(profile, probe).list_models()
 
 
 def _setup_new(chat: ChatSettings, conn: Any, conversation_id: int) -> None:

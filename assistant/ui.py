@@ -109,19 +109,21 @@ def ensure_model_loaded(svc: Services, profile: Profile) -> str | None:
 
 
 @st.cache_data(ttl=MODELS_CACHE_SECONDS, show_spinner=False, max_entries=64)
-def _models(_svc: Services, profile_id: int, updated_at: str) -> list[str]:
-    # Failures raise and are not cached: a server started a moment later is found on rerun.
-    return _svc.list_models(_svc.profiles.get(profile_id))
-
-
-def model_choices(svc: Services, profile: Profile) -> tuple[list[str], str | None]:
-    """The models an endpoint lists (cached for a few minutes), or [] and why not."""
+def _models(_svc: Services, profile_id: int, updated_at: str) -> tuple[list[str], str | None]:
+    # A failure is cached too, so an endpoint that is down does not stall every rerun; the
+    # ⟳ button beside the picker asks again.
     try:
-        return _models(svc, profile.id, profile.updated_at), None
+        return _svc.list_models(_svc.profiles.get(profile_id), probe=True), None
     except ProviderError as exc:
         return [], exc.user_message
     except LookupError:
         return [], "This endpoint no longer exists."
+
+
+def model_choices(svc: Services, profile: Profile) -> tuple[list[str], str | None]:
+    """The models an endpoint lists (cached for a few minutes), or [] and why not."""
+    models, problem = _models(svc, profile.id, profile.updated_at)
+    return list(models), problem
 
 
 def refresh_models() -> None:

@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 SecretsLoader = Callable[[], Mapping[str, Any]]
+PROBE_TIMEOUT_S = 10.0  # the connection check and the model list wait at most this
 
 
 class ProviderRegistry:
@@ -73,10 +74,15 @@ class ProviderRegistry:
         return self._local
 
     def remote(
-        self, base_url: str | None, api_key: str | None, key_hint: str = "OPENAI_API_KEY"
+        self,
+        base_url: str | None,
+        api_key: str | None,
+        key_hint: str = "OPENAI_API_KEY",
+        probe: bool = False,
     ) -> OpenAICompatProvider:
+        """A client for an endpoint; `probe` (the connection check) waits less and never retries."""
         digest = hashlib.sha256((api_key or "").encode()).hexdigest()
-        cache_key = (base_url, digest, key_hint)
+        cache_key = (base_url, digest, key_hint, probe)
         with self._lock:
             provider = self._remote.get(cache_key)
             if provider is None:
@@ -84,8 +90,8 @@ class ProviderRegistry:
                 provider = OpenAICompatProvider(
                     api_key=api_key,
                     base_url=base_url,
-                    timeout=s.openai_timeout,
-                    max_retries=s.openai_max_retries,
+                    timeout=min(s.openai_timeout, PROBE_TIMEOUT_S) if probe else s.openai_timeout,
+                    max_retries=0 if probe else s.openai_max_retries,
                     key_hint=key_hint,
                 )
                 self._remote[cache_key] = provider
