@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from assistant.app_settings import read_setting, write_setting
+from assistant.app_settings import write_setting
 from assistant.config import Settings
 from assistant.db import Database
 from assistant.presets import Preset, PresetStore, clean_text
@@ -32,6 +32,7 @@ from assistant.profiles import (
     effective,
 )
 from assistant.store import InvalidInput, NotFound, Snapshot
+from assistant.transcript import prompt_label
 
 DEFAULT_PARAMS_KEY = "default_params"
 DEFAULT_TOP_P = 1.0
@@ -129,9 +130,7 @@ class Resolved:
 
     @property
     def prompt_label(self) -> str:
-        if self.preset is not None:
-            return self.preset.name
-        return "one-off prompt" if self.system_prompt else "no system prompt"
+        return prompt_label(self.preset.name if self.preset else None, self.system_prompt)
 
     def snapshot(self) -> Snapshot:
         return Snapshot(
@@ -187,12 +186,15 @@ class ChatSettingsStore:
 
     def default_params(self) -> tuple[Params, list[str]]:
         with self.db.connect() as conn:
-            saved = read_setting(conn, DEFAULT_PARAMS_KEY)
-            raw = conn.execute(
+            row = conn.execute(
                 "SELECT value FROM app_settings WHERE key = ?", (DEFAULT_PARAMS_KEY,)
             ).fetchone()
-        if raw is not None and saved is None:
-            saved = "damaged"  # present but undecodable: say so rather than silently reset
+        saved: Any = None
+        if row is not None:
+            try:
+                saved = json.loads(row[0])
+            except ValueError:
+                saved = "damaged"  # present but undecodable: say so rather than silently reset
         return params_with_fallback(saved, self.environment_params(), "new conversations")
 
     def save_default_params(self, values: Mapping[str, Any]) -> Params:
@@ -203,13 +205,13 @@ class ChatSettingsStore:
 
     def for_new_conversation(self) -> ChatSettings:
         """The defaults, as a new conversation's own copy."""
-        resolved = self.resolve(ChatSettings())
+        preset = self.presets.default()
         return ChatSettings(
-            preset_id=resolved.preset.id if resolved.preset else None,
-            system_prompt=None if resolved.preset else "",
-            profile_id=resolved.profile.id,
+            preset_id=preset.id if preset else None,
+            system_prompt=None if preset else "",
+            profile_id=self.profiles.default(self.settings).id,
             model=None,
-            params=resolved.params.as_dict(),
+            params=self.default_params()[0].as_dict(),
         )
 
     def completed(self, draft: ChatSettings | None) -> ChatSettings:

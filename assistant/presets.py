@@ -70,14 +70,13 @@ def _preset(row: sqlite3.Row) -> Preset:
 _COLUMNS = "id, name, text, shipped, created_at, updated_at"
 
 
-def clean_name(name: str) -> str:
-    clean = re.sub(r"\s+", " ", name).strip()
+def clean_name(name: str, what: str = "A preset", limit: int = NAME_LIMIT_CHARS) -> str:
+    """A name with its whitespace collapsed; empty or too long is refused, naming `what`."""
+    clean = re.sub(r"\s+", " ", name or "").strip()
     if not clean:
-        raise InvalidInput("A preset needs a name.")
-    if len(clean) > NAME_LIMIT_CHARS:
-        raise InvalidInput(
-            f"A preset name can have at most {NAME_LIMIT_CHARS} characters ({len(clean)} given)."
-        )
+        raise InvalidInput(f"{what} needs a name.")
+    if len(clean) > limit:
+        raise InvalidInput(f"{what} name can have at most {limit} characters ({len(clean)} given).")
     return clean
 
 

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from assistant.app_settings import read_setting, write_setting
 from assistant.config import PROVIDER_LOCAL, Settings
 from assistant.db import Database
+from assistant.presets import clean_name as clean_preset_name
 from assistant.store import InvalidInput, NotFound, now_iso
 
 KIND_LOCAL = "local"
@@ -92,14 +93,7 @@ def _profile(row: sqlite3.Row) -> Profile:
 
 
 def clean_name(name: str) -> str:
-    clean = re.sub(r"\s+", " ", name or "").strip()
-    if not clean:
-        raise InvalidInput("An endpoint needs a name.")
-    if len(clean) > NAME_LIMIT_CHARS:
-        raise InvalidInput(
-            f"An endpoint name can have at most {NAME_LIMIT_CHARS} characters ({len(clean)} given)."
-        )
-    return clean
+    return clean_preset_name(name, "An endpoint", NAME_LIMIT_CHARS)
 
 
 def clean_base_url(url: str | None, required: bool) -> str | None:

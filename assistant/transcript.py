@@ -64,10 +64,11 @@ def tokens_per_second(message: Message) -> float | None:
 LEGACY_PROVIDERS = ("openai", "local")  # snapshots from before endpoint profiles
 
 
-def prompt_label(message: Message) -> str:
-    if message.preset:
-        return message.preset
-    return "one-off prompt" if message.system_prompt else "no system prompt"
+def prompt_label(preset: str | None, system_prompt: str | None) -> str:
+    """How a system prompt is named: its preset, or what kind it is."""
+    if preset:
+        return preset
+    return "one-off prompt" if system_prompt else "no system prompt"
 
 
 def caption(message: Message) -> str:
@@ -75,7 +76,7 @@ def caption(message: Message) -> str:
     parts = [message.model or "unknown model"]
     if message.profile_id is not None and message.provider:
         parts.append(message.provider)
-        parts.append(prompt_label(message))
+        parts.append(prompt_label(message.preset, message.system_prompt))
     temperature = message.params.get("temperature")
     if isinstance(temperature, int | float):
         parts.append(f"temperature {temperature:g}")
@@ -110,7 +111,7 @@ def provenance(message: Message) -> list[tuple[str, str]]:
         value = message.params.get(name)
         if isinstance(value, int | float):
             rows.append((label, f"{value:g}"))
-    rows.append(("System prompt", prompt_label(message)))
+    rows.append(("System prompt", prompt_label(message.preset, message.system_prompt)))
     return rows
 
 

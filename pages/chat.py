@@ -157,7 +157,9 @@ def _use_defaults(conversation_id: int | None) -> None:
     generations[conversation_id] = generations.get(conversation_id, 0) + 1  # fresh widgets
 
 
-def _settings_panel(svc, conversation_id: int | None, resolved: Resolved) -> None:
+def _settings_panel(
+    svc, conversation_id: int | None, chat: ChatSettings, resolved: Resolved
+) -> None:
     """Preset or one-off prompt, endpoint, model and parameters for this conversation."""
     st.caption(
         f"**Model:** {ui.escape_markdown(resolved.model or 'none chosen')}  \n"
@@ -166,7 +168,6 @@ def _settings_panel(svc, conversation_id: int | None, resolved: Resolved) -> Non
     )
     for problem in resolved.problems:
         st.warning(problem, icon=":material/warning:")
-    chat = svc.chat_settings(conversation_id, _draft())
     key = functools.partial(_panel_key, conversation_id)
     with st.expander("Model and prompt for this chat", icon=":material/tune:"):
         presets = {p.id: p.name for p in svc.presets.list()}
@@ -234,7 +235,13 @@ def _settings_panel(svc, conversation_id: int | None, resolved: Resolved) -> Non
         st.page_link(ui.SETTINGS_PAGE, label="Presets and endpoints", icon=":material/settings:")
 
 
-def _sidebar(svc, conversation_id: int | None, resolved, model_problem: str | None) -> None:
+def _sidebar(
+    svc,
+    conversation_id: int | None,
+    chat: ChatSettings,
+    resolved: Resolved,
+    model_problem: str | None,
+) -> None:
     with st.sidebar:
         st.button(
             "New chat",
@@ -245,7 +252,7 @@ def _sidebar(svc, conversation_id: int | None, resolved, model_problem: str | No
             type="primary" if conversation_id is None else "secondary",
         )
         _sidebar_search(svc)
-        _settings_panel(svc, conversation_id, resolved)
+        _settings_panel(svc, conversation_id, chat, resolved)
         if model_problem:
             st.error(model_problem, icon=":material/error:")
         st.subheader("Recent", divider="gray")
@@ -399,14 +406,14 @@ def _conversation(svc, conversation_id: int) -> None:
 def chat_page() -> None:
     svc = ui.services()
     conversation_id = ui.conversation_from_url(svc)
-    resolved = svc.resolve(conversation_id, _draft())
+    chat, resolved = _current(conversation_id)
     model_problem = ui.ensure_model_loaded(svc, resolved.profile)
     # "disable": no second message while an answer streams; Stop is the button in the bubble.
     st.chat_input("Message the assistant", key=PROMPT_KEY, on_submit=_submit, submit_mode="disable")
     notice = st.session_state.pop(NOTICE_KEY, None)
     if notice:
         st.toast(notice, icon=":material/info:")
-    _sidebar(svc, conversation_id, resolved, model_problem)
+    _sidebar(svc, conversation_id, chat, resolved, model_problem)
 
     if conversation_id is None:
         st.title("What can I help with?")

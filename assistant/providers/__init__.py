@@ -70,9 +70,6 @@ class ProviderRegistry:
                 self._local = LocalModel(path, n_ctx=self.settings.local_context)
             return self._local
 
-    def current_local_model(self) -> LocalModel | None:
-        return self._local
-
     def remote(
         self,
         base_url: str | None,
