@@ -123,13 +123,14 @@ def clean_key(source: str, name: str | None) -> tuple[str, str | None]:
             else "Name the secrets.toml key that holds the key."
         )
     if source == KEY_ENV and not _ENV_NAME.match(clean):
+        # The value is not repeated: it may be the key itself, pasted into the wrong field.
         raise InvalidInput(
-            f"“{clean}” is not an environment variable name: use letters, digits and _, "
+            "That is not an environment variable name: use letters, digits and _, "
             "e.g. OLLAMA_API_KEY. Enter the variable's name, not the key itself."
         )
     if source == KEY_SECRETS and not _SECRETS_PATH.match(clean):
         raise InvalidInput(
-            f"“{clean}” is not a secrets.toml key: use a name like my_key or section.my_key. "
+            "That is not a secrets.toml key: use a name like my_key or section.my_key. "
             "Enter the key's name, not the key itself."
         )
     return source, clean

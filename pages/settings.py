@@ -489,11 +489,15 @@ def _defaults_tab(svc) -> None:
 def settings_page() -> None:
     svc = ui.services()
     st.title("Settings")
+    # Always present, so an error shown here does not move the tabs and expanders below it
+    # (Streamlit would re-create them: the open tab and the open form would close).
+    slot = st.empty()
     notice = st.session_state.pop(NOTICE_KEY, None)
     if notice:
         message, problem = notice
-        if problem:  # stays on the page until the next action, unlike a toast
-            st.error(message, icon=":material/error:")
+        if problem:  # stays at the top until the next action; the toast is seen wherever
+            slot.error(message, icon=":material/error:")
+            st.toast(message, icon=":material/error:")
         else:
             st.toast(message, icon=":material/check:")
     presets_tab, endpoints_tab, defaults_tab = st.tabs(["Presets", "Endpoints", "New chats"])

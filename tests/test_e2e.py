@@ -348,3 +348,25 @@ def test_switching_a_chats_preset_changes_the_next_requests_system_prompt(
     ]
     expect(answers(page).nth(3)).to_contain_text("Concise answers")
     expect(answers(page).nth(1)).to_contain_text("Helpful assistant")  # the first keeps its own
+
+
+def test_a_refused_endpoint_keeps_its_tab_form_and_text_and_never_shows_a_pasted_key(
+    remote_app, page
+):
+    app, _ = remote_app
+    page.goto(f"{app.url}/settings")
+    page.get_by_role("tab", name="Endpoints").click()
+    page.get_by_text("Add an OpenAI-compatible endpoint").click()
+    form = page.get_by_test_id("stForm").filter(has_text="Add endpoint")
+    form.get_by_placeholder("e.g. Ollama on this PC").fill("My server")
+    form.get_by_placeholder("http://localhost:11434/v1").fill("localhost:11434")
+    form.get_by_role("button", name="Add endpoint").click()
+    expect(page.get_by_test_id("stAlert").first).to_contain_text("must start with http://")
+    # The message did not move the tabs: the same tab and the open form, text kept.
+    expect(form.get_by_placeholder("e.g. Ollama on this PC")).to_have_value("My server")
+    form.get_by_placeholder("http://localhost:11434/v1").fill("http://localhost:11434/v1")
+    form.get_by_text("Environment variable").click()
+    form.get_by_placeholder("e.g. OLLAMA_API_KEY or ollama.api_key").fill("sk-pasted-by-mistake")
+    form.get_by_role("button", name="Add endpoint").click()
+    expect(page.get_by_test_id("stAlert").first).to_contain_text("not the key itself")
+    expect(page.get_by_test_id("stMain").get_by_text("sk-pasted-by-mistake")).to_have_count(0)
