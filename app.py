@@ -8,8 +8,10 @@ from __future__ import annotations
 import streamlit as st
 
 from assistant import ui
+from assistant.errors import AppError
 
-st.set_page_config(page_title="Assistant", page_icon=":material/forum:", layout="centered")
+# A local file: a `:material/...` or emoji page icon makes the browser fetch it from a CDN.
+st.set_page_config(page_title="Assistant", page_icon=ui.APP_ICON, layout="centered")
 navigation = st.navigation(
     [
         st.Page(ui.CHAT_PAGE, title="Chat", icon=":material/chat:", default=True),
@@ -24,4 +26,7 @@ navigation = st.navigation(
         ),
     ]
 )
-navigation.run()
+try:
+    navigation.run()
+except AppError as exc:  # a locked, full or read-only database met while rendering
+    ui.show_problem(exc)

@@ -22,6 +22,7 @@ from typing import Any
 from assistant.app_settings import write_setting
 from assistant.config import Settings
 from assistant.db import Database
+from assistant.errors import InvalidInput, NotFound
 from assistant.presets import Preset, PresetStore, clean_text
 from assistant.profiles import (
     KIND_COMPATIBLE,
@@ -31,7 +32,7 @@ from assistant.profiles import (
     clean_model,
     effective,
 )
-from assistant.store import InvalidInput, NotFound, Snapshot
+from assistant.store import Snapshot
 from assistant.transcript import prompt_label
 
 DEFAULT_PARAMS_KEY = "default_params"

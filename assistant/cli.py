@@ -18,17 +18,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from assistant import connection, export, importing, textsearch, transcript
-from assistant.config import (
-    ConfigError,
-    Settings,
-    load_settings,
-    read_secrets_files,
-)
-from assistant.db import Database, StorageError
+from assistant.config import Settings, load_settings, read_secrets_files
+from assistant.db import Database
+from assistant.errors import ConfigError, InvalidInput, NotFound, StorageError
 from assistant.migrations import LATEST_VERSION
 from assistant.profiles import endpoint_label
 from assistant.services import Services
-from assistant.store import InvalidInput, NotFound, SearchHit, Store
+from assistant.store import SearchHit, Store
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -77,10 +73,10 @@ def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
                 raise CliError(str(exc)) from exc
         else:
             profile = services.profiles.default(settings)
-        report = services.check_connection(profile, args.model)
+        report = services.endpoints.check_connection(profile, args.model)
     finally:
         services.turns.shutdown(wait=1)
-    effective = services.effective(profile)
+    effective = services.endpoints.effective(profile)
     print(f"{'endpoint profile':>22}: {profile.name} ({endpoint_label(effective)})", file=out)
     print(f"{'model':>22}: {report.model or '(none chosen)'}", file=out)
     for step in report.steps:

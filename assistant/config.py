@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from assistant.errors import ConfigError
+
 DEFAULT_OPENAI_MODEL = "gpt-3.5-turbo"
 DEFAULT_DB_PATH = "./data/app.db"
 DEFAULT_MAX_INPUT_CHARS = 32_000
@@ -44,10 +46,6 @@ SETTING_NAMES = (
     "ASSISTANT_WORKERS",
     "ASSISTANT_LOG_LEVEL",
 )
-
-
-class ConfigError(ValueError):
-    """A setting has a value the app cannot use; the message names the setting."""
 
 
 @dataclass(frozen=True)

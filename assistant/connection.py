@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from assistant.errors import ProviderError
 from assistant.profiles import KEY_NONE, KIND_LOCAL, Profile
-from assistant.providers.base import GenerationRequest, Provider, ProviderError, TextDelta
+from assistant.providers.base import GenerationRequest, Provider, TextDelta
 
 PROBE_MESSAGES = [{"role": "user", "content": "Reply with the single word: ready"}]
 PROBE_PARAMS = {"max_tokens": 8, "temperature": 0.0}

@@ -13,13 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from assistant import migrations
+from assistant.errors import StorageError
 from assistant.textsearch import register_functions
 
 BUSY_TIMEOUT_MS = 5_000
-
-
-class StorageError(RuntimeError):
-    """The database cannot be used; the message says why in plain words."""
 
 
 def _explain(path: Path, exc: sqlite3.Error) -> str:

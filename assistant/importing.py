@@ -19,6 +19,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from assistant.errors import ImportProblem
 from assistant.export import EXPORT_FORMAT, EXPORT_FORMAT_VERSION
 from assistant.store import (
     FINAL_STATUSES,
@@ -32,10 +33,6 @@ from assistant.store import (
 CHATGPT_PROVIDER = "chatgpt-export"
 ATTACHMENT_NOTE = "[an image or file that the export does not include]"
 INTERRUPTED_ON_IMPORT = "This answer was still being written when it was exported."
-
-
-class ImportProblem(ValueError):
-    """A file that cannot be imported; the message says what is wrong."""
 
 
 def read_conversations(data: bytes | str) -> list[ImportedConversation]:

@@ -27,6 +27,16 @@ Version 3 (settings)
 - presets: named system prompts (name unique, case-insensitive); `shipped` marks the ones the
   app seeds on first use (presets.py), which the user may still edit or delete.
 - app_settings: small key -> JSON value pairs (the default preset, ...).
+
+Version 4 (settings per chat)
+- profiles: endpoints (embedded, OpenAI, compatible) with the *name* of their key, never a key.
+- conversations gain their preset, one-off prompt, endpoint, model and parameters; messages gain
+  the endpoint id and preset name they were generated with.
+
+Version 5 (ownership)
+- messages.owner is `host|pid|process start|token` (lifecycle.Owner); `stop_requested` is set by
+  a process that wants an answer it does not own stopped; the owner's worker sees it.
+- At most one live (pending or streaming) answer per conversation, enforced by a unique index.
 """
 
 from __future__ import annotations
@@ -244,6 +254,24 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE messages ADD COLUMN preset TEXT;
         """,
     ),
+    (
+        5,
+        "stop requests and one live answer per conversation",
+        """
+        ALTER TABLE messages ADD COLUMN stop_requested INTEGER NOT NULL DEFAULT 0;
+        -- Older versions allowed several live answers in one conversation (two tabs). Keep the
+        -- newest live; the others end as interrupted with their text, like a crashed answer.
+        UPDATE messages SET status = 'interrupted', heartbeat_at = NULL,
+            error = 'Another answer was started in this conversation at the same time;'
+                    || ' the text so far was kept.'
+        WHERE status IN ('pending', 'streaming') AND seq < (
+            SELECT MAX(newer.seq) FROM messages AS newer
+            WHERE newer.conversation_id = messages.conversation_id
+              AND newer.status IN ('pending', 'streaming'));
+        CREATE UNIQUE INDEX one_live_answer_per_conversation
+            ON messages (conversation_id) WHERE status IN ('pending', 'streaming');
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
@@ -267,21 +295,29 @@ def current_version(conn: sqlite3.Connection) -> int:
 
 
 def migrate(conn: sqlite3.Connection, target: int | None = None) -> int:
-    """Apply every migration above the current version (up to `target`); returns the version."""
+    """Apply every migration above the current version (up to `target`); returns the version.
+
+    Each step reads the version and applies the next migration under one write lock (BEGIN
+    IMMEDIATE), so processes opening a new database at the same time queue behind each other
+    and never apply a migration twice.
+    """
     target = LATEST_VERSION if target is None else target
     register_functions(conn)  # the search triggers and the index backfill call it
-    _ensure_table(conn)
-    version = current_version(conn)
-    if version > LATEST_VERSION:
-        raise sqlite3.DatabaseError(
-            f"database schema version {version} is newer than this app ({LATEST_VERSION}); "
-            "upgrade the app"
-        )
-    for number, name, sql in MIGRATIONS:
-        if number <= version or number > target:
-            continue
+    while True:
         conn.execute("BEGIN IMMEDIATE")
         try:
+            _ensure_table(conn)
+            version = current_version(conn)
+            if version > LATEST_VERSION:
+                raise sqlite3.DatabaseError(
+                    f"database schema version {version} is newer than this app "
+                    f"({LATEST_VERSION}); upgrade the app"
+                )
+            step = next(((n, name, sql) for n, name, sql in MIGRATIONS if n == version + 1), None)
+            if step is None or step[0] > target:
+                conn.execute("COMMIT")
+                return version
+            number, name, sql = step
             # executescript would commit the open transaction; run statements one by one.
             for statement in _split(sql):
                 conn.execute(statement)
@@ -291,10 +327,9 @@ def migrate(conn: sqlite3.Connection, target: int | None = None) -> int:
             )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        version = number
-    return version
 
 
 def _split(sql: str) -> list[str]:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from assistant.app_settings import read_setting, write_setting
 from assistant.db import Database
-from assistant.store import InvalidInput, NotFound, now_iso
+from assistant.errors import InvalidInput, NotFound
+from assistant.store import now_iso
 
 NAME_LIMIT_CHARS = 60
 TEXT_LIMIT_CHARS = 20_000

@@ -29,8 +29,9 @@ from urllib.parse import urlsplit
 from assistant.app_settings import read_setting, write_setting
 from assistant.config import PROVIDER_LOCAL, Settings
 from assistant.db import Database
+from assistant.errors import InvalidInput, NotFound
 from assistant.presets import clean_name as clean_preset_name
-from assistant.store import InvalidInput, NotFound, now_iso
+from assistant.store import now_iso
 
 KIND_LOCAL = "local"
 KIND_OPENAI = "openai"

@@ -7,32 +7,23 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
-from assistant import connection
 from assistant.chat_settings import (
     ChatSettings,
     ChatSettingsStore,
     Resolved,
     write_conversation_settings,
 )
-from assistant.config import ConfigError, Settings, read_secrets_files
-from assistant.connection import CheckReport
+from assistant.config import Settings, read_secrets_files
 from assistant.db import Database
+from assistant.endpoints import Endpoints
+from assistant.errors import ConfigError
+from assistant.lifecycle import Lifecycle
 from assistant.presets import PresetStore
-from assistant.profiles import (
-    KIND_LOCAL,
-    KIND_OPENAI,
-    Profile,
-    ProfileStore,
-    effective,
-    missing_key_message,
-    resolve_key,
-)
-from assistant.providers import LocalModel, OpenAICompatProvider, ProviderRegistry
-from assistant.providers.base import Provider, ProviderError
-from assistant.store import NotFound, Snapshot, Store, TurnIds
+from assistant.profiles import ProfileStore
+from assistant.providers import ProviderRegistry
+from assistant.store import Store, TurnIds
 from assistant.turns import TurnManager
 
 log = logging.getLogger(__name__)
@@ -54,7 +45,7 @@ class Services:
     presets: PresetStore
     profiles: ProfileStore
     chat: ChatSettingsStore
-    providers: ProviderRegistry
+    endpoints: Endpoints
     turns: TurnManager
 
     @classmethod
@@ -71,20 +62,24 @@ class Services:
         profiles = ProfileStore(db)
         profiles.ensure_seeded()
         chat = ChatSettingsStore(db, settings, presets, profiles)
-        providers = ProviderRegistry(
+        registry = ProviderRegistry(
             settings,
             environ=os.environ if environ is None else environ,
             secrets=secrets or _secrets_from_files,
         )
-        services: Services
+        endpoints = Endpoints(settings, profiles, registry)
         turns = TurnManager(
             store,
-            lambda snapshot: services.provider_for_snapshot(snapshot),
+            endpoints.for_snapshot,
+            lifecycle=Lifecycle(db, store),
             max_input_chars=settings.max_input_chars,
             workers=settings.workers,
         )
-        services = cls(settings, db, store, presets, profiles, chat, providers, turns)
-        return services
+        return cls(settings, db, store, presets, profiles, chat, endpoints, turns)
+
+    def close(self) -> None:
+        """Replaced (settings changed) or exiting: interrupt live answers, stop the workers."""
+        self.turns.shutdown()
 
     # -- what the next answer uses --------------------------------------------------------
 
@@ -100,73 +95,18 @@ class Services:
         return self.chat.resolve(self.chat_settings(conversation_id, draft))
 
     def send(self, conversation_id: int | None, text: str, draft: ChatSettings | None) -> TurnIds:
-        """Create a turn with the conversation's settings; a new one keeps the draft's."""
+        """Create and start a turn with the conversation's settings; a new one keeps the draft's."""
         if conversation_id is not None:
             snapshot = self.resolve(conversation_id).snapshot()
-            return self.turns.create(conversation_id, text, snapshot)
+            return self.turns.send(conversation_id, text, snapshot)
         chat = self.chat.validate(self.chat.completed(draft))
         snapshot = self.chat.resolve(chat).snapshot()
-        return self.turns.create(None, text, snapshot, partial(_setup_new, chat))
+        return self.turns.send(None, text, snapshot, partial(_setup_new, chat))
 
     def regenerate(self, answer_id: int) -> int:
-        """A new version of an answer with its conversation's current settings."""
+        """A new version of an answer with its conversation's current settings, started."""
         answer = self.store.get_message(answer_id)
         return self.turns.regenerate(answer_id, self.resolve(answer.conversation_id).snapshot())
-
-    # -- providers for profiles -----------------------------------------------------------
-
-    def effective(self, profile: Profile) -> Profile:
-        return effective(profile, self.settings)
-
-    def provider_for(self, profile: Profile, probe: bool = False) -> Provider:
-        """The provider for a profile (its environment values filled in), key read now."""
-        profile = self.effective(profile)
-        if profile.kind == KIND_LOCAL:
-            return self.local_model(profile)
-        return self.remote_provider(profile, probe)
-
-    def local_model(self, profile: Profile) -> LocalModel:
-        path = self.effective(profile).model_path
-        return self.providers.local_model(Path(path) if path else None)
-
-    def remote_provider(self, profile: Profile, probe: bool = False) -> OpenAICompatProvider:
-        profile = self.effective(profile)
-        key = resolve_key(profile, self.providers.environ, self.providers.secrets())
-        if key is None and (profile.kind != KIND_OPENAI or profile.base_url is None):
-            problem = missing_key_message(profile)
-            if problem is not None:
-                raise ProviderError("no_key", f"No API key for “{profile.name}”: {problem}")
-        return self.providers.remote(profile.base_url, key, key_hint=profile.key_label, probe=probe)
-
-    def provider_for_snapshot(self, snapshot: Snapshot) -> Provider:
-        if snapshot.profile_id is None:
-            return self.providers.get(snapshot.provider)  # answers from before profiles
-        try:
-            profile = self.profiles.get(snapshot.profile_id)
-        except NotFound:
-            raise ProviderError(
-                "not_found",
-                f"The endpoint “{snapshot.provider}” was deleted. Choose another endpoint for "
-                "this conversation, then retry.",
-            ) from None
-        return self.provider_for(profile)
-
-    def check_connection(self, profile: Profile, model: str | None = None) -> CheckReport:
-        """The connection check of a profile with `model` (its default model when None)."""
-        profile = self.effective(profile)
-        return connection.check(
-            profile,
-            model or profile.model or "",
-            partial(self.provider_for, probe=True),
-            partial(self.list_models, probe=True),
-        )
-
-    def list_models(self, profile: Profile, probe: bool = False) -> list[str]:
-        """The models an endpoint offers (`/models`); the embedded model offers its file."""
-        profile = self.effective(profile)
-        if profile.kind == KIND_LOCAL:
-            return [profile.model] if profile.model else []
-        return self.remote_provider(profile, probe).list_models()
 
 
 def _setup_new(chat: ChatSettings, conn: Any, conversation_id: int) -> None:

@@ -1,69 +1,62 @@
-"""The two-phase turn lifecycle: create, then stream (claim, generate, checkpoint, finish).
+"""The two-phase turn lifecycle in a running process: create, then stream (queue, claim,
+generate, checkpoint, finish). The SQL and the ownership rules live in `lifecycle.py`.
 
-    create ──► pending ──claim──► streaming ──► complete | stopped | error
+    create ──► pending ──start──► streaming ──► complete | stopped | error
                   │                   │
-                  └── stop ──► stopped └── process died ──► interrupted (on recovery)
+                  └── stop ──► stopped └── process gone ──► interrupted (recovery, text kept)
 
 `create` validates the text and writes the user message and a pending answer (with the snapshot
-of provider, model, parameters and system prompt) in one transaction; nothing is sent yet.
-`start` claims the pending answer with a conditional UPDATE (so two tabs never run one turn
-twice) and hands it to a bounded thread pool owned by the process. The worker builds the
-context, streams provider events into an in-memory `LiveTurn`, checkpoints the partial text to
-SQLite at most every `checkpoint_interval` seconds and writes the final state in one transaction.
+of endpoint, model, parameters and system prompt) in one transaction; nothing is sent yet, and
+a conversation that already has a live answer refuses a second one. `start` claims the pending
+answer with a conditional UPDATE (so two tabs never run one turn twice) and queues it for a
+worker thread owned by the process. While it waits, the answer is *queued* with its place in
+line; then *waiting* for the first token; then *writing*. The worker streams provider events
+into an in-memory `LiveTurn`, checkpoints the partial text at most every `checkpoint_interval`
+seconds and writes the final state in one transaction. A write that fails (a lock held too
+long, a full or read-only disk) is retried with backoff while the text stays in memory and on
+screen; `LiveTurn.problem` says why meanwhile.
+
 Pages only `follow` a turn; a rerun or a closed tab stops following, never the generation. Only
-`stop` cancels it. A heartbeat thread marks live answers so that another process can tell them
-from ones whose process died (`recover`).
+`stop` cancels it: in this process directly, in another one by asking (the owner sees the
+request at its next checkpoint or heartbeat). Workers are daemon threads, so Ctrl+C does not
+wait for an answer: `shutdown` (also run at exit) writes each live answer as `interrupted`
+with its text.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
+import weakref
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from assistant.db import StorageError
+from assistant.errors import (
+    AlreadyClaimed,
+    EmptyMessage,
+    MessageTooLong,
+    NotFound,
+    ProviderError,
+    StorageError,
+)
+from assistant.lifecycle import INTERRUPTED_TEXT, Lifecycle, Owner
 from assistant.providers.base import (
     EventStream,
     Finish,
     GenerationRequest,
     Provider,
-    ProviderError,
     TextDelta,
     Usage,
 )
-from assistant.store import (
-    ConversationSetup,
-    FinalResult,
-    Message,
-    NotFound,
-    Snapshot,
-    Store,
-    TurnIds,
-)
+from assistant.store import ConversationSetup, FinalResult, Snapshot, Store, TurnIds
 
 log = logging.getLogger(__name__)
 
-
-class TurnError(ValueError):
-    """A request the user can fix; the message says how. Nothing was sent or lost."""
-
-
-class EmptyMessage(TurnError):
-    pass
-
-
-class MessageTooLong(TurnError):
-    pass
-
-
-class AlreadyClaimed(TurnError):
-    """Another caller (another tab) already started this answer."""
+QUEUED, WAITING, WRITING = "queued", "waiting", "writing"
+RETRY_FIRST_S, RETRY_MAX_S = 0.05, 2.0  # backoff of a failed checkpoint or final write
 
 
 @dataclass
@@ -76,9 +69,11 @@ class LiveTurn:
     cancel: threading.Event = field(default_factory=threading.Event)
     changed: threading.Condition = field(default_factory=threading.Condition)
     stream: EventStream | None = None
-    started: float = field(default_factory=time.perf_counter)
-    first_token_s: float | None = None
-    concluded: bool = False  # the final state was written (by the worker or by stop)
+    queued_at: float = field(default_factory=time.monotonic)
+    started_at: float | None = None  # a worker took it (monotonic)
+    first_token_s: float | None = None  # seconds from the worker's start to the first token
+    problem: str | None = None  # why the text cannot be written to the database right now
+    concluded: bool = False  # the final state is being written (by the worker or by stop)
 
     def append(self, text: str) -> None:
         with self.changed:
@@ -102,8 +97,99 @@ class LiveTurn:
             self.concluded = True
             return True
 
+    @property
+    def phase(self) -> str:
+        if self.started_at is None:
+            return QUEUED
+        return WAITING if self.first_token_s is None else WRITING
 
+
+@dataclass(frozen=True)
+class Progress:
+    """What a page says about a live answer, each time counted from its own start."""
+
+    phase: str  # QUEUED, WAITING or WRITING; "elsewhere" for another process's answer
+    seconds: float  # in this phase
+    ahead: int = 0  # answers before this one in the queue
+    problem: str | None = None  # the database cannot be written; the text is safe in memory
+
+
+ELSEWHERE = "elsewhere"
 ProviderLookup = Callable[[Snapshot], Provider]  # the provider an answer's snapshot names
+
+
+class WorkerPool:
+    """Daemon worker threads over one queue whose order a page can read (its place in line).
+
+    Daemon threads: the interpreter does not wait for a generation at exit; the turn manager's
+    exit hook writes live answers as interrupted instead.
+    """
+
+    def __init__(self, workers: int, run: Callable[[LiveTurn], None]) -> None:
+        self._run = run
+        self._size = max(1, workers)
+        self._queue: deque[LiveTurn] = deque()
+        self._ready = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._closed = False
+
+    def submit(self, live: LiveTurn) -> None:
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("the worker pool is closed")
+            self._queue.append(live)
+            if self._idle == 0 and len(self._threads) < self._size:
+                thread = threading.Thread(
+                    target=self._work, name=f"turn-{len(self._threads)}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+            self._ready.notify()
+
+    def ahead_of(self, live: LiveTurn) -> int | None:
+        """How many queued answers come before this one; None once a worker has it."""
+        with self._ready:
+            for index, queued in enumerate(self._queue):
+                if queued is live:
+                    return index
+        return None
+
+    def drain(self) -> list[LiveTurn]:
+        """Close the pool; returns the answers still waiting in the queue."""
+        with self._ready:
+            self._closed = True
+            left = list(self._queue)
+            self._queue.clear()
+            self._ready.notify_all()
+        return left
+
+    def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _work(self) -> None:
+        while True:
+            with self._ready:
+                self._idle += 1
+                while not self._queue and not self._closed:
+                    self._ready.wait()
+                self._idle -= 1
+                if not self._queue:
+                    return
+                live = self._queue.popleft()
+            self._run(live)
+
+
+_managers: weakref.WeakSet[TurnManager] = weakref.WeakSet()
+
+
+@atexit.register
+def _interrupt_all_at_exit() -> None:
+    """Ctrl+C or a normal exit: every live answer is written as interrupted, text kept."""
+    for manager in list(_managers):
+        manager.shutdown(wait=1.0)
 
 
 class TurnManager:
@@ -112,6 +198,7 @@ class TurnManager:
         store: Store,
         providers: ProviderLookup,
         *,
+        lifecycle: Lifecycle | None = None,
         max_input_chars: int = 32_000,
         workers: int = 4,
         checkpoint_interval: float = 0.5,
@@ -120,20 +207,22 @@ class TurnManager:
         stale_after: float = 30.0,
     ) -> None:
         self.store = store
+        self.lifecycle = lifecycle or Lifecycle(store.db, store)
         self._providers = providers
         self.max_input_chars = max_input_chars
         self.checkpoint_interval = checkpoint_interval
         self.coalesce_interval = coalesce_interval
         self.heartbeat_interval = heartbeat_interval
         self.stale_after = stale_after
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="turn")
+        self.owner = Owner.of_this_process()
+        self._pool = WorkerPool(workers, self._run)
         self._live: dict[int, LiveTurn] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self.recover()
         self._heartbeat = threading.Thread(target=self._beat, name="turn-heartbeat", daemon=True)
         self._heartbeat.start()
+        _managers.add(self)
 
     # -- phase 1 --------------------------------------------------------------------------
 
@@ -158,9 +247,13 @@ class TurnManager:
     ) -> TurnIds:
         """Persist the user message and a pending answer; raises TurnError or NotFound.
 
-        `setup` writes a new conversation's settings in the same transaction.
+        `setup` writes a new conversation's settings in the same transaction. A conversation
+        with a live answer refuses (ConversationBusy) after recovering one whose owner died.
         """
-        ids = self.store.create_turn(conversation_id, self.validate(text), snapshot, setup)
+        cleaned = self.validate(text)
+        if conversation_id is not None:
+            self.recover(conversation_id=conversation_id)
+        ids = self.lifecycle.create_turn(conversation_id, cleaned, snapshot, setup)
         log.info(
             "turn %d created in conversation %d (provider=%s model=%s)",
             ids.assistant_message_id,
@@ -170,12 +263,25 @@ class TurnManager:
         )
         return ids
 
+    def send(
+        self,
+        conversation_id: int | None,
+        text: str,
+        snapshot: Snapshot,
+        setup: ConversationSetup | None = None,
+    ) -> TurnIds:
+        """Create a turn and start its answer: the one path a message takes."""
+        ids = self.create(conversation_id, text, snapshot, setup)
+        self.start(ids.assistant_message_id)
+        return ids
+
     def regenerate(self, answer_id: int, snapshot: Snapshot) -> int:
-        """A new version of an answer (also Retry after an error); the old one stays."""
+        """A new version of an answer (also Retry after an error), started; the old one stays."""
         old = self.store.get_message(answer_id)
         if old.role != "assistant" or old.reply_to is None:
             raise NotFound(f"Message {answer_id} is not an answer.")
-        new_id = self.store.add_answer(old.reply_to, snapshot)
+        self.recover(conversation_id=old.conversation_id)
+        new_id = self.lifecycle.add_answer(old.reply_to, snapshot)
         log.info("turn %d created as a new version of turn %d", new_id, answer_id)
         self.start(new_id)
         return new_id
@@ -183,20 +289,23 @@ class TurnManager:
     # -- phase 2 --------------------------------------------------------------------------
 
     def start(self, answer_id: int) -> LiveTurn:
-        """Claim a pending answer and generate it in the background."""
-        if not self.store.claim(answer_id, self.owner, time.time()):
+        """Claim a pending answer and queue it for a worker."""
+        if not self.lifecycle.claim(answer_id, self.owner, time.time()):
             raise AlreadyClaimed("This answer is already being written (maybe in another tab).")
         live = LiveTurn(answer_id)
         with self._lock:
             self._live[answer_id] = live
         log.info("turn %d claimed by %s", answer_id, self.owner)
-        self._pool.submit(self._run, live)
+        try:
+            self._pool.submit(live)
+        except RuntimeError:  # shutting down: the answer waits, pending text-free, as interrupted
+            self._conclude(live, self._interrupted(live))
         return live
 
     def start_pending(self, conversation_id: int) -> list[int]:
         """Start answers left pending (a page closed between create and start)."""
         started = []
-        for answer_id in self.store.pending_answers(conversation_id):
+        for answer_id in self.lifecycle.pending_answers(conversation_id):
             try:
                 self.start(answer_id)
                 started.append(answer_id)
@@ -205,36 +314,44 @@ class TurnManager:
         return started
 
     def stop(self, answer_id: int, wait: float = 1.0) -> bool:
-        """Cancel a generation, keeping the partial text; True if it was live."""
+        """Stop an answer, never writing text this process does not have.
+
+        Live here: cancel the generation, keep the partial text. Pending: end it (nothing was
+        written). Streaming elsewhere: ask its owner, or, if the owner's process is gone,
+        recover it as interrupted with its text. True if the answer was live.
+        """
         with self._lock:
             live = self._live.get(answer_id)
         if live is None:
-            # Pending and never started, or finished already: end it if still pending.
-            stopped = self.store.finish(answer_id, FinalResult("stopped", "", "stopped"))
-            if stopped:
-                log.info("turn %d stopped before it started", answer_id)
-            return stopped
+            return self._stop_elsewhere(answer_id)
         live.cancel.set()
         stream = live.stream
         if stream is not None:
             stream.close()
         with live.changed:
             ended = live.changed.wait_for(lambda: live.done, timeout=wait)
-        if not ended:
+        if not ended and live.claim_conclusion():
             # The worker is blocked in a read (a silent server); a closed socket does not always
-            # wake it. Write the stopped state now; the worker's late result is discarded.
-            self._conclude(
-                live,
-                FinalResult(
-                    "stopped",
-                    live.text(),
-                    "stopped",
-                    first_token_s=live.first_token_s,
-                    total_s=time.perf_counter() - live.started,
-                ),
-            )
+            # wake it. Write the stopped state now, from a thread of its own (the write may be
+            # retried); the worker's late result is discarded.
+            result = self._result(live, "stopped", "stopped")
+            threading.Thread(
+                target=self._write_final, args=(live, result), name="turn-stop", daemon=True
+            ).start()
             log.info("turn %d stopped while its provider was silent", answer_id)
         return True
+
+    def _stop_elsewhere(self, answer_id: int) -> bool:
+        stopped = FinalResult("stopped", "", "stopped")
+        if self.lifecycle.end_pending(answer_id, stopped):
+            log.info("turn %d stopped before it started", answer_id)
+            return True
+        if self.recover(answer_id=answer_id):
+            return True
+        if self.lifecycle.request_stop(answer_id):
+            log.info("turn %d: asked its owner to stop it", answer_id)
+            return True
+        return False
 
     def is_live(self, answer_id: int) -> bool:
         with self._lock:
@@ -244,10 +361,25 @@ class TurnManager:
         with self._lock:
             return list(self._live)
 
+    def progress(self, answer_id: int) -> Progress:
+        """Where a live answer is: queued (with its place), waiting for a token, or writing."""
+        with self._lock:
+            live = self._live.get(answer_id)
+        now = time.monotonic()
+        if live is None:
+            return Progress(ELSEWHERE, 0.0)
+        phase = live.phase
+        if phase == QUEUED:
+            ahead = self._pool.ahead_of(live)
+            return Progress(QUEUED, now - live.queued_at, ahead or 0, live.problem)
+        assert live.started_at is not None
+        since = live.started_at + (live.first_token_s or 0.0)
+        return Progress(phase, now - since, 0, live.problem)
+
     def follow(self, answer_id: int, idle_tick: float = 0.5) -> Iterator[str]:
         """The answer's text so far, then live deltas, coalesced; "" while nothing arrives.
 
-        Empty strings let a page notice a click during a long wait for the first token;
+        Empty strings let a page notice a click during a long wait and show `progress`;
         `st.write_stream` ignores them.
         """
         with self._lock:
@@ -284,55 +416,71 @@ class TurnManager:
             yield chunk
             if not message.is_live:
                 return
-            if message.status == "streaming" and self._is_stale(message):
+            if message.status == "streaming" and self.recover(answer_id=answer_id):
                 return
             wake.wait(max(idle_tick, self.checkpoint_interval))
 
-    def _is_stale(self, message: Message) -> bool:
-        """A foreign answer whose heartbeat stopped: mark it interrupted (one write, rarely)."""
-        stale_before = time.time() - self.stale_after
-        if message.heartbeat_at is not None and message.heartbeat_at >= stale_before:
-            return False
-        return message.id in self.store.recover_interrupted(self.owner, stale_before)
-
-    def recover(self) -> list[int]:
-        """Mark answers whose generating process is gone as interrupted (partial text kept)."""
-        ids = self.store.recover_interrupted(self.owner, time.time() - self.stale_after)
-        for answer_id in ids:
-            log.info("turn %d interrupted: its process is gone; partial text kept", answer_id)
+    def recover(
+        self, conversation_id: int | None = None, answer_id: int | None = None
+    ) -> list[int]:
+        """Answers whose owner is gone become interrupted (text kept): all, or one chat's."""
+        ids = self.lifecycle.recover(
+            time.time() - self.stale_after, conversation_id=conversation_id, answer_id=answer_id
+        )
+        for recovered in ids:
+            log.info("turn %d interrupted: its process is gone; partial text kept", recovered)
         return ids
 
-    def shutdown(self, wait: float = 5.0, join_workers: bool = False) -> None:
-        """Stop every live generation (keeping partial text) and the workers.
+    def shutdown(self, wait: float = 2.0) -> None:
+        """Interrupt every live generation, writing its text as `interrupted`; stop the workers.
 
-        `join_workers` also waits for worker threads still blocked in a provider read.
+        Used at exit (Ctrl+C) and when the app's services are replaced. Returns within about
+        `wait` seconds plus one database write per answer.
         """
+        if self._closing.is_set():
+            return
         self._closing.set()
-        for answer_id in self.live_turns():
-            self.stop(answer_id, wait=wait)
-        self._pool.shutdown(wait=join_workers, cancel_futures=True)
+        for live in self._pool.drain():  # queued: never started, nothing to keep
+            self._conclude(live, self._interrupted(live))
+        with self._lock:
+            running = list(self._live.values())
+        for live in running:
+            live.cancel.set()
+            if live.stream is not None:
+                live.stream.close()
+        deadline = time.monotonic() + wait
+        for live in running:
+            with live.changed:
+                live.changed.wait_for(
+                    lambda live=live: live.done, max(0.0, deadline - time.monotonic())
+                )
+            if not live.done:
+                self._conclude(live, self._interrupted(live))
+        self._pool.join(max(0.0, deadline - time.monotonic()))
 
     # -- the worker -----------------------------------------------------------------------
 
     def _beat(self) -> None:
         while not self._closing.wait(self.heartbeat_interval):
             try:
-                self.store.heartbeat(self.live_turns(), time.time())
+                asked = self.lifecycle.heartbeat(self.owner, self.live_turns(), time.time())
             except StorageError:
                 log.warning("heartbeat could not be written", exc_info=True)
+                continue
+            for answer_id in asked:
+                log.info("turn %d: another process asked to stop it", answer_id)
+                self.stop(answer_id)
 
     def _run(self, live: LiveTurn) -> None:
         answer_id = live.answer_id
-        started = live.started
-        first_token: float | None = None
+        live.started_at = time.monotonic()
         usage: Usage | None = None
         finish_reason: str | None = None
         status, error = "complete", None
         try:
             if live.cancel.is_set():
-                status = "stopped"
                 return
-            answer, history = self.store.context_for(answer_id)
+            answer, history = self.lifecycle.context_for(answer_id)
             snapshot = answer.snapshot
             messages = (
                 [{"role": "system", "content": snapshot.system_prompt}]
@@ -349,63 +497,111 @@ class TurnManager:
                 if live.cancel.is_set():
                     break  # nothing that arrives after Stop is kept
                 if isinstance(event, TextDelta):
-                    if first_token is None:
-                        first_token = live.first_token_s = time.perf_counter() - started
-                        log.info("turn %d first token after %.2f s", answer_id, first_token)
+                    if live.first_token_s is None:
+                        live.first_token_s = time.monotonic() - live.started_at
+                        log.info("turn %d first token after %.2f s", answer_id, live.first_token_s)
                     live.append(event.text)
                     if time.monotonic() - last_checkpoint >= self.checkpoint_interval:
-                        self.store.checkpoint(answer_id, live.text(), time.time())
+                        self._checkpoint(live)
                         last_checkpoint = time.monotonic()
                 elif isinstance(event, Usage):
                     usage = event
                 elif isinstance(event, Finish):
                     finish_reason = event.reason
-            if live.cancel.is_set():
-                status, finish_reason = "stopped", "stopped"
         except ProviderError as exc:
-            if live.cancel.is_set():
-                status, finish_reason = "stopped", "stopped"
-            else:
+            if not live.cancel.is_set():
                 status, error = "error", exc.user_message
                 log.warning("turn %d failed: %s", answer_id, exc.kind)
-        except StorageError as exc:
+        except StorageError as exc:  # reading the context failed; the answer has no text yet
             status, error = "error", str(exc)
             log.error("turn %d: storage failed: %s", answer_id, exc)
         except Exception as exc:  # a bug must not leave the turn hanging in `streaming`
             status, error = "error", f"Unexpected error ({type(exc).__name__}). See the server log."
             log.exception("turn %d crashed", answer_id)
         finally:
-            self._conclude(
-                live,
-                FinalResult(
-                    status=status,
-                    content=live.text(),
-                    finish_reason=finish_reason,
-                    error=error,
-                    prompt_tokens=usage.prompt_tokens if usage else None,
-                    completion_tokens=usage.completion_tokens if usage else None,
-                    first_token_s=first_token,
-                    total_s=time.perf_counter() - started,
-                ),
-            )
+            if live.cancel.is_set():
+                result = (
+                    self._interrupted(live)
+                    if self._closing.is_set()
+                    else self._result(live, "stopped", "stopped")
+                )
+            else:
+                result = self._result(live, status, finish_reason, error, usage)
+            self._conclude(live, result)
+
+    def _checkpoint(self, live: LiveTurn) -> None:
+        """Store the text so far; a failure is remembered, not raised (the text is in memory)."""
+        try:
+            if self.lifecycle.checkpoint(live.answer_id, self.owner, live.text(), time.time()):
+                log.info("turn %d: another process asked to stop it", live.answer_id)
+                live.cancel.set()
+                if live.stream is not None:
+                    live.stream.close()
+            live.problem = None
+        except StorageError as exc:
+            if live.problem is None:
+                log.warning(
+                    "turn %d: checkpoint failed, text kept in memory: %s", live.answer_id, exc
+                )
+            live.problem = str(exc)
+
+    def _result(
+        self,
+        live: LiveTurn,
+        status: str,
+        finish_reason: str | None,
+        error: str | None = None,
+        usage: Usage | None = None,
+    ) -> FinalResult:
+        started = live.started_at or live.queued_at
+        return FinalResult(
+            status=status,
+            content=live.text(),
+            finish_reason=finish_reason,
+            error=error,
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+            first_token_s=live.first_token_s,
+            total_s=time.monotonic() - started,
+        )
+
+    def _interrupted(self, live: LiveTurn) -> FinalResult:
+        return self._result(live, "interrupted", None, INTERRUPTED_TEXT)
 
     def _conclude(self, live: LiveTurn, result: FinalResult) -> None:
-        """Write the final state once, release the turn and wake its followers."""
-        if not live.claim_conclusion():
-            return
-        status = result.status
-        try:
-            self.store.finish(live.answer_id, result)
-        except StorageError as exc:
-            status = "error"
-            log.error("turn %d: final write failed: %s", live.answer_id, exc)
+        """Write the final state once (retrying), release the turn and wake its followers."""
+        if live.claim_conclusion():
+            self._write_final(live, result)
+
+    def _write_final(self, live: LiveTurn, result: FinalResult) -> None:
+        delay = RETRY_FIRST_S
+        give_up_at = None
+        while True:
+            try:
+                if not self.lifecycle.finish(live.answer_id, self.owner, result):
+                    log.warning("turn %d was ended by another process first", live.answer_id)
+                live.problem = None
+                break
+            except StorageError as exc:
+                if live.problem is None:
+                    log.warning("turn %d: final write failed, retrying: %s", live.answer_id, exc)
+                live.problem = str(exc)
+            if self._closing.is_set():
+                # At exit, try for a moment; an answer left `streaming` by a process that is
+                # gone is recovered (text as of the last checkpoint) at the next start.
+                give_up_at = give_up_at or time.monotonic() + 1.0
+                if time.monotonic() > give_up_at:
+                    log.error("turn %d: final write failed at exit", live.answer_id)
+                    break
+            time.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_S)
         with self._lock:
             self._live.pop(live.answer_id, None)
         live.end()
         log.info(
             "turn %d %s: %s tokens, %.2f s",
             live.answer_id,
-            status,
+            result.status,
             result.completion_tokens if result.completion_tokens is not None else "?",
             result.total_s or 0.0,
         )

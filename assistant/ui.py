@@ -5,28 +5,29 @@ Pages stay thin: they call these helpers and the library; nothing here holds pro
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
-import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
 from assistant import textsearch, transcript
 from assistant.chat_settings import PARAM_SPECS
-from assistant.config import SETTING_NAMES, ConfigError, load_settings
-from assistant.db import StorageError
+from assistant.config import SETTING_NAMES, load_settings
+from assistant.errors import AppError, ConfigError, InvalidInput, ProviderError, StorageError
 from assistant.profiles import KIND_LOCAL, Profile
-from assistant.providers import ProviderError
+from assistant.safe_markdown import plain, without_images
 from assistant.services import Services, configure_logging
 from assistant.store import ConversationSummary, Message, SearchHit, Store
-from assistant.turns import TurnManager
+from assistant.turns import ELSEWHERE, QUEUED, WAITING, Progress, TurnManager
 
 log = logging.getLogger(__name__)
 
+APP_ICON = str(Path(__file__).resolve().parent.parent / "static" / "icon.png")
 CHAT_PAGE = "pages/chat.py"
 CONVERSATIONS_PAGE = "pages/conversations.py"
 SETTINGS_PAGE = "pages/settings.py"
@@ -83,6 +84,55 @@ def services() -> Services:
         raise  # st.stop() raises; this line is for type checkers
 
 
+# -- notices and actions ----------------------------------------------------------------------
+
+NOTICES_KEY = "notices"
+
+
+def notify(text: str, kind: str = "info") -> None:
+    """A sentence for the next render of the page: "info" and "success" toast, "error" stays."""
+    st.session_state.setdefault(NOTICES_KEY, []).append((kind, text))
+
+
+def show_notices() -> None:
+    """Show (once) what actions of the previous run had to say."""
+    for kind, text in st.session_state.pop(NOTICES_KEY, []):
+        if kind == "error":
+            st.error(plain(text), icon=":material/error:")
+        else:
+            st.toast(plain(text), icon=":material/info:")
+
+
+def notify_problem(exc: AppError) -> None:
+    """A refusal the user fixes by typing (a toast), or a failure that needs their eye (a box)."""
+    notify(str(exc), "info" if isinstance(exc, InvalidInput) else "error")
+
+
+def action(callback: Callable[..., None]) -> Callable[..., None]:
+    """A widget callback whose failure the user can understand becomes a notice, not a crash.
+
+    Streamlit runs callbacks before the page script, outside any try of the page, so each one
+    that touches storage, an endpoint or the user's input goes through this.
+    """
+
+    @functools.wraps(callback)
+    def guarded(*args: Any, **kwargs: Any) -> None:
+        try:
+            callback(*args, **kwargs)
+        except AppError as exc:
+            log.info("%s refused: %s", callback.__name__, exc)
+            notify_problem(exc)
+
+    return guarded
+
+
+def show_problem(exc: AppError) -> None:
+    """A page run that met a storage (or other understood) failure: one sentence, no traceback."""
+    log.warning("page run failed: %s", exc)
+    st.error(plain(str(exc)), icon=":material/error:")
+    st.caption("Nothing you typed was lost. Reload the page when the problem is fixed.")
+
+
 @st.cache_data(show_spinner=False, max_entries=4)
 def _summaries(_store: Store, db_path: str, version: int) -> list[ConversationSummary]:
     return _store.summaries()  # `_store` is not part of the cache key; the path and version are
@@ -97,7 +147,7 @@ def ensure_model_loaded(svc: Services, profile: Profile) -> str | None:
     """Load the embedded model once per process, with a visible spinner; returns a problem."""
     if profile.kind != KIND_LOCAL:
         return None
-    model = svc.local_model(profile)
+    model = svc.endpoints.local_model(profile)
     if model.loaded:
         return None
     try:
@@ -113,7 +163,7 @@ def _models(_svc: Services, profile_id: int, updated_at: str) -> tuple[list[str]
     # A failure is cached too, so an endpoint that is down does not stall every rerun; the
     # ⟳ button beside the picker asks again.
     try:
-        return _svc.list_models(_svc.profiles.get(profile_id), probe=True), None
+        return _svc.endpoints.list_models(_svc.profiles.get(profile_id), probe=True), None
     except ProviderError as exc:
         return [], exc.user_message
     except LookupError:
@@ -239,14 +289,6 @@ def open_conversation(conversation_id: int | None, message_id: int | None = None
         st.query_params[QUERY_MESSAGE] = str(message_id)
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
-
-
-def escape_markdown(text: str) -> str:
-    """User text shown inside Markdown as typed (no emphasis, links, LaTeX or emoji codes)."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
-
-
 def jump_key(message_id: int | None) -> str:
     return f"jump-{message_id}"
 
@@ -286,7 +328,7 @@ def render_search_hit(hit: SearchHit, key_prefix: str, on_open: Any) -> None:
     """A result: the conversation as a button (calls `on_open(c, m)`), where and the snippet."""
     where = "title" if hit.message_id is None else ("you" if hit.role == "user" else "assistant")
     st.button(
-        hit.conversation_title,
+        plain(hit.conversation_title),
         key=f"{key_prefix}-{hit.conversation_id}-{hit.message_id}",
         type="tertiary",
         icon=":material/title:" if hit.message_id is None else ":material/chat_bubble:",
@@ -312,8 +354,7 @@ def render_provenance(message: Message, where: Any) -> None:
     with where.popover("", icon=":material/info:", help="How this answer was made"):
         st.markdown(
             "\n".join(
-                f"- **{label}:** {escape_markdown(value)}"
-                for label, value in transcript.provenance(message)
+                f"- **{label}:** {plain(value)}" for label, value in transcript.provenance(message)
             )
         )
         if message.system_prompt:
@@ -323,41 +364,70 @@ def render_provenance(message: Message, where: Any) -> None:
 def render_answer_body(answer: Message) -> None:
     """A finished answer: its text, how it ended when not complete, and its caption."""
     if answer.content:
-        st.markdown(answer.content)
+        st.markdown(without_images(answer.content))
     if answer.status == "error":
-        st.error(answer.error or "The answer failed.", icon=":material/error:")
+        st.error(plain(answer.error or "The answer failed."), icon=":material/error:")
     elif answer.status == "interrupted":
-        st.warning(answer.error or "This answer was interrupted.", icon=":material/warning:")
+        st.warning(plain(answer.error or "This answer was interrupted."), icon=":material/warning:")
     elif answer.status == "stopped" and not answer.content:
         st.caption("Stopped before the first word.")
     if answer.status in ("complete", "stopped"):
         render_answer_caption(answer)
 
 
-def _page_stream(turns: TurnManager, answer_id: int, waiting: Any) -> Iterator[str]:
-    """Feed `st.write_stream`; shows a timer while the model has not answered yet."""
-    started = time.monotonic()
-    waiting_shown = False
-    for chunk in turns.follow(answer_id):
-        if chunk:
-            if waiting_shown:
-                waiting.empty()
-                waiting_shown = False
-            yield chunk
-        else:
-            # Updating an element is also where Streamlit notices a click or a Stop.
-            waiting.caption(f"Waiting for the model… {time.monotonic() - started:.0f} s")
-            waiting_shown = True
-    waiting.empty()
+KEPT_IN_MEMORY = (
+    "The answer is kept in memory and saved as soon as the database can be written again."
+)
+
+
+def progress_sentence(progress: Progress, has_text: bool) -> str | None:
+    """What the page says about a live answer, or None while its words speak for themselves."""
+    if progress.phase == QUEUED:
+        place = "next in line" if progress.ahead == 0 else f"{progress.ahead} answers ahead of it"
+        return f"Queued: {place}… {progress.seconds:.0f} s"
+    if has_text:
+        return None
+    if progress.phase == WAITING:
+        return f"Waiting for the first word… {progress.seconds:.0f} s"
+    if progress.phase == ELSEWHERE:
+        return "Being written by another window or server of this app…"
+    return None
 
 
 def follow_answer(turns: TurnManager, answer_id: int) -> None:
-    """Stream a live answer into the current container.
+    """Stream a live answer into the current container, with its state in words above it.
 
     Any interruption of the script (a click, another conversation, a closed tab, the app
     menu's Stop) only stops *following*: the answer keeps being written and is there when the
     user comes back. Cancelling is the Stop button's job (`TurnManager.stop`), because
-    Streamlit 1.67 does not reliably tell a user's stop from a rerun.
+    Streamlit 1.67 does not reliably tell a user's stop from a rerun. The text is re-rendered
+    whole at each (coalesced) update, as `st.write_stream` does, so that an image split over
+    two chunks is still turned into a link.
     """
-    waiting = st.empty()
-    st.write_stream(_page_stream(turns, answer_id, waiting))
+    status = st.empty()
+    body = st.empty()
+    text = ""
+    shown: tuple[str, str] | None = None
+    for chunk in turns.follow(answer_id):
+        if chunk:
+            text += chunk
+            body.markdown(without_images(text))
+        progress = turns.progress(answer_id)
+        sentence = progress_sentence(progress, bool(text))
+        wanted = (
+            ("problem", f"{progress.problem} {KEPT_IN_MEMORY}")
+            if progress.problem
+            else ("caption", sentence)
+            if sentence
+            else None
+        )
+        # An idle tick updates the element too: that is where Streamlit notices a click.
+        if wanted != shown or not chunk:
+            if wanted is None:
+                status.empty()
+            elif wanted[0] == "problem":
+                status.warning(plain(wanted[1]), icon=":material/database:")
+            else:
+                status.caption(wanted[1])
+            shown = wanted
+    status.empty()

@@ -19,15 +19,15 @@ from assistant.chat_settings import (
     with_param,
     with_prompt_choice,
 )
+from assistant.errors import AppError, NotFound
 from assistant.profiles import KIND_LOCAL, endpoint_label
-from assistant.store import FINAL_STATUSES, InvalidInput, NotFound
-from assistant.turns import AlreadyClaimed, TurnError
+from assistant.safe_markdown import plain, without_images
+from assistant.store import FINAL_STATUSES
 
 VERSION_STATE = "answer_version"
 WINDOW_STATE = "exchanges_shown"
 JUMPED_STATE = "jumped_to_message"
 PROMPT_KEY = "prompt"
-NOTICE_KEY = "notice"
 SIDEBAR_SEARCH_KEY = "sidebar_search"
 SIDEBAR_HITS = 8
 DRAFT_KEY = "new_chat_settings"  # a new chat's settings until its first message creates it
@@ -35,17 +35,19 @@ MISSING = object()
 PANEL_KEYS = "chat_settings_keys"  # widget keys per conversation, dropped on "Use defaults"
 
 
+@ui.action
 def _regenerate(answer_id: int) -> None:
-    svc = ui.services()
-    try:
-        svc.regenerate(answer_id)
-    except (TurnError, NotFound) as exc:
-        st.toast(str(exc))
+    ui.services().regenerate(answer_id)
     st.session_state.get(VERSION_STATE, {}).clear()  # show the newest version
 
 
+@ui.action
 def _stop(answer_id: int) -> None:
-    ui.services().turns.stop(answer_id)
+    turns = ui.services().turns
+    written_here = turns.is_live(answer_id)
+    asked = turns.stop(answer_id) and not written_here
+    if asked and turns.store.get_message(answer_id).status == "streaming":
+        ui.notify("Asked the server that writes this answer to stop it; it stops in a moment.")
 
 
 def _show_version(question_id: int, index: int) -> None:
@@ -93,13 +95,10 @@ def _panel_key(conversation_id: int | None, name: str) -> str:
 
 def _save(conversation_id: int | None, chat: ChatSettings) -> None:
     svc = ui.services()
-    try:
-        if conversation_id is None:
-            st.session_state[DRAFT_KEY] = svc.chat.validate(chat)
-        else:
-            svc.chat.save(conversation_id, chat)
-    except (InvalidInput, NotFound) as exc:
-        st.session_state[NOTICE_KEY] = str(exc)
+    if conversation_id is None:
+        st.session_state[DRAFT_KEY] = svc.chat.validate(chat)
+    else:
+        svc.chat.save(conversation_id, chat)
 
 
 def _current(conversation_id: int | None) -> tuple[ChatSettings, Resolved]:
@@ -113,6 +112,7 @@ def _widget(conversation_id: int | None, name: str) -> Any:
     return st.session_state.get(_panel_key(conversation_id, name), MISSING)
 
 
+@ui.action
 def _change_prompt(conversation_id: int | None) -> None:
     chat, resolved = _current(conversation_id)
     choice = _widget(conversation_id, "prompt")
@@ -124,6 +124,7 @@ def _change_prompt(conversation_id: int | None) -> None:
     _save(conversation_id, with_prompt_choice(chat, choice, one_off or ""))
 
 
+@ui.action
 def _change_profile(conversation_id: int | None) -> None:
     chat, _ = _current(conversation_id)
     profile_id = _widget(conversation_id, "profile")
@@ -134,6 +135,7 @@ def _change_profile(conversation_id: int | None) -> None:
     st.session_state.pop(_panel_key(conversation_id, "model"), None)
 
 
+@ui.action
 def _change_model(conversation_id: int | None) -> None:
     chat, _ = _current(conversation_id)
     model = _widget(conversation_id, "model")
@@ -142,6 +144,7 @@ def _change_model(conversation_id: int | None) -> None:
     _save(conversation_id, replace(chat, model=model or None))
 
 
+@ui.action
 def _change_param(conversation_id: int | None, name: str) -> None:
     chat, resolved = _current(conversation_id)
     value = _widget(conversation_id, name)
@@ -150,6 +153,7 @@ def _change_param(conversation_id: int | None, name: str) -> None:
     _save(conversation_id, with_param(chat, resolved, name, value))
 
 
+@ui.action
 def _use_defaults(conversation_id: int | None) -> None:
     svc = ui.services()
     _save(conversation_id, svc.chat.for_new_conversation())
@@ -162,9 +166,9 @@ def _settings_panel(
 ) -> None:
     """Preset or one-off prompt, endpoint, model and parameters for this conversation."""
     st.caption(
-        f"**Model:** {ui.escape_markdown(resolved.model or 'none chosen')}  \n"
-        f"**Endpoint:** {ui.escape_markdown(resolved.profile.name)}  \n"
-        f"**Prompt:** {ui.escape_markdown(resolved.prompt_label)}"
+        f"**Model:** {plain(resolved.model or 'none chosen')}  \n"
+        f"**Endpoint:** {plain(resolved.profile.name)}  \n"
+        f"**Prompt:** {plain(resolved.prompt_label)}"
     )
     for problem in resolved.problems:
         st.warning(problem, icon=":material/warning:")
@@ -204,7 +208,7 @@ def _settings_panel(
         )
         if resolved.profile.kind == KIND_LOCAL:
             st.caption(
-                f"Model: {ui.escape_markdown(resolved.model)} (another GGUF file can be set "
+                f"Model: {plain(resolved.model)} (another GGUF file can be set "
                 "in Settings › Endpoints)."
             )
         else:
@@ -262,7 +266,7 @@ def _sidebar(
         for conversation in conversations:  # pinned ones come first
             is_open = conversation.id == conversation_id
             st.button(
-                conversation.title,
+                plain(conversation.title),
                 key=f"conversation-{conversation.id}",
                 icon=":material/push_pin:" if conversation.pinned else None,
                 width="stretch",
@@ -340,24 +344,23 @@ def _submit() -> None:
     """Chat input callback: create and start the turn, or say why not and keep the text."""
     svc = ui.services()
     text = st.session_state.get(PROMPT_KEY) or ""
-    conversation_id = ui.conversation_from_url(svc)
     draft = _draft()
     try:
+        conversation_id = ui.conversation_from_url(svc)
         try:
             ids = svc.send(conversation_id, text, draft)
         except NotFound:
-            st.session_state[NOTICE_KEY] = "That conversation was deleted; this is a new chat."
+            ui.notify("That conversation was deleted; this is a new chat.")
+            conversation_id = None
             ids = svc.send(None, text, draft)
-    except (TurnError, InvalidInput, NotFound) as exc:
-        st.session_state[NOTICE_KEY] = str(exc)
+    except AppError as exc:
+        ui.notify_problem(exc)
         if text.strip():
             st.session_state[PROMPT_KEY] = text  # back into the box: nothing typed is lost
         return
     if conversation_id is None:
         st.session_state.pop(DRAFT_KEY, None)  # the next new chat starts from the defaults again
     ui.open_conversation(ids.conversation_id)
-    with contextlib.suppress(AlreadyClaimed):  # another tab started it first
-        svc.turns.start(ids.assistant_message_id)
 
 
 def _jump_target(exchanges: list[transcript.Exchange]) -> tuple[int | None, int | None]:
@@ -377,6 +380,7 @@ def _jump_target(exchanges: list[transcript.Exchange]) -> tuple[int | None, int 
 
 
 def _conversation(svc, conversation_id: int) -> None:
+    svc.turns.recover(conversation_id=conversation_id)  # an answer whose process died: at once
     svc.turns.start_pending(conversation_id)
     exchanges = transcript.exchanges(svc.store.messages(conversation_id))
     target_index, target_message = _jump_target(exchanges)
@@ -396,7 +400,7 @@ def _conversation(svc, conversation_id: int) -> None:
         box = st.container(border=True, key=ui.jump_key(target_message)) if is_target else None
         with box or contextlib.nullcontext():
             with st.chat_message("user"):
-                st.markdown(exchange.question.content)
+                st.markdown(without_images(exchange.question.content))
             if exchange.answers:
                 _answer(svc, exchange, is_last=index == len(exchanges) - 1)
         if is_target:
@@ -410,9 +414,7 @@ def chat_page() -> None:
     model_problem = ui.ensure_model_loaded(svc, resolved.profile)
     # "disable": no second message while an answer streams; Stop is the button in the bubble.
     st.chat_input("Message the assistant", key=PROMPT_KEY, on_submit=_submit, submit_mode="disable")
-    notice = st.session_state.pop(NOTICE_KEY, None)
-    if notice:
-        st.toast(notice, icon=":material/info:")
+    ui.show_notices()
     _sidebar(svc, conversation_id, chat, resolved, model_problem)
 
     if conversation_id is None:

@@ -9,7 +9,9 @@ import pandas as pd
 import streamlit as st
 
 from assistant import browse, export, importing, transcript, ui
-from assistant.store import TITLE_LIMIT_CHARS, InvalidInput, NotFound, Store
+from assistant.errors import InvalidInput, NotFound
+from assistant.safe_markdown import plain
+from assistant.store import TITLE_LIMIT_CHARS, Store
 
 SEARCH_KEY = "history_search"
 TABLE_KEY = "history_table"
@@ -245,7 +247,7 @@ def _details(svc, conversation_id: int) -> None:
         )
         if st.session_state.get(CONFIRM_KEY) == ("trash", conversation.id):
             _confirmation(
-                f"Move **{ui.escape_markdown(conversation.title)}** to the trash? It leaves the "
+                f"Move **{plain(conversation.title)}** to the trash? It leaves the "
                 "sidebar and the search results; you can restore it from the **Trash** tab.",
                 "Move to trash",
                 _trash,

@@ -7,6 +7,7 @@ import streamlit as st
 
 from assistant import connection, ui
 from assistant.chat_settings import PARAM_SPECS
+from assistant.errors import InvalidInput, NotFound, ProviderError
 from assistant.profiles import (
     KEY_ENV,
     KEY_NONE,
@@ -20,8 +21,7 @@ from assistant.profiles import (
     endpoint_label,
     resolve_key,
 )
-from assistant.providers import ProviderError
-from assistant.store import InvalidInput, NotFound
+from assistant.safe_markdown import plain
 
 NOTICE_KEY = "settings_notice"
 CONFIRM_KEY = "settings_confirm"  # ("preset" | "profile", id) awaiting a delete confirmation
@@ -226,7 +226,7 @@ def _create_profile() -> None:
         if profile.model:
             return
         try:  # no model typed: take the first one the endpoint lists, when it answers
-            models = svc.list_models(profile)
+            models = svc.endpoints.list_models(profile)
         except ProviderError as exc:
             _notify(f"Endpoint “{profile.name}” added, but it did not list its models: {exc}")
             return
@@ -269,7 +269,7 @@ def _pick_model(profile_id: int) -> None:
 def _check(profile_id: int) -> None:
     svc = ui.services()
     try:
-        report = svc.check_connection(svc.profiles.get(profile_id))
+        report = svc.endpoints.check_connection(svc.profiles.get(profile_id))
     except NotFound as exc:
         _notify(str(exc), problem=True)
         return
@@ -289,20 +289,17 @@ def _delete_profile(profile_id: int) -> None:
 
 def _report(report: connection.CheckReport) -> None:
     icons = {True: ":material/check_circle:", False: ":material/cancel:", None: ":material/help:"}
-    lines = [
-        f"{icons[step.ok]} **{step.name}:** {ui.escape_markdown(step.detail)}"
-        for step in report.steps
-    ]
+    lines = [f"{icons[step.ok]} **{step.name}:** {plain(step.detail)}" for step in report.steps]
     box = st.success if report.ok else st.error
     title = "Connection works." if report.ok else "The connection check found a problem."
     box(title + "  \n" + "  \n".join(lines))
 
 
 def _profile_body(svc, profile, usage, default_id: int | None) -> None:
-    effective = svc.effective(profile)
+    effective = svc.endpoints.effective(profile)
     facts = [KIND_LABELS[profile.kind], endpoint_label(effective)]
     if profile.kind != KIND_LOCAL:
-        key = resolve_key(profile, svc.providers.environ, svc.providers.secrets())
+        key = resolve_key(profile, svc.endpoints.registry.environ, svc.endpoints.registry.secrets())
         found = "found" if key else "not set"
         facts.append(
             f"key: {profile.key_label}" + ("" if profile.key_source == KEY_NONE else f" ({found})")
@@ -321,7 +318,7 @@ def _profile_body(svc, profile, usage, default_id: int | None) -> None:
                 icon=":material/warning:",
             )
     if profile.kind == KIND_LOCAL:
-        st.caption(f"Model: {ui.escape_markdown(effective.model or 'no file found')}")
+        st.caption(f"Model: {plain(effective.model or 'no file found')}")
     else:
         ui.model_picker(
             svc,

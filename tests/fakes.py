@@ -7,14 +7,8 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from assistant.providers.base import (
-    Finish,
-    GenerationRequest,
-    ProviderError,
-    StreamEvent,
-    TextDelta,
-    Usage,
-)
+from assistant.errors import ProviderError
+from assistant.providers.base import Finish, GenerationRequest, StreamEvent, TextDelta, Usage
 
 
 @dataclass

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import seed
 from fake_openai import Scenario
 from streamlit.testing.v1 import AppTest
 
 from assistant.db import Database
+from assistant.safe_markdown import plain
 from assistant.store import Store
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -68,7 +70,7 @@ def test_empty_message_is_ignored(remote, db_path):
     at = app().run()
     at.chat_input[0].set_value("   ").run()
     assert not at.exception
-    assert "Type a message first." in [t.value for t in at.toast]
+    assert plain("Type a message first.") in [t.value for t in at.toast]
     assert Store(Database(db_path)).list_conversations() == []
     assert remote.completions() == []
 
@@ -88,7 +90,7 @@ def test_provider_error_shows_in_the_bubble_and_retry_adds_a_version(remote):
     remote.enqueue(Scenario(status=500), Scenario(chunks=["Recovered."]))
     at = app().run()
     at.chat_input[0].set_value("Hello").run()
-    assert "internal error (500)" in at.error[0].value
+    assert plain("internal error (500)") in at.error[0].value
     retry = next(b for b in at.button if b.label == "Retry")
     retry.click().run()
     assert not at.exception
@@ -96,7 +98,7 @@ def test_provider_error_shows_in_the_bubble_and_retry_adds_a_version(remote):
     assert "2 / 2" in [c.value for c in at.caption]
     # The failed first version is still there.
     next(b for b in at.button if b.key.startswith("prev-")).click().run()
-    assert "internal error (500)" in at.error[0].value
+    assert plain("internal error (500)") in at.error[0].value
 
 
 def test_wrong_key_is_explained_without_showing_it(monkeypatch, db_path):
@@ -159,9 +161,9 @@ def test_answer_left_by_a_dead_process_shows_as_interrupted_with_retry(remote, d
     from assistant.store import Snapshot
 
     store = Store(Database(db_path))
-    ids = store.create_turn(None, "Tell me more", Snapshot("openai", "gpt-3.5-turbo", {}, ""))
-    store.claim(ids.assistant_message_id, "otherhost:1:dead", time.time() - 600)
-    store.checkpoint(ids.assistant_message_id, "The first half", time.time() - 600)
+    ids = seed.turn(store, None, "Tell me more", Snapshot("openai", "gpt-3.5-turbo", {}, ""))
+    seed.claim(store, ids.assistant_message_id, time.time() - 600)
+    seed.checkpoint(store, ids.assistant_message_id, "The first half", time.time() - 600)
     remote.enqueue(Scenario(chunks=["A fresh answer."]))
 
     at = app()

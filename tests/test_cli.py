@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import seed
+
 from assistant.db import Database
 from assistant.migrations import LATEST_VERSION
 from assistant.store import FinalResult, Snapshot, Store
@@ -33,9 +35,11 @@ def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
 
 def seeded(db_path: Path) -> Store:
     store = Store(Database(db_path))
-    ids = store.create_turn(None, "What is WAL?", Snapshot("openai", "gpt-3.5-turbo", {}, ""))
-    store.claim(ids.assistant_message_id, "test", 0)
-    store.finish(ids.assistant_message_id, FinalResult("complete", "Write-ahead logging.", "stop"))
+    ids = seed.turn(store, None, "What is WAL?", Snapshot("openai", "gpt-3.5-turbo", {}, ""))
+    seed.claim(store, ids.assistant_message_id, 0)
+    seed.finish(
+        store, ids.assistant_message_id, FinalResult("complete", "Write-ahead logging.", "stop")
+    )
     return store
 
 
@@ -130,7 +134,7 @@ def test_export_prints_every_conversation_as_json(db_path, tmp_path):
 
 def test_export_of_one_conversation_and_a_missing_one(db_path, tmp_path):
     store = seeded(db_path)
-    store.create_turn(None, "Another", Snapshot("openai", "m", {}, ""))
+    seed.turn(store, None, "Another", Snapshot("openai", "m", {}, ""))
     env = {"SQLITE_DB_PATH": str(db_path)}
     one = run_cli("export", "--conversation", "1", env=env, cwd=tmp_path)
     assert [c["title"] for c in json.loads(one.stdout)["conversations"]] == ["What is WAL?"]
@@ -150,7 +154,7 @@ def test_unknown_command_is_a_usage_error(tmp_path):
 
 def test_list_show_and_search_in_the_terminal_and_as_json(db_path, tmp_path):
     store = seeded(db_path)
-    other = store.create_turn(None, "学习中文的方法", Snapshot("openai", "m", {}, ""))
+    other = seed.turn(store, None, "学习中文的方法", Snapshot("openai", "m", {}, ""))
     store.set_pinned(other.conversation_id, True)
     env = {"SQLITE_DB_PATH": str(db_path)}
 

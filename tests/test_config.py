@@ -6,13 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.config import (
-    ConfigError,
-    find_bundled_model,
-    load_settings,
-    mask_secret,
-    read_secrets_files,
-)
+from assistant.config import find_bundled_model, load_settings, mask_secret, read_secrets_files
+from assistant.errors import ConfigError
 
 
 def test_no_settings_means_the_embedded_model_and_documented_defaults():

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import seed
 from conftest import wait_until
 from fake_openai import FakeOpenAIServer, Scenario
 
@@ -272,8 +273,8 @@ def test_search_a_word_open_the_hit_and_land_on_that_message(remote_app, page):
         text = f"Question {number} about the weather"
         if number == 3:
             text = "Where is Zanzibar, and what is its spice history?"
-        ids = store.create_turn(conversation_id, text, Snapshot("openai", "gpt-3.5-turbo"))
-        store.finish(ids.assistant_message_id, FinalResult("complete", f"Answer {number}."))
+        ids = seed.turn(store, conversation_id, text, Snapshot("openai", "gpt-3.5-turbo"))
+        seed.finish(store, ids.assistant_message_id, FinalResult("complete", f"Answer {number}."))
         conversation_id = ids.conversation_id
         target = ids.user_message_id if number == 3 else target
     page.goto(f"{app.url}/conversations")

@@ -7,10 +7,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import seed as seeding
 
 from assistant import export, importing
 from assistant.db import Database
-from assistant.importing import ImportProblem, read_conversations
+from assistant.errors import ImportProblem
+from assistant.importing import read_conversations
 from assistant.store import (
     FinalResult,
     ImportedConversation,
@@ -30,18 +32,19 @@ HOSTILE = (
 
 def seed(store: Store) -> None:
     """Two conversations: versions, a failure, Markdown, Chinese, a pin, usage and timings."""
-    ids = store.create_turn(None, "Write **hello** in Python", Snapshot("openai", "gpt-a"))
-    store.claim(ids.assistant_message_id, "t", 0)
-    store.finish(ids.assistant_message_id, FinalResult("error", "", error="Rate limited."))
-    retry = store.add_answer(ids.user_message_id, Snapshot("openai", "gpt-b", {"t": 1}, "Sys"))
-    store.claim(retry, "t", 0)
-    store.finish(
+    ids = seeding.turn(store, None, "Write **hello** in Python", Snapshot("openai", "gpt-a"))
+    seeding.claim(store, ids.assistant_message_id, 0)
+    seeding.finish(store, ids.assistant_message_id, FinalResult("error", "", error="Rate limited."))
+    retry = seeding.answer(store, ids.user_message_id, Snapshot("openai", "gpt-b", {"t": 1}, "Sys"))
+    seeding.claim(store, retry, 0)
+    seeding.finish(
+        store,
         retry,
         FinalResult("complete", "```python\nprint('hello')\n```", "stop", None, 9, 4, 0.25, 0.5),
     )
-    second = store.create_turn(None, "你好，世界", Snapshot("local", "smol"))
-    store.claim(second.assistant_message_id, "t", 0)
-    store.finish(second.assistant_message_id, FinalResult("stopped", "世界你好"))
+    second = seeding.turn(store, None, "你好，世界", Snapshot("local", "smol"))
+    seeding.claim(store, second.assistant_message_id, 0)
+    seeding.finish(store, second.assistant_message_id, FinalResult("stopped", "世界你好"))
     store.set_pinned(second.conversation_id, True)
 
 
@@ -112,8 +115,8 @@ class _Audit(HTMLParser):
 
 
 def test_html_export_is_self_contained_and_runs_no_script_from_messages(store):
-    ids = store.create_turn(None, HOSTILE, Snapshot("openai", "m"))
-    store.finish(ids.assistant_message_id, FinalResult("complete", HOSTILE))
+    ids = seeding.turn(store, None, HOSTILE, Snapshot("openai", "m"))
+    seeding.finish(store, ids.assistant_message_id, FinalResult("complete", HOSTILE))
     page = export.render(store, "html", ids.conversation_id)
     audit = _Audit()
     audit.feed(page)
@@ -207,7 +210,9 @@ def test_a_live_answer_in_a_file_is_imported_as_interrupted(tmp_path, store):
     [conversation_id] = store.import_conversations(read_conversations(json.dumps(data))).imported
     answer = store.messages(conversation_id)[1]
     assert (answer.status, answer.content) == ("interrupted", "partial")
-    assert store.pending_answers(conversation_id) == []  # importing never starts a generation
+    assert (
+        seeding.life(store).pending_answers(conversation_id) == []
+    )  # importing never starts a generation
 
 
 @pytest.mark.parametrize(

@@ -5,18 +5,20 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+import seed
 
 from assistant import migrations, textsearch
 from assistant.db import Database
-from assistant.store import FinalResult, InvalidInput, NotFound, Snapshot, Store
+from assistant.errors import InvalidInput, NotFound
+from assistant.store import FinalResult, Snapshot, Store
 
 SNAP = Snapshot("fake", "fake-model")
 
 
 def answered(store: Store, question: str, answer: str, conversation_id: int | None = None):
-    ids = store.create_turn(conversation_id, question, SNAP)
-    store.claim(ids.assistant_message_id, "test", 0)
-    store.finish(ids.assistant_message_id, FinalResult("complete", answer, "stop"))
+    ids = seed.turn(store, conversation_id, question, SNAP)
+    seed.claim(store, ids.assistant_message_id, 0)
+    seed.finish(store, ids.assistant_message_id, FinalResult("complete", answer, "stop"))
     return ids
 
 
@@ -61,12 +63,12 @@ def test_migration_2_indexes_existing_rows_of_a_version_1_database(db_path):
 
 
 def test_new_messages_and_streamed_text_are_searchable_and_old_text_is_not(store):
-    ids = store.create_turn(None, "Explain quaternions", SNAP)
+    ids = seed.turn(store, None, "Explain quaternions", SNAP)
     assert words(store.search("quaternions"))[-1] == ("user", ids.user_message_id)
-    assert store.claim(ids.assistant_message_id, "test", 0)
-    store.checkpoint(ids.assistant_message_id, "Rotations in three dimensions", 1)
+    assert seed.claim(store, ids.assistant_message_id, 0)
+    seed.checkpoint(store, ids.assistant_message_id, "Rotations in three dimensions", 1)
     assert ("assistant", ids.assistant_message_id) in words(store.search("rotations"))
-    store.finish(ids.assistant_message_id, FinalResult("complete", "Gimbal lock avoided."))
+    seed.finish(store, ids.assistant_message_id, FinalResult("complete", "Gimbal lock avoided."))
     assert ("assistant", ids.assistant_message_id) in words(store.search("gimbal"))
     assert store.search("rotations") == []  # the checkpointed text was replaced
 
@@ -203,7 +205,7 @@ def test_trash_restore_and_empty(store):
     assert [c.id for c in store.list_trash()] == [drop.conversation_id]
     assert [s.id for s in store.summaries()] == [keep.conversation_id]
     with pytest.raises(NotFound):  # nothing can be added to a conversation in the trash
-        store.create_turn(drop.conversation_id, "more", SNAP)
+        seed.turn(store, drop.conversation_id, "more", SNAP)
     with pytest.raises(InvalidInput, match="not in the trash"):
         store.restore(keep.conversation_id)
     with pytest.raises(InvalidInput, match="not in the trash"):
@@ -219,15 +221,15 @@ def test_trash_restore_and_empty(store):
 
 
 def test_summaries_count_messages_models_tokens_and_problems(store):
-    ids = store.create_turn(None, "q1", Snapshot("openai", "gpt-a"))
-    store.claim(ids.assistant_message_id, "t", 0)
-    store.finish(ids.assistant_message_id, FinalResult("error", "", error="boom"))
-    retry = store.add_answer(ids.user_message_id, Snapshot("openai", "gpt-b"))
-    store.claim(retry, "t", 0)
-    store.finish(retry, FinalResult("complete", "fine", prompt_tokens=5, completion_tokens=7))
-    failing = store.create_turn(None, "q2", Snapshot("openai", "gpt-a"))
-    store.claim(failing.assistant_message_id, "t", 0)
-    store.finish(failing.assistant_message_id, FinalResult("interrupted", "half"))
+    ids = seed.turn(store, None, "q1", Snapshot("openai", "gpt-a"))
+    seed.claim(store, ids.assistant_message_id, 0)
+    seed.finish(store, ids.assistant_message_id, FinalResult("error", "", error="boom"))
+    retry = seed.answer(store, ids.user_message_id, Snapshot("openai", "gpt-b"))
+    seed.claim(store, retry, 0)
+    seed.finish(store, retry, FinalResult("complete", "fine", prompt_tokens=5, completion_tokens=7))
+    failing = seed.turn(store, None, "q2", Snapshot("openai", "gpt-a"))
+    seed.claim(store, failing.assistant_message_id, 0)
+    seed.finish(store, failing.assistant_message_id, FinalResult("interrupted", "half"))
     by_id = {s.id: s for s in store.summaries()}
     first = by_id[ids.conversation_id]
     assert (first.messages, first.models, first.tokens) == (3, ("gpt-a", "gpt-b"), 12)
@@ -266,13 +268,15 @@ def test_history_version_changes_with_what_the_table_shows_but_not_with_streamed
         seen.append(store.history_version())
         return seen[-1] != seen[-2]
 
-    ids = store.create_turn(None, "q", SNAP)
+    ids = seed.turn(store, None, "q", SNAP)
     assert changed()
-    store.claim(ids.assistant_message_id, "t", 0)
+    seed.claim(store, ids.assistant_message_id, 0)
     assert changed()  # pending -> streaming
-    store.checkpoint(ids.assistant_message_id, "partial text", 1)
+    seed.checkpoint(store, ids.assistant_message_id, "partial text", 1)
     assert not changed()  # streaming text alone does not touch the table
-    store.finish(ids.assistant_message_id, FinalResult("complete", "done", completion_tokens=3))
+    seed.finish(
+        store, ids.assistant_message_id, FinalResult("complete", "done", completion_tokens=3)
+    )
     assert changed()
     for action in (
         lambda: store.rename(ids.conversation_id, "new"),

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import seed
 from streamlit.testing.v1 import AppTest
 
 from assistant import export
 from assistant.db import Database
+from assistant.safe_markdown import plain
 from assistant.store import FinalResult, Snapshot, Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,9 +28,11 @@ def history(monkeypatch, db_path) -> Store:
         ("Plan a trip to Kyoto", "", "error", "gpt-a"),
     ]
     for question, answer, status, model in turns:
-        ids = store.create_turn(None, question, Snapshot("openai", model))
-        store.claim(ids.assistant_message_id, "t", 0)
-        store.finish(ids.assistant_message_id, FinalResult(status, answer, error="Rate limited."))
+        ids = seed.turn(store, None, question, Snapshot("openai", model))
+        seed.claim(store, ids.assistant_message_id, 0)
+        seed.finish(
+            store, ids.assistant_message_id, FinalResult(status, answer, error="Rate limited.")
+        )
     return store
 
 
@@ -96,7 +100,7 @@ def test_selecting_a_row_shows_the_transcript_and_rename_pin_delete_undo(history
     at.run()
     assert not at.exception
     assert "Plan a trip to Kyoto" in [m.value for m in at.markdown]  # the newest is first
-    assert "Rate limited." in [e.value for e in at.error]  # the failed answer, as in the chat
+    assert plain("Rate limited.") in [e.value for e in at.error]  # the failed answer
 
     at.text_input(key="title-3").set_value("   ").run()  # empty: refused, nothing changes
     assert "A title cannot be empty." in [e.value for e in at.error]

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from assistant.config import find_bundled_model
-from assistant.providers import GenerationRequest, LocalModel, ProviderError
+from assistant.errors import ProviderError
+from assistant.providers import GenerationRequest, LocalModel
 from assistant.providers.base import Finish, TextDelta, Usage
 from assistant.store import Snapshot
 from assistant.turns import TurnManager

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from fake_openai import FakeOpenAIServer, Scenario
 
-from assistant.providers import GenerationRequest, OpenAICompatProvider, ProviderError
+from assistant.errors import ProviderError
+from assistant.providers import GenerationRequest, OpenAICompatProvider
 from assistant.providers.base import Finish, TextDelta, Usage
 from assistant.store import Snapshot
 from assistant.turns import TurnManager

@@ -8,8 +8,8 @@ import pytest
 
 from assistant import migrations
 from assistant.db import Database
+from assistant.errors import InvalidInput, NotFound
 from assistant.presets import FROM_ENVIRONMENT, SHIPPED_PRESETS, PresetStore
-from assistant.store import InvalidInput, NotFound
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from fake_openai import FakeOpenAIServer, Scenario
 from assistant import export, migrations
 from assistant.chat_settings import ChatSettings
 from assistant.config import load_settings
+from assistant.errors import InvalidInput
 from assistant.profiles import KEY_ENV, KEY_SECRETS, KIND_LOCAL, KIND_OPENAI
 from assistant.services import Services
-from assistant.store import InvalidInput
 
 KEY = "sk-scan-7f3a9c1e5b2d4f6a8c0e"
 KEY_VARIABLE = "SCAN_TEST_KEY"
@@ -57,7 +57,6 @@ def finish(svc: Services, answer_id: int):
 
 def send(svc: Services, conversation_id: int | None, text: str, draft=None):
     ids = svc.send(conversation_id, text, draft)
-    svc.turns.start(ids.assistant_message_id)
     return ids, finish(svc, ids.assistant_message_id)
 
 
@@ -81,7 +80,7 @@ def test_automatic_default_follows_the_environment(db_path, fake_server):
     remote = build(db_path, {"OPENAI_BASE_URL": fake_server.base_url})
     default = remote.profiles.default(remote.settings)
     assert default.kind == KIND_OPENAI
-    assert remote.effective(default).base_url == fake_server.base_url
+    assert remote.endpoints.effective(default).base_url == fake_server.base_url
     remote.turns.shutdown()
 
 
@@ -121,7 +120,7 @@ def test_deleting_a_profile_sends_its_conversations_back_to_the_default(svc, fak
 
 
 def test_the_model_list_comes_from_the_endpoint(svc, fake_profile):
-    assert svc.list_models(fake_profile) == ["fake-model", "other-model"]
+    assert svc.endpoints.list_models(fake_profile) == ["fake-model", "other-model"]
 
 
 # -- a turn uses the conversation's settings and snapshots them -------------------------------
@@ -258,8 +257,8 @@ def test_bad_saved_values_fall_back_to_defaults_and_say_so(svc, fake_profile):
 
 
 def test_an_answer_whose_profile_was_deleted_fails_with_a_clear_message(svc, fake_profile):
-    ids = svc.send(None, "Hi", ChatSettings(profile_id=fake_profile.id))
-    svc.chat.save(ids.conversation_id, ChatSettings())
+    chat = svc.chat.completed(ChatSettings(profile_id=fake_profile.id))
+    ids = svc.turns.create(None, "Hi", svc.chat.resolve(chat).snapshot())  # not started yet
     svc.profiles.delete(fake_profile.id)
     svc.turns.start(ids.assistant_message_id)
     answer = finish(svc, ids.assistant_message_id)
@@ -289,7 +288,7 @@ def test_migration_4_applies_on_a_version_3_database(db_path):
 
 
 def test_connection_check_ok_measures_time_to_first_token(svc, fake_profile):
-    report = svc.check_connection(fake_profile)
+    report = svc.endpoints.check_connection(fake_profile)
     assert report.ok, report.steps
     assert [s.name for s in report.steps] == ["Reachable", "Key", "Model", "First token"]
     assert report.first_token_s is not None and report.first_token_s > 0
@@ -301,7 +300,7 @@ def test_connection_check_says_the_key_was_rejected(db_path, keyed_server):
         profile = services.profiles.create(
             "Fake", keyed_server.base_url, KEY_ENV, KEY_VARIABLE, "fake-model"
         )
-        report = services.check_connection(profile)
+        report = services.endpoints.check_connection(profile)
     finally:
         services.turns.shutdown()
     assert not report.ok
@@ -317,14 +316,14 @@ def test_connection_check_says_the_key_was_rejected(db_path, keyed_server):
 
 def test_connection_check_says_the_key_is_missing(svc, keyed_server):
     profile = svc.profiles.create("Fake", keyed_server.base_url, KEY_ENV, "NOT_SET_ANYWHERE", "m")
-    steps = {s.name: s for s in svc.check_connection(profile).steps}
+    steps = {s.name: s for s in svc.endpoints.check_connection(profile).steps}
     assert steps["Key"].ok is False
     assert "environment variable NOT_SET_ANYWHERE is not set" in steps["Key"].detail
     assert keyed_server.requests == []  # nothing was sent without a key
 
 
 def test_connection_check_names_an_unknown_model_and_the_offered_ones(svc, fake_profile):
-    report = svc.check_connection(fake_profile, "gpt-9")
+    report = svc.endpoints.check_connection(fake_profile, "gpt-9")
     steps = {s.name: s for s in report.steps}
     assert steps["Model"].ok is False
     assert "“gpt-9” is not one of the 2 models" in steps["Model"].detail
@@ -334,7 +333,7 @@ def test_connection_check_names_an_unknown_model_and_the_offered_ones(svc, fake_
 
 def test_connection_check_says_when_nothing_listens(svc, closed_port):
     profile = svc.profiles.create("Nothing", f"http://127.0.0.1:{closed_port}/v1", model="m")
-    report = svc.check_connection(profile)
+    report = svc.endpoints.check_connection(profile)
     steps = {s.name: s for s in report.steps}
     assert steps["Reachable"].ok is False
     assert "Could not connect" in steps["Reachable"].detail
@@ -367,7 +366,7 @@ def test_the_key_never_reaches_the_database_logs_or_exports(
         assert secrets_server.completions()[-1].headers["authorization"] == f"Bearer {secret_key}"
         statuses = sorted(m.status for m in services.store.messages(1) if m.role == "assistant")
         assert statuses == ["error"]
-        reports = [services.check_connection(p) for p in (by_env, by_secrets)]
+        reports = [services.endpoints.check_connection(p) for p in (by_env, by_secrets)]
         assert all(r.ok for r in reports)
         exported = [export.render(services.store, fmt) for fmt in export.FORMATS]
     finally:

@@ -11,10 +11,14 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import seed
 
 from assistant import migrations
-from assistant.db import Database, StorageError
-from assistant.store import Snapshot, make_title
+from assistant.db import Database
+from assistant.errors import StorageError
+from assistant.store import FinalResult, Snapshot, make_title
+
+SNAP = Snapshot("fake", "m")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,7 +67,8 @@ def test_corrupt_database_file_gives_a_clear_message(db_path):
 UNWRITABLE_CHECK = """
 import os
 import sys
-from assistant.db import Database, StorageError
+from assistant.db import Database
+from assistant.errors import StorageError
 if os.geteuid() == 0:  # root may write anywhere: become `nobody` once the code is loaded
     os.setgid(65534)
     os.setuid(65534)
@@ -130,7 +135,7 @@ def test_database_path_under_a_file_gives_a_clear_message(tmp_path):
 
 
 def test_deleting_a_conversation_removes_its_messages(store):
-    ids = store.create_turn(None, "hello", Snapshot("fake", "m"))
+    ids = seed.turn(store, None, "hello", Snapshot("fake", "m"))
     with store.db.connect() as conn:
         conn.execute("DELETE FROM conversations WHERE id = ?", (ids.conversation_id,))
         left = conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
@@ -138,9 +143,9 @@ def test_deleting_a_conversation_removes_its_messages(store):
 
 
 def test_conversations_are_listed_by_latest_activity(store):
-    first = store.create_turn(None, "first", Snapshot("fake", "m"))
-    store.create_turn(None, "second", Snapshot("fake", "m"))
-    store.create_turn(first.conversation_id, "first again", Snapshot("fake", "m"))
+    first = seed.finished_turn(store, None, "first", FinalResult("complete", "a"), SNAP)
+    seed.turn(store, None, "second", SNAP)
+    seed.turn(store, first.conversation_id, "first again", SNAP)
     assert [c.title for c in store.list_conversations()] == ["first", "second"]
 
 

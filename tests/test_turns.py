@@ -6,11 +6,19 @@ import threading
 import time
 
 import pytest
+import seed
 from conftest import wait_until
 from fakes import provider_error
 
-from assistant.store import NotFound, Snapshot
-from assistant.turns import AlreadyClaimed, EmptyMessage, MessageTooLong, TurnManager
+from assistant.errors import (
+    AlreadyClaimed,
+    ConversationBusy,
+    EmptyMessage,
+    MessageTooLong,
+    NotFound,
+)
+from assistant.store import Snapshot
+from assistant.turns import TurnManager
 
 
 def run_to_end(manager: TurnManager, answer_id: int) -> str:
@@ -137,11 +145,11 @@ def test_stop_while_the_provider_is_silent_still_ends_the_turn(
     manager.start(ids.assistant_message_id)
     assert script.held.wait(5)
     manager.stop(ids.assistant_message_id, wait=0.1)
+    wait_until(lambda: not manager.is_live(ids.assistant_message_id))
     answer = store.get_message(ids.assistant_message_id)
     assert (answer.status, answer.content) == ("stopped", "Half said ")
-    assert not manager.is_live(ids.assistant_message_id)
     script.release.set()  # the provider finally speaks: its words must not be added
-    manager.shutdown(wait=2, join_workers=True)
+    manager.shutdown(wait=2)  # joins the workers
     assert store.get_message(ids.assistant_message_id).content == "Half said "
 
 
@@ -185,12 +193,12 @@ def test_unexpected_exception_ends_the_turn_as_error_not_streaming(
 
 
 def test_turn_left_streaming_by_a_dead_process_becomes_interrupted(store, snapshot, fake_provider):
-    ids_dead = store.create_turn(None, "old question", snapshot)
-    store.claim(ids_dead.assistant_message_id, "host:999:dead", time.time() - 120)
-    store.checkpoint(ids_dead.assistant_message_id, "half an ans", time.time() - 120)
+    ids_dead = seed.turn(store, None, "old question", snapshot)
+    seed.claim(store, ids_dead.assistant_message_id, time.time() - 120)
+    seed.checkpoint(store, ids_dead.assistant_message_id, "half an ans", time.time() - 120)
     # A live generation in another process (fresh heartbeat) must not be touched.
-    ids_alive = store.create_turn(None, "other question", snapshot)
-    store.claim(ids_alive.assistant_message_id, "host:1000:alive", time.time())
+    ids_alive = seed.turn(store, None, "other question", snapshot)
+    seed.claim(store, ids_alive.assistant_message_id, time.time())
 
     turns = TurnManager(store, lambda _p: fake_provider, stale_after=30)
     try:
@@ -242,7 +250,8 @@ def test_context_never_includes_failed_pending_or_empty_answers(
     manager.start(third.assistant_message_id)
     run_to_end(manager, third.assistant_message_id)  # complete but empty
 
-    manager.create(cid, "four (left pending)", snapshot)
+    fourth = manager.create(cid, "four (stopped before it started)", snapshot)
+    manager.stop(fourth.assistant_message_id)
     fifth = manager.create(cid, "five", snapshot)
     manager.start(fifth.assistant_message_id)
     run_to_end(manager, fifth.assistant_message_id)
@@ -254,7 +263,7 @@ def test_context_never_includes_failed_pending_or_empty_answers(
         {"role": "assistant", "content": "good answer"},
         {"role": "user", "content": "two"},
         {"role": "user", "content": "three"},
-        {"role": "user", "content": "four (left pending)"},
+        {"role": "user", "content": "four (stopped before it started)"},
         {"role": "user", "content": "five"},
     ]
 
@@ -305,26 +314,41 @@ def test_start_pending_resumes_a_turn_whose_page_went_away(manager, store, snaps
     assert manager.start_pending(ids.conversation_id) == []
 
 
-def test_concurrent_turns_from_many_threads_keep_order_and_lose_nothing(manager, store, snapshot):
-    conversation = manager.create(None, "seed", snapshot).conversation_id
-    errors: list[BaseException] = []
+def test_concurrent_sends_to_one_conversation_create_exactly_one_live_answer(
+    manager, store, snapshot, fake_provider
+):
+    fake_provider.enqueue(["seeded"])
+    first = manager.send(None, "seed", snapshot)
+    run_to_end(manager, first.assistant_message_id)
+    conversation = first.conversation_id
+    script = fake_provider.enqueue(["slow ", "answer"], hold_after=1)
+    barrier = threading.Barrier(6)
+    outcomes: list[str] = []
 
     def writer(n: int) -> None:
+        barrier.wait()
         try:
-            for i in range(10):
-                manager.create(conversation, f"thread {n} message {i}", snapshot)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+            manager.send(conversation, f"tab {n}", snapshot)
+            outcomes.append("sent")
+        except ConversationBusy as exc:
+            assert "still being written" in str(exc)
+            outcomes.append("busy")
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert errors == []
+    assert sorted(outcomes) == ["busy"] * 5 + ["sent"]
     messages = store.messages(conversation)
-    assert len(messages) == 2 + 6 * 10 * 2
-    assert [m.seq for m in messages] == list(range(1, len(messages) + 1))
+    assert len(messages) == 4  # nothing half-written by the refused sends
+    assert [m.seq for m in messages] == [1, 2, 3, 4]
+    script.release.set()
+    run_to_end(manager, messages[-1].id)
+    # Once the answer is done, the next message goes, with that answer in its context.
+    later = manager.send(conversation, "after", snapshot)
+    run_to_end(manager, later.assistant_message_id)
+    assert {"role": "assistant", "content": "slow answer"} in fake_provider.calls[-1].messages
 
 
 def test_snapshot_is_frozen_at_create_time(manager, store, fake_provider):
@@ -342,12 +366,12 @@ def test_snapshot_is_frozen_at_create_time(manager, store, fake_provider):
 
 
 def test_following_a_foreign_answer_ends_when_its_process_goes_silent(manager, store, snapshot):
-    ids = store.create_turn(None, "q", snapshot)
-    store.claim(ids.assistant_message_id, "otherhost:7:alive", time.time())
-    store.checkpoint(ids.assistant_message_id, "from another process", time.time())
+    ids = seed.turn(store, None, "q", snapshot)
+    seed.claim(store, ids.assistant_message_id, time.time())
+    seed.checkpoint(store, ids.assistant_message_id, "from another process", time.time())
     follower = manager.follow(ids.assistant_message_id, idle_tick=0.01)
     assert next(follower) == "from another process"
     assert store.get_message(ids.assistant_message_id).status == "streaming"  # fresh: untouched
-    store.heartbeat([ids.assistant_message_id], time.time() - 600)  # its process went silent
+    seed.life(store).heartbeat(seed.ELSEWHERE, [ids.assistant_message_id], time.time() - 600)
     assert "".join(follower) == ""
     assert store.get_message(ids.assistant_message_id).status == "interrupted"

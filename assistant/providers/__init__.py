@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from assistant.config import PROVIDER_LOCAL, PROVIDER_OPENAI, Settings
+from assistant.errors import ProviderError
 from assistant.providers.base import (
     EventStream,
     Finish,
     GenerationRequest,
     Provider,
-    ProviderError,
     StreamEvent,
     TextDelta,
     Usage,

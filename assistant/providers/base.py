@@ -37,29 +37,6 @@ class GenerationRequest:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-class ProviderError(Exception):
-    """A failure the user can understand. `kind` is one of KINDS."""
-
-    KINDS = (
-        "auth",
-        "no_key",
-        "not_found",
-        "rate_limit",
-        "timeout",
-        "connection",
-        "bad_request",
-        "server",
-        "stream_cut",
-        "model_load",
-        "unknown",
-    )
-
-    def __init__(self, kind: str, user_message: str) -> None:
-        super().__init__(user_message)
-        self.kind = kind if kind in self.KINDS else "unknown"
-        self.user_message = user_message
-
-
 class EventStream(Protocol):
     """An iterator of events that can be closed early (Stop), from any thread."""
 

@@ -16,14 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from assistant.providers.base import (
-    Finish,
-    GenerationRequest,
-    ProviderError,
-    StreamEvent,
-    TextDelta,
-    Usage,
-)
+from assistant.errors import ProviderError
+from assistant.providers.base import Finish, GenerationRequest, StreamEvent, TextDelta, Usage
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import openai
 
+from assistant.errors import ProviderError
 from assistant.providers.base import (
     Finish,
     GenerationRequest,
-    ProviderError,
     StreamEvent,
     TextDelta,
     Usage,

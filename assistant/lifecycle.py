@@ -1,0 +1,424 @@
+"""The answer lifecycle's SQL: create, claim, checkpoint, finish, ownership, stop, recovery.
+
+    create ──► pending ──claim──► streaming ──finish──► complete | stopped | error
+                  │                   │ owner's process gone ──recover──► interrupted
+                  └── end_pending ──► stopped
+
+Ownership. A `streaming` answer belongs to one `Owner`: a turn manager in one process, named by
+host, pid, the process's start time (so a reused pid is not mistaken for the owner) and a token.
+Only the owner writes its text: `checkpoint` and `finish` match the owner, so a late write
+from a process that lost the answer can never replace another's. Anyone else who wants it
+stopped sets `stop_requested`; the owner sees the flag at its next checkpoint or heartbeat.
+Only a `pending` answer (nobody generates it yet) may be ended directly (`end_pending`).
+
+Recovery. An answer whose owner is on this host and whose process is gone becomes
+`interrupted` at once, its text kept. For owners on other hosts (a shared network folder) the
+age of the heartbeat decides. `recover` runs over the whole database at start-up and for one
+conversation whenever it is read.
+
+One live answer per conversation: `create_turn` and `add_answer` refuse a second one in the
+same transaction (and a unique index refuses it even from an older app).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from assistant.db import Database
+from assistant.errors import ConversationBusy, NotFound
+from assistant.store import (
+    CONTEXT_STATUSES,
+    ConversationSetup,
+    FinalResult,
+    Message,
+    Snapshot,
+    Store,
+    TurnIds,
+    make_title,
+    new_uid,
+    now_iso,
+)
+
+INTERRUPTED_TEXT = "The app stopped while this answer was being written; the text so far was kept."
+BUSY_TEXT = (
+    "An answer is still being written in this conversation (maybe in another tab). Wait for it "
+    "or stop it, then send again. Your message is still in the box."
+)
+
+
+@cache
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def process_start(pid: int) -> int | None:
+    """When a process started (clock ticks since boot, from /proc); None if it does not exist.
+
+    Where /proc is missing (macOS, Windows) a live pid gives 0, which matches any start.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return _exists_without_proc(pid)
+    # The command name (field 2) may contain spaces and parentheses: split after the last ")".
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return int(fields[19])  # field 22 of the whole line: starttime
+
+
+def _exists_without_proc(pid: int) -> int | None:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return 0
+    return 0
+
+
+def this_host() -> str:
+    return f"{socket.gethostname()}/{_boot_id()[:8]}"  # a reboot ends every owner on the host
+
+
+@dataclass(frozen=True)
+class Owner:
+    host: str
+    pid: int
+    started: int
+    token: str
+
+    @classmethod
+    def of_this_process(cls) -> Owner:
+        pid = os.getpid()
+        return cls(this_host(), pid, process_start(pid) or 0, uuid.uuid4().hex[:8])
+
+    @classmethod
+    def parse(cls, text: str | None) -> Owner | None:
+        """An owner as stored; None for a value older versions wrote (`host:pid:token`)."""
+        parts = (text or "").split("|")
+        if len(parts) != 4:
+            return None
+        try:
+            return cls(parts[0], int(parts[1]), int(parts[2]), parts[3])
+        except ValueError:
+            return None
+
+    def __str__(self) -> str:
+        return f"{self.host}|{self.pid}|{self.started}|{self.token}"
+
+    @property
+    def on_this_host(self) -> bool:
+        return self.host == this_host()
+
+    def process_gone(self) -> bool:
+        """True only when this owner's process is known to be gone (it is on this host)."""
+        if not self.on_this_host:
+            return False
+        started = process_start(self.pid)
+        return started is None or (self.started != 0 and started not in (0, self.started))
+
+
+def owner_is_dead(owner_text: str | None, heartbeat_at: float | None, stale_before: float) -> bool:
+    """Whether nobody is writing an answer any more: the rule of the module docstring."""
+    owner = Owner.parse(owner_text)
+    if owner is not None and owner.on_this_host:
+        return owner.process_gone()
+    return heartbeat_at is None or heartbeat_at < stale_before
+
+
+class Lifecycle:
+    """The SQL of an answer's life; `TurnManager` runs it, pages never call it directly."""
+
+    def __init__(self, db: Database, store: Store | None = None) -> None:
+        self.db = db
+        self.store = store or Store(db)
+
+    # -- create ----------------------------------------------------------------------------
+
+    def create_turn(
+        self,
+        conversation_id: int | None,
+        text: str,
+        snapshot: Snapshot,
+        setup: ConversationSetup | None = None,
+    ) -> TurnIds:
+        """The user message and its pending answer (and the conversation if new), atomically.
+
+        `setup(conn, conversation_id)` runs in the same transaction for a new conversation.
+        Raises NotFound for a missing or trashed conversation, ConversationBusy while another
+        answer in it is live.
+        """
+        now = now_iso()
+        with self.db.transaction() as conn:
+            if conversation_id is None:
+                conversation_id = conn.execute(
+                    "INSERT INTO conversations (title, created_at, updated_at, uid)"
+                    " VALUES (?, ?, ?, ?) RETURNING id",
+                    (make_title(text), now, now, new_uid()),
+                ).fetchone()[0]
+                if setup is not None:
+                    setup(conn, conversation_id)
+            else:
+                found = conn.execute(
+                    "UPDATE conversations SET updated_at = ? WHERE id = ? AND deleted_at IS NULL",
+                    (now, conversation_id),
+                ).rowcount
+                if not found:
+                    raise NotFound(f"Conversation {conversation_id} does not exist.")
+                self._refuse_if_busy(conn, conversation_id)
+            seq = _next_seq(conn, conversation_id)
+            user_id = conn.execute(
+                "INSERT INTO messages (conversation_id, seq, role, content, status,"
+                " created_at, updated_at) VALUES (?, ?, 'user', ?, 'complete', ?, ?) RETURNING id",
+                (conversation_id, seq, text, now, now),
+            ).fetchone()[0]
+            answer_id = _insert_pending(conn, conversation_id, seq + 1, user_id, snapshot, now)
+        return TurnIds(conversation_id, user_id, answer_id)
+
+    def add_answer(self, user_message_id: int, snapshot: Snapshot) -> int:
+        """A new pending answer to an existing user message (regenerate / retry)."""
+        now = now_iso()
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT conversation_id, role FROM messages WHERE id = ?", (user_message_id,)
+            ).fetchone()
+            if row is None or row["role"] != "user":
+                raise NotFound(f"User message {user_message_id} does not exist.")
+            conversation_id = row["conversation_id"]
+            self._refuse_if_busy(conn, conversation_id)
+            conn.execute(
+                "UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id)
+            )
+            seq = _next_seq(conn, conversation_id)
+            return _insert_pending(conn, conversation_id, seq, user_message_id, snapshot, now)
+
+    @staticmethod
+    def _refuse_if_busy(conn: sqlite3.Connection, conversation_id: int) -> None:
+        live = conn.execute(
+            "SELECT 1 FROM messages WHERE conversation_id = ? AND status IN"
+            " ('pending', 'streaming') LIMIT 1",
+            (conversation_id,),
+        ).fetchone()
+        if live is not None:
+            raise ConversationBusy(BUSY_TEXT)
+
+    # -- claim, write, finish ----------------------------------------------------------------
+
+    def claim(self, answer_id: int, owner: Owner, now: float) -> bool:
+        """pending -> streaming; True for exactly one caller."""
+        with self.db.connect() as conn:
+            return (
+                conn.execute(
+                    "UPDATE messages SET status = 'streaming', owner = ?, heartbeat_at = ?,"
+                    " stop_requested = 0, updated_at = ? WHERE id = ? AND status = 'pending'",
+                    (str(owner), now, now_iso(), answer_id),
+                ).rowcount
+                == 1
+            )
+
+    def checkpoint(self, answer_id: int, owner: Owner, content: str, now: float) -> bool:
+        """Store the text so far; True when someone asked for the answer to stop."""
+        with self.db.connect() as conn:
+            row = conn.execute(
+                "UPDATE messages SET content = ?, heartbeat_at = ?, updated_at = ?"
+                " WHERE id = ? AND status = 'streaming' AND owner = ? RETURNING stop_requested",
+                (content, now, now_iso(), answer_id, str(owner)),
+            ).fetchone()
+        return bool(row and row[0])
+
+    def heartbeat(self, owner: Owner, answer_ids: Iterable[int], now: float) -> list[int]:
+        """Mark this owner's answers alive; returns those someone asked to stop."""
+        ids = list(answer_ids)
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                f"UPDATE messages SET heartbeat_at = ? WHERE status = 'streaming' AND owner = ?"
+                f" AND id IN ({marks}) RETURNING id, stop_requested",
+                (now, str(owner), *ids),
+            ).fetchall()
+        return [int(r[0]) for r in rows if r[1]]
+
+    def finish(self, answer_id: int, owner: Owner, result: FinalResult) -> bool:
+        """The owner writes the final state; False if the answer is no longer its own."""
+        return self._finish(answer_id, result, "status = 'streaming' AND owner = ?", (str(owner),))
+
+    def end_pending(self, answer_id: int, result: FinalResult) -> bool:
+        """End an answer nobody started (Stop before the first word); False if it had started."""
+        return self._finish(answer_id, result, "status = 'pending'", ())
+
+    def _finish(
+        self, answer_id: int, result: FinalResult, condition: str, values: tuple[object, ...]
+    ) -> bool:
+        now = now_iso()
+        with self.db.transaction() as conn:
+            changed = conn.execute(
+                "UPDATE messages SET status = ?, content = ?, finish_reason = ?, error = ?,"
+                " prompt_tokens = ?, completion_tokens = ?, first_token_s = ?, total_s = ?,"
+                " heartbeat_at = NULL, stop_requested = 0, updated_at = ?"
+                f" WHERE id = ? AND {condition}",
+                (
+                    result.status,
+                    result.content,
+                    result.finish_reason,
+                    result.error,
+                    result.prompt_tokens,
+                    result.completion_tokens,
+                    result.first_token_s,
+                    result.total_s,
+                    now,
+                    answer_id,
+                    *values,
+                ),
+            ).rowcount
+            if changed:
+                conn.execute(
+                    "UPDATE conversations SET updated_at = ? WHERE id ="
+                    " (SELECT conversation_id FROM messages WHERE id = ?)",
+                    (now, answer_id),
+                )
+        return changed == 1
+
+    def request_stop(self, answer_id: int) -> bool:
+        """Ask the owner of a streaming answer to stop it; False if it is not streaming."""
+        with self.db.connect() as conn:
+            return (
+                conn.execute(
+                    "UPDATE messages SET stop_requested = 1 WHERE id = ? AND status = 'streaming'",
+                    (answer_id,),
+                ).rowcount
+                == 1
+            )
+
+    # -- recovery ----------------------------------------------------------------------------
+
+    def recover(
+        self, stale_before: float, conversation_id: int | None = None, answer_id: int | None = None
+    ) -> list[int]:
+        """Answers whose owner is gone become `interrupted`, text kept; returns their ids.
+
+        Covers the whole database, one conversation or one answer. Reading the live rows is
+        cheap (a partial index); a write happens only when one is dead.
+        """
+        where, values = "status = 'streaming'", []
+        if conversation_id is not None:
+            where += " AND conversation_id = ?"
+            values.append(conversation_id)
+        if answer_id is not None:
+            where += " AND id = ?"
+            values.append(answer_id)
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                f"SELECT id, owner, heartbeat_at FROM messages WHERE {where}", values
+            ).fetchall()
+        dead = [r for r in rows if owner_is_dead(r["owner"], r["heartbeat_at"], stale_before)]
+        if not dead:
+            return []
+        recovered = []
+        with self.db.transaction() as conn:
+            for row in dead:
+                # Conditional on the owner we judged dead: a row claimed again meanwhile stays.
+                changed = conn.execute(
+                    "UPDATE messages SET status = 'interrupted', heartbeat_at = NULL,"
+                    " stop_requested = 0, updated_at = ?, error = ?"
+                    " WHERE id = ? AND status = 'streaming' AND owner IS ?",
+                    (now_iso(), INTERRUPTED_TEXT, row["id"], row["owner"]),
+                ).rowcount
+                if changed:
+                    recovered.append(int(row["id"]))
+        return recovered
+
+    # -- reading what a worker needs ---------------------------------------------------------
+
+    def pending_answers(self, conversation_id: int) -> list[int]:
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                "SELECT id FROM messages WHERE conversation_id = ? AND status = 'pending'"
+                " ORDER BY seq",
+                (conversation_id,),
+            ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def context_for(self, answer_id: int) -> tuple[Message, list[dict[str, str]]]:
+        """The answer row and the chat messages to send for it, oldest first.
+
+        Finished user messages before the answered one, each followed by its newest answer that
+        the model may see (complete or stopped, non-empty); then the answered user message.
+        Pending, empty, failed and interrupted answers are never sent back to the model.
+        """
+        answer = self.store.get_message(answer_id)
+        if answer.role != "assistant" or answer.reply_to is None:
+            raise NotFound(f"Message {answer_id} is not an answer.")
+        question = self.store.get_message(answer.reply_to)
+        rows = self.store.messages(answer.conversation_id)
+        best_answer: dict[int, Message] = {}
+        for message in rows:  # rows are in seq order, so a later version replaces an earlier one
+            if (
+                message.role == "assistant"
+                and message.reply_to not in (None, question.id)
+                and message.status in CONTEXT_STATUSES
+                and message.content.strip()
+            ):
+                best_answer[message.reply_to] = message
+        history: list[dict[str, str]] = []
+        for message in rows:
+            if message.role != "user" or message.seq > question.seq:
+                continue
+            history.append({"role": "user", "content": message.content})
+            reply = best_answer.get(message.id)
+            if reply is not None:
+                history.append({"role": "assistant", "content": reply.content})
+        return answer, history
+
+
+def _next_seq(conn: sqlite3.Connection, conversation_id: int) -> int:
+    row = conn.execute(
+        "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = ?",
+        (conversation_id,),
+    ).fetchone()
+    return int(row[0])
+
+
+def _insert_pending(
+    conn: sqlite3.Connection,
+    conversation_id: int,
+    seq: int,
+    reply_to: int,
+    snapshot: Snapshot,
+    now: str,
+) -> int:
+    try:
+        row = conn.execute(
+            "INSERT INTO messages (conversation_id, seq, role, content, status, reply_to,"
+            " provider, model, params, system_prompt, profile_id, preset, created_at, updated_at)"
+            " VALUES (?, ?, 'assistant', '', 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                conversation_id,
+                seq,
+                reply_to,
+                snapshot.provider,
+                snapshot.model,
+                json.dumps(snapshot.params, sort_keys=True),
+                snapshot.system_prompt,
+                snapshot.profile_id,
+                snapshot.preset,
+                now,
+                now,
+            ),
+        ).fetchone()
+    except sqlite3.IntegrityError as exc:  # the unique index: a live answer appeared meanwhile
+        raise ConversationBusy(BUSY_TEXT) from exc
+    return int(row[0])
