@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -21,6 +22,7 @@ from assistant import connection, export, importing, textsearch, transcript
 from assistant.config import Settings, load_settings, read_secrets_files
 from assistant.db import Database
 from assistant.errors import ConfigError, InvalidInput, NotFound, StorageError
+from assistant.lifecycle import STALE_AFTER_S, Lifecycle
 from assistant.migrations import LATEST_VERSION
 from assistant.profiles import endpoint_label
 from assistant.services import Services
@@ -43,8 +45,13 @@ def _settings() -> Settings:
 
 
 def _store(settings: Settings) -> Store:
+    """The history, with answers whose process died marked interrupted (so `show` and `export`
+    never report an answer as still being written when nobody writes it)."""
     try:
-        return Store(Database(settings.db_path))
+        db = Database(settings.db_path, settings.db_busy_timeout)
+        store = Store(db)
+        Lifecycle(db, store).recover(time.time() - STALE_AFTER_S)
+        return store
     except StorageError as exc:
         raise CliError(str(exc)) from exc
 

@@ -44,6 +44,7 @@ SETTING_NAMES = (
     "ASSISTANT_TEMPERATURE",
     "ASSISTANT_MAX_INPUT_CHARS",
     "ASSISTANT_WORKERS",
+    "ASSISTANT_DB_BUSY_TIMEOUT",
     "ASSISTANT_LOG_LEVEL",
 )
 
@@ -66,6 +67,7 @@ class Settings:
     max_input_chars: int
     workers: int
     log_level: str
+    db_busy_timeout: float = 5.0  # seconds a write waits for another program's lock
 
     @property
     def model(self) -> str:
@@ -230,4 +232,7 @@ def load_settings(
         ),
         workers=_number("ASSISTANT_WORKERS", get("ASSISTANT_WORKERS"), 4, int, 1, 64),
         log_level=(get("ASSISTANT_LOG_LEVEL") or "INFO").upper(),
+        db_busy_timeout=_number(
+            "ASSISTANT_DB_BUSY_TIMEOUT", get("ASSISTANT_DB_BUSY_TIMEOUT"), 5.0, float, 0.05, 600
+        ),
     )

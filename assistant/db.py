@@ -44,8 +44,9 @@ def _explain(path: Path, exc: sqlite3.Error) -> str:
 class Database:
     """A path plus the knowledge of how to open it properly."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, busy_timeout: float = BUSY_TIMEOUT_MS / 1000) -> None:
         self.path = Path(path)
+        self.busy_timeout = busy_timeout  # how long a statement waits for another's lock
         try:
             if str(self.path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,14 +66,14 @@ class Database:
     def connect(self) -> Iterator[sqlite3.Connection]:
         """A fresh connection; commits on success, rolls back on error, always closes."""
         try:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
         except sqlite3.Error as exc:
             raise StorageError(_explain(self.path, exc)) from exc
         try:
             conn.row_factory = sqlite3.Row
             register_functions(conn)
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
             yield conn
         except sqlite3.DatabaseError as exc:
             if conn.in_transaction:

@@ -47,6 +47,7 @@ from assistant.store import (
     now_iso,
 )
 
+STALE_AFTER_S = 30.0  # a heartbeat older than this means the owner on another host is gone
 INTERRUPTED_TEXT = "The app stopped while this answer was being written; the text so far was kept."
 BUSY_TEXT = (
     "An answer is still being written in this conversation (maybe in another tab). Wait for it "

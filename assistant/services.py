@@ -55,7 +55,7 @@ class Services:
         environ: Mapping[str, str] | None = None,
         secrets: Callable[[], Mapping[str, Any]] | None = None,
     ) -> Services:
-        db = Database(settings.db_path)
+        db = Database(settings.db_path, settings.db_busy_timeout)
         store = Store(db)
         presets = PresetStore(db)
         presets.ensure_seeded(settings.system_prompt)
@@ -77,9 +77,9 @@ class Services:
         )
         return cls(settings, db, store, presets, profiles, chat, endpoints, turns)
 
-    def close(self) -> None:
-        """Replaced (settings changed) or exiting: interrupt live answers, stop the workers."""
-        self.turns.shutdown()
+    def retire(self) -> None:
+        """Replaced (its settings changed): live answers finish, then its threads stop."""
+        self.turns.retire()
 
     # -- what the next answer uses --------------------------------------------------------
 

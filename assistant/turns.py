@@ -42,7 +42,7 @@ from assistant.errors import (
     ProviderError,
     StorageError,
 )
-from assistant.lifecycle import INTERRUPTED_TEXT, Lifecycle, Owner
+from assistant.lifecycle import INTERRUPTED_TEXT, STALE_AFTER_S, Lifecycle, Owner
 from assistant.providers.base import (
     EventStream,
     Finish,
@@ -73,6 +73,9 @@ class LiveTurn:
     started_at: float | None = None  # a worker took it (monotonic)
     first_token_s: float | None = None  # seconds from the worker's start to the first token
     problem: str | None = None  # why the text cannot be written to the database right now
+    saved_chars: int = 0  # how much of the text the last checkpoint stored
+    saved_at: float = field(default_factory=time.monotonic)
+    saving: threading.Lock = field(default_factory=threading.Lock)  # one checkpoint at a time
     concluded: bool = False  # the final state is being written (by the worker or by stop)
 
     def append(self, text: str) -> None:
@@ -204,7 +207,7 @@ class TurnManager:
         checkpoint_interval: float = 0.5,
         coalesce_interval: float = 0.05,
         heartbeat_interval: float = 5.0,
-        stale_after: float = 30.0,
+        stale_after: float = STALE_AFTER_S,
     ) -> None:
         self.store = store
         self.lifecycle = lifecycle or Lifecycle(store.db, store)
@@ -431,6 +434,17 @@ class TurnManager:
             log.info("turn %d interrupted: its process is gone; partial text kept", recovered)
         return ids
 
+    def retire(self) -> None:
+        """Replaced by a newer manager: live and queued answers finish here, then the heartbeat
+        and the workers stop. Returns at once."""
+        threading.Thread(target=self._retire, name="turn-retire", daemon=True).start()
+
+    def _retire(self) -> None:
+        while self.live_turns() and not self._closing.wait(self.heartbeat_interval / 5):
+            pass
+        self._closing.set()
+        self._pool.drain()
+
     def shutdown(self, wait: float = 2.0) -> None:
         """Interrupt every live generation, writing its text as `interrupted`; stop the workers.
 
@@ -461,7 +475,19 @@ class TurnManager:
     # -- the worker -----------------------------------------------------------------------
 
     def _beat(self) -> None:
-        while not self._closing.wait(self.heartbeat_interval):
+        """Heartbeat of this owner's answers, stop requests from elsewhere, and the tail of a
+        stream that went quiet (so that `kill -9` loses at most a checkpoint interval)."""
+        tick = max(0.05, min(self.checkpoint_interval, self.heartbeat_interval))
+        last_beat = time.monotonic()
+        while not self._closing.wait(tick):
+            with self._lock:
+                running = [live for live in self._live.values() if live.started_at is not None]
+            for live in running:
+                if time.monotonic() - live.saved_at >= self.checkpoint_interval:
+                    self._checkpoint(live)
+            if time.monotonic() - last_beat < self.heartbeat_interval:
+                continue
+            last_beat = time.monotonic()
             try:
                 asked = self.lifecycle.heartbeat(self.owner, self.live_turns(), time.time())
             except StorageError:
@@ -492,7 +518,6 @@ class TurnManager:
             live.stream = stream
             if live.cancel.is_set():
                 stream.close()
-            last_checkpoint = time.monotonic()
             for event in stream:
                 if live.cancel.is_set():
                     break  # nothing that arrives after Stop is kept
@@ -501,9 +526,8 @@ class TurnManager:
                         live.first_token_s = time.monotonic() - live.started_at
                         log.info("turn %d first token after %.2f s", answer_id, live.first_token_s)
                     live.append(event.text)
-                    if time.monotonic() - last_checkpoint >= self.checkpoint_interval:
+                    if time.monotonic() - live.saved_at >= self.checkpoint_interval:
                         self._checkpoint(live)
-                        last_checkpoint = time.monotonic()
                 elif isinstance(event, Usage):
                     usage = event
                 elif isinstance(event, Finish):
@@ -530,20 +554,27 @@ class TurnManager:
             self._conclude(live, result)
 
     def _checkpoint(self, live: LiveTurn) -> None:
-        """Store the text so far; a failure is remembered, not raised (the text is in memory)."""
-        try:
-            if self.lifecycle.checkpoint(live.answer_id, self.owner, live.text(), time.time()):
-                log.info("turn %d: another process asked to stop it", live.answer_id)
-                live.cancel.set()
-                if live.stream is not None:
-                    live.stream.close()
+        """Store the text so far if it grew; a failure is remembered, not raised (the text is
+        in memory). The worker and the heartbeat both call this; the lock keeps them in order."""
+        with live.saving:
+            text = live.text()
+            live.saved_at = time.monotonic()
+            if len(text) == live.saved_chars or live.concluded:
+                return
+            try:
+                asked = self.lifecycle.checkpoint(live.answer_id, self.owner, text, time.time())
+            except StorageError as exc:
+                if live.problem is None:
+                    log.warning("turn %d: checkpoint failed (text kept): %s", live.answer_id, exc)
+                live.problem = str(exc)
+                return
+            live.saved_chars = len(text)
             live.problem = None
-        except StorageError as exc:
-            if live.problem is None:
-                log.warning(
-                    "turn %d: checkpoint failed, text kept in memory: %s", live.answer_id, exc
-                )
-            live.problem = str(exc)
+        if asked:
+            log.info("turn %d: another process asked to stop it", live.answer_id)
+            live.cancel.set()
+            if live.stream is not None:
+                live.stream.close()
 
     def _result(
         self,

@@ -61,7 +61,7 @@ def _settings_inputs(secrets: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(merged.items()))
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner=False, max_entries=4, on_release=Services.retire)
 def _services(inputs: tuple[tuple[str, str], ...]) -> Services:
     settings = load_settings(environ=dict(inputs), secrets={})
     configure_logging(settings.log_level)

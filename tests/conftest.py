@@ -19,6 +19,8 @@ from assistant.db import Database  # noqa: E402
 from assistant.store import Snapshot, Store  # noqa: E402
 from assistant.turns import TurnManager  # noqa: E402
 
+pytest_plugins = ("browser_support",)  # the `browser` and `page` fixtures
+
 # Settings the developer's shell may have must not leak into tests.
 for _name in list(os.environ):
     if _name.startswith(("OPENAI_", "ASSISTANT_")) or _name in ("SYSTEM_PROMPT", "SQLITE_DB_PATH"):

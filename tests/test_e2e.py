@@ -2,102 +2,28 @@
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import seed
+from browser_support import (
+    ROOT,
+    TIMEOUT_MS,
+    StreamlitServer,
+    answers,
+    send,
+)
 from conftest import wait_until
 from fake_openai import FakeOpenAIServer, Scenario
+from playwright.sync_api import Page, expect
 
 from assistant.db import Database
 from assistant.presets import PresetStore
 from assistant.store import FinalResult, Snapshot, Store
 
 pytestmark = pytest.mark.browser
-
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 30_000
-
-if not Path(CHROMIUM).exists():  # pragma: no cover - .ci/run installs it
-    pytest.skip("Debian chromium is missing: apt-get install chromium", allow_module_level=True)
-
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class StreamlitServer:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ASSISTANT_"))}
-        self._log = log_path.open("w")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app.py",
-                "--server.port",
-                str(self.port),
-                "--server.address",
-                "127.0.0.1",
-                "--server.headless",
-                "true",
-            ],
-            cwd=ROOT,
-            env={**clean, **env},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        wait_until(self._healthy, timeout=60, interval=0.2)
-
-    def _healthy(self) -> bool:
-        if self.process.poll() is not None:
-            raise RuntimeError("streamlit exited; see its log")
-        try:
-            with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self._log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
@@ -122,25 +48,6 @@ def remote_app(remote_server, tmp_path_factory) -> Iterator[tuple[StreamlitServe
     )
     yield app, db_path
     app.stop()
-
-
-@pytest.fixture
-def page(browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    yield page
-    context.close()
-
-
-def send(page: Page, text: str) -> None:
-    box = page.get_by_placeholder("Message the assistant")
-    box.fill(text)
-    box.press("Enter")
-
-
-def answers(page: Page):
-    return page.get_by_test_id("stChatMessage")
 
 
 def held(scenario_chunks: list[str], hold_after: int) -> Scenario:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fake_openai import FakeOpenAIServer, Scenario
 
@@ -126,9 +128,19 @@ def test_unreachable_endpoint_is_explained(closed_port):
 
 def test_timeout_is_explained(fake_server):
     fake_server.enqueue(Scenario(headers_delay=2.0))
-    _, error = collect(provider_for(fake_server, timeout=0.5))
+    _, error = collect(provider_for(fake_server, timeout=0.5, max_retries=0))
     assert error.kind == "timeout"
-    assert "did not answer within 0.5 s" in error.user_message
+    assert re.search(r"did not answer for 0\.[5-9] s\. Retry", error.user_message)
+
+
+def test_a_timeout_after_retries_states_the_whole_wait(fake_server):
+    for _ in range(3):
+        fake_server.enqueue(Scenario(headers_delay=2.0))
+    _, error = collect(provider_for(fake_server, timeout=0.5, max_retries=2))
+    pattern = r"did not answer for ([\d.]+) s \(3 attempts of 0\.5 s each\)"
+    found = re.search(pattern, error.user_message)
+    assert error.kind == "timeout" and found, error.user_message
+    assert float(found.group(1)) >= 1.5  # three waits of 0.5 s, and the backoff between them
 
 
 def test_stream_cut_half_way_keeps_what_arrived(fake_server):

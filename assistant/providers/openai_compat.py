@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -54,9 +55,14 @@ class OpenAICompatProvider:
             max_retries=max_retries,
         )
         self._timeout = timeout
+        self._max_retries = max_retries
         self._usage_supported = True
 
     # -- public -------------------------------------------------------------------------
+
+    @property
+    def max_retries(self) -> int:
+        return self._max_retries
 
     def stream(self, request: GenerationRequest) -> _OpenAIEventStream:
         return _OpenAIEventStream(self, request)
@@ -93,8 +99,14 @@ class OpenAICompatProvider:
                 self._usage_supported = False
         return self.client.chat.completions.create(**kwargs)
 
-    def explain(self, exc: BaseException, model: str | None) -> ProviderError:
-        """Turn an SDK or transport exception into a ProviderError with plain words."""
+    def explain(
+        self, exc: BaseException, model: str | None, waited: float | None = None, tries: int = 1
+    ) -> ProviderError:
+        """Turn an SDK or transport exception into a ProviderError with plain words.
+
+        `waited` is how long the request really waited, over `tries` attempts; a timeout states
+        that, not the per-attempt limit.
+        """
         where = self.endpoint
         detail = redact(_server_message(exc), self._api_key)
         if isinstance(exc, openai.AuthenticationError):
@@ -122,9 +134,11 @@ class OpenAICompatProvider:
                 f"Rate limited by {where} (429): too many requests. Wait a moment, then retry.",
             )
         if isinstance(exc, openai.APITimeoutError):
+            waited = self._timeout * tries if waited is None else waited
+            attempts = f" ({tries} attempts of {self._timeout:g} s each)" if tries > 1 else ""
             return ProviderError(
                 "timeout",
-                f"{where} did not answer within {self._timeout:g} s. "
+                f"{where} did not answer for {waited:.{1 if waited < 10 else 0}f} s{attempts}. "
                 "Retry, or raise OPENAI_TIMEOUT.",
             )
         if isinstance(exc, openai.APIConnectionError):
@@ -180,10 +194,14 @@ class _OpenAIEventStream:
 
     def __iter__(self) -> Iterator[StreamEvent]:
         provider, request = self._provider, self._request
+        opened = time.monotonic()
         try:
             self._response = provider.open(request)
         except openai.APIError as exc:
-            raise provider.explain(exc, request.model) from exc
+            # The SDK retried a timeout or a connection failure `max_retries` times.
+            raise provider.explain(
+                exc, request.model, time.monotonic() - opened, 1 + provider.max_retries
+            ) from exc
         if self._closed.is_set():
             self._response.close()
             return
@@ -210,6 +228,7 @@ class _OpenAIEventStream:
                     "stream_cut",
                     f"The connection to {provider.endpoint} broke off in the middle of the answer.",
                 ) from exc
+            # Mid-stream, nothing is retried: the wait is one read timeout.
             raise provider.explain(exc, request.model) from exc
         finally:
             self._response.close()

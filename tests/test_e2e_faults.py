@@ -1,0 +1,176 @@
+"""Faults a user meets, through a real `streamlit run` and headless Chromium: kill -9 and
+Ctrl+C mid-answer, a program holding the database's write lock, and a session that must not
+make the browser request anything outside the app's own origin."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from browser_support import ROOT, StreamlitServer, answers, send
+from conftest import wait_until
+from fake_openai import FakeOpenAIServer, Scenario
+from playwright.sync_api import Page, expect
+
+from assistant.db import Database
+from assistant.store import Store
+
+pytestmark = pytest.mark.browser
+GENERIC_ERROR = "This app has encountered an error"
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAIServer]:
+    fake = FakeOpenAIServer().start()
+    yield fake
+    fake.stop()
+
+
+def start_app(server: FakeOpenAIServer, folder: Path, **extra: str) -> StreamlitServer:
+    env = {
+        "OPENAI_BASE_URL": server.base_url,
+        "OPENAI_API_KEY": "sk-e2e-test-key",
+        "OPENAI_MAX_RETRIES": "0",
+        "SQLITE_DB_PATH": str(folder / "app.db"),
+        **extra,
+    }
+    return StreamlitServer(env, folder / f"streamlit-{time.monotonic_ns()}.log")
+
+
+def the_answer(db_path: Path):
+    store = Store(Database(db_path))
+    conversation = store.list_conversations()[0]
+    return [m for m in store.messages(conversation.id) if m.role == "assistant"][-1]
+
+
+def test_kill_9_mid_answer_then_restart_shows_the_kept_text_at_once_and_retry_works(
+    server, page: Page, tmp_path
+):
+    held = Scenario(chunks=["Words ", "before ", "the crash", " and after"], hold_after=3)
+    server.enqueue(held)
+    app = start_app(server, tmp_path)
+    try:
+        page.goto(app.url)
+        send(page, "Survive a crash")
+        expect(answers(page).nth(1)).to_contain_text("Words before the crash")
+        wait_until(lambda: the_answer(tmp_path / "app.db").content == "Words before the crash")
+    finally:
+        app.kill()
+    held.release.set()
+    assert the_answer(tmp_path / "app.db").status == "streaming"  # as the crash left it
+
+    app = start_app(server, tmp_path)
+    try:
+        page.goto(page.url.replace(urlsplit(page.url).netloc, urlsplit(app.url).netloc))
+        bubble = answers(page).nth(1)
+        expect(bubble).to_contain_text("Words before the crash")
+        expect(bubble).to_contain_text("the text so far was kept")
+        expect(page.get_by_text("Waiting for")).to_have_count(0)  # not live for 30 s
+        expect(bubble.get_by_role("button", name="Stop")).to_have_count(0)
+        assert the_answer(tmp_path / "app.db").status == "interrupted"
+        bubble.get_by_role("button", name="Retry").click()
+        expect(answers(page).nth(1)).to_contain_text("Hello from the fake.")
+        assert the_answer(tmp_path / "app.db").status == "complete"
+        expect(page.get_by_text(GENERIC_ERROR)).to_have_count(0)
+    finally:
+        app.stop()
+
+
+def test_ctrl_c_mid_answer_exits_at_once_and_keeps_the_text_as_interrupted(
+    server, page: Page, tmp_path
+):
+    held = Scenario(chunks=["A long ", "answer ", "cut short"], hold_after=2)
+    server.enqueue(held)
+    app = start_app(server, tmp_path)
+    try:
+        page.goto(app.url)
+        send(page, "Write a lot")
+        expect(answers(page).nth(1)).to_contain_text("A long answer")
+        app.interrupt()
+        # Before: the server waited for the answer to end (here: forever, the stream is held).
+        app.process.wait(timeout=15)
+    finally:
+        held.release.set()
+        app.stop()
+    answer = the_answer(tmp_path / "app.db")
+    assert (answer.status, answer.content) == ("interrupted", "A long answer ")
+
+
+def test_a_locked_database_gets_one_sentence_and_the_typed_text_back(server, page: Page, tmp_path):
+    app = start_app(server, tmp_path, ASSISTANT_DB_BUSY_TIMEOUT="0.3")
+    holder = None
+    try:
+        page.goto(app.url)
+        send(page, "First message")
+        expect(answers(page).nth(1)).to_contain_text("Hello from the fake.")
+        holder = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "lock_holder.py"), str(tmp_path / "app.db")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        send(page, "Typed while the database is locked")
+        expect(page.get_by_test_id("stAlert").first).to_contain_text("busy")
+        box = page.get_by_placeholder("Message the assistant")
+        expect(box).to_have_value("Typed while the database is locked")
+        expect(page.get_by_text(GENERIC_ERROR)).to_have_count(0)
+        holder.communicate("", timeout=10)
+        holder = None
+        expect(box).to_be_enabled()
+        box.press("Enter")
+        expect(answers(page).nth(3)).to_contain_text("Hello from the fake.")
+        expect(answers(page).nth(2)).to_contain_text("Typed while the database is locked")
+    finally:
+        if holder is not None:
+            holder.kill()
+        app.stop()
+
+
+HOSTILE_IMAGE = "![pixel](http://images.example.invalid/p.png?d=secret)"
+
+
+def test_a_session_on_every_page_requests_nothing_outside_the_app(server, browser, tmp_path):
+    server.enqueue(Scenario(chunks=["Look: ", HOSTILE_IMAGE, " done."]))
+    app = start_app(server, tmp_path)
+    context = browser.new_context()
+    outside: list[str] = []
+    origin = urlsplit(app.url).netloc
+
+    def audit(route) -> None:
+        if urlsplit(route.request.url).netloc != origin:
+            outside.append(route.request.url)
+            route.abort()  # recorded, never sent
+        else:
+            route.continue_()
+
+    context.route("**/*", audit)
+    try:
+        page = context.new_page()
+        page.goto(app.url)
+        send(page, f"A title with an image {HOSTILE_IMAGE}")
+        expect(answers(page).nth(1)).to_contain_text("done.")
+        bubble = answers(page).nth(1)
+        expect(bubble.get_by_role("link", name="image: pixel")).to_have_count(1)
+        expect(page.locator("img[src*='example.invalid']")).to_have_count(0)
+        page.get_by_placeholder("Search conversations").fill("title")
+        page.get_by_placeholder("Search conversations").press("Enter")
+        nav = page.get_by_test_id("stSidebarNav")
+        nav.get_by_role("link", name="Conversations").click()
+        expect(page.get_by_role("heading", name="Conversations")).to_be_visible()
+        nav.get_by_role("link", name="Settings").click()
+        expect(page.get_by_role("tab", name="Endpoints")).to_be_visible()
+        page.get_by_role("tab", name="Endpoints").click()
+        nav.get_by_role("link", name="Chat").click()
+        expect(page.get_by_text("What can I help with?")).to_be_visible()
+        page.reload()
+        expect(page.get_by_text("What can I help with?")).to_be_visible()
+    finally:
+        context.close()
+        app.stop()
+    assert outside == []

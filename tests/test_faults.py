@@ -1,0 +1,222 @@
+"""The answer's life under the faults a user meets, through real processes on one database.
+
+A second app process (`owner_process.py`) generating from the fake OpenAI server over HTTP,
+`kill -9` of it, a program holding the write lock (`lock_holder.py`), racing first starts.
+After each: every word kept, no answer left `streaming` without a live worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import seed
+from conftest import wait_until
+from fake_openai import FakeOpenAIServer, Scenario
+
+from assistant import migrations
+from assistant.db import Database
+from assistant.lifecycle import Lifecycle, Owner
+from assistant.presets import PresetStore
+from assistant.profiles import ProfileStore
+from assistant.store import FinalResult, Store
+from assistant.turns import TurnManager
+
+HERE = Path(__file__).resolve().parent
+
+
+class OwnerProcess:
+    """`owner_process.py` running against the fake server; reads its JSON lines."""
+
+    def __init__(self, db_path: Path, server: FakeOpenAIServer) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "owner_process.py"), str(db_path), server.base_url],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.answer_id = json.loads(self.proc.stdout.readline())["answer_id"]
+
+    def outcome(self) -> dict:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        self.proc.wait(timeout=10)
+        return json.loads(line)
+
+    def kill(self) -> None:
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def owner_processes() -> Iterator[list[OwnerProcess]]:
+    started: list[OwnerProcess] = []
+    yield started
+    for owner in started:
+        if owner.proc.poll() is None:
+            owner.proc.kill()
+            owner.proc.wait()
+
+
+def stored(store: Store, answer_id: int):
+    return store.get_message(answer_id)
+
+
+def test_stop_of_an_answer_another_live_process_writes_asks_it_and_erases_nothing(
+    db_path, store, manager, fake_server, owner_processes
+):
+    held = Scenario(chunks=["One ", "two ", "three ", "four."], hold_after=3)
+    fake_server.enqueue(held)
+    owner = OwnerProcess(db_path, fake_server)
+    owner_processes.append(owner)
+    wait_until(lambda: stored(store, owner.answer_id).content == "One two three ")
+
+    assert manager.stop(owner.answer_id) is True  # this process does not own it: it asks
+    assert stored(store, owner.answer_id).content == "One two three "  # nothing erased
+    outcome = owner.outcome()  # the owner saw the request at its heartbeat and stopped
+    held.release.set()
+    assert outcome == {"status": "stopped", "content": "One two three "}
+    answer = stored(store, owner.answer_id)
+    assert (answer.status, answer.content) == ("stopped", "One two three ")
+
+
+def test_an_answer_finished_by_its_owner_is_never_replaced_by_another_process(store, snapshot):
+    life = Lifecycle(store.db, store)
+    ids = seed.turn(store, None, "q", snapshot)
+    winner, loser = Owner.of_this_process(), seed.ELSEWHERE
+    assert life.claim(ids.assistant_message_id, winner, time.time())
+    assert not life.claim(ids.assistant_message_id, loser, time.time())
+    assert not life.end_pending(ids.assistant_message_id, FinalResult("stopped", ""))
+    life.checkpoint(ids.assistant_message_id, loser, "not mine", time.time())
+    assert not life.finish(ids.assistant_message_id, loser, FinalResult("stopped", ""))
+    assert life.finish(ids.assistant_message_id, winner, FinalResult("complete", "300 tokens"))
+    assert not life.finish(ids.assistant_message_id, loser, FinalResult("stopped", "late"))
+    answer = stored(store, ids.assistant_message_id)
+    assert (answer.status, answer.content) == ("complete", "300 tokens")
+
+
+def test_kill_9_mid_answer_is_recovered_at_once_by_the_next_start_with_its_text(
+    db_path, store, fake_provider, fake_server, owner_processes
+):
+    held = Scenario(chunks=["Kept ", "words ", "lost?"], hold_after=2)
+    fake_server.enqueue(held)
+    owner = OwnerProcess(db_path, fake_server)
+    owner_processes.append(owner)
+    wait_until(lambda: stored(store, owner.answer_id).content == "Kept words ")
+    owner.kill()
+    held.release.set()
+    assert stored(store, owner.answer_id).status == "streaming"  # as the crash left it
+
+    restarted = TurnManager(store, lambda _s: fake_provider)  # the default 30 s staleness
+    try:
+        answer = stored(store, owner.answer_id)
+        assert (answer.status, answer.content) == ("interrupted", "Kept words ")
+        assert "text so far was kept" in answer.error
+    finally:
+        restarted.shutdown()
+
+
+def test_stop_after_a_crash_keeps_the_text_and_a_running_app_repairs_the_chat_at_once(
+    db_path, store, manager, fake_server, owner_processes, snapshot, fake_provider
+):
+    held = Scenario(chunks=["Half ", "an ", "answer"], hold_after=2)
+    fake_server.enqueue(held)
+    owner = OwnerProcess(db_path, fake_server)
+    owner_processes.append(owner)
+    wait_until(lambda: stored(store, owner.answer_id).content == "Half an ")
+    owner.kill()  # this manager was already running: no start-up recovery helps here
+    held.release.set()
+
+    assert manager.stop(owner.answer_id) is True
+    answer = stored(store, owner.answer_id)
+    assert (answer.status, answer.content) == ("interrupted", "Half an ")
+    # The conversation takes the next message at once, not after the heartbeat goes stale.
+    fake_provider.enqueue(["fine"])
+    ids = manager.send(answer.conversation_id, "and now?", snapshot)
+    assert "".join(manager.follow(ids.assistant_message_id, idle_tick=0.05)) == "fine"
+
+
+def test_a_write_lock_held_mid_answer_delays_the_writes_but_loses_no_word(
+    db_path, fake_provider, snapshot
+):
+    store = Store(Database(db_path, busy_timeout=0.1))
+    turns = TurnManager(
+        store, lambda _s: fake_provider, checkpoint_interval=0.0, coalesce_interval=0.0
+    )
+    script = fake_provider.enqueue(["Every ", "word ", "is ", "kept."], hold_after=2)
+    holder = None
+    try:
+        ids = turns.send(None, "q", snapshot)
+        assert script.held.wait(5)
+        holder = subprocess.Popen(
+            [sys.executable, str(HERE / "lock_holder.py"), str(db_path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        script.release.set()
+        problem = wait_until(lambda: turns.progress(ids.assistant_message_id).problem)
+        assert "busy" in problem or "locked" in problem
+        assert turns.is_live(ids.assistant_message_id)  # still ours, text in memory
+        assert turns.lifecycle.store.db.path == db_path
+        holder.communicate("", timeout=10)  # the other program lets go
+        holder = None
+        wait_until(lambda: not turns.is_live(ids.assistant_message_id))
+        answer = store.get_message(ids.assistant_message_id)
+        assert (answer.status, answer.content) == ("complete", "Every word is kept.")
+    finally:
+        if holder is not None:
+            holder.kill()
+        turns.shutdown()
+
+
+RACER = """
+import sys
+import time
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from assistant.db import Database
+from assistant.presets import PresetStore
+from assistant.profiles import ProfileStore
+start = Path(sys.argv[3])
+print("ready", flush=True)
+while not start.exists():
+    time.sleep(0.001)
+db = Database(sys.argv[1])
+PresetStore(db).ensure_seeded("")
+ProfileStore(db).ensure_seeded()
+"""
+
+
+def test_twenty_processes_opening_a_new_database_at_once_all_succeed(tmp_path):
+    db_path = tmp_path / "new.db"
+    go = tmp_path / "go"
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(db_path), str(HERE.parent), str(go)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(20)
+    ]
+    time.sleep(0.5)  # let the interpreters start, so that they really race  # noqa: not sync
+    go.touch()
+    failures = [
+        err for proc in racers if (err := proc.communicate(timeout=60)[1]) or proc.returncode
+    ]
+    assert failures == []
+    db = Database(db_path)
+    with db.connect() as conn:
+        assert migrations.current_version(conn) == migrations.LATEST_VERSION
+        applied = conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0]
+    assert applied == migrations.LATEST_VERSION
+    assert len(PresetStore(db).list()) == 4
+    assert len(ProfileStore(db).list()) == 2
