@@ -16,7 +16,7 @@ import seed
 from assistant import migrations
 from assistant.db import Database
 from assistant.errors import StorageError
-from assistant.store import FinalResult, Snapshot, make_title
+from assistant.store import FinalResult, Snapshot, Store, make_title
 
 SNAP = Snapshot("fake", "m")
 
@@ -163,3 +163,75 @@ def test_conversations_are_listed_by_latest_activity(store):
 )
 def test_titles_come_from_the_first_words(text, title):
     assert make_title(text) == title
+
+
+def _v4_database(db_path):
+    """A version-4 database as people have it: versions, a failure, an interrupted answer,
+    and a conversation where two tabs left two live answers (what version 5 forbids)."""
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    assert migrations.migrate(conn, target=4) == 4
+    rows = [
+        # conversation, seq, role, content, status, reply_to (seq), owner
+        (1, 1, "user", "Explain WAL", "complete", None, None),
+        (1, 2, "assistant", "Rate limited.", "error", 1, None),
+        (1, 3, "assistant", "Write-ahead logging keeps…", "complete", 1, None),
+        (1, 4, "user", "And checkpoints?", "complete", None, None),
+        (1, 5, "assistant", "A checkpoint copies", "interrupted", 4, None),
+        (2, 1, "user", "第一个问题", "complete", None, None),
+        (2, 2, "assistant", "一半的回答", "streaming", 1, "oldhost:123:abcd"),
+        (2, 3, "user", "second tab", "complete", None, None),
+        (2, 4, "assistant", "", "pending", 3, None),
+    ]
+    for cid, title in ((1, "Explain WAL"), (2, "第一个问题")):
+        conn.execute(
+            "INSERT INTO conversations (id, title, created_at, updated_at, uid)"
+            " VALUES (?, ?, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', ?)",
+            (cid, title, f"uid-{cid}"),
+        )
+    ids: dict[tuple[int, int], int] = {}
+    for cid, seq, role, content, status, reply_seq, owner in rows:
+        ids[(cid, seq)] = conn.execute(
+            "INSERT INTO messages (conversation_id, seq, role, content, status, reply_to, owner,"
+            " heartbeat_at, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+            (
+                cid,
+                seq,
+                role,
+                content,
+                status,
+                ids.get((cid, reply_seq)) if reply_seq else None,
+                owner,
+                1.0 if owner else None,
+            ),
+        ).lastrowid
+    conn.close()
+    return ids
+
+
+def test_migration_5_keeps_every_message_and_leaves_one_live_answer_per_conversation(db_path):
+    ids = _v4_database(db_path)
+    store = Store(Database(db_path))  # migrates to the latest version
+    first, second = store.messages(1), store.messages(2)
+    assert [(m.content, m.status) for m in first] == [
+        ("Explain WAL", "complete"),
+        ("Rate limited.", "error"),
+        ("Write-ahead logging keeps…", "complete"),
+        ("And checkpoints?", "complete"),
+        ("A checkpoint copies", "interrupted"),
+    ]
+    # The older live answer ends as interrupted with its text; the newest stays pending.
+    assert [(m.content, m.status) for m in second] == [
+        ("第一个问题", "complete"),
+        ("一半的回答", "interrupted"),
+        ("second tab", "complete"),
+        ("", "pending"),
+    ]
+    assert "at the same time" in second[1].error
+    with store.db.connect() as conn, pytest.raises(sqlite3.IntegrityError):
+        conn.execute(
+            "INSERT INTO messages (conversation_id, seq, role, content, status, reply_to,"
+            " created_at, updated_at) VALUES (2, 5, 'assistant', '', 'pending', ?, 't', 't')",
+            (ids[(2, 3)],),
+        )
+    assert [h.message_id for h in store.search("一半")] == [ids[(2, 2)]]  # still searchable

@@ -18,7 +18,7 @@ from assistant.errors import (
     NotFound,
 )
 from assistant.store import Snapshot
-from assistant.turns import TurnManager
+from assistant.turns import QUEUED, WAITING, WRITING, Progress, TurnManager
 
 
 def run_to_end(manager: TurnManager, answer_id: int) -> str:
@@ -375,3 +375,42 @@ def test_following_a_foreign_answer_ends_when_its_process_goes_silent(manager, s
     seed.life(store).heartbeat(seed.ELSEWHERE, [ids.assistant_message_id], time.time() - 600)
     assert "".join(follower) == ""
     assert store.get_message(ids.assistant_message_id).status == "interrupted"
+
+
+def test_an_answer_waiting_for_a_worker_says_queued_with_its_place_then_its_own_timers(
+    store, snapshot, fake_provider
+):
+    turns = TurnManager(store, lambda _s: fake_provider, workers=1, coalesce_interval=0.0)
+    try:
+        busy = fake_provider.enqueue(["first ", "answer"], hold_after=1)
+        first = turns.send(None, "one", snapshot)
+        assert busy.held.wait(5)
+        second = turns.send(None, "two", snapshot)
+        third = turns.send(None, "three", snapshot)
+        assert turns.progress(first.assistant_message_id).phase == WRITING
+        queued = turns.progress(second.assistant_message_id)
+        assert (queued.phase, queued.ahead) == (QUEUED, 0)
+        assert turns.progress(third.assistant_message_id).ahead == 1
+        slow = fake_provider.enqueue(["late"], hold_after=0)
+        busy.release.set()
+        assert slow.held.wait(5)
+        waiting = turns.progress(second.assistant_message_id)
+        assert waiting.phase == WAITING
+        # Counted from when a worker took it, not from the send: the queue time is not in it.
+        assert waiting.seconds < turns.progress(third.assistant_message_id).seconds
+        assert turns.progress(third.assistant_message_id).ahead == 0
+        slow.release.set()
+        for ids in (second, third):
+            assert run_to_end(turns, ids.assistant_message_id)
+    finally:
+        turns.shutdown()
+
+
+def test_progress_sentences_name_the_state_in_words():
+    from assistant.ui import progress_sentence
+
+    assert progress_sentence(Progress(QUEUED, 3.2, 0), False) == "Queued: next in line… 3 s"
+    assert progress_sentence(Progress(QUEUED, 1, 2), False) == "Queued: 2 answers ahead of it… 1 s"
+    assert progress_sentence(Progress(WAITING, 4.0), False) == "Waiting for the first word… 4 s"
+    assert progress_sentence(Progress(WAITING, 4.0), True) is None  # text speaks for itself
+    assert progress_sentence(Progress(WRITING, 9.0), True) is None
