@@ -10,8 +10,9 @@ import streamlit as st
 from assistant import ui
 from assistant.errors import AppError
 
-# A local file: a `:material/...` or emoji page icon makes the browser fetch it from a CDN.
-st.set_page_config(page_title="Assistant", page_icon=ui.APP_ICON, layout="centered")
+# The icon is a local file: a `:material/...` or emoji icon (also a page's own, which Streamlit
+# uses when none is set before `st.navigation`) makes the browser fetch it from a CDN.
+st.set_page_config(page_title="Assistant", page_icon=ui.APP_ICON)
 navigation = st.navigation(
     [
         st.Page(ui.CHAT_PAGE, title="Chat", icon=":material/chat:", default=True),
@@ -26,6 +27,8 @@ navigation = st.navigation(
         ),
     ]
 )
+# The layout is set once, when the page is known: changed later in a run, the page jumps.
+st.set_page_config(layout="wide" if navigation.url_path == "conversations" else "centered")
 try:
     navigation.run()
 except AppError as exc:  # a locked, full or read-only database met while rendering

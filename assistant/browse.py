@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -50,6 +51,11 @@ def summaries_frame(summaries: list[ConversationSummary]) -> pd.DataFrame:
         frame["Created"] = pd.to_datetime(frame["Created"])
         frame["Last activity"] = pd.to_datetime(frame["Last activity"])
     return frame[COLUMNS]
+
+
+def table_key(ids: list[int]) -> str:
+    """The conversations table's widget key: new whenever its rows or their order change."""
+    return f"history_table-{zlib.crc32(repr(ids).encode()):08x}"
 
 
 def model_choices(summaries: list[ConversationSummary]) -> list[str]:

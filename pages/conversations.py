@@ -17,7 +17,7 @@ SEARCH_KEY = "history_search"
 TABLE_KEY = "history_table"
 TRASH_TABLE_KEY = "trash_table"
 UNDO_KEY = "history_undo"  # (id, title) of the conversation just moved to the trash
-NOTICE_KEY = "history_notice"
+SELECTED_KEY = "history_selected"  # the conversation id the panel below the table shows
 OPEN_KEY = "history_open"  # (conversation id, message id) to open on the chat page
 IMPORT_KEY = "history_import"
 CONFIRM_KEY = "history_confirm"  # ("trash", id) or ("empty",) while a confirmation is shown
@@ -32,38 +32,35 @@ def _open(conversation_id: int, message_id: int | None = None) -> None:
     st.session_state[OPEN_KEY] = (conversation_id, message_id)
 
 
+@ui.action
 def _rename(conversation_id: int, key: str, old_title: str) -> None:
     try:
-        ui.services().store.rename(conversation_id, st.session_state[key])
-    except InvalidInput as exc:
-        st.session_state[NOTICE_KEY] = ("error", str(exc))
-        st.session_state[key] = old_title  # the stored title stays; say why
-    except NotFound as exc:
-        st.session_state[NOTICE_KEY] = ("error", str(exc))
-    else:
-        st.session_state[NOTICE_KEY] = ("success", "Renamed.")
+        title = ui.services().store.rename(conversation_id, st.session_state[key])
+    except InvalidInput:
+        st.session_state[key] = old_title  # the stored title stays; the notice says why
+        raise
+    ui.notify(f"Renamed “{old_title}” to “{title}”.", "success")
 
 
-def _pin(conversation_id: int, pinned: bool) -> None:
-    try:
-        ui.services().store.set_pinned(conversation_id, pinned)
-    except NotFound as exc:  # deleted meanwhile, e.g. from another tab or the CLI
-        st.session_state[NOTICE_KEY] = ("error", str(exc))
+@ui.action
+def _pin(conversation_id: int, pinned: bool, title: str) -> None:
+    ui.services().store.set_pinned(conversation_id, pinned)
+    ui.notify(f"Pinned “{title}”." if pinned else f"Unpinned “{title}”.", "success")
 
 
+@ui.action
 def _restore(conversation_ids: list[int]) -> None:
     store = ui.services().store
-    try:
-        for conversation_id in conversation_ids:
-            store.restore(conversation_id)
-    except (NotFound, InvalidInput) as exc:  # restored or deleted meanwhile elsewhere
-        st.session_state[NOTICE_KEY] = ("error", str(exc))
-        return
+    titles = []
+    for conversation_id in conversation_ids:
+        store.restore(conversation_id)
+        titles.append(store.get_conversation(conversation_id).title)
     st.session_state.pop(UNDO_KEY, None)
-    count = len(conversation_ids)
-    st.session_state[NOTICE_KEY] = (
+    ui.notify(
+        f"Restored “{titles[0]}”."
+        if len(titles) == 1
+        else f"Restored {len(titles)} conversations.",
         "success",
-        "Restored." if count == 1 else f"Restored {count} conversations.",
     )
 
 
@@ -83,22 +80,21 @@ def _cancel() -> None:
     st.session_state.pop(CONFIRM_KEY, None)
 
 
+@ui.action
 def _trash(conversation_id: int, title: str) -> None:
     _cancel()
-    try:
-        ui.services().store.trash(conversation_id)
-    except NotFound as exc:
-        st.session_state[NOTICE_KEY] = ("error", str(exc))
-        return
+    ui.services().store.trash(conversation_id)
     st.session_state[UNDO_KEY] = (conversation_id, title)
+    st.session_state.pop(SELECTED_KEY, None)
 
 
+@ui.action
 def _empty_trash() -> None:
     _cancel()
     removed = ui.services().store.empty_trash()
     st.session_state.pop(UNDO_KEY, None)
     things = "1 conversation" if removed == 1 else f"{removed} conversations"
-    st.session_state[NOTICE_KEY] = ("success", f"Deleted {things} for good.")
+    ui.notify(f"Deleted {things} for good.", "success")
 
 
 def _confirmation(question: str, confirm_label: str, on_confirm, args: tuple) -> None:
@@ -115,15 +111,12 @@ def _confirmation(question: str, confirm_label: str, on_confirm, args: tuple) ->
 
 
 def _notices() -> None:
-    notice = st.session_state.pop(NOTICE_KEY, None)
-    if notice:
-        kind, text = notice
-        (st.error if kind == "error" else st.toast)(text, icon=":material/info:")
+    ui.show_notices()
     undo = st.session_state.get(UNDO_KEY)
     if undo:
         conversation_id, title = undo
         row = st.container(horizontal=True, vertical_alignment="center")
-        row.caption(f"Moved “{title}” to the trash.")
+        row.caption(f"Moved “{plain(title)}” to the trash.")
         row.button(
             "Undo",
             icon=":material/undo:",
@@ -186,10 +179,18 @@ def _table(svc) -> None:
     frame = browse.summaries_frame(summaries)
     shown = browse.apply_filters(frame, _filters(summaries))
     st.caption(f"{len(shown)} of {len(frame)} conversations · select a row to read it")
+    ids = [int(i) for i in shown.index]
+    selected = st.session_state.get(SELECTED_KEY)
+    # The selection is kept as a conversation id, not a row. When the rows move (a pin, a
+    # rename, a filter, new activity) the table gets a new key and starts with that
+    # conversation ticked where it is now.
     event = st.dataframe(
         shown,
-        key=TABLE_KEY,
+        key=browse.table_key(ids),
         on_select="rerun",
+        selection_default={"selection": {"rows": [ids.index(selected)]}}
+        if selected in ids
+        else None,
         selection_mode="single-row",
         hide_index=True,
         width="stretch",
@@ -202,9 +203,10 @@ def _table(svc) -> None:
             "Needs attention": st.column_config.CheckboxColumn(width="small"),
         },
     )
-    rows = [row for row in event.selection.rows if row < len(shown)]
-    if rows:
-        _details(svc, int(shown.index[rows[0]]))
+    rows = [row for row in event.selection.rows if row < len(ids)]
+    selected = st.session_state[SELECTED_KEY] = ids[rows[0]] if rows else None
+    if selected is not None:
+        _details(svc, selected)
 
 
 def _details(svc, conversation_id: int) -> None:
@@ -230,7 +232,7 @@ def _details(svc, conversation_id: int) -> None:
             "Unpin" if conversation.pinned else "Pin",
             icon=":material/push_pin:",
             on_click=_pin,
-            args=(conversation.id, not conversation.pinned),
+            args=(conversation.id, not conversation.pinned, conversation.title),
         )
         for fmt, label in (("md", "Markdown"), ("json", "JSON"), ("html", "HTML")):
             actions.download_button(
@@ -359,7 +361,6 @@ def _go_to_chat(conversation_id: int, message_id: int | None = None) -> None:
 
 
 def conversations_page() -> None:
-    st.set_page_config(layout="wide")  # a table wants the width; the chat page stays centred
     svc = ui.services()
     target = st.session_state.pop(OPEN_KEY, None)  # a search result was clicked
     if target is not None:

@@ -12,13 +12,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import seed
 from browser_support import ROOT, StreamlitServer, answers, send
 from conftest import wait_until
 from fake_openai import FakeOpenAIServer, Scenario
 from playwright.sync_api import Page, expect
 
 from assistant.db import Database
-from assistant.store import Store
+from assistant.store import FinalResult, Snapshot, Store
 
 pytestmark = pytest.mark.browser
 GENERIC_ERROR = "This app has encountered an error"
@@ -174,3 +175,36 @@ def test_a_session_on_every_page_requests_nothing_outside_the_app(server, browse
         context.close()
         app.stop()
     assert outside == []
+
+
+def test_the_conversations_panel_follows_the_conversation_through_pin_and_resort(
+    server, page: Page, tmp_path
+):
+    store = Store(Database(tmp_path / "app.db"))
+    for title in ("Oldest chat", "Middle chat", "Newest chat"):
+        seed.finished_turn(
+            store, None, title, FinalResult("complete", "ok"), Snapshot("openai", "m")
+        )
+    app = start_app(server, tmp_path)
+    try:
+        page.goto(f"{app.url}/conversations")
+        grid = page.get_by_test_id("stDataFrame")
+        expect(grid).to_be_visible()
+        # Row 2 (newest first) is "Middle chat": tick it.
+        box = grid.bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + 14, box["y"] + 35 + 35 + 17)  # header, row 1, row 2
+        title = page.get_by_role("textbox", name="Title", exact=True)
+        expect(title).to_have_value("Middle chat")
+        page.get_by_role("button", name="Pin", exact=True).click()
+        expect(page.get_by_text("Pinned “Middle chat”.")).to_be_visible()
+        # It moved to the top; the panel (title, Delete, downloads) still acts on it.
+        expect(title).to_have_value("Middle chat")
+        page.get_by_role("button", name="Delete", exact=True).click()
+        expect(page.get_by_text("Move Middle chat to the trash?")).to_be_visible()
+        page.get_by_role("button", name="Move to trash").click()
+        expect(page.get_by_text("Moved “Middle chat” to the trash.")).to_be_visible()
+    finally:
+        app.stop()
+    titles = {c.title for c in store.list_trash()}
+    assert titles == {"Middle chat"}

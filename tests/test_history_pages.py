@@ -8,7 +8,7 @@ import pytest
 import seed
 from streamlit.testing.v1 import AppTest
 
-from assistant import export
+from assistant import browse, export
 from assistant.db import Database
 from assistant.safe_markdown import plain
 from assistant.store import FinalResult, Snapshot, Store
@@ -42,8 +42,12 @@ def page() -> AppTest:
     return at
 
 
-def select_row(at: AppTest, key: str, rows: list[int]) -> None:
-    at.session_state[key] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+def select_row(at: AppTest, rows: list[int]) -> AppTest:
+    """Tick rows of the table as it is shown now (the page has run), then run again."""
+    ids = [int(i) for i in at.dataframe[0].value.index]
+    selection = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    at.session_state[browse.table_key(ids)] = selection
+    return at.run()
 
 
 def param(at: AppTest, name: str) -> str | None:
@@ -95,21 +99,23 @@ def test_no_matches_says_so(history):
 
 
 def test_selecting_a_row_shows_the_transcript_and_rename_pin_delete_undo(history):
-    at = page()
-    select_row(at, "history_table", [0])
-    at.run()
+    at = select_row(page().run(), [0])
     assert not at.exception
     assert "Plan a trip to Kyoto" in [m.value for m in at.markdown]  # the newest is first
     assert plain("Rate limited.") in [e.value for e in at.error]  # the failed answer
 
     at.text_input(key="title-3").set_value("   ").run()  # empty: refused, nothing changes
-    assert "A title cannot be empty." in [e.value for e in at.error]
+    assert plain("A title cannot be empty.") in [t.value for t in at.toast]
     assert history.get_conversation(3).title == "Plan a trip to Kyoto"
     at.text_input(key="title-3").set_value("Kyoto, spring 2027").run()
     assert history.get_conversation(3).title == "Kyoto, spring 2027"
 
     next(b for b in at.button if b.label == "Pin").click().run()
     assert history.get_conversation(3).pinned
+    assert plain("Pinned “Kyoto, spring 2027”.") in [t.value for t in at.toast]
+    # Pinned, it moved to the top; the panel still shows it, the tick moved with it.
+    assert titles_in_table(at)[0] == "Kyoto, spring 2027"
+    assert at.text_input(key="title-3").value == "Kyoto, spring 2027"
 
     next(b for b in at.button if b.label == "Delete").click().run()
     next(b for b in at.button if b.label == "Move to trash").click().run()
@@ -120,18 +126,14 @@ def test_selecting_a_row_shows_the_transcript_and_rename_pin_delete_undo(history
 
 
 def test_cancel_in_the_delete_dialog_keeps_the_conversation(history):
-    at = page()
-    select_row(at, "history_table", [0])
-    at.run()
+    at = select_row(page().run(), [0])
     next(b for b in at.button if b.label == "Delete").click().run()
     next(b for b in at.button if b.label == "Cancel").click().run()
     assert not history.get_conversation(3).in_trash
 
 
 def test_open_in_chat_lands_on_the_chat_page(history):
-    at = page()
-    select_row(at, "history_table", [1])
-    at.run()
+    at = select_row(page().run(), [1])
     next(b for b in at.button if b.label == "Open in chat").click().run()
     assert not at.exception
     assert param(at, "c") == "2"
@@ -142,7 +144,7 @@ def test_trash_tab_restores_and_empties(history):
     history.trash(1)
     history.trash(2)
     at = page()
-    select_row(at, "trash_table", [0])
+    at.session_state["trash_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
     trash_titles = list(at.dataframe[1].value["Title"])
     assert sorted(trash_titles) == ["How does WAL work in SQLite?", "我们今天学习中文"]
@@ -197,12 +199,10 @@ def test_a_conversation_in_the_trash_is_not_opened_from_the_url(history):
 
 
 def test_undo_after_the_conversation_was_deleted_for_good_elsewhere_says_so(history):
-    at = page()
-    select_row(at, "history_table", [0])
-    at.run()
+    at = select_row(page().run(), [0])
     next(b for b in at.button if b.label == "Delete").click().run()
     next(b for b in at.button if b.label == "Move to trash").click().run()
     history.empty_trash()  # e.g. from the command line, meanwhile
     next(b for b in at.button if b.label == "Undo").click().run()
     assert not at.exception
-    assert "Conversation 3 does not exist." in [e.value for e in at.error]
+    assert plain("Conversation 3 does not exist.") in [e.value for e in at.error]
