@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from assistant.app_settings import read_setting, write_setting
-from assistant.config import PROVIDER_LOCAL, Settings
+from assistant.config import PROVIDER_LOCAL, SETTING_NAMES, Settings
 from assistant.db import Database
 from assistant.errors import InvalidInput, NotFound
 from assistant.presets import clean_name as clean_preset_name
@@ -48,7 +48,15 @@ MODEL_LIMIT_CHARS = 200
 DEFAULT_KEY = "default_profile_id"
 SEEDED_KEY = "profiles_seeded"
 OPENAI_KEY_VARIABLE = "OPENAI_API_KEY"
+URL_LIMIT_CHARS = 2_000
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# What a key source may never name: the app's own settings (they are not keys, and one of them
+# locates the database) and secrets that are not API keys (a shared app would send them to any
+# base URL an endpoint names): the cookie secret, sign-in (`[auth]`) and database credentials.
+_NOT_A_KEY = re.compile(
+    r"^(?:streamlit_.*|.*cookie.*|database_url|auth(?:\..*)?|connections(?:\..*)?|server\..*)$",
+    re.IGNORECASE,
+)
 _SECRETS_PATH = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 
 
@@ -103,6 +111,11 @@ def clean_base_url(url: str | None, required: bool) -> str | None:
         if required:
             raise InvalidInput("Enter the endpoint's base URL, e.g. http://localhost:11434/v1.")
         return None
+    if len(clean) > URL_LIMIT_CHARS:
+        raise InvalidInput(
+            f"A base URL can have at most {URL_LIMIT_CHARS:,} characters (this one has "
+            f"{len(clean):,})."
+        )
     parts = urlsplit(clean)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InvalidInput(
@@ -134,7 +147,26 @@ def clean_key(source: str, name: str | None) -> tuple[str, str | None]:
             "That is not a secrets.toml key: use a name like my_key or section.my_key. "
             "Enter the key's name, not the key itself."
         )
+    if not_an_api_key(clean):
+        raise InvalidInput(
+            f"{clean} is one of the app's own settings or secrets, not an API key; it is never "
+            "sent to an endpoint. Name the variable or secrets.toml key that holds the API key."
+        )
     return source, clean
+
+
+def not_an_api_key(name: str) -> bool:
+    """A name a key source may not use (see `_NOT_A_KEY`); OPENAI_API_KEY is an API key."""
+    own_setting = name.upper() in SETTING_NAMES and name.upper() != OPENAI_KEY_VARIABLE
+    return own_setting or bool(_NOT_A_KEY.match(name))
+
+
+def sends_key_to_a_new_url(current: Profile, base_url: str | None, key_source: str) -> bool:
+    """Whether saving would send a named key to a base URL it was not sent to before."""
+    if key_source == KEY_NONE or current.kind == KIND_LOCAL:
+        return False
+    new = (base_url or "").strip().rstrip("/") or None
+    return new != current.base_url
 
 
 def clean_model(model: str | None) -> str | None:

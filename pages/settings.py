@@ -3,11 +3,13 @@ defaults new chats start from."""
 
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
 
 from assistant import connection, ui
 from assistant.chat_settings import PARAM_SPECS
-from assistant.errors import InvalidInput, NotFound, ProviderError
+from assistant.errors import AppError, InvalidInput, ProviderError
 from assistant.profiles import (
     KEY_ENV,
     KEY_NONE,
@@ -20,6 +22,7 @@ from assistant.profiles import (
     clean_base_url,
     endpoint_label,
     resolve_key,
+    sends_key_to_a_new_url,
 )
 from assistant.safe_markdown import plain
 
@@ -42,7 +45,7 @@ def _attempt(action, success: str | None = None) -> bool:
     """Run a change; a validation problem becomes the page's notice instead of a traceback."""
     try:
         action()
-    except (InvalidInput, NotFound) as exc:
+    except AppError as exc:  # invalid input, gone meanwhile, or the database is busy
         _notify(str(exc), problem=True)
         return False
     if success:
@@ -58,11 +61,13 @@ def _cancel() -> None:
     st.session_state.pop(CONFIRM_KEY, None)
 
 
-def _confirming(kind: str, item_id: int, question: str, label: str, on_confirm) -> bool:
-    """The inline delete confirmation, when this item asked for one; True if shown."""
+def _confirming(
+    kind: str, item_id: int, question: str, label: str, on_confirm, icon: str = ":material/delete:"
+) -> bool:
+    """The inline confirmation, when this item asked for one; True if shown."""
     if st.session_state.get(CONFIRM_KEY) != (kind, item_id):
         return False
-    st.warning(question, icon=":material/delete:")
+    st.warning(question, icon=icon)
     row = st.container(horizontal=True)
     row.button(
         label,
@@ -79,7 +84,7 @@ def _usage_links(conversations) -> None:
     for conversation in conversations[:USAGE_SHOWN]:
         st.page_link(
             ui.CHAT_PAGE,
-            label=conversation.title,
+            label=plain(conversation.title),
             icon=":material/chat:",
             query_params={ui.QUERY_CONVERSATION: str(conversation.id)},
         )
@@ -158,7 +163,7 @@ def _preset_actions(preset, is_default: bool) -> None:
     if _confirming(
         "preset",
         preset.id,
-        f"Delete “{preset.name}”? Chats set to it will use the default preset; "
+        f"Delete “{plain(preset.name)}”? Chats set to it will use the default preset; "
         "answers already written keep their prompt.",
         "Delete preset",
         _delete_preset,
@@ -186,6 +191,10 @@ def _preset_actions(preset, is_default: bool) -> None:
         icon=":material/delete:",
         on_click=_ask,
         args=("preset", preset.id),
+        disabled=is_default,  # refused anyway: say so before asking, not after
+        help="The default preset cannot be deleted: make another one the default first."
+        if is_default
+        else None,
     )
 
 
@@ -240,16 +249,27 @@ def _create_profile() -> None:
         ui.refresh_models()
 
 
-def _save_profile(profile_id: int) -> None:
+def _save_profile(profile_id: int, confirmed: bool = False) -> None:
     svc = ui.services()
     state = st.session_state
     prefix = f"profile-{profile_id}"
+    key_source = state.get(f"{prefix}-key-source", KEY_NONE)
+    base_url = state.get(f"{prefix}-url")
+    try:
+        current = svc.profiles.get(profile_id)
+    except AppError as exc:
+        _notify(str(exc), problem=True)
+        return
+    if not confirmed and sends_key_to_a_new_url(current, base_url, key_source):
+        state[CONFIRM_KEY] = ("url", profile_id)  # the key would go to a server not yet trusted
+        return
+    _cancel()
     _attempt(
         lambda: svc.profiles.update(
             profile_id,
             name=state.get(f"{prefix}-name", ""),
-            base_url=state.get(f"{prefix}-url"),
-            key_source=state.get(f"{prefix}-key-source", KEY_NONE),
+            base_url=base_url,
+            key_source=key_source,
             key_name=state.get(f"{prefix}-key-name"),
             model=state.get(f"{prefix}-model"),
             model_path=state.get(f"{prefix}-path"),
@@ -270,7 +290,7 @@ def _check(profile_id: int) -> None:
     svc = ui.services()
     try:
         report = svc.endpoints.check_connection(svc.profiles.get(profile_id))
-    except NotFound as exc:
+    except AppError as exc:
         _notify(str(exc), problem=True)
         return
     st.session_state.setdefault(REPORTS_KEY, {})[profile_id] = report
@@ -384,10 +404,21 @@ def _profile_actions(profile, default_id: int | None) -> None:
             on_click=_ask,
             args=("profile", profile.id),
         )
+    new_url = st.session_state.get(f"{prefix}-url") or "api.openai.com"
+    _confirming(
+        "url",
+        profile.id,
+        f"Send the key in {plain(st.session_state.get(f'{prefix}-key-name') or '')} to "
+        f"{plain(new_url)}? Whoever runs that server receives it with every request. Save only "
+        "if you trust it.",
+        "Save and send the key there",
+        functools.partial(_save_profile, confirmed=True),
+        icon=":material/key:",
+    )
     _confirming(
         "profile",
         profile.id,
-        f"Delete “{profile.name}”? Chats set to it will use the default endpoint.",
+        f"Delete “{plain(profile.name)}”? Chats set to it will use the default endpoint.",
         "Delete endpoint",
         _delete_profile,
     )

@@ -11,8 +11,10 @@ from streamlit.testing.v1 import AppTest
 
 from assistant.chat_settings import PROMPT_ONE_OFF
 from assistant.db import Database
+from assistant.errors import InvalidInput
 from assistant.presets import PresetStore
 from assistant.profiles import ProfileStore
+from assistant.safe_markdown import plain
 from assistant.store import Store
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -77,13 +79,12 @@ def test_presets_can_be_created_edited_duplicated_made_default_and_deleted(remot
     at.button(key=f"preset-default-{haiku}").click().run()
     assert "Haiku · default" in expanders(at)
 
-    # The default cannot go; another preset can, after a confirmation.
-    at.button(key=f"preset-delete-{haiku}").click().run()
-    at.button(key=f"preset-confirm-{haiku}").click().run()
-    assert "Choose another default before deleting it" in at.error[0].value
+    # The default cannot go, and says so before asking; another preset can, after a confirmation.
+    default_delete = at.button(key=f"preset-delete-{haiku}")
+    assert default_delete.disabled and "make another one the default" in default_delete.help
     copy = preset_id(db_path, "Haiku (copy)")
     at.button(key=f"preset-delete-{copy}").click().run()
-    assert "Delete “Haiku (copy)”?" in at.warning[0].value
+    assert plain("Delete “Haiku (copy)”?") in at.warning[0].value
     at.button(key=f"preset-confirm-{copy}").click().run()
     assert "Haiku (copy)" not in expanders(at)
     assert not at.exception
@@ -188,3 +189,50 @@ def test_chat_sidebar_switches_preset_one_off_model_and_temperature(remote, db_p
     body = wait_until(lambda: len(remote.completions()) == 3 and remote.completions()[2].body)
     assert body["messages"][0] == {"role": "system", "content": "Reply in French."}
     assert not at.exception
+
+
+def test_a_new_base_url_for_an_endpoint_with_a_named_key_asks_before_sending_the_key(
+    remote, db_path
+):
+    store = ProfileStore(Database(db_path))
+    at = settings_page()
+    profile = store.create("Team server", remote.base_url, "env", "TEAM_API_KEY", "fake-model")
+    at = settings_page()
+    prefix = f"profile-{profile.id}"
+    at.text_input(key=f"{prefix}-url").input("http://collector.example.invalid/v1")
+    at = next(b for b in expander(at, "Team server").button if b.label == "Save").click().run()
+    question = " ".join(w.value for w in at.warning)
+    assert "Send the key in TEAM" in question and "collector" in question
+    assert store.get(profile.id).base_url == remote.base_url  # nothing saved yet
+    at = at.button(key=f"url-cancel-{profile.id}").click().run()
+    assert store.get(profile.id).base_url == remote.base_url
+    at = next(b for b in expander(at, "Team server").button if b.label == "Save").click().run()
+    at = at.button(key=f"url-confirm-{profile.id}").click().run()
+    assert store.get(profile.id).base_url == "http://collector.example.invalid/v1"
+    assert not at.exception
+
+
+@pytest.mark.parametrize(
+    ("source", "name"),
+    [
+        ("env", "SQLITE_DB_PATH"),
+        ("env", "DATABASE_URL"),
+        ("env", "STREAMLIT_SERVER_COOKIE_SECRET"),
+        ("secrets", "auth.cookie_secret"),
+        ("secrets", "auth.google.client_secret"),
+        ("secrets", "connections.postgresql.password"),
+        ("secrets", "server.cookieSecret"),
+    ],
+)
+def test_a_key_source_may_not_name_the_apps_own_settings_or_secrets(db_path, source, name):
+    store = ProfileStore(Database(db_path))
+    with pytest.raises(InvalidInput, match="not an API key"):
+        store.create("Sneaky", "http://127.0.0.1:9/v1", source, name, "m")
+    assert [p.name for p in store.list() if p.name == "Sneaky"] == []
+    assert store.create("Fine", "http://127.0.0.1:9/v1", "env", "OPENAI_API_KEY", "m")
+
+
+def test_a_base_url_has_a_length_limit(db_path):
+    store = ProfileStore(Database(db_path))
+    with pytest.raises(InvalidInput, match="at most 2,000 characters"):
+        store.create("Long", "http://example.invalid/" + "a" * 5000, "none", None, "m")
