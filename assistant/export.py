@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from assistant import html_export, transcript
+from assistant.safe_markdown import plain_inline
 from assistant.store import Conversation, Message, Store
 
 EXPORT_FORMAT = "assistant-export"
@@ -98,7 +99,7 @@ def jsonl_text(store: Store, conversation_id: int | None = None) -> str:
 
 def conversation_markdown(store: Store, conversation: Conversation) -> str:
     lines = [
-        f"# {conversation.title}",
+        f"# {plain_inline(conversation.title)}",  # a title is text, never Markdown (or an image)
         "",
         f"*Started {transcript.readable_time(conversation.created_at)} · last activity "
         f"{transcript.readable_time(conversation.updated_at)}*",
@@ -109,12 +110,12 @@ def conversation_markdown(store: Store, conversation: Conversation) -> str:
         lines.append(question.content)
         for index, answer in enumerate(exchange.answers):
             label = transcript.answer_label(index, len(exchange.answers))
-            lines += ["", f"**{label}** · {transcript.caption(answer)}", ""]
+            lines += ["", f"**{label}** · {plain_inline(transcript.caption(answer))}", ""]
             if answer.content:
                 lines.append(answer.content)
             note = transcript.answer_note(answer)
             if note:
-                lines += ["", f"> {note}"]
+                lines += ["", f"> {plain_inline(note)}"]
     return "\n".join(lines).rstrip() + "\n"
 
 

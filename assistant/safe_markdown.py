@@ -14,7 +14,8 @@ from functools import lru_cache
 
 from markdown_it import MarkdownIt
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")  # Streamlit's Markdown too
+_COMMONMARK_INLINE = re.compile(r"([\\`*_\[\]!|~<>])")  # enough mid-line in a plain file
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.M)
 _CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1", re.S)
 _IMAGE_START = "!["
@@ -23,6 +24,12 @@ _IMAGE_START = "!["
 def plain(text: str) -> str:
     """User text shown inside Markdown as typed (no emphasis, links, images, LaTeX, emoji)."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def plain_inline(text: str) -> str:
+    """User text inside one line of a Markdown *file* (an export): no emphasis, links, images
+    or HTML, with fewer backslashes than `plain` so that the file stays readable as text."""
+    return _COMMONMARK_INLINE.sub(r"\\\1", text)
 
 
 def without_images(text: str) -> str:

@@ -74,7 +74,9 @@ def prompt_label(preset: str | None, system_prompt: str | None) -> str:
 def caption(message: Message) -> str:
     """model · endpoint · prompt · temperature · tokens · first token · tokens/s (what is known)."""
     parts = [message.model or "unknown model"]
-    if message.profile_id is not None and message.provider:
+    # Answers made with endpoint profiles, and imported ones that name their endpoint/preset
+    # (older answers' `provider` is only an id: "openai" or "local").
+    if message.provider and (message.profile_id is not None or message.preset is not None):
         parts.append(message.provider)
         parts.append(prompt_label(message.preset, message.system_prompt))
     temperature = message.params.get("temperature")

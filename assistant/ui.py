@@ -346,7 +346,7 @@ def render_search_hit(hit: SearchHit, key_prefix: str, on_open: Any) -> None:
 
 
 def render_answer_caption(message: Message) -> None:
-    st.caption(transcript.caption(message))
+    st.caption(plain(transcript.caption(message)))
 
 
 def render_provenance(message: Message, where: Any) -> None:

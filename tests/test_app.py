@@ -54,7 +54,7 @@ def test_sending_a_message_streams_the_answer_and_keeps_it(remote, db_path):
     assert "Hello" in texts(at)
     assert "Hi there!" in texts(at)
     assert any(
-        "gpt-3.5-turbo · OpenAI · Helpful assistant · temperature 0.7 · 3 tokens" in c.value
+        plain("gpt-3.5-turbo · OpenAI · Helpful assistant · temperature 0.7 · 3 tokens") in c.value
         for c in at.caption
     )
     conversation_id = at.query_params["c"][0]
@@ -174,3 +174,54 @@ def test_answer_left_by_a_dead_process_shows_as_interrupted_with_retry(remote, d
     assert "stopped while this answer was being written" in at.warning[0].value
     next(b for b in at.button if b.label == "Retry").click().run()
     assert "A fresh answer." in texts(at)
+
+
+def test_titles_and_messages_with_markdown_images_never_render_an_image(remote, db_path):
+    hostile = "Hi ![x](http://collector.invalid/p.png?d=1) **bold**"
+    remote.enqueue(Scenario(chunks=["Answer ", "![y](http://collector.invalid/a.png)"]))
+    at = app().run()
+    at.chat_input[0].set_value(hostile).run()
+    assert not at.exception
+    at = app()
+    at.query_params["c"] = "1"
+    at.run()
+    # The sidebar label is the title as typed: escaped, so no image, link or bold.
+    label = next(b.label for b in at.sidebar.button if "collector" in b.label)
+    assert label == plain(Store(Database(db_path)).get_conversation(1).title)
+    rendered = " ".join(texts(at))
+    assert "![" not in rendered.replace("\\![", "")  # every image became a link
+    assert "image: y (http://collector.invalid/a.png)" in rendered.replace("\\", "")
+
+
+def test_an_imported_answer_shows_its_endpoint_and_preset_in_the_caption(remote, db_path):
+    from assistant.store import ImportedConversation, ImportedMessage
+
+    store = Store(Database(db_path))
+    store.import_conversations(
+        [
+            ImportedConversation(
+                uid="u-import",
+                title="Imported",
+                created_at="2026-01-01T00:00:00Z",
+                updated_at="2026-01-01T00:00:00Z",
+                messages=(
+                    ImportedMessage("q", "user", "question", "2026-01-01T00:00:00Z"),
+                    ImportedMessage(
+                        "a",
+                        "assistant",
+                        "answer",
+                        "2026-01-01T00:00:01Z",
+                        reply_to="q",
+                        provider="Team server",
+                        model="qwen",
+                        preset="Code reviewer",
+                    ),
+                ),
+            )
+        ]
+    )
+    at = app()
+    at.query_params["c"] = "1"
+    at.run()
+    captions = [c.value.replace("\\", "") for c in at.caption]
+    assert any(c.startswith("qwen · Team server · Code reviewer") for c in captions)

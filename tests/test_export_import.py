@@ -84,7 +84,7 @@ def test_json_and_jsonl_hold_the_same_conversations(seeded):
 
 def test_markdown_has_every_version_status_and_caption(seeded):
     text = export.markdown_text(seeded, conversation_id=1)
-    assert text.startswith("# Write **hello** in Python\n")
+    assert text.startswith("# Write \\*\\*hello\\*\\* in Python\n")  # a title is not Markdown
     assert "**Assistant (version 1 of 2)**" in text
     assert "> The answer failed: Rate limited." in text
     assert "**Assistant (version 2 of 2)** · gpt-b · 4 tokens · first token 0.25 s" in text

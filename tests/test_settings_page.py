@@ -177,7 +177,7 @@ def test_chat_sidebar_switches_preset_one_off_model_and_temperature(remote, db_p
     body = wait_until(lambda: len(remote.completions()) == 2 and remote.completions()[1].body)
     assert body["messages"][0]["content"].startswith("You are a careful senior code reviewer")
     assert (body["model"], body["temperature"]) == ("fake-model", 0.3)
-    captions = [c.value for c in at.caption]
+    captions = [c.value.replace("\\", "") for c in at.caption]  # unescaped as shown
     assert any("fake-model · OpenAI · Code reviewer · temperature 0.3" in c for c in captions)
     assert any(
         "gpt-3.5-turbo · OpenAI · Helpful assistant · temperature 0.7" in c for c in captions
