@@ -28,6 +28,7 @@ VERSION_STATE = "answer_version"
 WINDOW_STATE = "exchanges_shown"
 JUMPED_STATE = "jumped_to_message"
 PROMPT_KEY = "prompt"
+HANDED_BACK_KEY = "prompt_handed_back"  # the text last put back into the chat input
 SIDEBAR_SEARCH_KEY = "sidebar_search"
 SIDEBAR_HITS = 8
 DRAFT_KEY = "new_chat_settings"  # a new chat's settings until its first message creates it
@@ -356,11 +357,25 @@ def _submit() -> None:
     except AppError as exc:
         ui.notify_problem(exc)
         if text.strip():
-            st.session_state[PROMPT_KEY] = text  # back into the box: nothing typed is lost
+            _hand_back(text)
         return
     if conversation_id is None:
         st.session_state.pop(DRAFT_KEY, None)  # the next new chat starts from the defaults again
     ui.open_conversation(ids.conversation_id)
+
+
+def _hand_back(text: str) -> None:
+    """Put refused text back into the chat input: nothing typed is lost.
+
+    The browser shows a value pushed into the chat input only when it differs from the one
+    pushed before (it clears its box on Enter either way), so the same refused text sent twice
+    would vanish. Every other hand-back adds or removes one trailing space, which sending
+    trims away.
+    """
+    if st.session_state.get(HANDED_BACK_KEY) == text:
+        text = text[:-1] if text.endswith(" ") else text + " "
+    st.session_state[HANDED_BACK_KEY] = text
+    st.session_state[PROMPT_KEY] = text
 
 
 def _jump_target(exchanges: list[transcript.Exchange]) -> tuple[int | None, int | None]:

@@ -4,6 +4,7 @@ make the browser request anything outside the app's own origin."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -208,3 +209,20 @@ def test_the_conversations_panel_follows_the_conversation_through_pin_and_resort
         app.stop()
     titles = {c.title for c in store.list_trash()}
     assert titles == {"Middle chat"}
+
+
+def test_a_refused_long_message_survives_any_number_of_enters(server, page: Page, tmp_path):
+    app = start_app(server, tmp_path, ASSISTANT_MAX_INPUT_CHARS="1000")
+    try:
+        page.goto(app.url)
+        box = page.get_by_placeholder("Message the assistant")
+        long_text = "word " * 300  # 1,500 characters
+        box.fill(long_text)
+        for _ in range(3):
+            box.press("Enter")
+            expect(page.get_by_text("the limit is 1,000").last).to_be_visible()
+            expect(box).to_have_value(re.compile(r"^(word ){299}word ?$"))
+            expect(box).to_be_enabled()
+        assert server.completions() == []  # nothing was sent
+    finally:
+        app.stop()
