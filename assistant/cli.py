@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -21,7 +22,7 @@ from typing import Any, TextIO
 from assistant import connection, export, importing, textsearch, transcript
 from assistant.config import Settings, load_settings, read_secrets_files
 from assistant.db import Database
-from assistant.errors import ConfigError, InvalidInput, NotFound, StorageError
+from assistant.errors import AppError, ConfigError, InvalidInput, NotFound, StorageError
 from assistant.lifecycle import STALE_AFTER_S, Lifecycle
 from assistant.migrations import LATEST_VERSION
 from assistant.profiles import endpoint_label
@@ -207,12 +208,13 @@ def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
         out.writelines(pieces)
         return EXIT_OK
     target = Path(args.output)
-    if target.is_dir():
-        target = target / export.export_filename(conversations, args.format)
     try:
+        if target.is_dir():
+            target = target / export.export_filename(conversations, args.format)
         _write_atomically(target, pieces)
-    except OSError as exc:
-        raise CliError(f"Cannot write {target}: {exc.strerror or exc}.") from exc
+    except (OSError, ValueError) as exc:  # ValueError: a name with a NUL byte
+        reason = getattr(exc, "strerror", None) or "not a file name"
+        raise CliError(f"Cannot write {target}: {reason}.") from exc
     print(f"Wrote {len(conversations)} conversation(s) to {target}", file=sys.stderr)
     return EXIT_OK
 
@@ -220,8 +222,9 @@ def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
     try:
         data = Path(args.file).read_bytes()
-    except OSError as exc:
-        raise CliError(f"Cannot read {args.file}: {exc.strerror or exc}.") from exc
+    except (OSError, ValueError) as exc:  # ValueError: a name with a NUL byte
+        reason = getattr(exc, "strerror", None) or "not a file name"
+        raise CliError(f"Cannot read {args.file}: {reason}.") from exc
     store = _store(_settings())
     try:
         result = store.import_conversations(importing.read_conversations(data))
@@ -259,6 +262,60 @@ def cmd_restore(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+SQLITE_MAX_ID = 2**63 - 1
+
+
+def conversation_number(text: str) -> int:
+    """An argparse type: a conversation id as SQLite can hold one."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{terminal_safe(text)!r} is not a number") from None
+    if not 1 <= value <= SQLITE_MAX_ID:
+        raise argparse.ArgumentTypeError(f"{value} is not a conversation number (see `list`)")
+    return value
+
+
+def count(text: str) -> int:
+    """An argparse type: how many rows (0 or more)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{terminal_safe(text)!r} is not a number") from None
+    if not 0 <= value <= SQLITE_MAX_ID:
+        raise argparse.ArgumentTypeError(f"{value} is not a number of rows (0 or more)")
+    return value
+
+
+# C0 and C1 controls (but tab and newline), bidirectional overrides and isolates, and the BOM:
+# printed raw they can rewrite what the terminal shows (or hide text inside a title).
+_UNSAFE_FOR_TERMINALS = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+)
+
+
+def terminal_safe(text: str) -> str:
+    """Text for a terminal: control and direction-changing characters shown as escapes."""
+    return _UNSAFE_FOR_TERMINALS.sub(lambda m: m.group(0).encode("unicode_escape").decode(), text)
+
+
+class TerminalText:
+    """An output stream for people: every write goes through `terminal_safe`. Exports and
+    `--json` output are data and stay exact."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(terminal_safe(text))
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m assistant",
@@ -277,24 +334,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = sub.add_parser("list", help="conversations, pinned first, newest activity first")
     listing.add_argument("--trash", action="store_true", help="list the trash instead")
-    listing.add_argument("--limit", type=int, metavar="N", help="at most N rows")
+    listing.add_argument("--limit", type=count, metavar="N", help="at most N rows")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(func=cmd_list)
 
     show = sub.add_parser("show", help="print one conversation")
-    show.add_argument("id", type=int, metavar="ID")
+    show.add_argument("id", type=conversation_number, metavar="ID")
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.set_defaults(func=cmd_show)
 
     search = sub.add_parser("search", help="full-text search over titles and messages")
     search.add_argument("query", metavar="QUERY")
-    search.add_argument("--limit", type=int, default=20, metavar="N", help="at most N messages")
+    search.add_argument("--limit", type=count, default=20, metavar="N", help="at most N messages")
     search.add_argument("--json", action="store_true", help="machine-readable output")
     search.set_defaults(func=cmd_search)
 
     exp = sub.add_parser("export", help="export one conversation or all of them")
     exp.add_argument("--format", choices=export.FORMATS, default="json")
-    exp.add_argument("--conversation", type=int, metavar="ID", help="only this conversation")
+    exp.add_argument(
+        "--conversation", type=conversation_number, metavar="ID", help="only this conversation"
+    )
     exp.add_argument("-o", "--output", metavar="FILE", help="write to FILE (or into a folder)")
     exp.set_defaults(func=cmd_export)
 
@@ -306,10 +365,10 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(func=cmd_import)
 
     rm = sub.add_parser("rm", help="move a conversation to the trash")
-    rm.add_argument("id", type=int, metavar="ID")
+    rm.add_argument("id", type=conversation_number, metavar="ID")
     rm.set_defaults(func=cmd_rm)
     restore = sub.add_parser("restore", help="bring a conversation back from the trash")
-    restore.add_argument("id", type=int, metavar="ID")
+    restore.add_argument("id", type=conversation_number, metavar="ID")
     restore.set_defaults(func=cmd_restore)
     return parser
 
@@ -321,14 +380,19 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse already printed its one-line usage error
         return int(exc.code or 0)
+    if args.command != "export" and not getattr(args, "json", False):
+        out = TerminalText(out)  # type: ignore[assignment]
     try:
         return int(args.func(args, out))
     except CliError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {terminal_safe(str(exc))}", file=sys.stderr)
         return exc.code
     except StorageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {terminal_safe(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
+    except AppError as exc:  # not found, refused input: the sentence says which
+        print(f"error: {terminal_safe(str(exc))}", file=sys.stderr)
+        return EXIT_PROBLEM
     except BrokenPipeError:  # `... | head` closed the pipe: not an error worth a traceback
         sys.stderr.close()
         return EXIT_OK

@@ -32,6 +32,8 @@ from assistant.store import (
 
 CHATGPT_PROVIDER = "chatgpt-export"
 ATTACHMENT_NOTE = "[an image or file that the export does not include]"
+IMPORT_TEXT_LIMIT = 200_000  # characters in one imported message (or prompt, or error)
+TITLE_IMPORT_LIMIT = 10_000
 INTERRUPTED_ON_IMPORT = "This answer was still being written when it was exported."
 
 
@@ -41,23 +43,26 @@ def read_conversations(data: bytes | str) -> list[ImportedConversation]:
     if not text.strip():
         raise ImportProblem("The file is empty.")
     try:
-        document = json.loads(text)
+        document = _parse_json(text)
     except json.JSONDecodeError as exc:
         lines = [line for line in text.splitlines() if line.strip()]
         if len(lines) > 1 and lines[0].lstrip().startswith("{"):
-            return _read_jsonl(lines)
+            return _checked(_read_jsonl(lines))
         raise ImportProblem(
             f"The file is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})."
         ) from exc
     if isinstance(document, dict) and document.get("format") == EXPORT_FORMAT:
-        return _read_own_export(document)
+        return _checked(_read_own_export(document))
     if isinstance(document, dict) and isinstance(document.get("messages"), list):
-        return [_own_conversation(document, "The conversation")]  # a one-line JSON Lines file
+        # a one-line JSON Lines file
+        return _checked([_own_conversation(document, "The conversation")])
     if isinstance(document, list):
         if not document:
             raise ImportProblem("The file holds an empty list: there is nothing to import.")
         if all(isinstance(item, dict) and "mapping" in item for item in document):
-            return [_chatgpt_conversation_checked(item, i + 1) for i, item in enumerate(document)]
+            return _checked(
+                [_chatgpt_conversation_checked(item, i + 1) for i, item in enumerate(document)]
+            )
         raise ImportProblem(
             "The file is a JSON list, but not ChatGPT's conversations.json: each conversation "
             'there has a "mapping" of messages.'
@@ -66,6 +71,93 @@ def read_conversations(data: bytes | str) -> list[ImportedConversation]:
         "This is not a file the app can import. Use this app's JSON or JSON Lines export, or "
         "conversations.json from a ChatGPT data export."
     )
+
+
+# -- limits every importer checks ------------------------------------------------------------
+
+
+def _checked(conversations: list[ImportedConversation]) -> list[ImportedConversation]:
+    """Refuse (naming where) what the database or the pages could not hold as it is.
+
+    A message longer than IMPORT_TEXT_LIMIT characters, text that is not valid Unicode (a lone
+    surrogate such as "\\ud800"), a time that is not ISO-8601, or a number SQLite cannot store
+    refuses the whole file: nothing is imported, nothing is cut, and the file is unchanged.
+    """
+    checked = []
+    for number, conversation in enumerate(conversations, start=1):
+        where = f'Conversation {number} ("{_printable(conversation.title[:40])}")'
+        _text(conversation.title, where, "its title", TITLE_IMPORT_LIMIT)
+        _text(conversation.uid, where, '"uid"', TITLE_IMPORT_LIMIT)
+        messages = []
+        for index, message in enumerate(conversation.messages, start=1):
+            messages.append(_checked_message(message, f"{where}, message {index}"))
+        checked.append(
+            replace(
+                conversation,
+                created_at=_time(conversation.created_at, where, "created_at"),
+                updated_at=_time(conversation.updated_at, where, "updated_at"),
+                messages=tuple(messages),
+            )
+        )
+    return checked
+
+
+def _checked_message(message: ImportedMessage, place: str) -> ImportedMessage:
+    _text(message.content, place, "its text", IMPORT_TEXT_LIMIT)
+    for name in ("provider", "model", "system_prompt", "preset", "error"):
+        value = getattr(message, name)
+        if value is not None:
+            _text(value, place, f'"{name}"', IMPORT_TEXT_LIMIT)
+    for name in ("prompt_tokens", "completion_tokens"):
+        value = getattr(message, name)
+        if value is not None and not 0 <= value < 2**63:
+            raise ImportProblem(f'{place}: "{name}" is not a token count ({value}).')
+    for name in ("first_token_s", "total_s"):
+        value = getattr(message, name)
+        if value is not None and not (0 <= value < 10**9):
+            raise ImportProblem(f'{place}: "{name}" is not a duration ({value}).')
+    try:
+        json.dumps(message.params, allow_nan=False)
+        _text(json.dumps(message.params), place, '"params"', IMPORT_TEXT_LIMIT)
+    except (ValueError, TypeError, RecursionError):
+        raise ImportProblem(f'{place}: "params" cannot be stored.') from None
+    updated_at = message.updated_at
+    return replace(
+        message,
+        created_at=_time(message.created_at, place, "created_at"),
+        updated_at=_time(updated_at, place, "updated_at") if updated_at is not None else None,
+    )
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _text(value: str, where: str, what: str, limit: int) -> None:
+    if len(value) > limit:
+        raise ImportProblem(
+            f"{where}: {what} has {len(value):,} characters; imported text is limited to {limit:,}."
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ImportProblem(
+            f"{where}: {what} is not valid Unicode text (character {exc.start + 1} is "
+            f"{value[exc.start]!a})."
+        ) from None
+
+
+def _time(value: str, where: str, what: str) -> str:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (ValueError, TypeError):
+        raise ImportProblem(
+            f'{where}: "{what}" is not a date and time ({_printable(value[:40])!r}); use '
+            "ISO 8601, e.g. 2026-05-01T12:00:00Z."
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _plural(count: int, word: str) -> str:
@@ -119,11 +211,20 @@ def _read_own_export(document: dict[str, Any]) -> list[ImportedConversation]:
     ]
 
 
+def _parse_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ImportProblem(
+            "The file nests lists or objects too deeply to be a conversation export."
+        ) from None
+
+
 def _read_jsonl(lines: list[str]) -> list[ImportedConversation]:
     result = []
     for number, line in enumerate(lines, start=1):
         try:
-            item = json.loads(line)
+            item = _parse_json(line)
         except json.JSONDecodeError as exc:
             raise ImportProblem(
                 f"Line {number} of the JSON Lines file is not valid JSON ({exc.msg})."
@@ -229,7 +330,7 @@ def _content_uid(title: str, created_at: str, messages: list[ImportedMessage]) -
     """An identity for a file without uids, so importing it twice still adds it once."""
     digest = hashlib.sha256()
     for part in (title, created_at, *(m.role + "\0" + m.content for m in messages[:4])):
-        digest.update(part.encode("utf-8") + b"\0")
+        digest.update(part.encode("utf-8", "surrogatepass") + b"\0")  # checked later
     return "content-" + digest.hexdigest()[:32]
 
 

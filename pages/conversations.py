@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from assistant import browse, export, importing, transcript, ui
-from assistant.errors import InvalidInput, NotFound
+from assistant.errors import AppError, InvalidInput, NotFound
 from assistant.safe_markdown import plain
 from assistant.store import TITLE_LIMIT_CHARS, Store
 
@@ -347,8 +347,8 @@ def _import_export(svc) -> None:
     if upload is not None and st.button("Import", type="primary", icon=":material/upload:"):
         try:
             result = svc.store.import_conversations(importing.read_conversations(upload.getvalue()))
-        except importing.ImportProblem as exc:
-            st.error(f"{upload.name}: {exc} Nothing was imported.", icon=":material/error:")
+        except AppError as exc:  # a file it cannot read, or a database it cannot write
+            st.error(plain(f"{upload.name}: {exc} Nothing was imported."), icon=":material/error:")
         else:
             st.success(importing.describe(result), icon=":material/check_circle:")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import seed
 
+from assistant import cli
 from assistant.db import Database
 from assistant.migrations import LATEST_VERSION
 from assistant.store import FinalResult, Snapshot, Store
@@ -279,3 +281,64 @@ def test_import_reports_counts_is_idempotent_and_refuses_bad_files(db_path, tmp_
     assert missing.returncode == 2 and "Cannot read nope.json" in missing.stderr
     assert "Traceback" not in bad.stderr + missing.stderr
     assert len(json.loads(run_cli("list", "--json", env=env, cwd=tmp_path).stdout)) == 1
+
+
+ODD_ARGUMENTS = [
+    "99999999999999999999999",
+    "-5",
+    "0",
+    "abc",
+    "",
+    "1e3",
+    "\x00",
+    "\u202e1",
+    "1" * 400,
+]
+
+
+def test_no_odd_argument_gives_a_traceback(db_path, monkeypatch, capsys, tmp_path):
+    """Every command's numbers and words set to values that broke it before: each answers with
+    a sentence and an exit code (0, 1 or 2), never a traceback."""
+    monkeypatch.setenv("SQLITE_DB_PATH", str(db_path))
+    monkeypatch.chdir(tmp_path)  # `export -o ODD` writes files named ODD here
+    seeded(db_path)
+    commands = [
+        ["show", "{}"],
+        ["show", "{}", "--json"],
+        ["rm", "{}"],
+        ["restore", "{}"],
+        ["list", "--limit", "{}"],
+        ["search", "{}"],
+        ["search", "wal", "--limit", "{}"],
+        ["export", "--conversation", "{}", "-o", str(db_path.parent / "out")],
+        ["import", "{}"],
+        ["export", "-o", "{}"],
+        ["doctor", "--profile", "{}"],
+    ]
+    tried = 0
+    for command in commands:
+        for odd in ODD_ARGUMENTS:
+            argv = [part.replace("{}", odd) for part in command]
+            code = cli.main(argv, io.StringIO())
+            captured = capsys.readouterr()
+            assert code in (0, 1, 2), (argv, code)
+            assert "Traceback" not in captured.err + captured.out, argv
+            if code:
+                assert captured.err.strip(), argv  # a sentence says why
+            tried += 1
+    assert tried == len(commands) * len(ODD_ARGUMENTS)
+
+
+def test_titles_and_messages_reach_the_terminal_without_control_characters(db_path, tmp_path):
+    store = seeded(db_path)
+    hostile = "evil\x00title\u202eenil\x1b[31m"
+    seed.turn(store, None, hostile, Snapshot("openai", "m"))
+    env = {"SQLITE_DB_PATH": str(db_path)}
+    listing = run_cli("list", env=env, cwd=tmp_path).stdout
+    shown = run_cli("show", "2", env=env, cwd=tmp_path).stdout
+    for out in (listing, shown):
+        assert "evil" in out
+        assert not any(ch in out for ch in ("\x00", "\u202e", "\x1b"))
+        assert "\\u202e" in out and "\\x00" in out
+    as_json = json.loads(run_cli("show", "2", "--json", env=env, cwd=tmp_path).stdout)
+    assert as_json["title"] == hostile  # data stays exact in JSON

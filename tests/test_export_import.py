@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import seed as seeding
 
-from assistant import export, importing
+from assistant import browse, export, importing
 from assistant.db import Database
 from assistant.errors import ImportProblem
 from assistant.importing import read_conversations
@@ -340,3 +340,64 @@ def test_no_malformed_variant_of_a_real_file_gives_anything_but_a_clear_message(
         except ImportProblem as exc:
             assert str(exc).strip()
     assert tried > 300  # every field of every message was tried
+
+
+ODD_VALUES = (
+    2**70,
+    -1,
+    1e308,
+    "\ud800",
+    "x" * 200_001,
+    "yesterday",
+    "\x00\u202e",
+    [[[[[]]]]],
+)
+
+
+@pytest.mark.parametrize("source", ["chatgpt", "own"])
+def test_odd_values_anywhere_are_imported_whole_or_refused_in_a_sentence(source, seeded, tmp_path):
+    """Every field of a real file set to values that broke imports before (huge or negative
+    numbers, lone surrogates, over-long text, dates that are not dates): each variant is either
+    imported into a real database and readable, or refused with ImportProblem."""
+    if source == "chatgpt":
+        document = json.loads((FIXTURES / "chatgpt_conversations.json").read_text())
+    else:
+        document = json.loads(export.json_text(seeded))
+    target = Store(Database(tmp_path / "odd.db"))
+    paths = [path for path, _ in _mutations(document) if _ == "text"]
+    outcomes = {"imported": 0, "refused": 0}
+    for path in paths:
+        for odd in ODD_VALUES:
+            text = json.dumps(_replaced(document, path, odd))
+            try:
+                conversations = read_conversations(text)
+            except ImportProblem as exc:
+                assert str(exc).strip()
+                outcomes["refused"] += 1
+                continue
+            result = target.import_conversations(conversations)
+            for conversation_id in result.imported:
+                target.messages(conversation_id)  # readable back
+            outcomes["imported"] += 1
+    assert outcomes["imported"] > 50 and outcomes["refused"] > 50, outcomes
+    frame = browse.summaries_frame(target.summaries())  # the table parses every stored time
+    assert len(frame) == len(target.list_conversations(limit=None))
+
+
+def test_a_file_nested_100000_deep_is_refused_in_a_sentence():
+    with pytest.raises(ImportProblem, match="nests lists or objects too deeply"):
+        read_conversations("[" * 100_000 + "]" * 100_000)
+
+
+def test_imported_text_has_a_documented_limit_and_nothing_is_cut():
+    record = {
+        "title": "long",
+        "created_at": "2026-01-01T00:00:00Z",
+        "messages": [{"role": "user", "content": "x" * 200_001, "created_at": "2026-01-01"}],
+    }
+    with pytest.raises(ImportProblem, match="limited to 200,000"):
+        read_conversations(json.dumps(record))
+    record["messages"][0]["content"] = "x" * 200_000
+    (conversation,) = read_conversations(json.dumps(record))
+    assert len(conversation.messages[0].content) == 200_000
+    assert conversation.messages[0].created_at == "2026-01-01T00:00:00.000Z"  # normalized
