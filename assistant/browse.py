@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 import pandas as pd
 
-from assistant.store import ConversationSummary
+from assistant.store import ConversationSummary, SearchHit
 
 COLUMNS = [
     "Title",
@@ -56,6 +56,27 @@ def summaries_frame(summaries: list[ConversationSummary]) -> pd.DataFrame:
 def table_key(ids: list[int]) -> str:
     """The conversations table's widget key: new whenever its rows or their order change."""
     return f"history_table-{zlib.crc32(repr(ids).encode()):08x}"
+
+
+def _count(number: int, word: str) -> str:
+    return f"{number:,} {word}" if number == 1 else f"{number:,} {word}s"
+
+
+def search_summary(hits: list[SearchHit], titles_found: int, messages_found: int) -> str:
+    """What a result list shows, saying so when it shows only the best of more matches."""
+    shown_titles = sum(1 for hit in hits if hit.message_id is None)
+    shown_messages = len(hits) - shown_titles
+    parts = []
+    for shown, found, word in (
+        (shown_titles, titles_found, "title"),
+        (shown_messages, messages_found, "message"),
+    ):
+        found = max(found, shown)
+        if shown < found:
+            parts.append(f"the best {shown:,} of {_count(found, word)}")
+        else:
+            parts.append(_count(found, word))
+    return f"{parts[0].capitalize()} and {parts[1]}, best first"
 
 
 def model_choices(summaries: list[ConversationSummary]) -> list[str]:

@@ -66,9 +66,15 @@ def _services(settings: Settings) -> Services:
 
 def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
     settings = _settings()
-    for name, value in settings.summary().items():
-        print(f"{name:>22}: {value}", file=out)
     services = _services(settings)
+    summary = settings.summary()
+    # New chats use the default preset (SYSTEM_PROMPT only seeds it once): say which.
+    default = services.presets.default()
+    summary["system prompt"] = (
+        f"preset “{default.name}” (the default for new chats)" if default else "(none)"
+    )
+    for name, value in summary.items():
+        print(f"{name:>22}: {value}", file=out)
     try:
         print(
             f"{'schema version':>22}: {services.db.schema_version()} (app {LATEST_VERSION})",

@@ -102,9 +102,9 @@ def _check_remote(
     except ProviderError as exc:
         if exc.kind in ("connection", "timeout"):
             report.add("Reachable", False, exc.user_message)
-            report.add("Key", None, "not checked: the endpoint did not answer.")
+            report.add("Key", None, "the endpoint did not answer.")
         elif exc.kind == "no_key":
-            report.add("Reachable", None, "not checked: there is no key to send.")
+            report.add("Reachable", None, "there is no key to send.")
             report.add("Key", False, exc.user_message)
         elif exc.kind == "auth":
             report.add("Reachable", True, f"{where} answered.")
@@ -116,7 +116,7 @@ def _check_remote(
             return
         else:
             report.add("Reachable", False, exc.user_message)
-        report.add("Model", None, "not checked.")
+        report.add("Model", None, "an earlier step failed.")
         return
     elapsed = time.perf_counter() - started
     report.add("Reachable", True, f"{where} answered in {elapsed * 1000:.0f} ms.")

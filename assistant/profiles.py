@@ -244,6 +244,14 @@ def effective(profile: Profile, settings: Settings) -> Profile:
     return profile
 
 
+def endpoint_title(profile: Profile) -> str:
+    """The name with where it points when that is not what the name says: the built-in
+    "OpenAI" endpoint follows OPENAI_BASE_URL, which often names another server."""
+    if profile.kind == KIND_OPENAI and profile.base_url:
+        return f"{profile.name} ({profile.base_url})"
+    return profile.name
+
+
 def endpoint_label(profile: Profile) -> str:
     if profile.kind == KIND_LOCAL:
         return "embedded model (offline)"

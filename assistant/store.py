@@ -512,6 +512,20 @@ class Store:
         )
         return hits
 
+    def count_matches(self, query: str) -> tuple[int, int]:
+        """How many conversation titles and messages match a query (not only the shown ones)."""
+        match = textsearch.match_query(textsearch.parse_query(query))
+        if match is None:
+            return 0, 0
+        with self.db.connect() as conn:
+            titles = conn.execute(
+                "SELECT COUNT(*) FROM titles_fts WHERE titles_fts MATCH ?", (match,)
+            ).fetchone()[0]
+            messages = conn.execute(
+                "SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH ?", (match,)
+            ).fetchone()[0]
+        return int(titles), int(messages)
+
     def usage(self, setting: str) -> dict[int, list[Conversation]]:
         """Conversations outside the trash by the preset or profile they are set to.
 

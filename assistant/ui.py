@@ -230,12 +230,13 @@ def param_inputs(
         if on_change is not None:
             extra.update(on_change=on_change, args=args(spec.name) if args else ())
         if spec.kind is int:
+            # No bounds in the widget: a browser-side bound refuses 999999 without a word;
+            # the settings' own check answers with the allowed range.
             st.number_input(
                 spec.label,
-                min_value=int(spec.low),
-                max_value=int(spec.high),
                 value=int(values[spec.name]),
                 step=64,
+                help=f"From {int(spec.low):,} to {int(spec.high):,}.",
                 **extra,
             )
         else:
@@ -311,6 +312,38 @@ def scroll_into_view(key: str) -> None:
         "   el.scrollIntoView({block: 'center'});"
         "  }"
         " }, delay));"
+        "})();</script>",
+        unsafe_allow_javascript=True,
+    )
+
+
+def keep_end_in_view() -> None:
+    """While an answer streams, keep the end of the page (and its controls) in view, unless the
+    reader scrolled up to read something else. It lets go once no Stop button is left (the
+    answer ended), after one last scroll that brings its caption and actions into view. A fixed
+    script; no user text in it."""
+    st.html(
+        "<script>(function () {"
+        " if (window.__assistantFollow) return;"
+        " const target = document.querySelector('[data-testid=\"stMain\"]');"
+        " if (!target) return;"
+        " window.__assistantFollow = true;"
+        " const nearEnd = () =>"
+        "  target.scrollHeight - target.scrollTop - target.clientHeight < 160;"
+        " let follow = true;"
+        " const toEnd = () => { if (follow) target.scrollTop = target.scrollHeight; };"
+        " const onScroll = () => { follow = nearEnd(); };"
+        " target.addEventListener('scroll', onScroll, {passive: true});"
+        " const observer = new MutationObserver(() => {"
+        "  toEnd();"
+        "  if (!target.querySelector('[class*=\"st-key-stop-\"]')) {"
+        "   observer.disconnect();"
+        "   setTimeout(() => { toEnd(); target.removeEventListener('scroll', onScroll);"
+        "    window.__assistantFollow = false; }, 400);"
+        "  }"
+        " });"
+        " observer.observe(target, {childList: true, subtree: true, characterData: true});"
+        " toEnd();"
         "})();</script>",
         unsafe_allow_javascript=True,
     )
@@ -404,6 +437,7 @@ def follow_answer(turns: TurnManager, answer_id: int) -> None:
     whole at each (coalesced) update, as `st.write_stream` does, so that an image split over
     two chunks is still turned into a link.
     """
+    keep_end_in_view()
     status = st.empty()
     body = st.empty()
     text = ""

@@ -20,7 +20,7 @@ from assistant.chat_settings import (
     with_prompt_choice,
 )
 from assistant.errors import AppError, NotFound
-from assistant.profiles import KIND_LOCAL, endpoint_label
+from assistant.profiles import KIND_LOCAL, endpoint_label, endpoint_title
 from assistant.safe_markdown import plain, without_images
 from assistant.store import FINAL_STATUSES
 
@@ -168,7 +168,7 @@ def _settings_panel(
     """Preset or one-off prompt, endpoint, model and parameters for this conversation."""
     st.caption(
         f"**Model:** {plain(resolved.model or 'none chosen')}  \n"
-        f"**Endpoint:** {plain(resolved.profile.name)}  \n"
+        f"**Endpoint:** {plain(endpoint_title(resolved.profile))}  \n"
         f"**Prompt:** {plain(resolved.prompt_label)}"
     )
     for problem in resolved.problems:

@@ -143,10 +143,8 @@ def _search(svc) -> None:
     if not hits:
         st.info(f"No matches for “{query.strip()}”.", icon=":material/search_off:")
         return
-    messages = sum(1 for hit in hits if hit.message_id is not None)
     st.caption(
-        f"{len(hits) - messages} title(s) and {messages} message(s), best first · "
-        f"{elapsed_ms:.0f} ms"
+        f"{browse.search_summary(hits, *svc.store.count_matches(query))} · {elapsed_ms:.0f} ms"
     )
     with st.container(height=420 if len(hits) > 6 else "content"):
         for hit in hits:
@@ -259,6 +257,7 @@ def _details(svc, conversation_id: int) -> None:
 
 
 def _transcript(svc, conversation_id: int) -> None:
+    svc.turns.recover(conversation_id=conversation_id)  # an answer whose process died: at once
     exchanges = transcript.exchanges(svc.store.messages(conversation_id))
     start = transcript.window_start(len(exchanges), ui.EXCHANGES_SHOWN)
     if start:

@@ -226,3 +226,19 @@ def test_a_refused_long_message_survives_any_number_of_enters(server, page: Page
         assert server.completions() == []  # nothing was sent
     finally:
         app.stop()
+
+
+def test_a_long_streaming_answer_stays_in_view_and_ends_with_its_controls_visible(
+    server, page: Page, tmp_path
+):
+    lines = [f"Line {number} of a long answer.\n\n" for number in range(80)]
+    server.enqueue(Scenario(chunks=lines, chunk_delay=0.03))
+    app = start_app(server, tmp_path)
+    try:
+        page.goto(app.url)
+        send(page, "Write a lot")
+        expect(page.get_by_text("Line 40 of a long answer.")).to_be_in_viewport()
+        expect(page.get_by_role("button", name="Regenerate")).to_be_in_viewport()
+        expect(page.get_by_text("Line 79 of a long answer.")).to_be_in_viewport()
+    finally:
+        app.stop()

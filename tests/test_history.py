@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 import seed
 
-from assistant import migrations, textsearch
+from assistant import browse, migrations, textsearch
 from assistant.db import Database
 from assistant.errors import InvalidInput, NotFound
 from assistant.store import FinalResult, Snapshot, Store
@@ -286,3 +286,17 @@ def test_history_version_changes_with_what_the_table_shows_but_not_with_streamed
     ):
         action()
         assert changed()
+
+
+def test_a_cut_result_list_says_how_many_matched(store):
+    for number in range(12):
+        seed.finished_turn(
+            store, None, f"walrus question {number}", FinalResult("complete", "walrus answer"), SNAP
+        )
+    hits = store.search("walrus", limit=5, title_limit=3)
+    titles, messages = store.count_matches("walrus")
+    assert (titles, messages) == (12, 24)
+    assert browse.search_summary(hits, titles, messages) == (
+        "The best 3 of 12 titles and the best 5 of 24 messages, best first"
+    )
+    assert browse.search_summary(hits[:1], 1, 0) == "1 title and 0 messages, best first"

@@ -84,7 +84,7 @@ def test_search_shows_ranked_hits_and_opens_the_conversation_at_the_message(hist
     at = page().run()
     at.text_input(key="history_search").set_value("中文").run()
     assert not at.exception
-    assert "title(s) and 1 message(s)" in at.caption[0].value
+    assert "1 title and 1 message, best first" in at.caption[0].value
     hit = next(b for b in at.button if b.label == "我们今天学习中文" and "-3" in b.key)
     hit.click().run()
     assert not at.exception

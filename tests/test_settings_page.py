@@ -236,3 +236,12 @@ def test_a_base_url_has_a_length_limit(db_path):
     store = ProfileStore(Database(db_path))
     with pytest.raises(InvalidInput, match="at most 2,000 characters"):
         store.create("Long", "http://example.invalid/" + "a" * 5000, "none", None, "m")
+
+
+def test_max_tokens_out_of_range_on_save_says_the_range(remote, db_path):
+    at = settings_page()
+    at.number_input(key="default-max_tokens").set_value(999_999)
+    at = click(at, "Save defaults")
+    assert not at.exception
+    shown = " ".join(e.value for e in at.error)
+    assert "Max tokens must be between 1 and" in shown
