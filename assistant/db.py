@@ -8,6 +8,7 @@ local file) and closes it afterwards. Migrations run once, when a `Database` is 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,10 +58,28 @@ class Database:
             ) from exc
         with self.connect() as conn:
             try:
-                conn.execute("PRAGMA journal_mode=WAL")
+                self._use_wal(conn)
                 migrations.migrate(conn)
             except sqlite3.Error as exc:
                 raise StorageError(_explain(self.path, exc)) from exc
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch a new file to WAL. The switch needs an exclusive lock and SQLite does not wait
+        for it (no busy handler), so processes opening a new file at once retry until the busy
+        timeout; a file already in WAL needs no lock at all."""
+        deadline = time.monotonic() + self.busy_timeout
+        delay = 0.005
+        while True:
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                    return
+                conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
