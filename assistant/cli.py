@@ -14,7 +14,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
@@ -271,26 +271,23 @@ def cmd_restore(args: argparse.Namespace, out: TextIO) -> int:
 SQLITE_MAX_ID = 2**63 - 1
 
 
-def conversation_number(text: str) -> int:
-    """An argparse type: a conversation id as SQLite can hold one."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{terminal_safe(text)!r} is not a number") from None
-    if not 1 <= value <= SQLITE_MAX_ID:
-        raise argparse.ArgumentTypeError(f"{value} is not a conversation number (see `list`)")
-    return value
+def _whole_number(low: int, what: str) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to what SQLite can hold."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{terminal_safe(text)!r} is not a number") from None
+        if not low <= value <= SQLITE_MAX_ID:
+            raise argparse.ArgumentTypeError(f"{value} is not {what}")
+        return value
+
+    return parse
 
 
-def count(text: str) -> int:
-    """An argparse type: how many rows (0 or more)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{terminal_safe(text)!r} is not a number") from None
-    if not 0 <= value <= SQLITE_MAX_ID:
-        raise argparse.ArgumentTypeError(f"{value} is not a number of rows (0 or more)")
-    return value
+conversation_number = _whole_number(1, "a conversation number (see `list`)")
+count = _whole_number(0, "a number of rows (0 or more)")
 
 
 # C0 and C1 controls (but tab and newline), bidirectional overrides and isolates, and the BOM:

@@ -74,7 +74,7 @@ class LiveTurn:
     first_token_s: float | None = None  # seconds from the worker's start to the first token
     problem: str | None = None  # why the text cannot be written to the database right now
     saved_chars: int = 0  # how much of the text the last checkpoint stored
-    saved_at: float = field(default_factory=time.monotonic)
+    saved_at: float = 0.0  # monotonic time of the last checkpoint; 0: the first word saves at once
     saving: threading.Lock = field(default_factory=threading.Lock)  # one checkpoint at a time
     concluded: bool = False  # the final state is being written (by the worker or by stop)
 

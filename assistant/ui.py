@@ -6,6 +6,7 @@ Pages stay thin: they call these helpers and the library; nothing here holds pro
 from __future__ import annotations
 
 import functools
+import html
 import json
 import logging
 import os
@@ -357,22 +358,37 @@ SNIPPET_STYLE = (
 )
 
 
+# The whole result (title, snippet, where and when) is the button: its ::after covers the box.
+HIT_STYLE = (
+    "<style>"
+    "[class*='st-key-hitbox-'] { position: relative; border-radius: 0.5rem; }"
+    "[class*='st-key-hitbox-']:hover { background: rgba(128, 128, 128, 0.08); }"
+    "[class*='st-key-hitbox-'] * { position: static !important; }"
+    "[class*='st-key-hitbox-'] button::after"
+    " { content: ''; position: absolute !important; inset: 0; z-index: 1; }"
+    "</style>"
+)
+
+
 def render_search_hit(hit: SearchHit, key_prefix: str, on_open: Any) -> None:
-    """A result: the conversation as a button (calls `on_open(c, m)`), where and the snippet."""
+    """A result: the conversation's title, where and the snippet, all one button that calls
+    `on_open(c, m)`."""
     where = "title" if hit.message_id is None else ("you" if hit.role == "user" else "assistant")
-    st.button(
-        plain(hit.conversation_title),
-        key=f"{key_prefix}-{hit.conversation_id}-{hit.message_id}",
-        type="tertiary",
-        icon=":material/title:" if hit.message_id is None else ":material/chat_bubble:",
-        on_click=on_open,
-        args=(hit.conversation_id, hit.message_id),
-        help=f"{where} · {hit.created_at[:10]}",
-    )
-    st.html(
-        f'<div style="{SNIPPET_STYLE}">{textsearch.snippet_html(hit.snippet)}'
-        f" <span style='opacity:.7'>· {where} · {hit.created_at[:10]}</span></div>"
-    )
+    key = f"{key_prefix}-{hit.conversation_id}-{hit.message_id}"
+    with st.container(key=f"hitbox-{key}", gap=None):
+        st.button(
+            plain(hit.conversation_title),
+            key=key,
+            type="tertiary",
+            icon=":material/title:" if hit.message_id is None else ":material/chat_bubble:",
+            on_click=on_open,
+            args=(hit.conversation_id, hit.message_id),
+        )
+        st.html(
+            f'<div style="{SNIPPET_STYLE}">{textsearch.snippet_html(hit.snippet)} '
+            f"<span style='opacity:.7'>· {where} · {html.escape(hit.created_at[:10])}</span>"
+            f"</div>{HIT_STYLE}"
+        )
 
 
 # -- answers --------------------------------------------------------------------------------

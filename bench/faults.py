@@ -89,6 +89,7 @@ def kill_rounds(browser, server: FakeOpenAIServer, rounds: int, folder: Path) ->
     for number in range(rounds):
         db_path = folder / f"kill-{number}.db"
         chunks = words(CHUNKS)
+        server.clear()
         server.enqueue(Scenario(chunks=chunks, chunk_delay=CHUNK_S))
         app = StreamlitServer(app_env(server, db_path), folder / f"kill-{number}.log")
         page = browser.new_page()
@@ -105,7 +106,7 @@ def kill_rounds(browser, server: FakeOpenAIServer, rounds: int, folder: Path) ->
         try:
             page.goto(f"{again.url}/?c=1")
             bubble = page.get_by_test_id("stChatMessage").nth(1)
-            expect(bubble).to_contain_text("w000", timeout=30_000)
+            expect(bubble.get_by_role("button", name="Retry")).to_be_visible(timeout=30_000)
             users = rows(db_path, "SELECT content FROM messages WHERE role = 'user'")
             lost_messages += 0 if (question,) in users else 1
             (status, content), *_ = rows(
@@ -174,6 +175,7 @@ def tab_times(browser, server: FakeOpenAIServer, tabs: int, folder: Path) -> lis
             page.goto(app.url)
             expect(page.get_by_placeholder("Message the assistant")).to_be_visible()
             pages.append(page)
+        server.clear()
         for _ in range(tabs):
             server.enqueue(Scenario(chunks=words(CHUNKS), chunk_delay=CHUNK_S))
         started = []

@@ -77,6 +77,11 @@ class FakeOpenAIServer:
         with self._lock:
             self._queue.extend(scenarios)
 
+    def clear(self) -> None:
+        """Forget scenarios not used yet (a benchmark round that ended early)."""
+        with self._lock:
+            self._queue.clear()
+
     def next_scenario(self) -> Scenario:
         with self._lock:
             return self._queue.popleft() if self._queue else self.default

@@ -242,3 +242,62 @@ def test_a_long_streaming_answer_stays_in_view_and_ends_with_its_controls_visibl
         expect(page.get_by_text("Line 79 of a long answer.")).to_be_in_viewport()
     finally:
         app.stop()
+
+
+def test_a_sidebar_search_hit_opens_from_anywhere_on_it(server, page: Page, tmp_path):
+    store = Store(Database(tmp_path / "app.db"))
+    ids = seed.finished_turn(
+        store,
+        None,
+        "Trip planning",
+        FinalResult("complete", "Visit Zanzibar for spices and beaches."),
+        Snapshot("openai", "m"),
+    )
+    app = start_app(server, tmp_path)
+    try:
+        page.goto(app.url)
+        box = page.get_by_placeholder("Search conversations")
+        box.fill("zanzibar")
+        box.press("Enter")
+        snippet = page.get_by_test_id("stSidebar").get_by_text("for spices")
+        expect(snippet).to_be_visible()
+        area = snippet.bounding_box()
+        assert area is not None
+        page.mouse.click(area["x"] + area["width"] / 2, area["y"] + area["height"] / 2)
+        expect(page).to_have_url(re.compile(rf"\?c=1&m={ids.assistant_message_id}$"))
+    finally:
+        app.stop()
+
+
+def test_a_lock_held_mid_answer_is_said_on_the_page_and_the_answer_completes_whole(
+    server, page: Page, tmp_path
+):
+    held = Scenario(chunks=["Every ", "word ", "arrives ", "whole."], hold_after=2)
+    server.enqueue(held)
+    app = start_app(server, tmp_path, ASSISTANT_DB_BUSY_TIMEOUT="0.2")
+    holder = None
+    try:
+        page.goto(app.url)
+        send(page, "Keep my words")
+        expect(answers(page).nth(1)).to_contain_text("Every word")
+        holder = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "lock_holder.py"), str(tmp_path / "app.db")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        held.release.set()
+        expect(answers(page).nth(1)).to_contain_text("Every word arrives whole.")
+        expect(page.get_by_text("saved as soon as the database can be written")).to_be_visible()
+        holder.communicate("", timeout=10)
+        holder = None
+        expect(page.get_by_text("saved as soon as the database")).to_have_count(0)
+        expect(page.get_by_role("button", name="Regenerate")).to_be_visible()
+        expect(page.get_by_text(GENERIC_ERROR)).to_have_count(0)
+    finally:
+        if holder is not None:
+            holder.kill()
+        app.stop()
+    answer = the_answer(tmp_path / "app.db")
+    assert (answer.status, answer.content) == ("complete", "Every word arrives whole.")

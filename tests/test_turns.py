@@ -414,3 +414,20 @@ def test_progress_sentences_name_the_state_in_words():
     assert progress_sentence(Progress(WAITING, 4.0), False) == "Waiting for the first word… 4 s"
     assert progress_sentence(Progress(WAITING, 4.0), True) is None  # text speaks for itself
     assert progress_sentence(Progress(WRITING, 9.0), True) is None
+
+
+def test_a_retired_manager_finishes_its_answers_then_stops_its_threads(
+    store, snapshot, fake_provider
+):
+    turns = TurnManager(
+        store, lambda _s: fake_provider, heartbeat_interval=0.05, coalesce_interval=0.0
+    )
+    script = fake_provider.enqueue(["still ", "written"], hold_after=1)
+    ids = turns.send(None, "q", snapshot)
+    assert script.held.wait(5)
+    turns.retire()  # its settings changed: a new manager takes new answers
+    assert turns.is_live(ids.assistant_message_id)  # not interrupted
+    script.release.set()
+    assert run_to_end(turns, ids.assistant_message_id) == "still written"
+    wait_until(lambda: not turns._heartbeat.is_alive())
+    assert store.get_message(ids.assistant_message_id).status == "complete"
