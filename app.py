@@ -1,6 +1,9 @@
 """The app's entry point: page setup and navigation. Run with: streamlit run app.py
 
-Each page is a thin script in `pages/`; the logic lives in `assistant/`.
+Each page is a thin script in `app_pages/`; the logic lives in `assistant/`. The folder is not
+called `pages/`: with that name Streamlit runs the first session after a start in its older
+multipage mode when it opens on a sub-page (`/conversations`), which skips this file (no
+navigation, no page setup, no error guard) until someone opens the root URL.
 """
 
 from __future__ import annotations
@@ -27,8 +30,6 @@ navigation = st.navigation(
         ),
     ]
 )
-# The layout is set once, when the page is known: changed later in a run, the page jumps.
-st.set_page_config(layout="wide" if navigation.url_path == "conversations" else "centered")
 try:
     navigation.run()
 except AppError as exc:  # a locked, full or read-only database met while rendering

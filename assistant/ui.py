@@ -29,9 +29,9 @@ from assistant.turns import ELSEWHERE, QUEUED, WAITING, Progress, TurnManager
 log = logging.getLogger(__name__)
 
 APP_ICON = str(Path(__file__).resolve().parent.parent / "static" / "icon.png")
-CHAT_PAGE = "pages/chat.py"
-CONVERSATIONS_PAGE = "pages/conversations.py"
-SETTINGS_PAGE = "pages/settings.py"
+CHAT_PAGE = "app_pages/chat.py"
+CONVERSATIONS_PAGE = "app_pages/conversations.py"
+SETTINGS_PAGE = "app_pages/settings.py"
 QUERY_CONVERSATION = "c"
 QUERY_MESSAGE = "m"  # jump to this message in the open conversation
 QUERY_SEARCH = "q"  # the conversations page's search box

@@ -301,3 +301,19 @@ def test_a_lock_held_mid_answer_is_said_on_the_page_and_the_answer_completes_who
         app.stop()
     answer = the_answer(tmp_path / "app.db")
     assert (answer.status, answer.content) == ("complete", "Every word arrives whole.")
+
+
+def test_the_first_visit_after_a_start_may_land_on_a_sub_page(server, page: Page, tmp_path):
+    app = start_app(server, tmp_path)  # a fresh server: this is its first session
+    try:
+        page.goto(f"{app.url}/settings")
+        expect(page.get_by_role("tab", name="Endpoints")).to_be_visible()
+        nav = page.get_by_test_id("stSidebarNav")
+        expect(nav.get_by_role("link", name="Conversations")).to_be_visible()
+        expect(nav.get_by_role("link", name="app")).to_have_count(0)  # not the folder listing
+        nav.get_by_role("link", name="Conversations").click()
+        expect(page.get_by_role("heading", name="Conversations")).to_be_visible()
+        width = page.get_by_test_id("stMainBlockContainer").bounding_box()
+        assert width is not None and width["width"] > 800  # wide (centered is 736 px here)
+    finally:
+        app.stop()

@@ -15,7 +15,7 @@ from assistant.store import FinalResult, Snapshot, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-PAGE = "pages/conversations.py"
+PAGE = "app_pages/conversations.py"
 
 
 @pytest.fixture

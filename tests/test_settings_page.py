@@ -18,7 +18,7 @@ from assistant.safe_markdown import plain
 from assistant.store import Store
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-SETTINGS = "pages/settings.py"
+SETTINGS = "app_pages/settings.py"
 
 
 @pytest.fixture

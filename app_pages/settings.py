@@ -515,6 +515,9 @@ def _defaults_tab(svc) -> None:
 
 
 def settings_page() -> None:
+    # First, and on every run: a layout set later in a run (or only by another page) makes the
+    # page jump between widths.
+    st.set_page_config(layout="centered")
     svc = ui.services()
     st.title("Settings")
     # Always present, so an error shown here does not move the tabs and expanders below it

@@ -423,6 +423,9 @@ def _conversation(svc, conversation_id: int) -> None:
 
 
 def chat_page() -> None:
+    # First, and on every run: a layout set later in a run (or only by another page) makes the
+    # page jump between widths.
+    st.set_page_config(layout="centered")
     svc = ui.services()
     conversation_id = ui.conversation_from_url(svc)
     chat, resolved = _current(conversation_id)

@@ -360,6 +360,9 @@ def _go_to_chat(conversation_id: int, message_id: int | None = None) -> None:
 
 
 def conversations_page() -> None:
+    # First, and on every run: a layout set later in a run (or only by another page) makes the
+    # page jump between widths.
+    st.set_page_config(layout="wide")
     svc = ui.services()
     target = st.session_state.pop(OPEN_KEY, None)  # a search result was clicked
     if target is not None:
