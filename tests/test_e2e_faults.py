@@ -5,8 +5,6 @@ make the browser request anything outside the app's own origin."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +12,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import seed
-from browser_support import ROOT, StreamlitServer, answers, send
+from browser_support import StreamlitServer, answers, send
 from conftest import wait_until
 from fake_openai import FakeOpenAIServer, Scenario
+from lock_holder import HeldLock
 from playwright.sync_api import Page, expect
 
 from assistant.db import Database
@@ -105,32 +104,22 @@ def test_ctrl_c_mid_answer_exits_at_once_and_keeps_the_text_as_interrupted(
 
 def test_a_locked_database_gets_one_sentence_and_the_typed_text_back(server, page: Page, tmp_path):
     app = start_app(server, tmp_path, ASSISTANT_DB_BUSY_TIMEOUT="0.3")
-    holder = None
     try:
         page.goto(app.url)
         send(page, "First message")
         expect(answers(page).nth(1)).to_contain_text("Hello from the fake.")
-        holder = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "lock_holder.py"), str(tmp_path / "app.db")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        send(page, "Typed while the database is locked")
-        expect(page.get_by_test_id("stAlert").first).to_contain_text("busy")
-        box = page.get_by_placeholder("Message the assistant")
-        expect(box).to_have_value("Typed while the database is locked")
-        expect(page.get_by_text(GENERIC_ERROR)).to_have_count(0)
-        holder.communicate("", timeout=10)
-        holder = None
-        expect(box).to_be_enabled()
-        box.press("Enter")
-        expect(answers(page).nth(3)).to_contain_text("Hello from the fake.")
-        expect(answers(page).nth(2)).to_contain_text("Typed while the database is locked")
+        with HeldLock(tmp_path / "app.db") as lock:
+            send(page, "Typed while the database is locked")
+            expect(page.get_by_test_id("stAlert").first).to_contain_text("busy")
+            box = page.get_by_placeholder("Message the assistant")
+            expect(box).to_have_value("Typed while the database is locked")
+            expect(page.get_by_text(GENERIC_ERROR)).to_have_count(0)
+            lock.release()
+            expect(box).to_be_enabled()
+            box.press("Enter")
+            expect(answers(page).nth(3)).to_contain_text("Hello from the fake.")
+            expect(answers(page).nth(2)).to_contain_text("Typed while the database is locked")
     finally:
-        if holder is not None:
-            holder.kill()
         app.stop()
 
 
@@ -275,29 +264,19 @@ def test_a_lock_held_mid_answer_is_said_on_the_page_and_the_answer_completes_who
     held = Scenario(chunks=["Every ", "word ", "arrives ", "whole."], hold_after=2)
     server.enqueue(held)
     app = start_app(server, tmp_path, ASSISTANT_DB_BUSY_TIMEOUT="0.2")
-    holder = None
     try:
         page.goto(app.url)
         send(page, "Keep my words")
         expect(answers(page).nth(1)).to_contain_text("Every word")
-        holder = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "lock_holder.py"), str(tmp_path / "app.db")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        held.release.set()
-        expect(answers(page).nth(1)).to_contain_text("Every word arrives whole.")
-        expect(page.get_by_text("saved as soon as the database can be written")).to_be_visible()
-        holder.communicate("", timeout=10)
-        holder = None
-        expect(page.get_by_text("saved as soon as the database")).to_have_count(0)
-        expect(page.get_by_role("button", name="Regenerate")).to_be_visible()
-        expect(page.get_by_text(GENERIC_ERROR)).to_have_count(0)
+        with HeldLock(tmp_path / "app.db") as lock:
+            held.release.set()
+            expect(answers(page).nth(1)).to_contain_text("Every word arrives whole.")
+            expect(page.get_by_text("saved as soon as the database can be written")).to_be_visible()
+            lock.release()
+            expect(page.get_by_text("saved as soon as the database")).to_have_count(0)
+            expect(page.get_by_role("button", name="Regenerate")).to_be_visible()
+            expect(page.get_by_text(GENERIC_ERROR)).to_have_count(0)
     finally:
-        if holder is not None:
-            holder.kill()
         app.stop()
     answer = the_answer(tmp_path / "app.db")
     assert (answer.status, answer.content) == ("complete", "Every word arrives whole.")

@@ -20,6 +20,7 @@ import pytest
 import seed
 from conftest import wait_until
 from fake_openai import FakeOpenAIServer, Scenario
+from lock_holder import HeldLock
 
 from assistant import migrations
 from assistant.db import Database
@@ -151,30 +152,19 @@ def test_a_write_lock_held_mid_answer_delays_the_writes_but_loses_no_word(
         store, lambda _s: fake_provider, checkpoint_interval=0.0, coalesce_interval=0.0
     )
     script = fake_provider.enqueue(["Every ", "word ", "is ", "kept."], hold_after=2)
-    holder = None
     try:
         ids = turns.send(None, "q", snapshot)
         assert script.held.wait(5)
-        holder = subprocess.Popen(
-            [sys.executable, str(HERE / "lock_holder.py"), str(db_path)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        script.release.set()
-        problem = wait_until(lambda: turns.progress(ids.assistant_message_id).problem)
-        assert "busy" in problem or "locked" in problem
-        assert turns.is_live(ids.assistant_message_id)  # still ours, text in memory
-        assert turns.lifecycle.store.db.path == db_path
-        holder.communicate("", timeout=10)  # the other program lets go
-        holder = None
+        with HeldLock(db_path) as lock:
+            script.release.set()
+            problem = wait_until(lambda: turns.progress(ids.assistant_message_id).problem)
+            assert "busy" in problem or "locked" in problem
+            assert turns.is_live(ids.assistant_message_id)  # still ours, text in memory
+            lock.release()  # the other program lets go
         wait_until(lambda: not turns.is_live(ids.assistant_message_id))
         answer = store.get_message(ids.assistant_message_id)
         assert (answer.status, answer.content) == ("complete", "Every word is kept.")
     finally:
-        if holder is not None:
-            holder.kill()
         turns.shutdown()
 
 
