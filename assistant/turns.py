@@ -301,7 +301,7 @@ class TurnManager:
         log.info("turn %d claimed by %s", answer_id, self.owner)
         try:
             self._pool.submit(live)
-        except RuntimeError:  # shutting down: the answer waits, pending text-free, as interrupted
+        except RuntimeError:  # shutting down: no worker will take it; it ends as interrupted
             self._conclude(live, self._interrupted(live))
         return live
 
