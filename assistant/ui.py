@@ -318,38 +318,6 @@ def scroll_into_view(key: str) -> None:
     )
 
 
-def keep_end_in_view() -> None:
-    """While an answer streams, keep the end of the page (and its controls) in view, unless the
-    reader scrolled up to read something else. It lets go once no Stop button is left (the
-    answer ended), after one last scroll that brings its caption and actions into view. A fixed
-    script; no user text in it."""
-    st.html(
-        "<script>(function () {"
-        " if (window.__assistantFollow) return;"
-        " const target = document.querySelector('[data-testid=\"stMain\"]');"
-        " if (!target) return;"
-        " window.__assistantFollow = true;"
-        " const nearEnd = () =>"
-        "  target.scrollHeight - target.scrollTop - target.clientHeight < 160;"
-        " let follow = true;"
-        " const toEnd = () => { if (follow) target.scrollTop = target.scrollHeight; };"
-        " const onScroll = () => { follow = nearEnd(); };"
-        " target.addEventListener('scroll', onScroll, {passive: true});"
-        " const observer = new MutationObserver(() => {"
-        "  toEnd();"
-        "  if (!target.querySelector('[class*=\"st-key-stop-\"]')) {"
-        "   observer.disconnect();"
-        "   setTimeout(() => { toEnd(); target.removeEventListener('scroll', onScroll);"
-        "    window.__assistantFollow = false; }, 400);"
-        "  }"
-        " });"
-        " observer.observe(target, {childList: true, subtree: true, characterData: true});"
-        " toEnd();"
-        "})();</script>",
-        unsafe_allow_javascript=True,
-    )
-
-
 # -- search results ---------------------------------------------------------------------------
 
 SNIPPET_STYLE = (
@@ -453,7 +421,6 @@ def follow_answer(turns: TurnManager, answer_id: int) -> None:
     whole at each (coalesced) update, as `st.write_stream` does, so that an image split over
     two chunks is still turned into a link.
     """
-    keep_end_in_view()
     status = st.empty()
     body = st.empty()
     text = ""

@@ -220,12 +220,19 @@ def test_a_refused_long_message_survives_any_number_of_enters(server, page: Page
 def test_a_long_streaming_answer_stays_in_view_and_ends_with_its_controls_visible(
     server, page: Page, tmp_path
 ):
+    """Streamlit's main container sticks to the bottom; this guards it, also after a reload
+    in the middle of the answer."""
+    server.enqueue(Scenario(chunks=[f"Short {number}.\n\n" for number in range(30)]))
     lines = [f"Line {number} of a long answer.\n\n" for number in range(80)]
-    server.enqueue(Scenario(chunks=lines, chunk_delay=0.03))
+    server.enqueue(Scenario(chunks=lines, chunk_delay=0.04))
     app = start_app(server, tmp_path)
     try:
         page.goto(app.url)
+        send(page, "First")
+        expect(page.get_by_role("button", name="Regenerate")).to_be_in_viewport()
         send(page, "Write a lot")
+        expect(page.get_by_text("Line 10 of a long answer.")).to_be_in_viewport()
+        page.reload()
         expect(page.get_by_text("Line 40 of a long answer.")).to_be_in_viewport()
         expect(page.get_by_role("button", name="Regenerate")).to_be_in_viewport()
         expect(page.get_by_text("Line 79 of a long answer.")).to_be_in_viewport()
