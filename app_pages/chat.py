@@ -426,13 +426,15 @@ def chat_page() -> None:
     # First, and on every run: a layout set later in a run (or only by another page) makes the
     # page jump between widths.
     st.set_page_config(layout="centered")
+    # The input comes before anything that reads the database, so that it (and the text in
+    # it) stays when the rest of the page cannot be drawn. "disable": no second message while
+    # an answer streams; Stop is the button in the bubble.
+    st.chat_input("Message the assistant", key=PROMPT_KEY, on_submit=_submit, submit_mode="disable")
+    ui.show_notices()
     svc = ui.services()
     conversation_id = ui.conversation_from_url(svc)
     chat, resolved = _current(conversation_id)
     model_problem = ui.ensure_model_loaded(svc, resolved.profile)
-    # "disable": no second message while an answer streams; Stop is the button in the bubble.
-    st.chat_input("Message the assistant", key=PROMPT_KEY, on_submit=_submit, submit_mode="disable")
-    ui.show_notices()
     _sidebar(svc, conversation_id, chat, resolved, model_problem)
 
     if conversation_id is None:

@@ -37,6 +37,11 @@ def _explain(path: Path, exc: sqlite3.Error) -> str:
             f"The database file {path} cannot be opened for writing. "
             "Check the folder's permissions or set SQLITE_DB_PATH to a writable place."
         )
+    if "full" in text or "disk i/o error" in text:
+        return (
+            f"The disk that holds the database file {path} is full or failing. Free some "
+            "space, or check the disk."
+        )
     if "locked" in text or "busy" in text:
         return f"The database file {path} is busy (locked by another program). Try again."
     return f"The database file {path} could not be used: {exc}"

@@ -5,6 +5,7 @@ make the browser request anything outside the app's own origin."""
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +33,9 @@ def server() -> Iterator[FakeOpenAIServer]:
     fake.stop()
 
 
-def start_app(server: FakeOpenAIServer, folder: Path, **extra: str) -> StreamlitServer:
+def start_app(
+    server: FakeOpenAIServer, folder: Path, logs: Path | None = None, **extra: str
+) -> StreamlitServer:
     env = {
         "OPENAI_BASE_URL": server.base_url,
         "OPENAI_API_KEY": "sk-e2e-test-key",
@@ -40,7 +43,13 @@ def start_app(server: FakeOpenAIServer, folder: Path, **extra: str) -> Streamlit
         "SQLITE_DB_PATH": str(folder / "app.db"),
         **extra,
     }
-    return StreamlitServer(env, folder / f"streamlit-{time.monotonic_ns()}.log")
+    return StreamlitServer(env, (logs or folder) / f"streamlit-{time.monotonic_ns()}.log")
+
+
+def remount(folder: Path, mode: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["mount", "-o", f"remount,{mode}", str(folder)], capture_output=True, check=False
+    )
 
 
 def the_answer(db_path: Path):
@@ -302,4 +311,36 @@ def test_the_first_visit_after_a_start_may_land_on_a_sub_page(server, page: Page
         width = page.get_by_test_id("stMainBlockContainer").bounding_box()
         assert width is not None and width["width"] > 800  # wide (centered is 736 px here)
     finally:
+        app.stop()
+
+
+def test_a_read_only_disk_gives_one_sentence_on_reload_and_on_send(
+    server, page: Page, small_disk, tmp_path
+):
+    app = start_app(server, small_disk, logs=tmp_path)  # its log must not keep the disk busy
+    try:
+        page.goto(app.url)
+        send(page, "Before the disk went read-only")
+        expect(answers(page).nth(1)).to_contain_text("Hello from the fake.")
+        # The file system can be made read-only once no file on it is open for writing.
+        wait_until(lambda: remount(small_disk, "ro").returncode == 0, timeout=15, interval=0.2)
+        send(page, "Typed on a read-only disk")
+        expect(page.get_by_test_id("stAlert").first).to_contain_text("cannot be opened for writing")
+        box = page.get_by_placeholder("Message the assistant")
+        expect(box).to_have_value("Typed on a read-only disk")
+        # A reload cannot even read a WAL database on a read-only disk: one sentence, the
+        # input still there, not Streamlit's error page.
+        page.reload()
+        expect(page.get_by_test_id("stAlert").first).to_contain_text("cannot be opened for writing")
+        expect(page.get_by_text("Nothing you typed was lost")).to_be_visible()
+        expect(box).to_be_visible()
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name="Conversations").click()
+        expect(page.get_by_test_id("stAlert").first).to_contain_text("cannot be opened for writing")
+        expect(page.get_by_text(GENERIC_ERROR)).to_have_count(0)
+        assert remount(small_disk, "rw").returncode == 0
+        page.reload()
+        expect(page.get_by_role("heading", name="Conversations")).to_be_visible()
+        expect(page.get_by_test_id("stAlert")).to_have_count(0)
+    finally:
+        remount(small_disk, "rw")
         app.stop()

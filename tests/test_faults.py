@@ -210,3 +210,72 @@ def test_twenty_processes_opening_a_new_database_at_once_all_succeed(tmp_path):
     assert applied == migrations.LATEST_VERSION
     assert len(PresetStore(db).list()) == 4
     assert len(ProfileStore(db).list()) == 2
+
+
+def _answer_under(
+    fault_on, fault_off, expected: str, folder: Path, fake_provider, snapshot
+) -> None:
+    """An answer streams; the fault starts mid-answer; the text waits in memory; the fault
+    ends; the answer is stored whole."""
+    store = Store(Database(folder / "app.db", busy_timeout=0.1))
+    turns = TurnManager(
+        store, lambda _s: fake_provider, checkpoint_interval=0.0, coalesce_interval=0.0
+    )
+    tail = "the rest " * 40_000  # 360 KB: more than a full disk has room for
+    script = fake_provider.enqueue(["Kept ", "words, ", tail], hold_after=2)
+    try:
+        ids = turns.send(None, "q", snapshot)
+        assert script.held.wait(5)
+        wait_until(lambda: store.get_message(ids.assistant_message_id).content == "Kept words, ")
+        fault_on()
+        script.release.set()
+        problem = wait_until(lambda: turns.progress(ids.assistant_message_id).problem)
+        assert expected in problem
+        assert turns.is_live(ids.assistant_message_id)
+        fault_off()
+        wait_until(lambda: not turns.is_live(ids.assistant_message_id), timeout=20)
+        answer = store.get_message(ids.assistant_message_id)
+        assert (answer.status, answer.content) == ("complete", "Kept words, " + tail)
+    finally:
+        fault_off()
+        turns.shutdown()
+
+
+def test_a_full_disk_mid_answer_keeps_the_text_until_there_is_room(
+    small_disk, fake_provider, snapshot
+):
+    filler = small_disk / "filler"
+
+    def fill() -> None:
+        with filler.open("wb") as out:
+            try:
+                while True:
+                    out.write(b"\0" * 65536)
+                    out.flush()
+            except OSError:  # No space left on device: the disk is full
+                pass
+
+    _answer_under(
+        fill,
+        lambda: filler.unlink(missing_ok=True),
+        "is full or failing",
+        small_disk,
+        fake_provider,
+        snapshot,
+    )
+
+
+def test_a_read_only_disk_mid_answer_keeps_the_text_until_it_is_writable(
+    small_disk, fake_provider, snapshot
+):
+    def remount(mode: str) -> None:
+        subprocess.run(["mount", "-o", f"remount,{mode}", str(small_disk)], check=True)
+
+    _answer_under(
+        lambda: remount("ro"),
+        lambda: remount("rw"),
+        "cannot be opened for writing",
+        small_disk,
+        fake_provider,
+        snapshot,
+    )
