@@ -196,9 +196,12 @@ def _table(svc) -> None:
             "Title": st.column_config.TextColumn(width="medium"),
             "Created": WHEN_COLUMN,
             "Last activity": WHEN_COLUMN,
-            "Tokens": st.column_config.NumberColumn(format="%d"),
+            "Messages": st.column_config.NumberColumn(width="small"),
+            "Tokens": st.column_config.NumberColumn(format="%d", width="small"),
             "Pinned": st.column_config.CheckboxColumn(width="small"),
-            "Needs attention": st.column_config.CheckboxColumn(width="small"),
+            "Needs attention": st.column_config.CheckboxColumn(
+                "Attention", width="small", help="The shown answer of some question failed."
+            ),
         },
     )
     rows = [row for row in event.selection.rows if row < len(ids)]
