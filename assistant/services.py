@@ -72,6 +72,7 @@ class Services:
             store,
             endpoints.for_snapshot,
             lifecycle=Lifecycle(db, store),
+            lane=endpoints.lane,
             max_input_chars=settings.max_input_chars,
             workers=settings.workers,
         )

@@ -56,6 +56,10 @@ from assistant.store import ConversationSetup, FinalResult, Snapshot, Store, Tur
 log = logging.getLogger(__name__)
 
 QUEUED, WAITING, WRITING = "queued", "waiting", "writing"
+# Lanes: remote answers mostly wait on sockets and get many workers; the embedded model writes
+# one answer at a time (more threads would only wait on its lock and hide the queue).
+REMOTE, LOCAL = "remote", "local"
+LaneOf = Callable[["Snapshot"], str]
 RETRY_FIRST_S, RETRY_MAX_S = 0.05, 2.0  # backoff of a failed checkpoint or final write
 
 
@@ -64,6 +68,7 @@ class LiveTurn:
     """The in-memory buffer of an answer being generated in this process."""
 
     answer_id: int
+    lane: str = REMOTE
     parts: list[str] = field(default_factory=list)
     done: bool = False
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -202,6 +207,7 @@ class TurnManager:
         providers: ProviderLookup,
         *,
         lifecycle: Lifecycle | None = None,
+        lane: LaneOf | None = None,
         max_input_chars: int = 32_000,
         workers: int = 4,
         checkpoint_interval: float = 0.5,
@@ -218,7 +224,8 @@ class TurnManager:
         self.heartbeat_interval = heartbeat_interval
         self.stale_after = stale_after
         self.owner = Owner.of_this_process()
-        self._pool = WorkerPool(workers, self._run)
+        self._lane = lane or (lambda _snapshot: REMOTE)
+        self._pools = {REMOTE: WorkerPool(workers, self._run), LOCAL: WorkerPool(1, self._run)}
         self._live: dict[int, LiveTurn] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -275,7 +282,7 @@ class TurnManager:
     ) -> TurnIds:
         """Create a turn and start its answer: the one path a message takes."""
         ids = self.create(conversation_id, text, snapshot, setup)
-        self.start(ids.assistant_message_id)
+        self.start(ids.assistant_message_id, snapshot)
         return ids
 
     def regenerate(self, answer_id: int, snapshot: Snapshot) -> int:
@@ -286,21 +293,24 @@ class TurnManager:
         self.recover(conversation_id=old.conversation_id)
         new_id = self.lifecycle.add_answer(old.reply_to, snapshot)
         log.info("turn %d created as a new version of turn %d", new_id, answer_id)
-        self.start(new_id)
+        self.start(new_id, snapshot)
         return new_id
 
     # -- phase 2 --------------------------------------------------------------------------
 
-    def start(self, answer_id: int) -> LiveTurn:
-        """Claim a pending answer and queue it for a worker."""
+    def start(self, answer_id: int, snapshot: Snapshot | None = None) -> LiveTurn:
+        """Claim a pending answer and queue it for a worker of its lane (`snapshot`: the
+        answer's, when the caller has it; otherwise it is read)."""
+        if snapshot is None:
+            snapshot = self.store.get_message(answer_id).snapshot
         if not self.lifecycle.claim(answer_id, self.owner, time.time()):
             raise AlreadyClaimed("This answer is already being written (maybe in another tab).")
-        live = LiveTurn(answer_id)
+        live = LiveTurn(answer_id, self._lane(snapshot))
         with self._lock:
             self._live[answer_id] = live
         log.info("turn %d claimed by %s", answer_id, self.owner)
         try:
-            self._pool.submit(live)
+            self._pools[live.lane].submit(live)
         except RuntimeError:  # shutting down: no worker will take it; it ends as interrupted
             self._conclude(live, self._interrupted(live))
         return live
@@ -373,7 +383,7 @@ class TurnManager:
             return Progress(ELSEWHERE, 0.0)
         phase = live.phase
         if phase == QUEUED:
-            ahead = self._pool.ahead_of(live)
+            ahead = self._pools[live.lane].ahead_of(live)
             return Progress(QUEUED, now - live.queued_at, ahead or 0, live.problem)
         assert live.started_at is not None
         since = live.started_at + (live.first_token_s or 0.0)
@@ -443,7 +453,8 @@ class TurnManager:
         while self.live_turns() and not self._closing.wait(self.heartbeat_interval / 5):
             pass
         self._closing.set()
-        self._pool.drain()
+        for pool in self._pools.values():
+            pool.drain()
 
     def shutdown(self, wait: float = 2.0) -> None:
         """Interrupt every live generation, writing its text as `interrupted`; stop the workers.
@@ -454,8 +465,9 @@ class TurnManager:
         if self._closing.is_set():
             return
         self._closing.set()
-        for live in self._pool.drain():  # queued: never started, nothing to keep
-            self._conclude(live, self._interrupted(live))
+        for pool in self._pools.values():
+            for live in pool.drain():  # queued: never started, nothing to keep
+                self._conclude(live, self._interrupted(live))
         with self._lock:
             running = list(self._live.values())
         for live in running:
@@ -470,7 +482,8 @@ class TurnManager:
                 )
             if not live.done:
                 self._conclude(live, self._interrupted(live))
-        self._pool.join(max(0.0, deadline - time.monotonic()))
+        for pool in self._pools.values():
+            pool.join(max(0.0, deadline - time.monotonic()))
 
     # -- the worker -----------------------------------------------------------------------
 

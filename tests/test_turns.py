@@ -18,7 +18,7 @@ from assistant.errors import (
     NotFound,
 )
 from assistant.store import Snapshot
-from assistant.turns import QUEUED, WAITING, WRITING, Progress, TurnManager
+from assistant.turns import LOCAL, QUEUED, REMOTE, WAITING, WRITING, Progress, TurnManager
 
 
 def run_to_end(manager: TurnManager, answer_id: int) -> str:
@@ -431,3 +431,46 @@ def test_a_retired_manager_finishes_its_answers_then_stops_its_threads(
     assert run_to_end(turns, ids.assistant_message_id) == "still written"
     wait_until(lambda: not turns._heartbeat.is_alive())
     assert store.get_message(ids.assistant_message_id).status == "complete"
+
+
+def test_fifty_answers_at_once_from_a_real_server_all_complete(store, snapshot, fake_server):
+    """No timing here (bench/faults.py measures it): 50 conversations stream at the same time
+    through the real SDK, and every answer ends complete with all its words."""
+    from fake_openai import Scenario
+
+    from assistant.providers import OpenAICompatProvider
+
+    provider = OpenAICompatProvider("k", fake_server.base_url, max_retries=0)
+    turns = TurnManager(store, lambda _s: provider, workers=64, coalesce_interval=0.0)
+    try:
+        for _ in range(50):
+            fake_server.enqueue(Scenario(chunks=["one ", "two ", "three"], chunk_delay=0.01))
+        sent = [
+            turns.send(None, f"chat {n}", Snapshot("openai", "gpt-3.5-turbo")) for n in range(50)
+        ]
+        for ids in sent:
+            run_to_end(turns, ids.assistant_message_id)
+        answers = [store.get_message(ids.assistant_message_id) for ids in sent]
+        assert {(a.status, a.content) for a in answers} == {("complete", "one two three")}
+    finally:
+        turns.shutdown()
+
+
+def test_the_embedded_model_has_a_lane_of_one_and_remote_answers_do_not_wait_for_it(
+    store, fake_provider
+):
+    lanes = {"local": LOCAL, "fake": REMOTE}
+    turns = TurnManager(store, lambda _s: fake_provider, lane=lambda s: lanes[s.provider])
+    try:
+        slow = fake_provider.enqueue(["local ", "words"], hold_after=1)
+        first = turns.send(None, "a", Snapshot("local", "smol"))
+        assert slow.held.wait(5)
+        second = turns.send(None, "b", Snapshot("local", "smol"))
+        assert turns.progress(second.assistant_message_id).phase == QUEUED
+        remote = turns.send(None, "c", Snapshot("fake", "m"))
+        assert run_to_end(turns, remote.assistant_message_id) == "ok"  # not behind the local two
+        slow.release.set()
+        for ids in (first, second):
+            assert run_to_end(turns, ids.assistant_message_id)
+    finally:
+        turns.shutdown()
