@@ -286,16 +286,23 @@ def _answer(svc, exchange: transcript.Exchange, is_last: bool) -> None:
     answer = versions[chosen]
     with st.chat_message("assistant"):
         if answer.is_live:
-            st.button(
-                "Stop",
-                key=f"stop-{answer.id}",
-                icon=":material/stop_circle:",
-                type="tertiary",
-                on_click=_stop,
-                args=(answer.id,),
-            )
-            ui.follow_answer(svc.turns, answer.id)
-            st.rerun()  # the answer ended: show it with its caption and actions
+            live = st.empty()
+            with live.container():
+                st.button(
+                    "Stop",
+                    key=f"stop-{answer.id}",
+                    icon=":material/stop_circle:",
+                    type="tertiary",
+                    on_click=_stop,
+                    args=(answer.id,),
+                )
+                ui.follow_answer(svc.turns, answer.id)
+            answer = svc.store.get_message(answer.id)
+            if answer.is_live:  # followed to its end elsewhere but not yet written: look again
+                st.rerun()
+            # The answer ended: it is drawn finished in this same run. A rerun here would drop
+            # the updates Streamlit has not sent yet, and the last words would wait for it.
+            live.empty()
         ui.render_answer_body(answer)
         actions = st.container(horizontal=True, vertical_alignment="center", gap="small")
         if answer.status in FINAL_STATUSES:

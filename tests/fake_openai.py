@@ -33,6 +33,7 @@ class Scenario:
     finish_reason: str = "stop"
     reject_stream_options: bool = False
     prompt_tokens: int = 11
+    last_text_at: float | None = None  # time.monotonic() when the last text chunk was sent
 
 
 @dataclass
@@ -215,6 +216,7 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 if scenario.chunk_delay:
                     time.sleep(scenario.chunk_delay)
                 self._send_chunk(chunk({"content": text}))
+            scenario.last_text_at = time.monotonic()
             self._send_chunk(chunk({}, scenario.finish_reason))
             if (body.get("stream_options") or {}).get("include_usage"):
                 usage = {
