@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 import pandas as pd
 
-from assistant.store import ConversationSummary, SearchHit
+from assistant.store import COUNT_LIMIT, ConversationSummary, SearchHit
 
 COLUMNS = [
     "Title",
@@ -72,7 +72,9 @@ def search_summary(hits: list[SearchHit], titles_found: int, messages_found: int
         (shown_messages, messages_found, "message"),
     ):
         found = max(found, shown)
-        if shown < found:
+        if found > COUNT_LIMIT:
+            parts.append(f"the best {shown:,} of more than {COUNT_LIMIT:,} {word}s")
+        elif shown < found:
             parts.append(f"the best {shown:,} of {_count(found, word)}")
         else:
             parts.append(_count(found, word))

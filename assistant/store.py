@@ -24,6 +24,7 @@ from assistant.errors import InvalidInput, NotFound
 TITLE_MAX_CHARS = 48  # a title made from the first message
 TITLE_LIMIT_CHARS = 200  # a title the user types
 RANKED_CANDIDATES = 5_000  # search ranks at most this many (the newest) matches of a query
+COUNT_LIMIT = 5_000  # "more than 5,000" is all a result count needs to say beyond this
 LIVE_STATUSES = ("pending", "streaming")
 FINAL_STATUSES = ("complete", "stopped", "error", "interrupted")
 # Answers the model may see again as context: finished and non-empty.
@@ -513,18 +514,22 @@ class Store:
         return hits
 
     def count_matches(self, query: str) -> tuple[int, int]:
-        """How many conversation titles and messages match a query (not only the shown ones)."""
+        """How many conversation titles and messages match a query (not only the shown ones),
+        counted up to COUNT_LIMIT + 1: a common word's whole posting list is not walked."""
         match = textsearch.match_query(textsearch.parse_query(query))
         if match is None:
             return 0, 0
+        counts = []
         with self.db.connect() as conn:
-            titles = conn.execute(
-                "SELECT COUNT(*) FROM titles_fts WHERE titles_fts MATCH ?", (match,)
-            ).fetchone()[0]
-            messages = conn.execute(
-                "SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH ?", (match,)
-            ).fetchone()[0]
-        return int(titles), int(messages)
+            for table in ("titles_fts", "messages_fts"):
+                counts.append(
+                    conn.execute(
+                        f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE {table} MATCH ?"
+                        " LIMIT ?)",
+                        (match, COUNT_LIMIT + 1),
+                    ).fetchone()[0]
+                )
+        return int(counts[0]), int(counts[1])
 
     def usage(self, setting: str) -> dict[int, list[Conversation]]:
         """Conversations outside the trash by the preset or profile they are set to.

@@ -300,3 +300,6 @@ def test_a_cut_result_list_says_how_many_matched(store):
         "The best 3 of 12 titles and the best 5 of 24 messages, best first"
     )
     assert browse.search_summary(hits[:1], 1, 0) == "1 title and 0 messages, best first"
+    assert browse.search_summary(hits, 3, 5_001) == (
+        "3 titles and the best 5 of more than 5,000 messages, best first"
+    )
