@@ -279,7 +279,7 @@ def _sidebar(
         st.page_link(ui.CONVERSATIONS_PAGE, label="All conversations", icon=":material/history:")
 
 
-def _answer(svc, exchange: transcript.Exchange, is_last: bool) -> None:
+def _answer(svc, exchange: transcript.Exchange, is_last: bool, draw_later: ui.Deferred) -> None:
     versions = exchange.answers
     chosen = st.session_state.get(VERSION_STATE, {}).get(exchange.question.id, len(versions) - 1)
     chosen = min(max(chosen, 0), len(versions) - 1)
@@ -296,7 +296,7 @@ def _answer(svc, exchange: transcript.Exchange, is_last: bool) -> None:
                     on_click=_stop,
                     args=(answer.id,),
                 )
-                ui.follow_answer(svc.turns, answer.id)
+                ui.follow_answer(svc.turns, answer.id, later=draw_later)
             answer = svc.store.get_message(answer.id)
             if answer.is_live:  # followed to its end elsewhere but not yet written: look again
                 st.rerun()
@@ -385,46 +385,45 @@ def _hand_back(text: str) -> None:
     st.session_state[PROMPT_KEY] = text
 
 
-def _jump_target(exchanges: list[transcript.Exchange]) -> tuple[int | None, int | None]:
-    """(exchange index, message id) for `?m=`, showing that answer version the first time."""
-    message_id = ui.message_from_url()
+def _jump_target(exchanges: list[transcript.Exchange], message_id: int | None) -> int | None:
+    """The index of `?m=`'s exchange, showing that answer version the first time."""
     if message_id is None:
-        return None, None
+        return None
     found = transcript.locate(exchanges, message_id)
     if found is None:
-        return None, None
+        return None
     index, version = found
     if st.session_state.get(JUMPED_STATE) != message_id:
         st.session_state[JUMPED_STATE] = message_id
         if version is not None:
             _show_version(exchanges[index].question.id, version)
-    return index, message_id
+    return index
 
 
-def _conversation(svc, conversation_id: int) -> None:
+def _conversation(svc, conversation_id: int, draw_later: ui.Deferred) -> None:
     svc.turns.recover(conversation_id=conversation_id)  # an answer whose process died: at once
     svc.turns.start_pending(conversation_id)
-    exchanges = transcript.exchanges(svc.store.messages(conversation_id))
-    target_index, target_message = _jump_target(exchanges)
-    shown = st.session_state.get(WINDOW_STATE, {}).get(conversation_id, ui.EXCHANGES_SHOWN)
-    start = transcript.window_start(len(exchanges), shown, target_index)
-    if start > 0:
+    target_message = ui.message_from_url()
+    shown = st.session_state.get(WINDOW_STATE, {}).get(conversation_id, transcript.EXCHANGES_SHOWN)
+    view = transcript.window(svc.store, conversation_id, shown, must_show=target_message)
+    exchanges = view.exchanges
+    target_index = _jump_target(exchanges, target_message)
+    if view.earlier > 0:
         st.button(
-            f"Show earlier messages ({start} more)",
+            f"Show earlier messages ({view.earlier} more)",
             icon=":material/expand_less:",
             type="tertiary",
             on_click=_show_more,
-            args=(conversation_id, len(exchanges) - start + ui.EXCHANGES_SHOWN),
+            args=(conversation_id, len(exchanges) + transcript.EXCHANGES_SHOWN),
         )
-    for index in range(start, len(exchanges)):
-        exchange = exchanges[index]
+    for index, exchange in enumerate(exchanges):
         is_target = index == target_index
         box = st.container(border=True, key=ui.jump_key(target_message)) if is_target else None
         with box or contextlib.nullcontext():
             with st.chat_message("user"):
                 st.markdown(without_images(exchange.question.content))
             if exchange.answers:
-                _answer(svc, exchange, is_last=index == len(exchanges) - 1)
+                _answer(svc, exchange, index == len(exchanges) - 1, draw_later)
         if is_target:
             ui.scroll_into_view(ui.jump_key(target_message))
 
@@ -442,16 +441,19 @@ def chat_page() -> None:
     conversation_id = ui.conversation_from_url(svc)
     chat, resolved = _current(conversation_id)
     model_problem = ui.ensure_model_loaded(svc, resolved.profile)
-    _sidebar(svc, conversation_id, chat, resolved, model_problem)
-
+    # Drawn after the first words of a live answer: see ui.Deferred.
+    sidebar = ui.Deferred(
+        functools.partial(_sidebar, svc, conversation_id, chat, resolved, model_problem)
+    )
     if conversation_id is None:
         st.title("What can I help with?")
         if resolved.profile.kind == KIND_LOCAL:
             st.info(ui.LOCAL_MODEL_NOTE, icon=":material/memory:")
         else:
             st.caption(f"Answers come from {resolved.model} at {endpoint_label(resolved.profile)}.")
-        return
-    _conversation(svc, conversation_id)
+    else:
+        _conversation(svc, conversation_id, draw_later=sidebar)
+    sidebar()  # when no live answer drew it already
 
 
 chat_page()

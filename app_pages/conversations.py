@@ -151,10 +151,10 @@ def _search(svc) -> None:
             ui.render_search_hit(hit, "hit", on_open=_open)
 
 
-def _filters(summaries) -> browse.Filters:
+def _filters(frame: pd.DataFrame) -> browse.Filters:
     row = st.container(horizontal=True, vertical_alignment="bottom")
     days = row.date_input("Last activity between", value=(), format="YYYY-MM-DD", width=230)
-    models = row.multiselect("Model", browse.model_choices(summaries), placeholder="Any model")
+    models = row.multiselect("Model", browse.model_choices(frame), placeholder="Any model")
     toggles = row.container(width="content")
     attention = toggles.toggle(
         "Needs attention", help="The shown answer of some question failed or was interrupted."
@@ -166,16 +166,15 @@ def _filters(summaries) -> browse.Filters:
 
 
 def _table(svc) -> None:
-    summaries = ui.conversation_summaries(svc)
-    if not summaries:
+    frame = ui.conversations_table(svc)
+    if frame.empty:
         st.info(
             "No conversations yet. Start one in **Chat**, or import a file in the "
             "**Import & export** tab.",
             icon=":material/forum:",
         )
         return
-    frame = browse.summaries_frame(summaries)
-    shown = browse.apply_filters(frame, _filters(summaries))
+    shown = browse.apply_filters(frame, _filters(frame))
     st.caption(f"{len(shown)} of {len(frame)} conversations · select a row to read it")
     ids = [int(i) for i in shown.index]
     selected = st.session_state.get(SELECTED_KEY)
@@ -261,11 +260,10 @@ def _details(svc, conversation_id: int) -> None:
 
 def _transcript(svc, conversation_id: int) -> None:
     svc.turns.recover(conversation_id=conversation_id)  # an answer whose process died: at once
-    exchanges = transcript.exchanges(svc.store.messages(conversation_id))
-    start = transcript.window_start(len(exchanges), ui.EXCHANGES_SHOWN)
-    if start:
-        st.caption(f"The last {len(exchanges) - start} of {len(exchanges)} exchanges.")
-    for exchange in exchanges[start:]:
+    view = transcript.window(svc.store, conversation_id, transcript.EXCHANGES_SHOWN)
+    if view.earlier:
+        st.caption(f"The last {len(view.exchanges)} of {view.total} exchanges.")
+    for exchange in view.exchanges:
         with st.chat_message("user"):
             st.markdown(exchange.question.content)
         for index, answer in enumerate(exchange.answers):
@@ -326,7 +324,7 @@ def _trash_tab(svc) -> None:
 
 def _import_export(svc) -> None:
     st.subheader("Export everything", divider="gray")
-    has_conversations = bool(ui.conversation_summaries(svc))
+    has_conversations = not ui.conversations_table(svc).empty
     row = st.container(horizontal=True)
     for fmt, label in (("jsonl", "All as JSON Lines"), ("json", "All as JSON")):
         row.download_button(

@@ -81,8 +81,11 @@ def search_summary(hits: list[SearchHit], titles_found: int, messages_found: int
     return f"{parts[0].capitalize()} and {parts[1]}, best first"
 
 
-def model_choices(summaries: list[ConversationSummary]) -> list[str]:
-    return sorted({model for s in summaries for model in s.models})
+def model_choices(frame: pd.DataFrame) -> list[str]:
+    """Every model that answered in the table's conversations, for the Model filter."""
+    return sorted(
+        {model for text in frame["Models"].unique() for model in text.split(", ") if model}
+    )
 
 
 @dataclass(frozen=True)
@@ -96,11 +99,12 @@ class Filters:
 
 def apply_filters(frame: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     keep = pd.Series(True, index=frame.index)
-    days = frame["Last activity"].dt.date
-    if filters.since is not None:
-        keep &= days >= filters.since
-    if filters.until is not None:
-        keep &= days <= filters.until
+    if filters.since is not None or filters.until is not None:
+        days = frame["Last activity"].dt.date
+        if filters.since is not None:
+            keep &= days >= filters.since
+        if filters.until is not None:
+            keep &= days <= filters.until
     if filters.models:
         wanted = set(filters.models)
         keep &= frame["Models"].map(lambda text: bool(wanted & set(text.split(", "))))

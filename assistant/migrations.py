@@ -37,6 +37,12 @@ Version 5 (ownership)
 - messages.owner is `host|pid|process start|token` (lifecycle.Owner); `stop_requested` is set by
   a process that wants an answer it does not own stopped; the owner's worker sees it.
 - At most one live (pending or streaming) answer per conversation, enforced by a unique index.
+
+Version 6 (table speed)
+- conversation_stats: per conversation, its number of messages, tokens and the distinct models
+  that answered (comma-joined), kept by triggers on messages, so the conversations table reads
+  10,000 rows instead of aggregating every message. `messages_with_problems`, a partial index
+  of failed or interrupted answers, lets "needs attention" look at those rows only.
 """
 
 from __future__ import annotations
@@ -270,6 +276,65 @@ MIGRATIONS: list[tuple[int, str, str]] = [
               AND newer.status IN ('pending', 'streaming'));
         CREATE UNIQUE INDEX one_live_answer_per_conversation
             ON messages (conversation_id) WHERE status IN ('pending', 'streaming');
+        """,
+    ),
+    (
+        6,
+        "conversation statistics kept by triggers",
+        """
+        CREATE TABLE conversation_stats (
+            conversation_id  INTEGER PRIMARY KEY
+                             REFERENCES conversations(id) ON DELETE CASCADE,
+            messages         INTEGER NOT NULL DEFAULT 0,
+            tokens           INTEGER NOT NULL DEFAULT 0,
+            models           TEXT NOT NULL DEFAULT ''  -- distinct model names, comma-joined
+        );
+        INSERT INTO conversation_stats (conversation_id, messages, tokens, models)
+            SELECT conversation_id, COUNT(*),
+                   COALESCE(SUM(prompt_tokens), 0) + COALESCE(SUM(completion_tokens), 0),
+                   COALESCE(GROUP_CONCAT(DISTINCT NULLIF(model, '')), '')
+            FROM messages GROUP BY conversation_id;
+        CREATE TRIGGER conversation_stats_message_added AFTER INSERT ON messages
+        BEGIN
+            INSERT INTO conversation_stats (conversation_id) VALUES (new.conversation_id)
+                ON CONFLICT (conversation_id) DO NOTHING;
+            UPDATE conversation_stats SET
+                messages = messages + 1,
+                tokens = tokens + COALESCE(new.prompt_tokens, 0)
+                                + COALESCE(new.completion_tokens, 0),
+                models = CASE
+                    WHEN COALESCE(new.model, '') = ''
+                      OR instr(',' || models || ',', ',' || new.model || ',') > 0 THEN models
+                    WHEN models = '' THEN new.model
+                    ELSE models || ',' || new.model END
+            WHERE conversation_id = new.conversation_id;
+        END;
+        CREATE TRIGGER conversation_stats_message_changed
+        AFTER UPDATE OF model, prompt_tokens, completion_tokens ON messages
+        BEGIN
+            UPDATE conversation_stats SET
+                tokens = tokens
+                    + COALESCE(new.prompt_tokens, 0) + COALESCE(new.completion_tokens, 0)
+                    - COALESCE(old.prompt_tokens, 0) - COALESCE(old.completion_tokens, 0),
+                models = CASE WHEN new.model IS old.model THEN models ELSE
+                    (SELECT COALESCE(GROUP_CONCAT(DISTINCT NULLIF(model, '')), '')
+                     FROM messages WHERE conversation_id = new.conversation_id) END
+            WHERE conversation_id = new.conversation_id;
+        END;
+        -- A whole conversation deleted (its stats row goes with it) needs no recount.
+        CREATE TRIGGER conversation_stats_message_removed AFTER DELETE ON messages
+        WHEN EXISTS (SELECT 1 FROM conversations WHERE id = old.conversation_id)
+        BEGIN
+            UPDATE conversation_stats SET
+                messages = messages - 1,
+                tokens = tokens
+                    - COALESCE(old.prompt_tokens, 0) - COALESCE(old.completion_tokens, 0),
+                models = (SELECT COALESCE(GROUP_CONCAT(DISTINCT NULLIF(model, '')), '')
+                          FROM messages WHERE conversation_id = old.conversation_id)
+            WHERE conversation_id = old.conversation_id;
+        END;
+        CREATE INDEX messages_with_problems ON messages (conversation_id, reply_to, seq)
+            WHERE role = 'assistant' AND status IN ('error', 'interrupted');
         """,
     ),
 ]

@@ -347,27 +347,21 @@ class Store:
         with self.db.connect() as conn:
             rows = conn.execute(
                 """
-                WITH per_conversation AS (
-                    SELECT conversation_id,
-                           COUNT(*) AS messages,
-                           GROUP_CONCAT(DISTINCT model) AS models,
-                           COALESCE(SUM(prompt_tokens), 0)
-                               + COALESCE(SUM(completion_tokens), 0) AS tokens
-                    FROM messages GROUP BY conversation_id
-                ),
-                shown_answers AS (  -- the newest version of each answer (SQLite's bare MAX)
-                    SELECT conversation_id, status, MAX(seq)
-                    FROM messages WHERE role = 'assistant' GROUP BY reply_to
-                ),
-                problems AS (
-                    SELECT DISTINCT conversation_id FROM shown_answers
-                    WHERE status IN ('error', 'interrupted')
+                WITH problems AS (  -- failed answers that no newer version replaced
+                    SELECT DISTINCT failed.conversation_id
+                    FROM messages AS failed INDEXED BY messages_with_problems
+                    WHERE failed.role = 'assistant'
+                      AND failed.status IN ('error', 'interrupted')
+                      AND NOT EXISTS (
+                          SELECT 1 FROM messages AS newer
+                          WHERE newer.reply_to = failed.reply_to AND newer.role = 'assistant'
+                            AND newer.seq > failed.seq)
                 )
                 SELECT c.id, c.title, c.created_at, c.updated_at, c.pinned,
-                       COALESCE(p.messages, 0) AS messages, p.models,
-                       COALESCE(p.tokens, 0) AS tokens,
+                       COALESCE(s.messages, 0) AS messages, s.models,
+                       COALESCE(s.tokens, 0) AS tokens,
                        c.id IN (SELECT conversation_id FROM problems) AS has_problem
-                FROM conversations c LEFT JOIN per_conversation p ON p.conversation_id = c.id
+                FROM conversations c LEFT JOIN conversation_stats s ON s.conversation_id = c.id
                 WHERE c.deleted_at IS NULL
                 ORDER BY c.pinned DESC, c.updated_at DESC, c.id DESC
                 """
@@ -552,13 +546,25 @@ class Store:
 
     # -- messages ------------------------------------------------------------------------
 
-    def messages(self, conversation_id: int) -> list[Message]:
+    def messages(self, conversation_id: int, from_seq: int = 0) -> list[Message]:
+        """A conversation's messages in order; from `from_seq` on when a page shows its end."""
         with self.db.connect() as conn:
             rows = conn.execute(
-                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY seq",
-                (conversation_id,),
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages"
+                " WHERE conversation_id = ? AND seq >= ? ORDER BY seq",
+                (conversation_id, from_seq),
             ).fetchall()
         return [_message(r) for r in rows]
+
+    def questions(self, conversation_id: int) -> list[tuple[int, int]]:
+        """(id, seq) of a conversation's user messages in order: its exchanges, cheaply."""
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                "SELECT id, seq FROM messages WHERE conversation_id = ? AND role = 'user'"
+                " ORDER BY seq",
+                (conversation_id,),
+            ).fetchall()
+        return [(row[0], row[1]) for row in rows]
 
     def get_message(self, message_id: int) -> Message:
         with self.db.connect() as conn:

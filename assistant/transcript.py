@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from assistant.store import Message
+from assistant.errors import NotFound
+from assistant.store import Message, Store
 
 
 @dataclass
@@ -43,12 +44,58 @@ def locate(exchanges_: list[Exchange], message_id: int) -> tuple[int, int | None
     return None
 
 
+EXCHANGES_SHOWN = 50  # a conversation page shows its last 50 exchanges, and more on request
+
+
 def window_start(total: int, shown: int, must_include: int | None = None) -> int:
     """First exchange to render when the last `shown` are on screen (and `must_include` too)."""
     start = max(0, total - shown)
     if must_include is not None:
         start = min(start, max(0, must_include))
     return start
+
+
+@dataclass
+class Window:
+    """The end of a conversation as a page shows it: only these messages are read."""
+
+    exchanges: list[Exchange]
+    earlier: int  # exchanges before the first one here
+
+    @property
+    def total(self) -> int:
+        return self.earlier + len(self.exchanges)
+
+
+def window(store: Store, conversation_id: int, shown: int, must_show: int | None = None) -> Window:
+    """The last `shown` exchanges (reaching back to the exchange of message `must_show`).
+
+    A page shows 50 exchanges of a conversation that may have thousands: it reads the ids of
+    the questions, then the messages from the first shown question on. An answer written
+    later to an earlier question (Retry) has a later seq but is dropped with its question.
+    """
+    questions = store.questions(conversation_id)
+    if not questions:
+        return Window([], 0)
+    target = _question_index(store, conversation_id, questions, must_show)
+    start = window_start(len(questions), shown, target)
+    messages = store.messages(conversation_id, from_seq=questions[start][1])
+    return Window(exchanges(messages), start)
+
+
+def _question_index(
+    store: Store, conversation_id: int, questions: list[tuple[int, int]], message_id: int | None
+) -> int | None:
+    if message_id is None:
+        return None
+    try:
+        message = store.get_message(message_id)
+    except NotFound:
+        return None
+    if message.conversation_id != conversation_id:
+        return None
+    question_id = message.id if message.role == "user" else message.reply_to
+    return next((i for i, (qid, _) in enumerate(questions) if qid == question_id), None)
 
 
 def tokens_per_second(message: Message) -> float | None:

@@ -37,7 +37,7 @@ def free_port() -> int:
 
 
 class StreamlitServer:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, script: str = "app.py") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ASSISTANT_"))}
@@ -48,7 +48,7 @@ class StreamlitServer:
                 "-m",
                 "streamlit",
                 "run",
-                "app.py",
+                script,
                 "--server.port",
                 str(self.port),
                 "--server.address",

@@ -34,6 +34,7 @@ class Scenario:
     reject_stream_options: bool = False
     prompt_tokens: int = 11
     last_text_at: float | None = None  # time.monotonic() when the last text chunk was sent
+    last_text_wall: float | None = None  # the same moment as time.time(), to compare with a browser
 
 
 @dataclass
@@ -217,6 +218,7 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                     time.sleep(scenario.chunk_delay)
                 self._send_chunk(chunk({"content": text}))
             scenario.last_text_at = time.monotonic()
+            scenario.last_text_wall = time.time()
             self._send_chunk(chunk({}, scenario.finish_reason))
             if (body.get("stream_options") or {}).get("include_usage"):
                 usage = {

@@ -62,6 +62,10 @@ def test_message_streams_and_is_kept_after_reload(remote_app, remote_server, pag
     send(page, "Hello stream")
     expect(answers(page).nth(1)).to_contain_text("Streaming answer")
     expect(page.get_by_text("pieces.")).to_have_count(0)  # visibly streaming, not all at once
+    # The sidebar is drawn after the first words, while the answer still streams.
+    sidebar = page.get_by_test_id("stSidebar")
+    expect(sidebar.get_by_role("button", name="Hello stream")).to_be_visible()
+    expect(page.get_by_text("pieces.")).to_have_count(0)
     scenario.release.set()
     expect(answers(page).nth(1)).to_contain_text("Streaming answer arrives in pieces.")
     expect(page.get_by_text("gpt-3.5-turbo · OpenAI · Helpful assistant")).to_be_visible()

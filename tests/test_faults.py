@@ -227,6 +227,9 @@ def _answer_under(
         ids = turns.send(None, "q", snapshot)
         assert script.held.wait(5)
         wait_until(lambda: store.get_message(ids.assistant_message_id).content == "Kept words, ")
+        # Idle pooled connections hold the file open for writing, and `mount -o remount,ro`
+        # refuses a file system with such files (a disk that fails turns read-only anyway).
+        store.db.close()
         fault_on()
         script.release.set()
         problem = wait_until(lambda: turns.progress(ids.assistant_message_id).problem)

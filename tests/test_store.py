@@ -112,7 +112,7 @@ def test_unwritable_folder_gives_a_clear_message(world_readable_dir):
 
 def test_read_only_database_file_gives_a_clear_message(world_readable_dir):
     path = world_readable_dir / "app.db"
-    Database(path)  # created and migrated by us (root or not)
+    Database(path).close()  # created and migrated by us (root or not), and let go
     path.chmod(0o444)
     for extra in ("-wal", "-shm"):
         sidecar = world_readable_dir / f"app.db{extra}"
@@ -235,3 +235,134 @@ def test_migration_5_keeps_every_message_and_leaves_one_live_answer_per_conversa
             (ids[(2, 3)],),
         )
     assert [h.message_id for h in store.search("一半")] == [ids[(2, 2)]]  # still searchable
+
+
+# The conversations table's numbers as versions 1-5 computed them, over every message: the
+# reference that the counts kept by version 6's triggers must equal.
+SUMMARY_REFERENCE = """
+    WITH per_conversation AS (
+        SELECT conversation_id, COUNT(*) AS messages,
+               GROUP_CONCAT(DISTINCT model) AS models,
+               COALESCE(SUM(prompt_tokens), 0) + COALESCE(SUM(completion_tokens), 0) AS tokens
+        FROM messages GROUP BY conversation_id
+    ),
+    shown_answers AS (
+        SELECT conversation_id, status, MAX(seq) FROM messages WHERE role = 'assistant'
+        GROUP BY reply_to
+    ),
+    problems AS (
+        SELECT DISTINCT conversation_id FROM shown_answers
+        WHERE status IN ('error', 'interrupted')
+    )
+    SELECT c.id, COALESCE(p.messages, 0), p.models, COALESCE(p.tokens, 0),
+           c.id IN (SELECT conversation_id FROM problems)
+    FROM conversations c LEFT JOIN per_conversation p ON p.conversation_id = c.id
+    WHERE c.deleted_at IS NULL
+"""
+
+
+def _reference(conn: sqlite3.Connection) -> dict[int, tuple]:
+    return {
+        row[0]: (
+            row[1],
+            tuple(sorted(m for m in (row[2] or "").split(",") if m)),
+            row[3],
+            bool(row[4]),
+        )
+        for row in conn.execute(SUMMARY_REFERENCE)
+    }
+
+
+def _summaries(store: Store) -> dict[int, tuple]:
+    return {s.id: (s.messages, s.models, s.tokens, s.has_problem) for s in store.summaries()}
+
+
+def _v5_database(db_path) -> None:
+    """A version-5 history as people have it: models and tokens, a retried failure, an
+    interrupted answer, a live one, an empty conversation and one in the trash."""
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    assert migrations.migrate(conn, target=5) == 5
+    stamp = "2026-03-01T10:00:00.000Z"
+    conversations = [
+        (1, "Explain WAL", None),
+        (2, "第一个问题", None),
+        (3, "Empty import", None),
+        (4, "Old and trashed", stamp),
+    ]
+    for cid, title, deleted in conversations:
+        conn.execute(
+            "INSERT INTO conversations (id, title, created_at, updated_at, uid, deleted_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (cid, title, stamp, stamp, f"uid-{cid}", deleted),
+        )
+    rows = [
+        # conversation, seq, role, status, reply_to (seq), model, prompt, completion
+        (1, 1, "user", "complete", None, None, None, None),
+        (1, 2, "assistant", "error", 1, "gpt-4o", None, None),
+        (1, 3, "assistant", "complete", 1, "gpt-4o-mini", 120, 340),
+        (1, 4, "user", "complete", None, None, None, None),
+        (1, 5, "assistant", "interrupted", 4, "gpt-4o", 130, 17),
+        (2, 1, "user", "complete", None, None, None, None),
+        (2, 2, "assistant", "complete", 1, "qwen2.5:7b", 40, 200),
+        (2, 3, "user", "complete", None, None, None, None),
+        (2, 4, "assistant", "streaming", 3, "qwen2.5:7b", None, None),
+        (4, 1, "user", "complete", None, None, None, None),
+        (4, 2, "assistant", "error", 1, "", None, None),
+    ]
+    ids: dict[tuple[int, int], int] = {}
+    for cid, seq, role, status, reply_seq, model, prompt, completion in rows:
+        ids[(cid, seq)] = conn.execute(
+            "INSERT INTO messages (conversation_id, seq, role, content, status, reply_to, model,"
+            " prompt_tokens, completion_tokens, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (cid, seq, role, f"text {cid}.{seq}", status, ids.get((cid, reply_seq)),
+             model, prompt, completion, stamp, stamp),
+        ).lastrowid  # fmt: skip
+    conn.close()
+
+
+def test_migration_6_gives_the_table_the_numbers_the_old_query_computed(db_path):
+    _v5_database(db_path)
+    with sqlite3.connect(db_path) as conn:
+        before = _reference(conn)
+    store = Store(Database(db_path))  # migrates to version 6
+    assert store.db.schema_version() >= 6
+    assert _summaries(store) == before
+    assert before[1] == (5, ("gpt-4o", "gpt-4o-mini"), 607, True)  # the data says what it should
+    assert before[3] == (0, (), 0, False)
+
+
+def test_the_kept_counts_follow_every_change_of_the_history(store):
+    other = Snapshot("openai", "gpt-b")
+
+    def same_as_reference() -> None:
+        with store.db.connect() as conn:
+            assert _summaries(store) == _reference(conn)
+
+    first = seed.finished_turn(
+        store, None, "one", FinalResult("complete", "a", prompt_tokens=3), SNAP
+    )
+    same_as_reference()
+    failed = seed.turn(store, first.conversation_id, "two", other)
+    seed.finish(store, failed.assistant_message_id, FinalResult("error", "", error="boom"))
+    same_as_reference()
+    retry = seed.answer(store, failed.user_message_id, SNAP)
+    same_as_reference()
+    seed.finish(store, retry, FinalResult("complete", "ok", prompt_tokens=9, completion_tokens=4))
+    same_as_reference()
+    with store.db.transaction() as conn:  # a model renamed, then a message removed by hand
+        conn.execute("UPDATE messages SET model = 'renamed' WHERE id = ?", (retry,))
+    same_as_reference()
+    with store.db.transaction() as conn:
+        conn.execute("DELETE FROM messages WHERE id = ?", (failed.assistant_message_id,))
+    same_as_reference()
+    second = seed.finished_turn(store, None, "another", FinalResult("complete", "b"), other)
+    store.trash(second.conversation_id)
+    same_as_reference()
+    store.restore(second.conversation_id)
+    store.trash(first.conversation_id)
+    store.delete_forever(first.conversation_id)
+    same_as_reference()
+    with store.db.connect() as conn:
+        kept = conn.execute("SELECT conversation_id FROM conversation_stats").fetchall()
+    assert [row[0] for row in kept] == [second.conversation_id]

@@ -474,3 +474,26 @@ def test_the_embedded_model_has_a_lane_of_one_and_remote_answers_do_not_wait_for
             assert run_to_end(turns, ids.assistant_message_id)
     finally:
         turns.shutdown()
+
+
+def test_a_fast_long_stream_is_followed_whole_and_in_order(store, snapshot, fake_provider):
+    manager = TurnManager(store, lambda _s: fake_provider)  # the app's own intervals
+    chunks = [f"{index:05d}-word " for index in range(20_000)]  # 220 KB as fast as it comes
+    fake_provider.enqueue(chunks)
+    try:
+        ids = manager.send(None, "a long one", snapshot)
+        assert run_to_end(manager, ids.assistant_message_id) == "".join(chunks)
+        wait_until(lambda: not manager.is_live(ids.assistant_message_id))
+        assert store.get_message(ids.assistant_message_id).content == "".join(chunks)
+    finally:
+        manager.shutdown()
+
+
+def test_a_long_text_is_redrawn_less_often(store, fake_provider):
+    manager = TurnManager(store, lambda _s: fake_provider, coalesce_interval=0.05)
+    try:
+        assert manager.redraw_interval(0) == 0.05
+        assert manager.redraw_interval(5_000) == 0.05  # a usual answer: every 50 ms
+        assert manager.redraw_interval(50_000) == pytest.approx(0.5)  # 50 KB: twice a second
+    finally:
+        manager.shutdown()
