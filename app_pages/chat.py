@@ -22,7 +22,6 @@ from assistant.chat_settings import (
 from assistant.errors import AppError, NotFound
 from assistant.profiles import KIND_LOCAL, endpoint_label, endpoint_title
 from assistant.safe_markdown import plain, without_images
-from assistant.store import FINAL_STATUSES
 
 VERSION_STATE = "answer_version"
 WINDOW_STATE = "exchanges_shown"
@@ -305,8 +304,6 @@ def _answer(svc, exchange: transcript.Exchange, is_last: bool, draw_later: ui.De
             live.empty()
         ui.render_answer_body(answer)
         actions = st.container(horizontal=True, vertical_alignment="center", gap="small")
-        if answer.status in FINAL_STATUSES:
-            ui.render_provenance(answer, actions)
         if len(versions) > 1:
             actions.button(
                 "",
@@ -414,7 +411,7 @@ def _conversation(svc, conversation_id: int, draw_later: ui.Deferred) -> None:
             icon=":material/expand_less:",
             type="tertiary",
             on_click=_show_more,
-            args=(conversation_id, len(exchanges) + transcript.EXCHANGES_SHOWN),
+            args=(conversation_id, len(exchanges) + transcript.EARLIER_STEP),
         )
     for index, exchange in enumerate(exchanges):
         is_target = index == target_index

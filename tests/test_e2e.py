@@ -282,3 +282,28 @@ def test_a_refused_endpoint_keeps_its_tab_form_and_text_and_never_shows_a_pasted
     form.get_by_role("button", name="Add endpoint").click()
     expect(page.get_by_test_id("stAlert").first).to_contain_text("not the key itself")
     expect(page.get_by_test_id("stMain").get_by_text("sk-pasted-by-mistake")).to_have_count(0)
+
+
+def test_a_long_chat_opens_at_its_end_and_shows_earlier_messages_on_request(remote_app, page):
+    app, db_path = remote_app
+    store = Store(Database(db_path))
+    snapshot = Snapshot("openai", "gpt-long", system_prompt="Reply *briefly*. <b>No HTML</b>")
+    conversation_id = None
+    for number in range(25):
+        ids = seed.finished_turn(
+            store, conversation_id, f"Question {number:02d}",
+            FinalResult("complete", f"Answer {number:02d}"), snapshot,
+        )  # fmt: skip
+        conversation_id = ids.conversation_id
+    page.goto(f"{app.url}/?c={conversation_id}")
+    expect(answers(page).last).to_contain_text("Answer 24")
+    expect(answers(page)).to_have_count(20)  # the last 10 exchanges
+    expect(page.get_by_text("Question 14")).to_have_count(0)
+    page.get_by_role("button", name="Show earlier messages (15 more)").click()
+    expect(answers(page)).to_have_count(50)
+    expect(answers(page).first).to_contain_text("Question 00")
+    # What an answer was made with is in its caption's tooltip, the prompt as plain text.
+    answers(page).last.get_by_test_id("stTooltipHoverTarget").hover()
+    tooltip = page.get_by_test_id("stTooltipContent")
+    expect(tooltip).to_contain_text("Model: gpt-long")
+    expect(tooltip).to_contain_text("Reply *briefly*. <b>No HTML</b>")
