@@ -349,7 +349,7 @@ class Store:
                 """
                 WITH problems AS (  -- failed answers that no newer version replaced
                     SELECT DISTINCT failed.conversation_id
-                    FROM messages AS failed INDEXED BY messages_with_problems
+                    FROM messages AS failed
                     WHERE failed.role = 'assistant'
                       AND failed.status IN ('error', 'interrupted')
                       AND NOT EXISTS (
