@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 import seed
+from conftest import wait_until
 
 from assistant import migrations
 from assistant.db import Database
 from assistant.errors import StorageError
-from assistant.store import FinalResult, Snapshot, Store, make_title
+from assistant.store import FinalResult, Snapshot, Store, make_title, now_iso
 
 SNAP = Snapshot("fake", "m")
 
@@ -142,9 +143,17 @@ def test_deleting_a_conversation_removes_its_messages(store):
     assert left == 0
 
 
+def _next_millisecond() -> None:
+    """Activity is stamped to the millisecond; two writes in one would tie (then id decides)."""
+    stamp = now_iso()
+    wait_until(lambda: now_iso() != stamp, timeout=1, interval=0.0005)
+
+
 def test_conversations_are_listed_by_latest_activity(store):
     first = seed.finished_turn(store, None, "first", FinalResult("complete", "a"), SNAP)
+    _next_millisecond()
     seed.turn(store, None, "second", SNAP)
+    _next_millisecond()
     seed.turn(store, first.conversation_id, "first again", SNAP)
     assert [c.title for c in store.list_conversations()] == ["first", "second"]
 
