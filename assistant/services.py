@@ -79,8 +79,10 @@ class Services:
         return cls(settings, db, store, presets, profiles, chat, endpoints, turns)
 
     def retire(self) -> None:
-        """Replaced (its settings changed): live answers finish, then its threads stop."""
+        """Replaced (its settings changed): live answers finish, then its threads stop; the
+        idle database connections close now (a finishing answer opens its own)."""
         self.turns.retire()
+        self.db.close()
 
     # -- what the next answer uses --------------------------------------------------------
 
