@@ -408,13 +408,16 @@ class TurnManager:
         last_yield = 0.0
         while True:
             with live.changed:
-                live.changed.wait_for(lambda n=sent: len(live.parts) > n or live.done, idle_tick)
+                arrived = live.changed.wait_for(
+                    lambda n=sent: len(live.parts) > n or live.done, idle_tick
+                )
             # Coalesce: what arrives within the interval joins this update. A page redraws the
             # whole text at each update, so a long text is redrawn less often (8,000 chunks at
             # full speed: 70 redraws of up to 48 KB before). The wait is for the end only: a
-            # fast stream does not wake this thread at every delta.
+            # fast stream does not wake this thread at every delta. An idle tick (nothing new)
+            # is yielded at once, so that the page notices a click in time.
             remaining = self.redraw_interval(shown_chars) - (time.monotonic() - last_yield)
-            if remaining > 0:
+            if arrived and remaining > 0:
                 live.ended.wait(remaining)
             with live.changed:
                 chunk = "".join(live.parts[sent:])

@@ -41,7 +41,7 @@ QUERY_CONVERSATION = "c"
 QUERY_MESSAGE = "m"  # jump to this message in the open conversation
 QUERY_SEARCH = "q"  # the conversations page's search box
 SIDEBAR_CONVERSATIONS = 50
-MODELS_CACHE_SECONDS = 600  # a long conversation renders its latest exchanges, then "Show earlier"
+MODELS_CACHE_SECONDS = 600  # an endpoint's model list is asked for again after this long
 LOCAL_MODEL_NOTE = (
     "Embedded SmolLM2-135M: a small offline demo model. It answers fast and needs no key or "
     "network, but it knows little. Pick another endpoint in the sidebar, or set OPENAI_API_KEY "
