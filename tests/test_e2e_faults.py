@@ -335,6 +335,8 @@ def test_a_read_only_disk_gives_one_sentence_on_reload_and_on_send(
         expect(page.get_by_text("Nothing you typed was lost")).to_be_visible()
         expect(box).to_be_visible()
         page.get_by_test_id("stSidebarNav").get_by_role("link", name="Conversations").click()
+        # The chat page's alert is still on screen until the switch lands: wait for the address.
+        expect(page).to_have_url(re.compile(r"/conversations"))
         expect(page.get_by_test_id("stAlert").first).to_contain_text("cannot be opened for writing")
         expect(page.get_by_text(GENERIC_ERROR)).to_have_count(0)
         assert remount(small_disk, "rw").returncode == 0
