@@ -21,9 +21,9 @@ from assistant.chat_settings import (
 )
 from assistant.errors import AppError, NotFound
 from assistant.profiles import KIND_LOCAL, endpoint_label, endpoint_title
-from assistant.safe_markdown import plain, without_images
+from assistant.safe_markdown import plain
 
-VERSION_STATE = "answer_version"
+EDITING_STATE = "editing_message"  # the user message whose text is open for editing
 WINDOW_STATE = "exchanges_shown"
 JUMPED_STATE = "jumped_to_message"
 PROMPT_KEY = "prompt"
@@ -38,7 +38,50 @@ PANEL_KEYS = "chat_settings_keys"  # widget keys per conversation, dropped on "U
 @ui.action
 def _regenerate(answer_id: int) -> None:
     ui.services().regenerate(answer_id)
-    st.session_state.get(VERSION_STATE, {}).clear()  # show the newest version
+
+
+@ui.action
+def _answer_question(question_id: int) -> None:
+    """A question without an answer (the end of a fork, an import): answer it now."""
+    svc = ui.services()
+    question = svc.store.get_message(question_id)
+    snapshot = svc.resolve(question.conversation_id).snapshot()
+    svc.turns.start(svc.turns.lifecycle.add_answer(question_id, snapshot), snapshot)
+
+
+@ui.action
+def _show_branch(message_id: int) -> None:
+    """‹ › : the branch through this sibling, down to its latest message."""
+    ui.services().store.show_branch(message_id)
+
+
+def _start_edit(message_id: int) -> None:
+    st.session_state[EDITING_STATE] = message_id
+
+
+def _cancel_edit(message_id: int) -> None:
+    st.session_state.pop(EDITING_STATE, None)
+    st.session_state.pop(_edit_key(message_id), None)
+
+
+def _edit_key(message_id: int) -> str:
+    return f"edit-text-{message_id}"
+
+
+@ui.action
+def _save_edit(message_id: int) -> None:
+    """Save & send: the edited text becomes a new branch; on a refusal the box stays open
+    with the text in it."""
+    text = st.session_state.get(_edit_key(message_id)) or ""
+    ui.services().edit(message_id, text)
+    _cancel_edit(message_id)
+
+
+@ui.action
+def _fork(message_id: int) -> None:
+    conversation_id = ui.services().fork(message_id)
+    ui.notify("A new chat from that message; the original is unchanged.")
+    ui.open_conversation(conversation_id)
 
 
 @ui.action
@@ -48,10 +91,6 @@ def _stop(answer_id: int) -> None:
     asked = turns.stop(answer_id) and not written_here
     if asked and turns.store.get_message(answer_id).status == "streaming":
         ui.notify("Asked the server that writes this answer to stop it; it stops in a moment.")
-
-
-def _show_version(question_id: int, index: int) -> None:
-    st.session_state.setdefault(VERSION_STATE, {})[question_id] = index
 
 
 def _show_more(conversation_id: int, count: int) -> None:
@@ -278,11 +317,101 @@ def _sidebar(
         st.page_link(ui.CONVERSATIONS_PAGE, label="All conversations", icon=":material/history:")
 
 
+def _switcher(actions, ids: tuple[int, ...], current: int, noun: str) -> None:
+    """‹ n / m › between the siblings of a message (its versions or its edits)."""
+    if len(ids) < 2:
+        return
+    index = ids.index(current) if current in ids else len(ids) - 1
+    actions.button(
+        "",
+        key=f"prev-{current}",
+        icon=":material/chevron_left:",
+        type="tertiary",
+        disabled=index == 0,
+        on_click=_show_branch,
+        args=(ids[max(index - 1, 0)],),
+        help=f"Earlier {noun}",
+    )
+    actions.caption(f"{index + 1} / {len(ids)}", width="content")
+    actions.button(
+        "",
+        key=f"next-{current}",
+        icon=":material/chevron_right:",
+        type="tertiary",
+        disabled=index == len(ids) - 1,
+        on_click=_show_branch,
+        args=(ids[min(index + 1, len(ids) - 1)],),
+        help=f"Later {noun}",
+    )
+
+
+def _fork_button(actions, message_id: int) -> None:
+    actions.button(
+        "",
+        key=f"fork-{message_id}",
+        icon=":material/call_split:",
+        type="tertiary",
+        on_click=_fork,
+        args=(message_id,),
+        help="New chat from here",
+    )
+
+
+def _question(svc, exchange: transcript.Exchange, is_last: bool) -> None:
+    question = exchange.question
+    with st.chat_message("user"):
+        if st.session_state.get(EDITING_STATE) == question.id:
+            _edit_box(svc, question)
+            return
+        ui.render_parts(question)
+        actions = st.container(horizontal=True, vertical_alignment="center", gap="small")
+        _switcher(actions, exchange.edits, question.id, "edit")
+        actions.button(
+            "",
+            key=f"edit-{question.id}",
+            icon=":material/edit:",
+            type="tertiary",
+            on_click=_start_edit,
+            args=(question.id,),
+            help="Edit and resend",
+        )
+        _fork_button(actions, question.id)
+        if exchange.answer is None and is_last:
+            actions.button(
+                "Answer",
+                key=f"answer-{question.id}",
+                icon=":material/send:",
+                on_click=_answer_question,
+                args=(question.id,),
+            )
+
+
+def _edit_box(svc, question) -> None:
+    """The message's text in place, with the input box's limit; Save & send branches."""
+    key = _edit_key(question.id)
+    st.text_area(
+        "Edit your message",
+        value=question.content,
+        key=key,
+        max_chars=svc.turns.max_input_chars,
+        label_visibility="collapsed",
+    )
+    row = st.container(horizontal=True, gap="small")
+    row.button(
+        "Save & send",
+        key=f"save-{question.id}",
+        type="primary",
+        icon=":material/send:",
+        on_click=_save_edit,
+        args=(question.id,),
+    )
+    row.button("Cancel", key=f"cancel-{question.id}", on_click=_cancel_edit, args=(question.id,))
+    st.caption("The original and its answers stay; ‹ › switches between them.")
+
+
 def _answer(svc, exchange: transcript.Exchange, is_last: bool, draw_later: ui.Deferred) -> None:
-    versions = exchange.answers
-    chosen = st.session_state.get(VERSION_STATE, {}).get(exchange.question.id, len(versions) - 1)
-    chosen = min(max(chosen, 0), len(versions) - 1)
-    answer = versions[chosen]
+    answer = exchange.answer
+    assert answer is not None
     with st.chat_message("assistant"):
         if answer.is_live:
             live = st.empty()
@@ -304,28 +433,7 @@ def _answer(svc, exchange: transcript.Exchange, is_last: bool, draw_later: ui.De
             live.empty()
         ui.render_answer_body(answer)
         actions = st.container(horizontal=True, vertical_alignment="center", gap="small")
-        if len(versions) > 1:
-            actions.button(
-                "",
-                key=f"prev-{answer.id}",
-                icon=":material/chevron_left:",
-                type="tertiary",
-                disabled=chosen == 0,
-                on_click=_show_version,
-                args=(exchange.question.id, chosen - 1),
-                help="Earlier version",
-            )
-            actions.caption(f"{chosen + 1} / {len(versions)}", width="content")
-            actions.button(
-                "",
-                key=f"next-{answer.id}",
-                icon=":material/chevron_right:",
-                type="tertiary",
-                disabled=chosen == len(versions) - 1,
-                on_click=_show_version,
-                args=(exchange.question.id, chosen + 1),
-                help="Later version",
-            )
+        _switcher(actions, exchange.versions, answer.id, "version")
         if answer.status in ("error", "interrupted"):
             actions.button(
                 "Retry",
@@ -343,6 +451,7 @@ def _answer(svc, exchange: transcript.Exchange, is_last: bool, draw_later: ui.De
                 on_click=_regenerate,
                 args=(answer.id,),
             )
+        _fork_button(actions, answer.id)
 
 
 def _submit() -> None:
@@ -382,29 +491,51 @@ def _hand_back(text: str) -> None:
     st.session_state[PROMPT_KEY] = text
 
 
-def _jump_target(exchanges: list[transcript.Exchange], message_id: int | None) -> int | None:
-    """The index of `?m=`'s exchange, showing that answer version the first time."""
-    if message_id is None:
-        return None
-    found = transcript.locate(exchanges, message_id)
-    if found is None:
-        return None
-    index, version = found
-    if st.session_state.get(JUMPED_STATE) != message_id:
-        st.session_state[JUMPED_STATE] = message_id
-        if version is not None:
-            _show_version(exchanges[index].question.id, version)
-    return index
+def _open_jump_branch(svc, message_id: int | None) -> None:
+    """`?m=` on another branch (a search hit): put that branch on screen, once per jump."""
+    if message_id is None or st.session_state.get(JUMPED_STATE) == message_id:
+        return
+    st.session_state[JUMPED_STATE] = message_id
+    try:
+        if not svc.store.on_active_path(message_id):
+            svc.store.show_branch(message_id)
+    except NotFound:
+        return
+
+
+def _fork_note(svc, conversation_id: int) -> None:
+    """A forked chat says where it came from, with a way back."""
+    source_message = svc.store.get_conversation(conversation_id).forked_from
+    if source_message is None:
+        return
+    try:
+        source = svc.store.get_message(source_message)
+        title = svc.store.get_conversation(source.conversation_id).title
+    except NotFound:
+        return
+    row = st.container(horizontal=True, vertical_alignment="center", gap="small")
+    row.caption("Started from", width="content")
+    row.button(
+        plain(title),
+        key="forked-from",
+        icon=":material/call_split:",
+        type="tertiary",
+        on_click=ui.open_conversation,
+        args=(source.conversation_id, source.id),
+        help="Open the chat this one was copied from",
+    )
 
 
 def _conversation(svc, conversation_id: int, draw_later: ui.Deferred) -> None:
     svc.turns.recover(conversation_id=conversation_id)  # an answer whose process died: at once
     svc.turns.start_pending(conversation_id)
     target_message = ui.message_from_url()
+    _open_jump_branch(svc, target_message)
+    _fork_note(svc, conversation_id)
     shown = st.session_state.get(WINDOW_STATE, {}).get(conversation_id, transcript.EXCHANGES_SHOWN)
     view = transcript.window(svc.store, conversation_id, shown, must_show=target_message)
     exchanges = view.exchanges
-    target_index = _jump_target(exchanges, target_message)
+    target_index = transcript.locate(exchanges, target_message) if target_message else None
     if view.earlier > 0:
         st.button(
             f"Show earlier messages ({view.earlier} more)",
@@ -415,12 +546,12 @@ def _conversation(svc, conversation_id: int, draw_later: ui.Deferred) -> None:
         )
     for index, exchange in enumerate(exchanges):
         is_target = index == target_index
+        is_last = index == len(exchanges) - 1
         box = st.container(border=True, key=ui.jump_key(target_message)) if is_target else None
         with box or contextlib.nullcontext():
-            with st.chat_message("user"):
-                st.markdown(without_images(exchange.question.content))
-            if exchange.answers:
-                _answer(svc, exchange, index == len(exchanges) - 1, draw_later)
+            _question(svc, exchange, is_last)
+            if exchange.answer is not None:
+                _answer(svc, exchange, is_last, draw_later)
         if is_target:
             ui.scroll_into_view(ui.jump_key(target_message))
 

@@ -64,9 +64,11 @@ def _restore(conversation_ids: list[int]) -> None:
     )
 
 
-def _export_bytes(store: Store, fmt: str, conversation_id: int | None) -> bytes:
+def _export_bytes(
+    store: Store, fmt: str, conversation_id: int | None, all_branches: bool = False
+) -> bytes:
     """Built when the download button is clicked (in another thread), not on every run."""
-    return export.render(store, fmt, conversation_id).encode("utf-8")
+    return export.render(store, fmt, conversation_id, all_branches).encode("utf-8")
 
 
 # -- confirmations (inline, so one mis-click never deletes anything) -------------------------
@@ -195,7 +197,12 @@ def _table(svc) -> None:
             "Title": st.column_config.TextColumn(width="medium"),
             "Created": WHEN_COLUMN,
             "Last activity": WHEN_COLUMN,
-            "Messages": st.column_config.NumberColumn(width="small"),
+            "Messages": st.column_config.NumberColumn(
+                width="small", help="Messages on the branch last on screen."
+            ),
+            "Branches": st.column_config.NumberColumn(
+                width="small", help="Edits and regenerated answers make branches; 1 is none."
+            ),
             "Tokens": st.column_config.NumberColumn(format="%d", width="small"),
             "Pinned": st.column_config.CheckboxColumn(width="small"),
             "Needs attention": st.column_config.CheckboxColumn(
@@ -234,10 +241,19 @@ def _details(svc, conversation_id: int) -> None:
             on_click=_pin,
             args=(conversation.id, not conversation.pinned, conversation.title),
         )
+        every_branch = False
+        if svc.store.leaves(conversation.id)[1:]:
+            every_branch = st.checkbox(
+                "Markdown and HTML with every branch",
+                key=f"all-branches-{conversation.id}",
+                help="Otherwise they show the branch last on screen; JSON always has all.",
+            )
         for fmt, label in (("md", "Markdown"), ("json", "JSON"), ("html", "HTML")):
             actions.download_button(
                 label,
-                data=functools.partial(_export_bytes, svc.store, fmt, conversation.id),
+                data=functools.partial(
+                    _export_bytes, svc.store, fmt, conversation.id, every_branch
+                ),
                 file_name=export.export_filename([conversation], fmt),
                 mime=export.MIME_TYPES[fmt],
                 icon=":material/download:",
@@ -265,14 +281,18 @@ def _transcript(svc, conversation_id: int) -> None:
         st.caption(f"The last {len(view.exchanges)} of {view.total} exchanges.")
     for exchange in view.exchanges:
         with st.chat_message("user"):
-            st.markdown(exchange.question.content)
-        for index, answer in enumerate(exchange.answers):
-            with st.chat_message("assistant"):
-                if len(exchange.answers) > 1:
-                    st.caption(transcript.answer_label(index, len(exchange.answers)))
-                if answer.is_live:
-                    st.caption("Being written now; open it in the chat to follow it.")
-                ui.render_answer_body(answer)
+            if len(exchange.edits) > 1:
+                st.caption(transcript.question_label(exchange.edit_index, len(exchange.edits)))
+            ui.render_parts(exchange.question)
+        answer = exchange.answer
+        if answer is None:
+            continue
+        with st.chat_message("assistant"):
+            if len(exchange.versions) > 1:
+                st.caption(transcript.answer_label(exchange.version_index, len(exchange.versions)))
+            if answer.is_live:
+                st.caption("Being written now; open it in the chat to follow it.")
+            ui.render_answer_body(answer)
 
 
 def _trash_tab(svc) -> None:
@@ -340,8 +360,10 @@ def _import_export(svc) -> None:
 
     st.subheader("Import", divider="gray")
     st.caption(
-        "This app's JSON or JSON Lines export, or `conversations.json` from a ChatGPT data "
-        "export. Conversations already here are skipped, so importing twice is safe."
+        "This app's JSON or JSON Lines export; `conversations.json` from a ChatGPT or "
+        "Claude.ai data export; an Open WebUI chat export; a LibreChat conversation export. "
+        "Branches come along. Conversations already here are skipped, so importing twice is "
+        "safe."
     )
     upload = st.file_uploader("File to import", type=["json", "jsonl"], key=IMPORT_KEY)
     if upload is not None and st.button("Import", type="primary", icon=":material/upload:"):

@@ -146,18 +146,33 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     flags += " (in the trash)" if conversation.in_trash else ""
     print(f"# {conversation.title}{flags}", file=out)
     print(f"started {_local(conversation.created_at)}", file=out)
-    for exchange in transcript.exchanges(store.messages(conversation.id)):
-        print(f"\n--- You · {_local(exchange.question.created_at)}", file=out)
-        print(exchange.question.content, file=out)
-        for index, answer in enumerate(exchange.answers):
-            label = transcript.answer_label(index, len(exchange.answers))
-            print(f"\n--- {label} · {transcript.caption(answer)}", file=out)
-            if answer.content:
-                print(answer.content, file=out)
-            note = transcript.answer_note(answer)
-            if note:
-                print(f"[{note}]", file=out)
+    branches = transcript.branches_to_export(store, conversation.id, args.all_branches)
+    for number, branch in enumerate(branches, start=1):
+        heading = transcript.branch_heading(branch, number, len(branches), args.all_branches)
+        if heading:
+            print(f"\n=== {heading}", file=out)
+        for exchange in branch.exchanges:
+            _print_exchange(exchange, out)
     return EXIT_OK
+
+
+def _print_exchange(exchange: transcript.Exchange, out: TextIO) -> None:
+    question = exchange.question
+    label = transcript.question_label(exchange.edit_index, len(exchange.edits))
+    print(f"\n--- {label} · {_local(question.created_at)}", file=out)
+    print(question.content, file=out)
+    answer = exchange.answer
+    if answer is None:
+        return
+    label = transcript.answer_label(exchange.version_index, len(exchange.versions))
+    print(f"\n--- {label} · {transcript.caption(answer)}", file=out)
+    for part in answer.parts:
+        if part.kind != "text":
+            print(f"[{transcript.part_heading(part)}]", file=out)
+        print(part.text, file=out)
+    note = transcript.answer_note(answer)
+    if note:
+        print(f"[{note}]", file=out)
 
 
 def _hit_record(hit: SearchHit) -> dict[str, Any]:
@@ -209,7 +224,7 @@ def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
         conversations = export.select_conversations(store, args.conversation)
     except NotFound as exc:
         raise CliError(str(exc), EXIT_PROBLEM) from exc
-    pieces = export.chunks(store, args.format, conversations)
+    pieces = export.chunks(store, args.format, conversations, args.all_branches)
     if args.output is None:
         out.writelines(pieces)
         return EXIT_OK
@@ -344,6 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print one conversation")
     show.add_argument("id", type=conversation_number, metavar="ID")
     show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.add_argument(
+        "--all-branches", action="store_true", help="every branch, not only the one on screen"
+    )
     show.set_defaults(func=cmd_show)
 
     search = sub.add_parser("search", help="full-text search over titles and messages")
@@ -356,6 +374,11 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--format", choices=export.FORMATS, default="json")
     exp.add_argument(
         "--conversation", type=conversation_number, metavar="ID", help="only this conversation"
+    )
+    exp.add_argument(
+        "--all-branches",
+        action="store_true",
+        help="Markdown and HTML: every branch, not only the one on screen (JSON has all)",
     )
     exp.add_argument("-o", "--output", metavar="FILE", help="write to FILE (or into a folder)")
     exp.set_defaults(func=cmd_export)

@@ -2,13 +2,19 @@
 
 The JSON export is this app's interchange format, read back by `importing.py`:
 
-    {"format": "assistant-export", "version": 1, "conversations": [
-        {"uid", "title", "created_at", "updated_at", "pinned", "messages": [
-            {"id", "seq", "role", "content", "status", "reply_to", "provider", "model", ...}]}]}
+    {"format": "assistant-export", "version": 2, "conversations": [
+        {"uid", "title", "created_at", "updated_at", "pinned", "active_leaf", "messages": [
+            {"id", "seq", "role", "content", "parent", "parts", "status", "reply_to",
+             "provider", "model", ...}]}]}
 
-Message `id`s are only meaningful inside one file (`reply_to` points at them). JSON Lines holds
-one conversation object per line, the same shape. Nothing secret is ever stored, so nothing
-secret can be exported.
+Message `id`s are only meaningful inside one file (`parent`, `reply_to` and `active_leaf`
+point at them). Every message of every branch is there, parents first; `parts` is present
+when an answer has more than its text (reasoning, …). Version 1 files (no `parent`) are a
+line with answer versions and are still read. JSON Lines holds one conversation object per
+line, the same shape. Nothing secret is ever stored, so nothing secret can be exported.
+
+Markdown and HTML show the branch that is on screen, with a note where other branches exist;
+`all_branches` adds every other branch after it.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from assistant.safe_markdown import plain_inline
 from assistant.store import Conversation, Message, Store
 
 EXPORT_FORMAT = "assistant-export"
-EXPORT_FORMAT_VERSION = 1
+EXPORT_FORMAT_VERSION = 2
 FORMATS = ("json", "jsonl", "md", "html")
 MIME_TYPES = {
     "json": "application/json",
@@ -41,6 +47,8 @@ def message_record(message: Message) -> dict[str, Any]:
         "seq": message.seq,
         "role": message.role,
         "content": message.content,
+        "parent": message.parent_id,
+        "parts": [part.record() for part in message.parts] if message.parts_json else None,
         "status": message.status,
         "reply_to": message.reply_to,
         "provider": message.provider,
@@ -67,6 +75,7 @@ def conversation_record(store: Store, conversation: Conversation) -> dict[str, A
         "created_at": conversation.created_at,
         "updated_at": conversation.updated_at,
         "pinned": conversation.pinned,
+        "active_leaf": conversation.active_leaf,
         "messages": [message_record(m) for m in store.messages(conversation.id)],
     }
 
@@ -97,35 +106,64 @@ def jsonl_text(store: Store, conversation_id: int | None = None) -> str:
 # -- Markdown ---------------------------------------------------------------------------------
 
 
-def conversation_markdown(store: Store, conversation: Conversation) -> str:
+def conversation_markdown(
+    store: Store, conversation: Conversation, all_branches: bool = False
+) -> str:
     lines = [
         f"# {plain_inline(conversation.title)}",  # a title is text, never Markdown (or an image)
         "",
         f"*Started {transcript.readable_time(conversation.created_at)} · last activity "
         f"{transcript.readable_time(conversation.updated_at)}*",
     ]
-    for exchange in transcript.exchanges(store.messages(conversation.id)):
-        question = exchange.question
-        lines += ["", "---", "", f"**You** · {transcript.readable_time(question.created_at)}", ""]
-        lines.append(question.content)
-        for index, answer in enumerate(exchange.answers):
-            label = transcript.answer_label(index, len(exchange.answers))
-            lines += ["", f"**{label}** · {plain_inline(transcript.caption(answer))}", ""]
-            if answer.content:
-                lines.append(answer.content)
-            note = transcript.answer_note(answer)
-            if note:
-                lines += ["", f"> {plain_inline(note)}"]
+    branches = transcript.branches_to_export(store, conversation.id, all_branches)
+    for number, branch in enumerate(branches, start=1):
+        heading = transcript.branch_heading(branch, number, len(branches), all_branches)
+        if heading:
+            lines += ["", f"## {plain_inline(heading)}"]
+        for exchange in branch.exchanges:
+            lines += _exchange_markdown(exchange)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _exchange_markdown(exchange: transcript.Exchange) -> list[str]:
+    question = exchange.question
+    label = transcript.question_label(exchange.edit_index, len(exchange.edits))
+    lines = ["", "---", "", f"**{label}** · {transcript.readable_time(question.created_at)}", ""]
+    lines += _parts_markdown(question)
+    answer = exchange.answer
+    if answer is None:
+        return lines
+    label = transcript.answer_label(exchange.version_index, len(exchange.versions))
+    lines += ["", f"**{label}** · {plain_inline(transcript.caption(answer))}", ""]
+    lines += _parts_markdown(answer)
+    note = transcript.answer_note(answer)
+    if note:
+        lines += ["", f"> {plain_inline(note)}"]
+    return lines
+
+
+def _parts_markdown(message: Message) -> list[str]:
+    """A message's text, with its reasoning and attachments quoted before it."""
+    lines: list[str] = []
+    for part in message.parts:
+        if part.kind == "text":
+            lines.append(part.text)
+        else:
+            lines += [f"> *{plain_inline(transcript.part_heading(part))}*", ">"]
+            lines += [f"> {line}" for line in part.text.splitlines()] + [""]
+    return lines
 
 
 def markdown_text(store: Store, conversation_id: int | None = None) -> str:
     return render(store, "md", conversation_id)
 
 
-def chunks(store: Store, fmt: str, conversations: list[Conversation]) -> Iterator[str]:
+def chunks(
+    store: Store, fmt: str, conversations: list[Conversation], all_branches: bool = False
+) -> Iterator[str]:
     """The export in one of `FORMATS`, in pieces a caller can write as they come (JSON Lines
-    and Markdown yield one conversation at a time, so a large history never sits in memory)."""
+    and Markdown yield one conversation at a time, so a large history never sits in memory).
+    JSON always holds every branch; Markdown and HTML the shown one unless `all_branches`."""
     if fmt == "json":
         data = export_json(store, conversations)
         yield json.dumps(data, ensure_ascii=False, indent=2) + "\n"
@@ -135,16 +173,21 @@ def chunks(store: Store, fmt: str, conversations: list[Conversation]) -> Iterato
             yield json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
     elif fmt == "md":
         for index, conversation in enumerate(conversations):
-            yield ("\n\n" if index else "") + conversation_markdown(store, conversation)
+            yield ("\n\n" if index else "") + conversation_markdown(
+                store, conversation, all_branches
+            )
     elif fmt == "html":
-        yield html_export.html_document(store, conversations)
+        yield html_export.html_document(store, conversations, all_branches)
     else:
         raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
-def render(store: Store, fmt: str, conversation_id: int | None = None) -> str:
+def render(
+    store: Store, fmt: str, conversation_id: int | None = None, all_branches: bool = False
+) -> str:
     """The whole export as text (NotFound for a missing conversation)."""
-    return "".join(chunks(store, fmt, select_conversations(store, conversation_id)))
+    conversations = select_conversations(store, conversation_id)
+    return "".join(chunks(store, fmt, conversations, all_branches))
 
 
 # -- file names -------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 from assistant import transcript
-from assistant.store import Conversation, Store
+from assistant.parts import TEXT
+from assistant.store import Conversation, Message, Store
 
 CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
@@ -84,7 +85,9 @@ def _article(role: str, heading: str, body: str, caption: str = "", note: str = 
     return "\n".join(parts)
 
 
-def conversation_section(store: Store, conversation: Conversation) -> str:
+def conversation_section(
+    store: Store, conversation: Conversation, all_branches: bool = False
+) -> str:
     started = transcript.readable_time(conversation.created_at)
     last = transcript.readable_time(conversation.updated_at)
     parts = [
@@ -92,34 +95,62 @@ def conversation_section(store: Store, conversation: Conversation) -> str:
         f"<h1>{html.escape(conversation.title)}</h1>",
         f'<p class="meta">Started {html.escape(started)} · last activity {html.escape(last)}</p>',
     ]
-    for exchange in transcript.exchanges(store.messages(conversation.id)):
-        question = exchange.question
-        parts.append(
-            _article(
-                "user",
-                f"You · {transcript.readable_time(question.created_at)}",
-                render_markdown(question.content),
-            )
-        )
-        for index, answer in enumerate(exchange.answers):
-            parts.append(
-                _article(
-                    "assistant",
-                    transcript.answer_label(index, len(exchange.answers)),
-                    render_markdown(answer.content) if answer.content else "",
-                    caption=transcript.caption(answer),
-                    note=transcript.answer_note(answer) or "",
-                )
-            )
+    branches = transcript.branches_to_export(store, conversation.id, all_branches)
+    for number, branch in enumerate(branches, start=1):
+        heading = transcript.branch_heading(branch, number, len(branches), all_branches)
+        if heading:
+            parts.append(f'<h2 class="branch">{html.escape(heading)}</h2>')
+        for exchange in branch.exchanges:
+            parts += _exchange_articles(exchange)
     parts.append("</section>")
     return "\n".join(parts)
 
 
-def html_document(store: Store, conversations: list[Conversation]) -> str:
+def _exchange_articles(exchange: transcript.Exchange) -> list[str]:
+    question = exchange.question
+    label = transcript.question_label(exchange.edit_index, len(exchange.edits))
+    articles = [
+        _article(
+            "user",
+            f"{label} · {transcript.readable_time(question.created_at)}",
+            _parts_html(question),
+        )
+    ]
+    answer = exchange.answer
+    if answer is not None:
+        articles.append(
+            _article(
+                "assistant",
+                transcript.answer_label(exchange.version_index, len(exchange.versions)),
+                _parts_html(answer),
+                caption=transcript.caption(answer),
+                note=transcript.answer_note(answer) or "",
+            )
+        )
+    return articles
+
+
+def _parts_html(message: Message) -> str:
+    """The text as safe HTML; reasoning and attachments in closed <details> before it."""
+    pieces = []
+    for part in message.parts:
+        if part.kind == TEXT:
+            pieces.append(render_markdown(part.text))
+        else:
+            heading = html.escape(transcript.part_heading(part))
+            pieces.append(
+                f"<details><summary>{heading}</summary>{render_markdown(part.text)}</details>"
+            )
+    return "\n".join(pieces)
+
+
+def html_document(
+    store: Store, conversations: list[Conversation], all_branches: bool = False
+) -> str:
     """The conversations as one complete HTML page."""
     title = conversations[0].title if len(conversations) == 1 else "Conversations"
     code_style = HtmlFormatter().get_style_defs("pre code")
-    sections = "\n".join(conversation_section(store, c) for c in conversations)
+    sections = "\n".join(conversation_section(store, c, all_branches) for c in conversations)
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'

@@ -1,40 +1,44 @@
-"""Read conversation files: this app's JSON / JSON Lines export and ChatGPT's conversations.json.
+"""Read conversation files: this app's JSON / JSON Lines export and other apps' exports.
 
 `read_conversations(data)` recognises the format, checks it and returns `ImportedConversation`s,
 or raises `ImportProblem` with one sentence saying what is wrong and where. Nothing touches
 the database here; `Store.import_conversations` writes the result in one transaction.
 
-ChatGPT's export keeps each conversation as a tree (`mapping`: node id -> {message, parent,
-children}) because edits and regenerations branch it. We take the main branch: from
-`current_node` (the message the user last saw) up through its parents to the root. System
-messages, tool calls and hidden messages are left out; consecutive assistant messages (a reply
-split around a tool call) are joined into one answer.
+Formats: this app's export (version 2 with the message tree; version 1, a line with answer
+versions), and with their branches ChatGPT's, Claude.ai's and Open WebUI's
+`conversations.json` / chat export and LibreChat's conversation export (import_peers.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from assistant import import_peers
 from assistant.errors import ImportProblem
 from assistant.export import EXPORT_FORMAT, EXPORT_FORMAT_VERSION
+from assistant.import_peers import ATTACHMENT_NOTE, CHATGPT_PROVIDER
+from assistant.import_tree import content_uid, guarded, optional, require
+from assistant.parts import KINDS, Part
 from assistant.store import (
     FINAL_STATUSES,
     LIVE_STATUSES,
     ImportedConversation,
     ImportedMessage,
     ImportResult,
-    make_title,
 )
 
-CHATGPT_PROVIDER = "chatgpt-export"
-ATTACHMENT_NOTE = "[an image or file that the export does not include]"
+__all__ = ["ATTACHMENT_NOTE", "CHATGPT_PROVIDER", "describe", "read_conversations"]
+
 IMPORT_TEXT_LIMIT = 200_000  # characters in one imported message (or prompt, or error)
 TITLE_IMPORT_LIMIT = 10_000
 INTERRUPTED_ON_IMPORT = "This answer was still being written when it was exported."
+SUPPORTED = (
+    "Use this app's JSON or JSON Lines export, ChatGPT's or Claude.ai's conversations.json, "
+    "an Open WebUI chat export or a LibreChat conversation export."
+)
 
 
 def read_conversations(data: bytes | str) -> list[ImportedConversation]:
@@ -53,24 +57,35 @@ def read_conversations(data: bytes | str) -> list[ImportedConversation]:
         ) from exc
     if isinstance(document, dict) and document.get("format") == EXPORT_FORMAT:
         return _checked(_read_own_export(document))
+    if isinstance(document, dict) and "conversationId" in document and "messages" in document:
+        return _checked([guarded(import_peers.librechat_conversation, document, 1, "LibreChat")])
     if isinstance(document, dict) and isinstance(document.get("messages"), list):
         # a one-line JSON Lines file
         return _checked([_own_conversation(document, "The conversation")])
+    if isinstance(document, dict) and isinstance(document.get("chat"), dict):
+        document = [document]  # one Open WebUI chat
     if isinstance(document, list):
         if not document:
             raise ImportProblem("The file holds an empty list: there is nothing to import.")
-        if all(isinstance(item, dict) and "mapping" in item for item in document):
-            return _checked(
-                [_chatgpt_conversation_checked(item, i + 1) for i, item in enumerate(document)]
-            )
-        raise ImportProblem(
-            "The file is a JSON list, but not ChatGPT's conversations.json: each conversation "
-            'there has a "mapping" of messages.'
-        )
-    raise ImportProblem(
-        "This is not a file the app can import. Use this app's JSON or JSON Lines export, or "
-        "conversations.json from a ChatGPT data export."
-    )
+        for test, reader, app in _PEER_LISTS:
+            if all(isinstance(item, dict) and test(item) for item in document):
+                return _checked(
+                    [guarded(reader, item, i + 1, app) for i, item in enumerate(document)]
+                )
+        raise ImportProblem(f"The file is a JSON list, but not one this app knows. {SUPPORTED}")
+    raise ImportProblem(f"This is not a file the app can import. {SUPPORTED}")
+
+
+_PEER_LISTS = (
+    (lambda item: "mapping" in item, import_peers.chatgpt_conversation, "ChatGPT"),
+    (lambda item: "chat_messages" in item, import_peers.claude_conversation, "Claude.ai"),
+    (
+        lambda item: isinstance(item.get("chat"), dict),
+        import_peers.open_webui_conversation,
+        "Open WebUI",
+    ),
+    (lambda item: "conversationId" in item, import_peers.librechat_conversation, "LibreChat"),
+)
 
 
 # -- limits every importer checks ------------------------------------------------------------
@@ -104,6 +119,17 @@ def _checked(conversations: list[ImportedConversation]) -> list[ImportedConversa
 
 def _checked_message(message: ImportedMessage, place: str) -> ImportedMessage:
     _text(message.content, place, "its text", IMPORT_TEXT_LIMIT)
+    for part in message.parts:
+        _text(part.text, place, f"its {part.kind} part", IMPORT_TEXT_LIMIT)
+        try:
+            _text(
+                json.dumps(part.data, allow_nan=False),
+                place,
+                f"its {part.kind} part",
+                IMPORT_TEXT_LIMIT,
+            )
+        except (ValueError, TypeError, RecursionError):
+            raise ImportProblem(f"{place}: its {part.kind} part cannot be stored.") from None
     for name in ("provider", "model", "system_prompt", "preset", "error"):
         value = getattr(message, name)
         if value is not None:
@@ -233,44 +259,23 @@ def _read_jsonl(lines: list[str]) -> list[ImportedConversation]:
     return result
 
 
-def _require(value: Any, kind: type | tuple[type, ...], where: str, what: str) -> Any:
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise ImportProblem(f"{where}: {what}.")
-    return value
-
-
-def _optional(item: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str) -> Any:
-    value = item.get(name)
-    if value is None:
-        return None
-    return _require(value, kind, where, f'"{name}" has the wrong type')
-
-
 def _own_conversation(item: Any, where: str) -> ImportedConversation:
-    _require(item, dict, where, "is not an object")
-    title = _require(item.get("title"), str, where, 'has no "title" text')
-    created_at = _require(item.get("created_at"), str, where, 'has no "created_at" time')
-    updated_at = _optional(item, "updated_at", str, where) or created_at
-    raw_messages = _require(item.get("messages"), list, where, 'has no "messages" list')
+    require(item, dict, where, "is not an object")
+    title = require(item.get("title"), str, where, 'has no "title" text')
+    created_at = require(item.get("created_at"), str, where, 'has no "created_at" time')
+    updated_at = optional(item, "updated_at", str, where) or created_at
+    raw_messages = require(item.get("messages"), list, where, 'has no "messages" list')
     ordered = sorted(enumerate(raw_messages), key=_file_order)
-    messages: list[ImportedMessage] = []
-    known: set[str] = set()
-    last_question: str | None = None
-    for position, raw in ordered:
-        message = _own_message(raw, position, f'{where} ("{title[:40]}"), message {position + 1}')
-        if message.role == "assistant":
-            reply_to = message.reply_to if message.reply_to in known else last_question
-            if reply_to is None:
-                raise ImportProblem(
-                    f'{where} ("{title[:40]}"), message {position + 1}: an answer with no '
-                    "question before it."
-                )
-            message = replace(message, reply_to=reply_to)
-        else:
-            last_question = message.key
-        known.add(message.key)
-        messages.append(message)
-    uid = _optional(item, "uid", str, where) or _content_uid(title, created_at, messages)
+    named = f'{where} ("{title[:40]}")'
+    messages = [
+        _own_message(raw, position, f"{named}, message {position + 1}") for position, raw in ordered
+    ]
+    is_tree = any(isinstance(raw, dict) and "parent" in raw for raw in raw_messages)
+    messages, leaf = _own_tree(messages, named) if is_tree else _line_as_tree(messages, named)
+    active = item.get("active_leaf")
+    if is_tree and active is not None:
+        leaf = str(active)
+    uid = optional(item, "uid", str, where) or content_uid(title, created_at, messages)
     return ImportedConversation(
         uid=uid,
         title=title.strip() or "Imported chat",
@@ -278,7 +283,62 @@ def _own_conversation(item: Any, where: str) -> ImportedConversation:
         updated_at=updated_at,
         pinned=bool(item.get("pinned", False)),
         messages=tuple(messages),
+        active_leaf=leaf if leaf in {m.key for m in messages} else None,
+        tree=True,
     )
+
+
+def _own_tree(
+    messages: list[ImportedMessage], where: str
+) -> tuple[list[ImportedMessage], str | None]:
+    """A version 2 export: every message names its parent, which comes before it."""
+    known: dict[str, str] = {}  # key -> role
+    result = []
+    for position, message in enumerate(messages, start=1):
+        if message.parent is not None and message.parent not in known:
+            raise ImportProblem(
+                f"{where}, message {position}: it follows message {message.parent[:40]!r}, "
+                "which is not before it in the file."
+            )
+        if message.role == "assistant":
+            reply_to = message.reply_to if known.get(message.reply_to or "") == "user" else None
+            if reply_to is None and message.parent is not None and known[message.parent] == "user":
+                reply_to = message.parent
+            message = replace(message, reply_to=reply_to)
+        known[message.key] = message.role
+        result.append(message)
+    return result, result[-1].key if result else None
+
+
+def _line_as_tree(
+    messages: list[ImportedMessage], where: str
+) -> tuple[list[ImportedMessage], str | None]:
+    """A version 1 export (a line; answers name the question they reply to) as the tree the
+    app showed: a question follows the newest answer its previous question had by then."""
+    newest_answer: dict[str, str] = {}  # question key -> its newest answer so far
+    last_question: str | None = None
+    result = []
+    for position, message in enumerate(messages, start=1):
+        if message.role == "assistant":
+            reply_to = message.reply_to if message.reply_to in newest_answer else last_question
+            if reply_to is None:
+                raise ImportProblem(
+                    f"{where}, message {position}: an answer with no question before it."
+                )
+            message = replace(message, reply_to=reply_to, parent=reply_to)
+            newest_answer[reply_to] = message.key
+        else:
+            parent = None
+            if last_question is not None:
+                parent = newest_answer.get(last_question) or last_question
+            message = replace(message, parent=parent)
+            newest_answer.setdefault(message.key, "")
+            last_question = message.key
+        result.append(message)
+    leaf = None
+    if last_question is not None:
+        leaf = newest_answer.get(last_question) or last_question
+    return result, leaf
 
 
 def _file_order(pair: tuple[int, Any]) -> int:
@@ -289,178 +349,64 @@ def _file_order(pair: tuple[int, Any]) -> int:
 
 
 def _own_message(raw: Any, position: int, where: str) -> ImportedMessage:
-    _require(raw, dict, where, "is not an object")
+    require(raw, dict, where, "is not an object")
     role = raw.get("role")
     if role not in ("user", "assistant"):
         raise ImportProblem(f'{where}: role must be "user" or "assistant", not {role!r}.')
-    content = _require(raw.get("content", ""), str, where, '"content" is not text')
+    content = require(raw.get("content", ""), str, where, '"content" is not text')
     status = raw.get("status") or "complete"
     if status not in FINAL_STATUSES + LIVE_STATUSES:
         raise ImportProblem(f"{where}: unknown status {status!r}.")
-    error = _optional(raw, "error", str, where)
+    error = optional(raw, "error", str, where)
     if role == "user":
         status = "complete"
     elif status in LIVE_STATUSES:  # importing must never start a generation
         status, error = "interrupted", INTERRUPTED_ON_IMPORT
     key = raw.get("id")
-    params = _optional(raw, "params", dict, where) or {}
+    params = optional(raw, "params", dict, where) or {}
+    parent = raw.get("parent")
+    if parent is not None and (not isinstance(parent, str | int) or isinstance(parent, bool)):
+        raise ImportProblem(f'{where}: "parent" has the wrong type.')
     return ImportedMessage(
         key=str(key) if key is not None else f"#{position}",
         role=role,
         content=content,
         status=status,
         reply_to=str(raw["reply_to"]) if raw.get("reply_to") is not None else None,
-        provider=_optional(raw, "provider", str, where),
-        model=_optional(raw, "model", str, where),
+        parent=str(parent) if parent is not None else None,
+        parts=_own_parts(raw.get("parts"), where),
+        provider=optional(raw, "provider", str, where),
+        model=optional(raw, "model", str, where),
         params=params,
-        system_prompt=_optional(raw, "system_prompt", str, where),
-        preset=_optional(raw, "preset", str, where),
-        prompt_tokens=_optional(raw, "prompt_tokens", int, where),
-        completion_tokens=_optional(raw, "completion_tokens", int, where),
-        first_token_s=_optional(raw, "first_token_s", (int, float), where),
-        total_s=_optional(raw, "total_s", (int, float), where),
-        finish_reason=_optional(raw, "finish_reason", str, where),
+        system_prompt=optional(raw, "system_prompt", str, where),
+        preset=optional(raw, "preset", str, where),
+        prompt_tokens=optional(raw, "prompt_tokens", int, where),
+        completion_tokens=optional(raw, "completion_tokens", int, where),
+        first_token_s=optional(raw, "first_token_s", (int, float), where),
+        total_s=optional(raw, "total_s", (int, float), where),
+        finish_reason=optional(raw, "finish_reason", str, where),
         error=error,
-        created_at=_require(raw.get("created_at"), str, where, 'has no "created_at" time'),
-        updated_at=_optional(raw, "updated_at", str, where),
+        created_at=require(raw.get("created_at"), str, where, 'has no "created_at" time'),
+        updated_at=optional(raw, "updated_at", str, where),
     )
 
 
-def _content_uid(title: str, created_at: str, messages: list[ImportedMessage]) -> str:
-    """An identity for a file without uids, so importing it twice still adds it once."""
-    digest = hashlib.sha256()
-    for part in (title, created_at, *(m.role + "\0" + m.content for m in messages[:4])):
-        digest.update(part.encode("utf-8", "surrogatepass") + b"\0")  # checked later
-    return "content-" + digest.hexdigest()[:32]
-
-
-# -- ChatGPT's conversations.json -------------------------------------------------------------
-
-
-def _epoch_iso(value: Any, fallback: str) -> str:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        moment = datetime.fromtimestamp(float(value), UTC)
-        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return fallback
-
-
-def _main_branch(mapping: dict[str, Any], current: Any, where: str) -> list[dict[str, Any]]:
-    """The nodes from the root to `current_node` (or to the newest leaf when it is missing)."""
-    if current not in mapping:
-        roots = [key for key, node in mapping.items() if not node.get("parent")]
-        if not roots:
-            raise ImportProblem(f"{where}: its message tree has no root.")
-        current = roots[0]
-        while mapping.get(current, {}).get("children"):
-            current = mapping[current]["children"][-1]
-    branch: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    node_id = current
-    while node_id is not None and node_id in mapping:
-        if node_id in seen:
-            raise ImportProblem(f"{where}: its message tree has a loop.")
-        seen.add(node_id)
-        node = mapping[node_id]
-        if not isinstance(node, dict):
-            raise ImportProblem(f"{where}: node {node_id!r} is not an object.")
-        branch.append(node)
-        node_id = node.get("parent")
-    branch.reverse()
-    return branch
-
-
-def _chatgpt_text(message: dict[str, Any]) -> str | None:
-    """The visible text of a ChatGPT message, or None when it is not shown to the user."""
-    metadata = message.get("metadata") or {}
-    if metadata.get("is_visually_hidden_from_conversation"):
-        return None
-    if message.get("recipient", "all") != "all":  # a call to a tool
-        return None
-    content = message.get("content") or {}
-    if content.get("content_type") not in ("text", "multimodal_text"):
-        return None
+def _own_parts(value: Any, where: str) -> tuple[Part, ...]:
+    if value is None:
+        return ()
+    require(value, list, where, '"parts" is not a list')
     parts = []
-    for part in content.get("parts") or []:
-        if isinstance(part, str):
-            parts.append(part)
-        elif isinstance(part, dict):
-            parts.append(ATTACHMENT_NOTE)
-    text = "\n".join(parts).strip()
-    return text or None
-
-
-def _chatgpt_conversation_checked(item: dict[str, Any], number: int) -> ImportedConversation:
-    """ChatGPT's format is undocumented and changes: a shape we do not expect gets a clear
-    message naming the conversation instead of a traceback."""
-    try:
-        return _chatgpt_conversation(item, number)
-    except ImportProblem:
-        raise
-    except (AttributeError, TypeError, KeyError, ValueError, OverflowError) as exc:
-        title = item.get("title") if isinstance(item.get("title"), str) else ""
-        named = f" ({title[:40]!r})" if title else ""
-        raise ImportProblem(
-            f"Conversation {number}{named} has a structure this app does not understand "
-            f"({type(exc).__name__}: {exc})."
-        ) from exc
-
-
-def _chatgpt_conversation(item: dict[str, Any], number: int) -> ImportedConversation:
-    title = item.get("title") if isinstance(item.get("title"), str) else ""
-    where = f'Conversation {number} ("{title[:40]}")' if title else f"Conversation {number}"
-    mapping = item.get("mapping")
-    if not isinstance(mapping, dict) or not mapping:
-        raise ImportProblem(f'{where} has no "mapping" of messages.')
-    for key, node in mapping.items():
-        if not isinstance(node, dict):
-            raise ImportProblem(f"{where}: message node {key!r} is not an object.")
-    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    created_at = _epoch_iso(item.get("create_time"), now)
-    updated_at = _epoch_iso(item.get("update_time"), created_at)
-    messages: list[ImportedMessage] = []
-    last_question: str | None = None
-    for node in _main_branch(mapping, item.get("current_node"), where):
-        message = node.get("message")
-        if not isinstance(message, dict):
-            continue
-        role = (message.get("author") or {}).get("role")
-        if role not in ("user", "assistant"):
-            continue
-        text = _chatgpt_text(message)
-        if text is None:
-            continue
-        key = str(message.get("id") or node.get("id") or len(messages))
-        when = _epoch_iso(message.get("create_time"), created_at)
-        if role == "user":
-            messages.append(ImportedMessage(key=key, role="user", content=text, created_at=when))
-            last_question = key
-        elif messages and messages[-1].role == "assistant":
-            joined = messages[-1].content + "\n\n" + text
-            messages[-1] = replace(messages[-1], content=joined, updated_at=when)
-        elif last_question is not None:
-            model = (message.get("metadata") or {}).get("model_slug")
-            messages.append(
-                ImportedMessage(
-                    key=key,
-                    role="assistant",
-                    content=text,
-                    created_at=when,
-                    reply_to=last_question,
-                    provider=CHATGPT_PROVIDER,
-                    model=model if isinstance(model, str) else None,
-                    finish_reason="stop",
-                )
+    for record in value:
+        require(record, dict, where, "a part is not an object")
+        kind = record.get("type")
+        if kind not in KINDS:
+            raise ImportProblem(f"{where}: a part has the unknown type {kind!r}.")
+        require(record.get("text", ""), str, where, "a part's text is not text")
+        parts.append(
+            Part(
+                kind,
+                record.get("text", ""),
+                {k: v for k, v in record.items() if k not in ("type", "text")},
             )
-    if not title.strip():
-        first = next((m.content for m in messages if m.role == "user"), "")
-        first = first.replace(ATTACHMENT_NOTE, "").strip()
-        title = make_title(first) if first else "Imported chat"
-    source_id = item.get("conversation_id") or item.get("id")
-    uid = f"chatgpt-{source_id}" if isinstance(source_id, str) and source_id else None
-    return ImportedConversation(
-        uid=uid or _content_uid(title, created_at, messages),
-        title=title.strip(),
-        created_at=created_at,
-        updated_at=updated_at,
-        messages=tuple(messages),
-    )
+        )
+    return tuple(parts)

@@ -16,8 +16,11 @@ Recovery. An answer whose owner is on this host and whose process is gone become
 age of the heartbeat decides. `recover` runs over the whole database at start-up and for one
 conversation whenever it is read.
 
-One live answer per conversation: `create_turn` and `add_answer` refuse a second one in the
-same transaction (and a unique index refuses it even from an older app).
+The tree. A new message follows the conversation's active leaf; an edit is a sibling of the
+user message it replaces, a new version a sibling of the answer; each becomes the active leaf.
+A reply to an answer still being written is refused (`ConversationBusy`), and a question has
+at most one live answer (a unique index), but an edit may branch off while an answer on
+another branch is still streaming.
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from assistant import parts as answer_parts
 from assistant.db import Database
-from assistant.errors import ConversationBusy, NotFound
+from assistant.errors import ConversationBusy, InvalidInput, NotFound
 from assistant.store import (
     CONTEXT_STATUSES,
+    TITLE_LIMIT_CHARS,
     ConversationSetup,
     FinalResult,
     Message,
@@ -171,49 +176,63 @@ class Lifecycle:
                 ).fetchone()[0]
                 if setup is not None:
                     setup(conn, conversation_id)
+                parent = None
             else:
                 found = conn.execute(
-                    "UPDATE conversations SET updated_at = ? WHERE id = ? AND deleted_at IS NULL",
+                    "UPDATE conversations SET updated_at = ? WHERE id = ? AND deleted_at IS NULL"
+                    " RETURNING active_leaf",
                     (now, conversation_id),
-                ).rowcount
-                if not found:
+                ).fetchone()
+                if found is None:
                     raise NotFound(f"Conversation {conversation_id} does not exist.")
-                self._refuse_if_busy(conn, conversation_id)
-            seq = _next_seq(conn, conversation_id)
-            user_id = conn.execute(
-                "INSERT INTO messages (conversation_id, seq, role, content, status,"
-                " created_at, updated_at) VALUES (?, ?, 'user', ?, 'complete', ?, ?) RETURNING id",
-                (conversation_id, seq, text, now, now),
-            ).fetchone()[0]
-            answer_id = _insert_pending(conn, conversation_id, seq + 1, user_id, snapshot, now)
-        return TurnIds(conversation_id, user_id, answer_id)
+                parent = found[0] if found[0] is not None else _newest(conn, conversation_id)
+                if parent is not None:
+                    _refuse_if_live(conn, parent)
+            return _insert_turn(conn, conversation_id, parent, text, snapshot, now)
 
-    def add_answer(self, user_message_id: int, snapshot: Snapshot) -> int:
-        """A new pending answer to an existing user message (regenerate / retry)."""
+    def edit_turn(self, user_message_id: int, text: str, snapshot: Snapshot) -> TurnIds:
+        """A sibling of a user message with new text, and its pending answer: a new branch.
+
+        The original and everything after it stay; the new branch becomes the active one.
+        """
         now = now_iso()
         with self.db.transaction() as conn:
             row = conn.execute(
-                "SELECT conversation_id, role FROM messages WHERE id = ?", (user_message_id,)
+                "SELECT m.conversation_id, m.role, m.parent_id, c.deleted_at"
+                " FROM messages AS m JOIN conversations AS c ON c.id = m.conversation_id"
+                " WHERE m.id = ?",
+                (user_message_id,),
+            ).fetchone()
+            if row is None or row["role"] != "user" or row["deleted_at"] is not None:
+                raise NotFound(f"User message {user_message_id} does not exist.")
+            conn.execute(
+                "UPDATE conversations SET updated_at = ? WHERE id = ?",
+                (now, row["conversation_id"]),
+            )
+            if row["parent_id"] is not None:
+                _refuse_if_live(conn, row["parent_id"])
+            return _insert_turn(conn, row["conversation_id"], row["parent_id"], text, snapshot, now)
+
+    def add_answer(self, user_message_id: int, snapshot: Snapshot) -> int:
+        """A new pending answer to an existing user message (regenerate / retry): a sibling
+        of its earlier versions, and the active leaf."""
+        now = now_iso()
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT conversation_id, role, depth FROM messages WHERE id = ?",
+                (user_message_id,),
             ).fetchone()
             if row is None or row["role"] != "user":
                 raise NotFound(f"User message {user_message_id} does not exist.")
             conversation_id = row["conversation_id"]
-            self._refuse_if_busy(conn, conversation_id)
             conn.execute(
                 "UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id)
             )
-            seq = _next_seq(conn, conversation_id)
-            return _insert_pending(conn, conversation_id, seq, user_message_id, snapshot, now)
-
-    @staticmethod
-    def _refuse_if_busy(conn: sqlite3.Connection, conversation_id: int) -> None:
-        live = conn.execute(
-            "SELECT 1 FROM messages WHERE conversation_id = ? AND status IN"
-            " ('pending', 'streaming') LIMIT 1",
-            (conversation_id,),
-        ).fetchone()
-        if live is not None:
-            raise ConversationBusy(BUSY_TEXT)
+            answer_id = _insert_pending(
+                conn, conversation_id, user_message_id, row["depth"] + 1, snapshot, now
+            )
+            _set_leaf(conn, conversation_id, answer_id)
+            return answer_id
 
     # -- claim, write, finish ----------------------------------------------------------------
 
@@ -229,13 +248,28 @@ class Lifecycle:
                 == 1
             )
 
-    def checkpoint(self, answer_id: int, owner: Owner, content: str, now: float) -> bool:
-        """Store the text so far; True when someone asked for the answer to stop."""
+    def checkpoint(
+        self,
+        answer_id: int,
+        owner: Owner,
+        content: str,
+        now: float,
+        parts: list[answer_parts.Part] | None = None,
+    ) -> bool:
+        """Store the text so far (and the parts, when the answer has more than text); True
+        when someone asked for the answer to stop."""
         with self.db.connect() as conn:
             row = conn.execute(
-                "UPDATE messages SET content = ?, heartbeat_at = ?, updated_at = ?"
+                "UPDATE messages SET content = ?, parts = ?, heartbeat_at = ?, updated_at = ?"
                 " WHERE id = ? AND status = 'streaming' AND owner = ? RETURNING stop_requested",
-                (content, now, now_iso(), answer_id, str(owner)),
+                (
+                    content,
+                    answer_parts.dumps(parts) if parts else None,
+                    now,
+                    now_iso(),
+                    answer_id,
+                    str(owner),
+                ),
             ).fetchone()
         return bool(row and row[0])
 
@@ -267,13 +301,14 @@ class Lifecycle:
         now = now_iso()
         with self.db.transaction() as conn:
             changed = conn.execute(
-                "UPDATE messages SET status = ?, content = ?, finish_reason = ?, error = ?,"
-                " prompt_tokens = ?, completion_tokens = ?, first_token_s = ?, total_s = ?,"
-                " heartbeat_at = NULL, stop_requested = 0, updated_at = ?"
+                "UPDATE messages SET status = ?, content = ?, parts = ?, finish_reason = ?,"
+                " error = ?, prompt_tokens = ?, completion_tokens = ?, first_token_s = ?,"
+                " total_s = ?, heartbeat_at = NULL, stop_requested = 0, updated_at = ?"
                 f" WHERE id = ? AND {condition}",
                 (
                     result.status,
                     result.content,
+                    answer_parts.dumps(result.parts) if result.parts else None,
                     result.finish_reason,
                     result.error,
                     result.prompt_tokens,
@@ -356,33 +391,115 @@ class Lifecycle:
     def context_for(self, answer_id: int) -> tuple[Message, list[dict[str, str]]]:
         """The answer row and the chat messages to send for it, oldest first.
 
-        Finished user messages before the answered one, each followed by its newest answer that
-        the model may see (complete or stopped, non-empty); then the answered user message.
-        Pending, empty, failed and interrupted answers are never sent back to the model.
+        The path from the root to the answered user message, and nothing else: never a
+        sibling branch. Pending, empty, failed and interrupted answers are left out, and so is
+        an answer's reasoning (`content` is its text alone).
         """
         answer = self.store.get_message(answer_id)
-        if answer.role != "assistant" or answer.reply_to is None:
+        if answer.role != "assistant" or answer.parent_id is None:
             raise NotFound(f"Message {answer_id} is not an answer.")
-        question = self.store.get_message(answer.reply_to)
-        rows = self.store.messages(answer.conversation_id)
-        best_answer: dict[int, Message] = {}
-        for message in rows:  # rows are in seq order, so a later version replaces an earlier one
-            if (
-                message.role == "assistant"
-                and message.reply_to not in (None, question.id)
-                and message.status in CONTEXT_STATUSES
-                and message.content.strip()
-            ):
-                best_answer[message.reply_to] = message
         history: list[dict[str, str]] = []
-        for message in rows:
-            if message.role != "user" or message.seq > question.seq:
-                continue
-            history.append({"role": "user", "content": message.content})
-            reply = best_answer.get(message.id)
-            if reply is not None:
-                history.append({"role": "assistant", "content": reply.content})
+        for message in self.store.path_to(answer.parent_id):
+            if message.role == "user":
+                history.append({"role": "user", "content": message.content})
+            elif message.status in CONTEXT_STATUSES and message.content.strip():
+                history.append({"role": "assistant", "content": message.content})
         return answer, history
+
+    def fork(self, message_id: int, setup: ConversationSetup | None = None) -> int:
+        """A new conversation holding copies of the path up to this message (its text, parts,
+        snapshots and timings), opened at its end. `setup(conn, id)` copies the settings."""
+        path = self.store.path_to(message_id)
+        source = self.store.get_conversation(path[0].conversation_id)
+        if path[-1].is_live:
+            raise InvalidInput(
+                "This answer is still being written. Wait for it or stop it, then start a "
+                "new chat from here."
+            )
+        now = now_iso()
+        with self.db.transaction() as conn:
+            conversation_id = conn.execute(
+                "INSERT INTO conversations (title, created_at, updated_at, uid, forked_from)"
+                " VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (fork_title(source.title), now, now, new_uid(), message_id),
+            ).fetchone()[0]
+            if setup is not None:
+                setup(conn, conversation_id)
+            copies: dict[int, int] = {}
+            for seq, message in enumerate(path, start=1):
+                copies[message.id] = conn.execute(
+                    f"INSERT INTO messages ({_COPIED_COLUMNS}, conversation_id, seq, parent_id,"
+                    f" reply_to) SELECT {_COPIED_COLUMNS}, ?, ?, ?, ? FROM messages WHERE id = ?"
+                    " RETURNING id",
+                    (
+                        conversation_id,
+                        seq,
+                        copies.get(message.parent_id) if message.parent_id else None,
+                        copies.get(message.reply_to) if message.reply_to else None,
+                        message.id,
+                    ),
+                ).fetchone()[0]
+            _set_leaf(conn, conversation_id, copies[message_id])
+        return int(conversation_id)
+
+
+FORK_SUFFIX = " (fork)"
+
+
+def fork_title(title: str) -> str:
+    """The source's title marked as a fork, within the length of a typed title."""
+    base = title.removesuffix(FORK_SUFFIX)
+    return base[: TITLE_LIMIT_CHARS - len(FORK_SUFFIX)] + FORK_SUFFIX
+
+
+# What a fork copies of each message (ownership and heartbeats belong to the original).
+_COPIED_COLUMNS = (
+    "role, content, status, provider, model, params, system_prompt, prompt_tokens,"
+    " completion_tokens, first_token_s, total_s, finish_reason, error, created_at, updated_at,"
+    " profile_id, preset, depth, parts"
+)
+
+
+def _newest(conn: sqlite3.Connection, conversation_id: int) -> int | None:
+    """A conversation's newest message: the leaf when none was recorded (rows from before)."""
+    row = conn.execute(
+        "SELECT id FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT 1",
+        (conversation_id,),
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
+def _refuse_if_live(conn: sqlite3.Connection, message_id: int) -> None:
+    """A reply to an answer still being written would be sent without it: refused."""
+    row = conn.execute("SELECT status FROM messages WHERE id = ?", (message_id,)).fetchone()
+    if row is not None and row[0] in ("pending", "streaming"):
+        raise ConversationBusy(BUSY_TEXT)
+
+
+def _set_leaf(conn: sqlite3.Connection, conversation_id: int, leaf: int) -> None:
+    conn.execute("UPDATE conversations SET active_leaf = ? WHERE id = ?", (leaf, conversation_id))
+
+
+def _insert_turn(
+    conn: sqlite3.Connection,
+    conversation_id: int,
+    parent: int | None,
+    text: str,
+    snapshot: Snapshot,
+    now: str,
+) -> TurnIds:
+    """A user message after `parent` (None: a first message) and its pending answer."""
+    depth = 0
+    if parent is not None:
+        depth = conn.execute("SELECT depth + 1 FROM messages WHERE id = ?", (parent,)).fetchone()[0]
+    user_id = conn.execute(
+        "INSERT INTO messages (conversation_id, seq, role, content, status, parent_id, depth,"
+        " created_at, updated_at) VALUES (?, ?, 'user', ?, 'complete', ?, ?, ?, ?) RETURNING id",
+        (conversation_id, _next_seq(conn, conversation_id), text, parent, depth, now, now),
+    ).fetchone()[0]
+    answer_id = _insert_pending(conn, conversation_id, user_id, depth + 1, snapshot, now)
+    _set_leaf(conn, conversation_id, answer_id)
+    return TurnIds(conversation_id, user_id, answer_id)
 
 
 def _next_seq(conn: sqlite3.Connection, conversation_id: int) -> int:
@@ -396,20 +513,24 @@ def _next_seq(conn: sqlite3.Connection, conversation_id: int) -> int:
 def _insert_pending(
     conn: sqlite3.Connection,
     conversation_id: int,
-    seq: int,
-    reply_to: int,
+    question: int,
+    depth: int,
     snapshot: Snapshot,
     now: str,
 ) -> int:
     try:
         row = conn.execute(
             "INSERT INTO messages (conversation_id, seq, role, content, status, reply_to,"
-            " provider, model, params, system_prompt, profile_id, preset, created_at, updated_at)"
-            " VALUES (?, ?, 'assistant', '', 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            " parent_id, depth, provider, model, params, system_prompt, profile_id, preset,"
+            " created_at, updated_at)"
+            " VALUES (?, ?, 'assistant', '', 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " RETURNING id",
             (
                 conversation_id,
-                seq,
-                reply_to,
+                _next_seq(conn, conversation_id),
+                question,
+                question,
+                depth,
                 snapshot.provider,
                 snapshot.model,
                 json.dumps(snapshot.params, sort_keys=True),
@@ -420,6 +541,6 @@ def _insert_pending(
                 now,
             ),
         ).fetchone()
-    except sqlite3.IntegrityError as exc:  # the unique index: a live answer appeared meanwhile
+    except sqlite3.IntegrityError as exc:  # the unique index: this question has a live answer
         raise ConversationBusy(BUSY_TEXT) from exc
     return int(row[0])

@@ -43,6 +43,20 @@ Version 6 (table speed)
   that answered (comma-joined), kept by triggers on messages, so the conversations table reads
   10,000 rows instead of aggregating every message. `messages_with_problems`, a partial index
   of failed or interrupted answers, lets "needs attention" look at those rows only.
+
+Version 7 (the message tree)
+- messages.parent_id: a user message follows the answer it replies after (the first has
+  none), an answer follows its user message (`reply_to` stays, equal to it for answers).
+  Regenerated answers and edited user messages are siblings. `depth` is the number of
+  ancestors, so a path's length is its leaf's depth + 1. Existing data becomes the tree the
+  old view showed: a user message follows the answer that was the newest when it was sent.
+- messages.parts: an answer's ordered typed parts as JSON (parts.py); NULL when the answer is
+  its text alone. `content` stays the plain text (what search indexes and exports show).
+- conversations.active_leaf: the end of the branch on screen; the model sees that path only.
+  conversations.forked_from: the message a "New chat from here" copied up to.
+- conversation_stats.leaves: how many branches (leaves) a conversation has.
+- One live answer per *question* now (an edit may branch off while another branch streams);
+  a reply to a live answer is refused by the lifecycle.
 """
 
 from __future__ import annotations
@@ -335,6 +349,89 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         END;
         CREATE INDEX messages_with_problems ON messages (conversation_id, reply_to, seq)
             WHERE role = 'assistant' AND status IN ('error', 'interrupted');
+        """,
+    ),
+    (
+        7,
+        "messages as a tree, answer parts, active branch",
+        """
+        ALTER TABLE messages ADD COLUMN parent_id INTEGER
+            REFERENCES messages(id) ON DELETE CASCADE;
+        ALTER TABLE messages ADD COLUMN depth INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE messages ADD COLUMN parts TEXT;
+        ALTER TABLE conversations ADD COLUMN active_leaf INTEGER
+            REFERENCES messages(id) ON DELETE SET NULL;
+        ALTER TABLE conversations ADD COLUMN forked_from INTEGER
+            REFERENCES messages(id) ON DELETE SET NULL;
+
+        -- Parents and depths are worked out aside, then written in one pass over the rows
+        -- (three passes took 10 s on 1,000,000 messages).
+        CREATE TEMP TABLE migration_parents (
+            id INTEGER PRIMARY KEY, parent_id INTEGER);
+        -- An answer follows its question. A user message follows the newest answer its
+        -- previous question had when it was sent (the version the old view showed then), or
+        -- that question if it had none.
+        INSERT INTO migration_parents (id, parent_id)
+            SELECT id, CASE WHEN role = 'assistant' THEN reply_to ELSE (
+                SELECT COALESCE(
+                    (SELECT answer.id FROM messages AS answer
+                     WHERE answer.reply_to = previous.id AND answer.role = 'assistant'
+                       AND answer.seq < messages.seq
+                     ORDER BY answer.seq DESC LIMIT 1),
+                    previous.id)
+                FROM messages AS previous
+                WHERE previous.conversation_id = messages.conversation_id
+                  AND previous.role = 'user' AND previous.seq < messages.seq
+                ORDER BY previous.seq DESC LIMIT 1) END
+            FROM messages;
+        CREATE INDEX temp.migration_parents_by_parent ON migration_parents (parent_id);
+        CREATE TEMP TABLE migration_tree (
+            id INTEGER PRIMARY KEY, parent_id INTEGER, depth INTEGER NOT NULL);
+        INSERT INTO migration_tree (id, parent_id, depth)
+            WITH RECURSIVE tree (id, parent_id, depth) AS (
+                SELECT id, NULL, 0 FROM migration_parents WHERE parent_id IS NULL
+                UNION ALL
+                SELECT child.id, child.parent_id, tree.depth + 1 FROM migration_parents AS child
+                JOIN tree ON child.parent_id = tree.id)
+            SELECT id, parent_id, depth FROM tree;
+        UPDATE messages SET parent_id = migration_tree.parent_id, depth = migration_tree.depth
+            FROM migration_tree
+            WHERE migration_tree.id = messages.id AND migration_tree.parent_id IS NOT NULL;
+        DROP TABLE migration_tree;
+        DROP TABLE migration_parents;
+        CREATE INDEX messages_by_parent ON messages (parent_id);
+
+        -- The branch on screen: the last question's newest answer (or the question).
+        UPDATE conversations SET active_leaf = (
+            SELECT COALESCE(
+                (SELECT answer.id FROM messages AS answer
+                 WHERE answer.reply_to = question.id AND answer.role = 'assistant'
+                 ORDER BY answer.seq DESC LIMIT 1),
+                question.id)
+            FROM messages AS question
+            WHERE question.conversation_id = conversations.id AND question.role = 'user'
+            ORDER BY question.seq DESC LIMIT 1);
+
+        ALTER TABLE conversation_stats ADD COLUMN leaves INTEGER NOT NULL DEFAULT 0;
+        UPDATE conversation_stats SET leaves = (
+            SELECT COUNT(*) FROM messages AS m
+            WHERE m.conversation_id = conversation_stats.conversation_id
+              AND NOT EXISTS (SELECT 1 FROM messages AS child WHERE child.parent_id = m.id));
+        -- A new root or a second child adds a leaf; a first child replaces its parent as one.
+        CREATE TRIGGER conversation_stats_leaf_added AFTER INSERT ON messages
+        BEGIN
+            INSERT INTO conversation_stats (conversation_id) VALUES (new.conversation_id)
+                ON CONFLICT (conversation_id) DO NOTHING;
+            UPDATE conversation_stats SET leaves = leaves + 1
+            WHERE conversation_id = new.conversation_id AND (
+                new.parent_id IS NULL OR EXISTS (
+                    SELECT 1 FROM messages AS sibling
+                    WHERE sibling.parent_id = new.parent_id AND sibling.id != new.id));
+        END;
+
+        DROP INDEX one_live_answer_per_conversation;
+        CREATE UNIQUE INDEX one_live_answer_per_question
+            ON messages (reply_to) WHERE status IN ('pending', 'streaming');
         """,
     ),
 ]

@@ -106,6 +106,18 @@ class Services:
         snapshot = self.chat.resolve(chat).snapshot()
         return self.turns.send(None, text, snapshot, partial(_setup_new, chat))
 
+    def edit(self, user_message_id: int, text: str) -> TurnIds:
+        """Resend an edited user message as a new branch, on the conversation's settings."""
+        message = self.store.get_message(user_message_id)
+        snapshot = self.resolve(message.conversation_id).snapshot()
+        return self.turns.edit(user_message_id, text, snapshot)
+
+    def fork(self, message_id: int) -> int:
+        """A new conversation from the path up to this message, with the source's settings."""
+        message = self.store.get_message(message_id)
+        chat = self.chat.conversation(message.conversation_id)
+        return self.turns.lifecycle.fork(message_id, partial(_setup_new, chat))
+
     def regenerate(self, answer_id: int) -> int:
         """A new version of an answer with its conversation's current settings, started."""
         answer = self.store.get_message(answer_id)

@@ -13,10 +13,11 @@ import re
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from assistant import parts as answer_parts
 from assistant import textsearch
 from assistant.db import Database
 from assistant.errors import InvalidInput, NotFound
@@ -60,6 +61,8 @@ class Conversation:
     pinned: bool = False
     deleted_at: str | None = None  # set while the conversation is in the trash
     uid: str = ""
+    active_leaf: int | None = None  # the end of the branch on screen
+    forked_from: int | None = None  # the message a "New chat from here" copied up to
 
     @property
     def in_trash(self) -> bool:
@@ -90,6 +93,17 @@ class Message:
     updated_at: str
     profile_id: int | None = None
     preset: str | None = None
+    parent_id: int | None = None  # the message this one follows in the tree
+    depth: int = 0  # ancestors: a path to this message has depth + 1 messages
+    parts_json: str | None = None  # see parts.py; None: the content is the whole answer
+
+    @property
+    def parts(self) -> list[answer_parts.Part]:
+        return answer_parts.loads(self.parts_json, self.content)
+
+    @property
+    def reasoning(self) -> answer_parts.Part | None:
+        return next((p for p in self.parts if p.kind == answer_parts.REASONING), None)
 
     @property
     def is_live(self) -> bool:
@@ -129,6 +143,7 @@ class FinalResult:
     completion_tokens: int | None = None
     first_token_s: float | None = None
     total_s: float | None = None
+    parts: list[answer_parts.Part] | None = None  # None: the content is the whole answer
 
 
 @dataclass(frozen=True)
@@ -157,11 +172,15 @@ class ConversationSummary:
     models: tuple[str, ...]
     tokens: int
     has_problem: bool  # the shown answer of some question failed or was interrupted
+    branches: int = 1  # leaves of the message tree
+    path_messages: int = 0  # messages on the branch on screen
 
 
 @dataclass(frozen=True)
 class ImportedMessage:
-    """A message read from a file; `key` names it inside that file (for `reply_to`)."""
+    """A message read from a file; `key` names it inside that file (for `reply_to` and
+    `parent`). In a conversation that is not a `tree`, `parent` is not read: an answer follows
+    the question it replies to, any other message the one before it in the list."""
 
     key: str
     role: str
@@ -169,6 +188,8 @@ class ImportedMessage:
     created_at: str
     status: str = "complete"
     reply_to: str | None = None
+    parent: str | None = None
+    parts: tuple[answer_parts.Part, ...] = ()  # empty: the content is the whole message
     provider: str | None = None
     model: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
@@ -191,6 +212,8 @@ class ImportedConversation:
     updated_at: str
     messages: tuple[ImportedMessage, ...]
     pinned: bool = False
+    active_leaf: str | None = None  # the key of the message the file had on screen
+    tree: bool = False  # messages name their parents (None: a root)
 
 
 @dataclass(frozen=True)
@@ -212,14 +235,15 @@ def make_title(text: str) -> str:
 _MESSAGE_COLUMNS = (
     "id, conversation_id, seq, role, content, status, reply_to, provider, model, params,"
     " system_prompt, prompt_tokens, completion_tokens, first_token_s, total_s, finish_reason,"
-    " error, heartbeat_at, created_at, updated_at, profile_id, preset"
+    " error, heartbeat_at, created_at, updated_at, profile_id, preset, parent_id, depth,"
+    " parts AS parts_json"
 )
 
 
 _IMPORT_COLUMNS = (
     "conversation_id, seq, role, content, status, reply_to, provider, model, params,"
     " system_prompt, prompt_tokens, completion_tokens, first_token_s, total_s, finish_reason,"
-    " error, created_at, updated_at, preset"
+    " error, created_at, updated_at, preset, parent_id, depth, parts"
 )
 
 
@@ -229,7 +253,9 @@ def _message(row: sqlite3.Row) -> Message:
     return Message(**data)
 
 
-_CONVERSATION_COLUMNS = "id, title, created_at, updated_at, pinned, deleted_at, uid"
+_CONVERSATION_COLUMNS = (
+    "id, title, created_at, updated_at, pinned, deleted_at, uid, active_leaf, forked_from"
+)
 
 
 def _conversation(row: sqlite3.Row) -> Conversation:
@@ -359,9 +385,11 @@ class Store:
                 )
                 SELECT c.id, c.title, c.created_at, c.updated_at, c.pinned,
                        COALESCE(s.messages, 0) AS messages, s.models,
-                       COALESCE(s.tokens, 0) AS tokens,
+                       COALESCE(s.tokens, 0) AS tokens, COALESCE(s.leaves, 1) AS leaves,
+                       COALESCE(leaf.depth + 1, 0) AS path_messages,
                        c.id IN (SELECT conversation_id FROM problems) AS has_problem
                 FROM conversations c LEFT JOIN conversation_stats s ON s.conversation_id = c.id
+                LEFT JOIN messages AS leaf ON leaf.id = c.active_leaf
                 WHERE c.deleted_at IS NULL
                 ORDER BY c.pinned DESC, c.updated_at DESC, c.id DESC
                 """
@@ -377,6 +405,8 @@ class Store:
                 models=tuple(sorted(m for m in (r["models"] or "").split(",") if m)),
                 tokens=r["tokens"],
                 has_problem=bool(r["has_problem"]),
+                branches=max(1, r["leaves"]),
+                path_messages=r["path_messages"] if r["leaves"] > 1 else r["messages"],
             )
             for r in rows
         ]
@@ -384,8 +414,10 @@ class Store:
     def import_conversations(self, conversations: Iterable[ImportedConversation]) -> ImportResult:
         """Add conversations in one transaction; a uid already present is skipped.
 
-        Messages keep their order (renumbered 1..n) and `reply_to` is mapped to the new ids.
-        Any error rolls everything back: nothing half-imported is left behind.
+        Messages come parents first: each keeps its order (renumbered 1..n), and `parent` and
+        `reply_to` keys are mapped to the new ids (no `parent`: a root). The active leaf is the
+        file's, else the last message. Any error rolls everything back: nothing
+        half-imported is left behind.
         """
         imported: list[int] = []
         skipped = 0
@@ -400,7 +432,7 @@ class Store:
                     continue
                 conversation_id = conn.execute(
                     "INSERT INTO conversations (title, created_at, updated_at, pinned, uid)"
-                    " VALUES (?, ?, ?, ?, ?)",
+                    " VALUES (?, ?, ?, ?, ?) RETURNING id",
                     (
                         conversation.title,
                         conversation.created_at,
@@ -408,41 +440,72 @@ class Store:
                         int(conversation.pinned),
                         conversation.uid,
                     ),
-                ).lastrowid
-                assert conversation_id is not None
-                new_ids: dict[str, int] = {}
+                ).fetchone()[0]
+                new_ids: dict[str, tuple[int, int]] = {}  # key -> (id, depth)
+                previous: str | None = None
                 for seq, message in enumerate(conversation.messages, start=1):
-                    reply_to = new_ids.get(message.reply_to) if message.reply_to else None
-                    cursor = conn.execute(
-                        f"INSERT INTO messages ({_IMPORT_COLUMNS})"
-                        f" VALUES ({', '.join('?' * len(_IMPORT_COLUMNS.split(',')))})",
-                        (
-                            conversation_id,
-                            seq,
-                            message.role,
-                            message.content,
-                            message.status,
-                            reply_to,
-                            message.provider,
-                            message.model,
-                            json.dumps(message.params, sort_keys=True) if message.params else None,
-                            message.system_prompt,
-                            message.prompt_tokens,
-                            message.completion_tokens,
-                            message.first_token_s,
-                            message.total_s,
-                            message.finish_reason,
-                            message.error,
-                            message.created_at,
-                            message.updated_at or message.created_at,
-                            message.preset,
-                        ),
+                    if not conversation.tree:
+                        follows = message.reply_to if message.role == "assistant" else None
+                        message = replace(message, parent=follows or previous)
+                    previous = message.key
+                    new_ids[message.key] = self._import_message(
+                        conn, conversation_id, seq, message, new_ids
                     )
-                    assert cursor.lastrowid is not None
-                    new_ids[message.key] = cursor.lastrowid
                     message_count += 1
+                leaf = new_ids.get(conversation.active_leaf or "")
+                if leaf is None and conversation.messages:
+                    leaf = new_ids[conversation.messages[-1].key]
+                if leaf is not None:
+                    conn.execute(
+                        "UPDATE conversations SET active_leaf = ? WHERE id = ?",
+                        (leaf[0], conversation_id),
+                    )
                 imported.append(conversation_id)
         return ImportResult(imported, skipped, message_count)
+
+    @staticmethod
+    def _import_message(
+        conn: sqlite3.Connection,
+        conversation_id: int,
+        seq: int,
+        message: ImportedMessage,
+        new_ids: dict[str, tuple[int, int]],
+    ) -> tuple[int, int]:
+        parent = new_ids.get(message.parent) if message.parent else None
+        if message.parent and parent is None:
+            raise InvalidInput(f"Message {message.key!r} follows a message the file lacks.")
+        reply_to = new_ids.get(message.reply_to) if message.reply_to else None
+        depth = parent[1] + 1 if parent else 0
+        parts = list(message.parts)
+        row = conn.execute(
+            f"INSERT INTO messages ({_IMPORT_COLUMNS})"
+            f" VALUES ({', '.join('?' * len(_IMPORT_COLUMNS.split(',')))}) RETURNING id",
+            (
+                conversation_id,
+                seq,
+                message.role,
+                answer_parts.plain_text(parts) if parts else message.content,
+                message.status,
+                reply_to[0] if reply_to else None,
+                message.provider,
+                message.model,
+                json.dumps(message.params, sort_keys=True) if message.params else None,
+                message.system_prompt,
+                message.prompt_tokens,
+                message.completion_tokens,
+                message.first_token_s,
+                message.total_s,
+                message.finish_reason,
+                message.error,
+                message.created_at,
+                message.updated_at or message.created_at,
+                message.preset,
+                parent[0] if parent else None,
+                depth,
+                answer_parts.dumps(parts),
+            ),
+        ).fetchone()
+        return int(row[0]), depth
 
     # -- search --------------------------------------------------------------------------
 
@@ -574,3 +637,147 @@ class Store:
         if row is None:
             raise NotFound(f"Message {message_id} does not exist.")
         return _message(row)
+
+    # -- the message tree ----------------------------------------------------------------
+
+    def active_path(self, conversation_id: int) -> list[PathStep]:
+        """The branch on screen, root first: from the active leaf up through the parents.
+
+        Only ids and roles are read (a recursive walk over the primary key), so a page can
+        pick the part it shows before it reads any text. A conversation whose active leaf was
+        never set (rows written by hand) ends at its newest message.
+        """
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                """
+                WITH RECURSIVE up (id, parent_id, role, seq) AS (
+                    SELECT m.id, m.parent_id, m.role, m.seq FROM messages AS m
+                    WHERE m.id = (
+                        SELECT COALESCE(c.active_leaf, (
+                            SELECT id FROM messages WHERE conversation_id = c.id
+                            ORDER BY seq DESC LIMIT 1))
+                        FROM conversations AS c WHERE c.id = ?)
+                    UNION ALL
+                    SELECT m.id, m.parent_id, m.role, m.seq FROM messages AS m
+                    JOIN up ON m.id = up.parent_id
+                )
+                SELECT id, parent_id, role, seq FROM up
+                """,
+                (conversation_id,),
+            ).fetchall()
+        return [PathStep(r[0], r[1], r[2], r[3]) for r in reversed(rows)]
+
+    def path_to(self, message_id: int) -> list[Message]:
+        """Every message from the root down to this one (included), in order."""
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                f"""
+                WITH RECURSIVE up (id) AS (
+                    SELECT ? UNION ALL
+                    SELECT m.parent_id FROM messages AS m JOIN up ON m.id = up.id
+                    WHERE m.parent_id IS NOT NULL
+                )
+                SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id IN (SELECT id FROM up)
+                ORDER BY depth
+                """,
+                (message_id,),
+            ).fetchall()
+        if not rows:
+            raise NotFound(f"Message {message_id} does not exist.")
+        return [_message(r) for r in rows]
+
+    def messages_by_id(self, ids: Iterable[int]) -> dict[int, Message]:
+        wanted = list(ids)
+        found: dict[int, Message] = {}
+        with self.db.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                batch = wanted[start : start + 500]
+                rows = conn.execute(
+                    f"SELECT {_MESSAGE_COLUMNS} FROM messages"
+                    f" WHERE id IN ({','.join('?' * len(batch))})",
+                    batch,
+                ).fetchall()
+                found.update((r["id"], _message(r)) for r in rows)
+        return found
+
+    def siblings(self, conversation_id: int, messages: Iterable[Message]) -> dict[int, list[int]]:
+        """For each message, the ids of it and its siblings (same parent and role), oldest
+        first: the versions of an answer, the edits of a user message."""
+        shown = list(messages)
+        parents = sorted({m.parent_id for m in shown if m.parent_id is not None})
+        by_parent: dict[tuple[int | None, str], list[int]] = {}
+        with self.db.connect() as conn:
+            rows = []
+            for start in range(0, len(parents), 500):
+                batch = parents[start : start + 500]
+                rows += conn.execute(
+                    "SELECT id, parent_id, role FROM messages"
+                    f" WHERE parent_id IN ({','.join('?' * len(batch))}) ORDER BY seq",
+                    batch,
+                ).fetchall()
+            if any(m.parent_id is None for m in shown):
+                rows += conn.execute(
+                    "SELECT id, parent_id, role FROM messages"
+                    " WHERE conversation_id = ? AND parent_id IS NULL ORDER BY seq",
+                    (conversation_id,),
+                ).fetchall()
+        for row in rows:
+            by_parent.setdefault((row[1], row[2]), []).append(row[0])
+        return {m.id: by_parent.get((m.parent_id, m.role), [m.id]) for m in shown}
+
+    def latest_leaf(self, message_id: int) -> int:
+        """The newest message below this one (itself when it has no children).
+
+        The newest message of a subtree is always a leaf: children are written after their
+        parents, so nothing can follow the message with the highest seq.
+        """
+        with self.db.connect() as conn:
+            row = conn.execute(
+                """
+                WITH RECURSIVE below (id, seq) AS (
+                    SELECT id, seq FROM messages WHERE id = ?
+                    UNION ALL
+                    SELECT m.id, m.seq FROM messages AS m JOIN below ON m.parent_id = below.id
+                )
+                SELECT id FROM below ORDER BY seq DESC LIMIT 1
+                """,
+                (message_id,),
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"Message {message_id} does not exist.")
+        return int(row[0])
+
+    def show_branch(self, message_id: int) -> int:
+        """Put the branch through this message on screen, down to its latest leaf."""
+        leaf = self.latest_leaf(message_id)
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE conversations SET active_leaf = ?"
+                " WHERE id = (SELECT conversation_id FROM messages WHERE id = ?)",
+                (leaf, leaf),
+            )
+        return leaf
+
+    def leaves(self, conversation_id: int) -> list[int]:
+        """The ends of every branch, oldest first."""
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                "SELECT id FROM messages AS m WHERE conversation_id = ? AND NOT EXISTS ("
+                " SELECT 1 FROM messages AS child WHERE child.parent_id = m.id) ORDER BY seq",
+                (conversation_id,),
+            ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def on_active_path(self, message_id: int) -> bool:
+        message = self.get_message(message_id)
+        return any(step.id == message_id for step in self.active_path(message.conversation_id))
+
+
+@dataclass(frozen=True)
+class PathStep:
+    """A message on a path, without its text."""
+
+    id: int
+    parent_id: int | None
+    role: str
+    seq: int

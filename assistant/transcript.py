@@ -2,45 +2,59 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
-from assistant.errors import NotFound
+from assistant.parts import ATTACHMENT, REASONING, TOOL_CALL, TOOL_RESULT, Part
 from assistant.store import Message, Store
 
 
 @dataclass
 class Exchange:
+    """A user message and the answer that follows it on the shown branch.
+
+    `edits` holds the ids of the user message and its siblings (its edits), `versions` those
+    of the answer and its siblings (regenerated versions), oldest first: what ‹ n / m › moves
+    between.
+    """
+
     question: Message
-    answers: list[Message] = field(default_factory=list)  # oldest version first
+    answer: Message | None = None
+    edits: tuple[int, ...] = ()
+    versions: tuple[int, ...] = ()
 
     @property
-    def latest(self) -> Message | None:
-        return self.answers[-1] if self.answers else None
+    def edit_index(self) -> int:
+        return self.edits.index(self.question.id) if self.question.id in self.edits else 0
+
+    @property
+    def version_index(self) -> int:
+        if self.answer is None or self.answer.id not in self.versions:
+            return 0
+        return self.versions.index(self.answer.id)
 
 
-def exchanges(messages: list[Message]) -> list[Exchange]:
-    """Messages in seq order -> exchanges in order; answers attach to the question they reply to."""
-    by_question: dict[int, Exchange] = {}
-    ordered: list[Exchange] = []
-    for message in messages:
+def exchanges(path: list[Message], siblings: dict[int, list[int]] | None = None) -> list[Exchange]:
+    """The messages of one path, root first -> exchanges (an answer joins the user message
+    before it; a path that starts with an answer shows it under its question elsewhere)."""
+    siblings = siblings or {}
+    grouped: list[Exchange] = []
+    for message in path:
         if message.role == "user":
-            exchange = Exchange(message)
-            by_question[message.id] = exchange
-            ordered.append(exchange)
-        elif message.reply_to in by_question:
-            by_question[message.reply_to].answers.append(message)
-    return ordered
+            grouped.append(Exchange(message, edits=tuple(siblings.get(message.id, [message.id]))))
+        elif grouped and grouped[-1].answer is None:
+            grouped[-1].answer = message
+            grouped[-1].versions = tuple(siblings.get(message.id, [message.id]))
+    return grouped
 
 
-def locate(exchanges_: list[Exchange], message_id: int) -> tuple[int, int | None] | None:
-    """(exchange index, answer version index or None for the question) of a message."""
+def locate(exchanges_: list[Exchange], message_id: int) -> int | None:
+    """The index of the exchange that shows this message."""
     for index, exchange in enumerate(exchanges_):
-        if exchange.question.id == message_id:
-            return index, None
-        for version, answer in enumerate(exchange.answers):
-            if answer.id == message_id:
-                return index, version
+        if exchange.question.id == message_id or (
+            exchange.answer is not None and exchange.answer.id == message_id
+        ):
+            return index
     return None
 
 
@@ -61,7 +75,7 @@ def window_start(total: int, shown: int, must_include: int | None = None) -> int
 
 @dataclass
 class Window:
-    """The end of a conversation as a page shows it: only these messages are read."""
+    """The end of the shown branch as a page shows it: only these messages are read."""
 
     exchanges: list[Exchange]
     earlier: int  # exchanges before the first one here
@@ -72,34 +86,109 @@ class Window:
 
 
 def window(store: Store, conversation_id: int, shown: int, must_show: int | None = None) -> Window:
-    """The last `shown` exchanges (reaching back to the exchange of message `must_show`).
+    """The last `shown` exchanges of the active branch (reaching back to message `must_show`
+    when it is on that branch).
 
-    A page shows 50 exchanges of a conversation that may have thousands: it reads the ids of
-    the questions, then the messages from the first shown question on. An answer written
-    later to an earlier question (Retry) has a later seq but is dropped with its question.
+    A page shows 10 exchanges of a branch that may have thousands: it walks the branch's ids
+    (no text), then reads the shown messages and their siblings' ids.
     """
-    questions = store.questions(conversation_id)
+    path = store.active_path(conversation_id)
+    questions = [index for index, step in enumerate(path) if step.role == "user"]
     if not questions:
         return Window([], 0)
-    target = _question_index(store, conversation_id, questions, must_show)
+    target = None
+    if must_show is not None:
+        where = next((i for i, step in enumerate(path) if step.id == must_show), None)
+        if where is not None:
+            target = sum(1 for q in questions if q <= where) - 1
     start = window_start(len(questions), shown, target)
-    messages = store.messages(conversation_id, from_seq=questions[start][1])
-    return Window(exchanges(messages), start)
+    steps = path[questions[start] :]
+    found = store.messages_by_id(step.id for step in steps)
+    messages = [found[step.id] for step in steps if step.id in found]
+    return Window(exchanges(messages, store.siblings(conversation_id, messages)), start)
 
 
-def _question_index(
-    store: Store, conversation_id: int, questions: list[tuple[int, int]], message_id: int | None
-) -> int | None:
-    if message_id is None:
-        return None
-    try:
-        message = store.get_message(message_id)
-    except NotFound:
-        return None
-    if message.conversation_id != conversation_id:
-        return None
-    question_id = message.id if message.role == "user" else message.reply_to
-    return next((i for i, (qid, _) in enumerate(questions) if qid == question_id), None)
+@dataclass
+class Branch:
+    """A part of the tree for exports that show every branch: the messages after `after`."""
+
+    exchanges: list[Exchange]
+    after: Message | None  # the message it branches off from (None: the active branch)
+
+
+def active_exchanges(store: Store, conversation_id: int) -> list[Exchange]:
+    """The whole active branch, with sibling counts (for exports and the CLI)."""
+    steps = store.active_path(conversation_id)
+    found = store.messages_by_id(step.id for step in steps)
+    messages = [found[step.id] for step in steps if step.id in found]
+    return exchanges(messages, store.siblings(conversation_id, messages))
+
+
+def all_branches(store: Store, conversation_id: int) -> list[Branch]:
+    """The active branch, then each other branch from where it leaves the ones before it
+    (oldest first). An answer version or an edit repeats its question for context."""
+    active = store.active_path(conversation_id)
+    leaves = store.leaves(conversation_id)
+    order = ([active[-1].id] if active else []) + [
+        leaf for leaf in leaves if active and leaf != active[-1].id
+    ]
+    seen: set[int] = set()
+    result: list[Branch] = []
+    for leaf in order:
+        path = store.path_to(leaf)
+        fresh = [m for m in path if m.id not in seen]
+        if not fresh:
+            continue
+        after = next((m for m in reversed(path) if m.id in seen), None)
+        if fresh[0].role == "assistant" and after is not None and after.role == "user":
+            fresh = [after, *fresh]  # another version of an answer: show its question again
+        seen.update(m.id for m in path)
+        result.append(Branch(exchanges(fresh, store.siblings(conversation_id, fresh)), after))
+    return result
+
+
+def branches_to_export(store: Store, conversation_id: int, every_branch: bool) -> list[Branch]:
+    """What an export shows: the active branch, or every branch."""
+    if every_branch:
+        return all_branches(store, conversation_id)
+    return [Branch(active_exchanges(store, conversation_id), None)]
+
+
+def branch_heading(branch: Branch, number: int, count: int, every_branch: bool) -> str | None:
+    """A heading above a branch in an export, or a note that others were left out."""
+    if not every_branch:
+        others = sum(len(e.edits) - 1 + len(e.versions) - 1 for e in branch.exchanges)
+        if not others:
+            return None
+        return (
+            "The branch last on screen; other versions and edits exist (export with all "
+            "branches to include them)."
+        )
+    if branch.after is None:
+        return f"Branch 1 of {count} (the one last on screen)" if count > 1 else None
+    where = make_snippet_title(branch.after.content)
+    return f"Branch {number} of {count}, after “{where}”"
+
+
+def make_snippet_title(text: str, limit: int = 60) -> str:
+    words = " ".join(text.split())
+    return words if len(words) <= limit else words[: limit - 1].rstrip() + "…"
+
+
+def part_heading(part: Part) -> str:
+    """How a part that is not the answer's text is introduced."""
+    if part.kind == REASONING:
+        seconds = part.data.get("seconds")
+        if isinstance(seconds, int | float):
+            return f"Thought for {seconds:.0f} s"
+        return "Thoughts"
+    if part.kind == ATTACHMENT:
+        return f"Attachment: {part.data.get('name') or 'file'}"
+    if part.kind == TOOL_CALL:
+        return f"Tool call: {part.data.get('name') or 'tool'}"
+    if part.kind == TOOL_RESULT:
+        return f"Tool result: {part.data.get('name') or 'tool'}"
+    return part.kind
 
 
 def tokens_per_second(message: Message) -> float | None:
@@ -179,6 +268,10 @@ def readable_time(iso: str) -> str:
 
 def answer_label(index: int, count: int) -> str:
     return "Assistant" if count == 1 else f"Assistant (version {index + 1} of {count})"
+
+
+def question_label(index: int, count: int) -> str:
+    return "You" if count == 1 else f"You (edit {index + 1} of {count})"
 
 
 def answer_note(answer: Message) -> str | None:

@@ -43,11 +43,13 @@ from assistant.errors import (
     StorageError,
 )
 from assistant.lifecycle import INTERRUPTED_TEXT, STALE_AFTER_S, Lifecycle, Owner
+from assistant.parts import Part, ThinkSplitter, streamed_parts
 from assistant.providers.base import (
     EventStream,
     Finish,
     GenerationRequest,
     Provider,
+    ReasoningDelta,
     TextDelta,
     Usage,
 )
@@ -69,7 +71,10 @@ class LiveTurn:
 
     answer_id: int
     lane: str = REMOTE
-    parts: list[str] = field(default_factory=list)
+    parts: list[str] = field(default_factory=list)  # the answer's text, as it arrived
+    thoughts: list[str] = field(default_factory=list)  # its reasoning, as it arrived
+    thinking_since: float | None = None  # monotonic time of the first reasoning
+    thought_s: float | None = None  # how long it reasoned, once the text began (or it ended)
     done: bool = False
     ended: threading.Event = field(default_factory=threading.Event)  # `done`, for plain waits
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -86,12 +91,39 @@ class LiveTurn:
 
     def append(self, text: str) -> None:
         with self.changed:
+            if self.thinking_since is not None and self.thought_s is None:
+                self.thought_s = time.monotonic() - self.thinking_since
             self.parts.append(text)
+            self.changed.notify_all()
+
+    def append_reasoning(self, text: str) -> None:
+        with self.changed:
+            if self.thinking_since is None:
+                self.thinking_since = time.monotonic()
+            self.thoughts.append(text)
             self.changed.notify_all()
 
     def text(self) -> str:
         with self.changed:
             return "".join(self.parts)
+
+    def reasoning(self) -> tuple[str, float | None]:
+        """The reasoning so far and, once the answer's text began, how long it took."""
+        with self.changed:
+            return "".join(self.thoughts), self.thought_s
+
+    def received(self) -> int:
+        """Pieces received so far (text and reasoning): followers wait for this to grow."""
+        return len(self.parts) + len(self.thoughts)
+
+    def answer_parts(self) -> list[Part]:
+        """The typed parts to store; [] while the answer is its text alone."""
+        reasoning, seconds = self.reasoning()
+        if not reasoning:
+            return []
+        if seconds is None and self.thinking_since is not None:
+            seconds = time.monotonic() - self.thinking_since
+        return streamed_parts(reasoning, seconds, self.text())
 
     def end(self) -> None:
         with self.changed:
@@ -300,6 +332,17 @@ class TurnManager:
         self.start(new_id, snapshot)
         return new_id
 
+    def edit(self, user_message_id: int, text: str, snapshot: Snapshot) -> TurnIds:
+        """Save an edited user message as a new branch beside the original, and start its
+        answer; the original branch stays as it was (and keeps streaming if it does)."""
+        cleaned = self.validate(text)
+        ids = self.lifecycle.edit_turn(user_message_id, cleaned, snapshot)
+        log.info(
+            "turn %d created as an edit of message %d", ids.assistant_message_id, user_message_id
+        )
+        self.start(ids.assistant_message_id, snapshot)
+        return ids
+
     # -- phase 2 --------------------------------------------------------------------------
 
     def start(self, answer_id: int, snapshot: Snapshot | None = None) -> LiveTurn:
@@ -404,12 +447,12 @@ class TurnManager:
         if live is None:
             yield from self._follow_stored(answer_id, idle_tick)
             return
-        sent = shown_chars = 0
+        sent = received = shown_chars = 0
         last_yield = 0.0
         while True:
             with live.changed:
                 arrived = live.changed.wait_for(
-                    lambda n=sent: len(live.parts) > n or live.done, idle_tick
+                    lambda n=received: live.received() > n or live.done, idle_tick
                 )
             # Coalesce: what arrives within the interval joins this update. A page redraws the
             # whole text at each update, so a long text is redrawn less often (8,000 chunks at
@@ -422,6 +465,7 @@ class TurnManager:
             with live.changed:
                 chunk = "".join(live.parts[sent:])
                 sent = len(live.parts)
+                received = live.received()
                 done = live.done
             if chunk:
                 last_yield = time.monotonic()
@@ -429,6 +473,12 @@ class TurnManager:
             yield chunk
             if done:
                 return
+
+    def reasoning(self, answer_id: int) -> tuple[str, float | None]:
+        """A live answer's reasoning so far (empty for none, or when not written here)."""
+        with self._lock:
+            live = self._live.get(answer_id)
+        return live.reasoning() if live is not None else ("", None)
 
     def redraw_interval(self, shown_chars: int) -> float:
         """Seconds between two updates of a followed answer that already shows this much."""
@@ -547,20 +597,34 @@ class TurnManager:
             live.stream = stream
             if live.cancel.is_set():
                 stream.close()
+            splitter = ThinkSplitter()  # inline <think>…</think> (Ollama, llama.cpp)
             for event in stream:
                 if live.cancel.is_set():
                     break  # nothing that arrives after Stop is kept
-                if isinstance(event, TextDelta):
+                if isinstance(event, TextDelta | ReasoningDelta):
                     if live.first_token_s is None:
                         live.first_token_s = time.monotonic() - live.started_at
                         log.info("turn %d first token after %.2f s", answer_id, live.first_token_s)
-                    live.append(event.text)
+                    thought, text = (
+                        (event.text, "")
+                        if isinstance(event, ReasoningDelta)
+                        else splitter.feed(event.text)
+                    )
+                    if thought:
+                        live.append_reasoning(thought)
+                    if text:
+                        live.append(text)
                     if time.monotonic() - live.saved_at >= self.checkpoint_interval:
                         self._checkpoint(live)
                 elif isinstance(event, Usage):
                     usage = event
                 elif isinstance(event, Finish):
                     finish_reason = event.reason
+            thought, text = splitter.flush()
+            if thought:
+                live.append_reasoning(thought)
+            if text:
+                live.append(text)
         except ProviderError as exc:
             if not live.cancel.is_set():
                 status, error = "error", exc.user_message
@@ -587,17 +651,21 @@ class TurnManager:
         in memory). The worker and the heartbeat both call this; the lock keeps them in order."""
         with live.saving:
             text = live.text()
+            parts = live.answer_parts()
+            size = len(text) + sum(len(part.text) for part in parts)
             live.saved_at = time.monotonic()
-            if len(text) == live.saved_chars or live.concluded:
+            if size == live.saved_chars or live.concluded:
                 return
             try:
-                asked = self.lifecycle.checkpoint(live.answer_id, self.owner, text, time.time())
+                asked = self.lifecycle.checkpoint(
+                    live.answer_id, self.owner, text, time.time(), parts
+                )
             except StorageError as exc:
                 if live.problem is None:
                     log.warning("turn %d: checkpoint failed (text kept): %s", live.answer_id, exc)
                 live.problem = str(exc)
                 return
-            live.saved_chars = len(text)
+            live.saved_chars = size
             live.problem = None
         if asked:
             log.info("turn %d: another process asked to stop it", live.answer_id)
@@ -617,6 +685,7 @@ class TurnManager:
         return FinalResult(
             status=status,
             content=live.text(),
+            parts=live.answer_parts() or None,
             finish_reason=finish_reason,
             error=error,
             prompt_tokens=usage.prompt_tokens if usage else None,

@@ -22,6 +22,7 @@ from assistant import textsearch, transcript
 from assistant.chat_settings import PARAM_SPECS
 from assistant.config import SETTING_NAMES, load_settings
 from assistant.errors import AppError, ConfigError, InvalidInput, ProviderError, StorageError
+from assistant.parts import ATTACHMENT, REASONING, TEXT, TOOL_CALL, TOOL_RESULT
 from assistant.profiles import KIND_LOCAL, Profile
 from assistant.safe_markdown import plain, without_images
 from assistant.services import Services, configure_logging
@@ -393,10 +394,45 @@ def provenance_help(message: Message) -> str:
     return "\n".join(lines)
 
 
+PART_ICONS = {
+    REASONING: ":material/psychology:",
+    ATTACHMENT: ":material/attach_file:",
+    TOOL_CALL: ":material/build:",
+    TOOL_RESULT: ":material/output:",
+}
+
+
+def reasoning_label(seconds: float | None, thinking: bool = False) -> str:
+    if thinking:
+        return "Thinking…"
+    return f"Thought for {seconds:.0f} s" if seconds is not None else "Thoughts"
+
+
+def render_parts(message: Message) -> None:
+    """A message's parts in order: text as Markdown (images as links), the rest collapsed,
+    each under a plain-text label (a file name is user data, never Markdown)."""
+    for part in message.parts:
+        if part.kind == TEXT:
+            if part.text:
+                st.markdown(without_images(part.text))
+            continue
+        if part.kind == REASONING:
+            seconds = part.data.get("seconds")
+            label = reasoning_label(seconds if isinstance(seconds, int | float) else None)
+        else:
+            label = plain(transcript.part_heading(part))
+        with st.expander(label, icon=PART_ICONS.get(part.kind)):
+            if part.kind == REASONING:
+                st.markdown(without_images(part.text))
+            elif part.kind in (TOOL_CALL, TOOL_RESULT):
+                st.code(part.text, language="json" if part.kind == TOOL_CALL else None)
+            else:
+                st.text(part.text or "(the export did not include this file's text)")
+
+
 def render_answer_body(answer: Message) -> None:
-    """A finished answer: its text, how it ended when not complete, and its caption."""
-    if answer.content:
-        st.markdown(without_images(answer.content))
+    """A finished answer: its parts, how it ended when not complete, and its caption."""
+    render_parts(answer)
     if answer.status == "error":
         st.error(plain(answer.error or "The answer failed."), icon=":material/error:")
     elif answer.status == "interrupted":
@@ -473,10 +509,17 @@ def follow_answer(turns: TurnManager, answer_id: int, later: Deferred | None = N
     or the first words about a wait, had their head start.
     """
     status = st.empty()
+    thinking = st.empty()
     body = st.empty()
     text = ""
     shown: tuple[str, str] | None = None
+    thought_shown: tuple[int, bool] = (0, False)
     for chunk in turns.follow(answer_id):
+        reasoning, thought_s = turns.reasoning(answer_id)
+        if (len(reasoning), thought_s is not None) != thought_shown:
+            thought_shown = (len(reasoning), thought_s is not None)
+            label = reasoning_label(thought_s, thinking=thought_s is None and not text)
+            thinking.expander(label, icon=PART_ICONS[REASONING]).markdown(without_images(reasoning))
         if chunk:
             text += chunk
             body.markdown(without_images(text))

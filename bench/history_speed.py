@@ -87,13 +87,19 @@ def build(path: Path, conversations: int, messages_per: int) -> None:
                          text, "complete", None if is_user else message_id - 1,
                          None if is_user else "openai",
                          None if is_user else rng.choice(["gpt-4o", "gpt-4o-mini", "llama3"]),
-                         None if is_user else 40, None if is_user else 120, stamp, stamp)
+                         None if is_user else 40, None if is_user else 120, stamp, stamp,
+                         message_id - 1 if seq > 1 else None, seq - 1)
                     )  # fmt: skip
                 conn.executemany(
                     "INSERT INTO messages (id, conversation_id, seq, role, content, status,"
                     " reply_to, provider, model, prompt_tokens, completion_tokens, created_at,"
-                    " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " updated_at, parent_id, depth)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
+                )
+                conn.execute(
+                    "UPDATE conversations SET active_leaf = ? WHERE id = ?",
+                    (total + count, conversation_id),
                 )
                 total += count
         if first % 2_000 == 1:
@@ -177,6 +183,7 @@ def main() -> None:
     print(f"\n  LIKE '%{PLANTED}%' scan (no index):{'':<12}{like_median:>8.1f}ms"
           f"   FTS5 {fts_median:.1f} ms: {like_median / fts_median:.0f}x faster")  # fmt: skip
 
+    branched = branched_conversation(store)
     print(f"\n{'other queries':<50}{'median':>10}{'p95':>10}")
     rows = [
         ("chat sidebar (50, pinned first)", lambda: store.list_conversations(limit=50)),
@@ -184,12 +191,20 @@ def main() -> None:
         ("table unchanged: the page's cache check", store.history_version),
         ("table after a change: query + frame", lambda: browse.summaries_frame(store.summaries())),
         (
-            f"the {LONG_CONVERSATION_MESSAGES:,}-message chat: all messages",
-            lambda: transcript.exchanges(store.messages(1)),
+            f"the {LONG_CONVERSATION_MESSAGES:,}-message chat: its whole branch",
+            lambda: transcript.active_exchanges(store, 1),
         ),
         (
             f"the {LONG_CONVERSATION_MESSAGES:,}-message chat: the shown window",
             lambda: transcript.window(store, 1, transcript.EXCHANGES_SHOWN),
+        ),
+        (
+            f"the same with {BRANCHES} branches: the shown window",
+            lambda: transcript.window(store, branched, transcript.EXCHANGES_SHOWN),
+        ),
+        (
+            f"the same with {BRANCHES} branches: every branch (export)",
+            lambda: transcript.all_branches(store, branched),
         ),
     ]
     for label, action in rows:
@@ -197,7 +212,63 @@ def main() -> None:
         median, p95, _ = timed(action, runs)
         print(f"  {label:<48}{median:>8.1f}ms{p95:>8.1f}ms")
     if not args.no_browser:
-        open_in_chromium(path, short_conversation(store), rounds=args.browser_rounds)
+        open_in_chromium(path, short_conversation(store), branched, rounds=args.browser_rounds)
+
+
+BRANCHES = 50
+
+
+def branched_conversation(store: Store) -> int:
+    """The 1,000-message chat again, with 50 edits along it (each an edited question and its
+    answer), the original line on screen (added once to the built file)."""
+    with store.db.transaction() as conn:
+        row = conn.execute("SELECT id FROM conversations WHERE uid = 'bench-branched'").fetchone()
+        if row:
+            return row[0]
+        stamp = "2026-06-01T12:00:00.000Z"
+        conversation_id = conn.execute(
+            "INSERT INTO conversations (title, created_at, updated_at, uid)"
+            " VALUES ('A thousand messages, fifty branches', ?, ?, 'bench-branched')",
+            (stamp, stamp),
+        ).lastrowid
+        source = conn.execute(
+            "SELECT role, content, model FROM messages WHERE conversation_id = 1 ORDER BY seq"
+        ).fetchall()
+        ids: list[int] = []
+        for seq, (role, content, model) in enumerate(source, start=1):
+            ids.append(insert_message(conn, conversation_id, seq, role, content, model,
+                                      ids[-1] if ids else None, seq - 1,
+                                      ids[-1] if role == "assistant" else None, stamp))  # fmt: skip
+        seq = len(ids)
+        step = len(ids) // BRANCHES
+        for branch in range(BRANCHES):
+            at = branch * step  # a user message (even position) of the line
+            parent = ids[at - 1] if at else None
+            seq += 1
+            question = insert_message(conn, conversation_id, seq, "user",
+                                      f"Edited question {branch + 1}", None, parent, at, None,
+                                      stamp)  # fmt: skip
+            seq += 1
+            insert_message(conn, conversation_id, seq, "assistant", f"Edited answer {branch + 1}",
+                           "gpt-4o", question, at + 1, question, stamp)  # fmt: skip
+        conn.execute(
+            "UPDATE conversations SET active_leaf = ? WHERE id = ?", (ids[-1], conversation_id)
+        )
+    return conversation_id
+
+
+def insert_message(
+    conn, conversation_id, seq, role, content, model, parent, depth, reply_to, stamp
+) -> int:
+    return conn.execute(
+        "INSERT INTO messages (conversation_id, seq, role, content, status, reply_to, provider,"
+        " model, prompt_tokens, completion_tokens, created_at, updated_at, parent_id, depth)"
+        " VALUES (?, ?, ?, ?, 'complete', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (conversation_id, seq, role, content, reply_to,
+         None if role == "user" else "openai", model,
+         None if role == "user" else 40, None if role == "user" else 120, stamp, stamp,
+         parent, depth),
+    ).fetchone()[0]  # fmt: skip
 
 
 def short_conversation(store: Store) -> int:
@@ -216,22 +287,18 @@ def short_conversation(store: Store) -> int:
             "SELECT role, content, model FROM messages WHERE conversation_id = 1 ORDER BY seq"
             " LIMIT 10"
         ).fetchall()
-        question = None
+        ids: list[int] = []
         for seq, (role, content, model) in enumerate(long_rows, start=1):
-            message_id = conn.execute(
-                "INSERT INTO messages (conversation_id, seq, role, content, status, reply_to,"
-                " provider, model, prompt_tokens, completion_tokens, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, 'complete', ?, ?, ?, ?, ?, ?, ?)",
-                (conversation_id, seq, role, content, None if role == "user" else question,
-                 None if role == "user" else "openai", model,
-                 None if role == "user" else 40, None if role == "user" else 120, stamp, stamp),
-            ).lastrowid  # fmt: skip
-            if role == "user":
-                question = message_id
+            ids.append(insert_message(conn, conversation_id, seq, role, content, model,
+                                      ids[-1] if ids else None, seq - 1,
+                                      ids[-1] if role == "assistant" else None, stamp))  # fmt: skip
+        conn.execute(
+            "UPDATE conversations SET active_leaf = ? WHERE id = ?", (ids[-1], conversation_id)
+        )
     return conversation_id
 
 
-def open_in_chromium(path: Path, short_id: int, rounds: int) -> None:
+def open_in_chromium(path: Path, short_id: int, branched_id: int, rounds: int) -> None:
     """Open the long and the short chat in turns; each time, a new tab until the last
     message's text is on screen."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -239,18 +306,21 @@ def open_in_chromium(path: Path, short_id: int, rounds: int) -> None:
     from playwright.sync_api import sync_playwright
 
     store = Store(Database(path))
+    chats = (1, branched_id, short_id)
     last_words = {
-        conversation_id: store.messages(conversation_id)[-1].content.split(".")[0][:40]
-        for conversation_id in (1, short_id)
+        conversation_id: transcript.active_exchanges(store, conversation_id)[
+            -1
+        ].answer.content.split(".")[0][:40]
+        for conversation_id in chats
     }
-    times: dict[int, list[float]] = {1: [], short_id: []}
+    times: dict[int, list[float]] = {chat: [] for chat in chats}
     app = StreamlitServer({"SQLITE_DB_PATH": str(path)}, OUT / "history_speed_app.log")
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             context = browser.new_context(viewport={"width": 1200, "height": 900})
             for number in range(rounds + 1):  # the first round warms up caches
-                order = (1, short_id) if number % 2 == 0 else (short_id, 1)
+                order = chats if number % 2 == 0 else tuple(reversed(chats))
                 for conversation_id in order:
                     page = context.new_page()
                     started = time.perf_counter()
@@ -263,10 +333,13 @@ def open_in_chromium(path: Path, short_id: int, rounds: int) -> None:
     finally:
         app.stop()
     long_ms, short_ms = statistics.median(times[1]), statistics.median(times[short_id])
+    branched_ms = statistics.median(times[branched_id])
     shown = f"the last {transcript.EXCHANGES_SHOWN} exchanges shown"
     print(f"\n{'in Chromium: open a chat until its last message shows':<50}{'median':>10}")
     print(f"  {f'{LONG_CONVERSATION_MESSAGES:,} messages ({shown})':<48}{long_ms:>8.0f}ms")
+    print(f"  {f'the same with {BRANCHES} branches':<48}{branched_ms:>8.0f}ms")
     print(f"  {'10 messages':<48}{short_ms:>8.0f}ms")
+    print(f"  {'branched / linear':<48}{branched_ms / long_ms:>9.2f}x")
     print(f"  {'ratio (goal <= 1.1x)':<48}{long_ms / short_ms:>9.2f}x")  # fmt: skip
 
 

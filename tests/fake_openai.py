@@ -33,6 +33,11 @@ class Scenario:
     finish_reason: str = "stop"
     reject_stream_options: bool = False
     prompt_tokens: int = 11
+    # Thinking before the answer, as servers stream it: "reasoning_content" deltas (vLLM,
+    # DeepSeek, llama.cpp server) or "think" (inline <think>…</think> text: Ollama, llama.cpp
+    # with Qwen3 or DeepSeek-R1).
+    reasoning: list[str] = field(default_factory=list)
+    reasoning_style: str = "reasoning_content"
     last_text_at: float | None = None  # time.monotonic() when the last text chunk was sent
     last_text_wall: float | None = None  # the same moment as time.time(), to compare with a browser
 
@@ -206,6 +211,13 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 }
 
             self._send_chunk(chunk({"role": "assistant", "content": ""}))
+            if scenario.reasoning and scenario.reasoning_style == "think":
+                pieces = ["<th", "ink>\n", *scenario.reasoning, "</thi", "nk>\n\n"]
+                for piece in pieces:  # tags split over chunks, as tokenizers do
+                    self._send_chunk(chunk({"content": piece}))
+            else:
+                for piece in scenario.reasoning:
+                    self._send_chunk(chunk({"content": None, "reasoning_content": piece}))
             for index, text in enumerate(scenario.chunks):
                 if scenario.cut_after is not None and index == scenario.cut_after:
                     self.close_connection = True

@@ -225,3 +225,66 @@ def test_an_imported_answer_shows_its_endpoint_and_preset_in_the_caption(remote,
     at.run()
     captions = [c.value.replace("\\", "") for c in at.caption]
     assert any(c.startswith("qwen · Team server · Code reviewer") for c in captions)
+
+
+def _button(at: AppTest, key: str):
+    return next(b for b in at.button if b.key == key)
+
+
+def test_edit_save_and_send_branches_and_cancel_changes_nothing(remote, db_path):
+    remote.enqueue(Scenario(chunks=["One."]), Scenario(chunks=["Two."]))
+    at = app().run()
+    at.chat_input[0].set_value("First").run()
+    at.chat_input[0].set_value("Second").run()
+    store = Store(Database(db_path))
+    first = store.messages(1)[0].id
+    _button(at, f"edit-{first}").click().run()
+    at.text_area(key=f"edit-text-{first}").set_value("First, changed").run()
+    _button(at, f"cancel-{first}").click().run()
+    assert len(store.messages(1)) == 4 and "Two." in texts(at)  # Cancel: nothing happened
+    _button(at, f"edit-{first}").click().run()
+    assert at.text_area(key=f"edit-text-{first}").value == "First"
+    at.text_area(key=f"edit-text-{first}").set_value("   ").run()
+    _button(at, f"save-{first}").click().run()
+    assert plain("Type a message first.") in [t.value for t in at.toast]  # the box stays open
+    assert at.text_area(key=f"edit-text-{first}").value == "   "
+    remote.enqueue(Scenario(chunks=["Changed."]))
+    at.text_area(key=f"edit-text-{first}").set_value("First, changed").run()
+    _button(at, f"save-{first}").click().run()
+    assert not at.exception
+    assert "Changed." in texts(at) and "Two." not in texts(at)
+    assert "2 / 2" in [c.value for c in at.caption]
+    _button(at, f"prev-{store.messages(1)[-2].id}").click().run()
+    assert "Two." in texts(at) and "Changed." not in texts(at)
+    assert len(store.messages(1)) == 6
+
+
+def test_a_search_hit_on_another_branch_opens_that_branch(remote, db_path):
+    remote.enqueue(Scenario(chunks=["Original answer."]), Scenario(chunks=["Newer answer."]))
+    at = app().run()
+    at.chat_input[0].set_value("Question").run()
+    next(b for b in at.button if b.label == "Regenerate").click().run()
+    store = Store(Database(db_path))
+    (hit,) = [h for h in store.search("original") if h.message_id]
+    fresh = app()
+    fresh.query_params["c"] = str(hit.conversation_id)
+    fresh.query_params["m"] = str(hit.message_id)
+    fresh.run()
+    assert "Original answer." in texts(fresh) and "Newer answer." not in texts(fresh)
+    assert "1 / 2" in [c.value for c in fresh.caption]
+
+
+def test_fork_opens_a_new_chat_with_a_link_back(remote, db_path):
+    remote.enqueue(Scenario(chunks=["A."]), Scenario(chunks=["B."]))
+    at = app().run()
+    at.chat_input[0].set_value("Q1").run()
+    at.chat_input[0].set_value("Q2").run()
+    store = Store(Database(db_path))
+    first_answer = store.messages(1)[1].id
+    _button(at, f"fork-{first_answer}").click().run()
+    assert not at.exception
+    assert at.query_params["c"] in ("2", ["2"])
+    assert "A." in texts(at) and "B." not in texts(at)
+    assert "Started from" in [c.value for c in at.caption]
+    _button(at, "forked-from").click().run()
+    assert at.query_params["c"] in ("1", ["1"]) and "B." in texts(at)

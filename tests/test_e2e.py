@@ -19,6 +19,7 @@ from conftest import wait_until
 from fake_openai import FakeOpenAIServer, Scenario
 from playwright.sync_api import Page, expect
 
+from assistant import transcript
 from assistant.db import Database
 from assistant.presets import PresetStore
 from assistant.store import FinalResult, Snapshot, Store
@@ -211,7 +212,7 @@ def test_import_a_chatgpt_export_and_download_it_as_html(remote_app, page, tmp_p
         str(ROOT / "tests" / "fixtures" / "chatgpt_conversations.json")
     )
     page.get_by_role("button", name="Import", exact=True).click()
-    expect(page.get_by_text("Imported 2 conversations with 6 messages.")).to_be_visible()
+    expect(page.get_by_text("Imported 2 conversations with 7 messages.")).to_be_visible()
     page.get_by_role("tab", name="All").click()
     page.get_by_placeholder('Words, "an exact phrase", or 中文').fill("sourdough")
     page.keyboard.press("Enter")
@@ -303,7 +304,57 @@ def test_a_long_chat_opens_at_its_end_and_shows_earlier_messages_on_request(remo
     expect(answers(page)).to_have_count(50)
     expect(answers(page).first).to_contain_text("Question 00")
     # What an answer was made with is in its caption's tooltip, the prompt as plain text.
-    answers(page).last.get_by_test_id("stTooltipHoverTarget").hover()
+    answers(page).last.get_by_test_id("stCaptionContainer").get_by_test_id(
+        "stTooltipHoverTarget"
+    ).hover()
     tooltip = page.get_by_test_id("stTooltipContent")
     expect(tooltip).to_contain_text("Model: gpt-long")
     expect(tooltip).to_contain_text("Reply *briefly*. <b>No HTML</b>")
+
+
+def test_edit_switch_reload_and_fork_keep_every_branch(remote_app, remote_server, page, tmp_path):
+    app, db_path = remote_app
+    page.goto(app.url)
+    for n in (1, 2, 3):
+        remote_server.enqueue(Scenario(chunks=[f"Answer {n} ", "of the line."]))
+        send(page, f"Question {n}")
+        expect(page.get_by_text(f"Answer {n} of the line.")).to_be_visible()
+    store = Store(Database(db_path))
+    conversation = int(re.search(r"c=(\d+)", page.url).group(1))
+    line = transcript.active_exchanges(store, conversation)
+    first, middle = line[0].question.id, line[1].answer.id
+    # Edit the first message in place; Save & send streams a new branch.
+    page.locator(f".st-key-edit-{first} button").first.click()
+    box = page.locator(f".st-key-edit-text-{first} textarea")
+    expect(box).to_have_value("Question 1")
+    box.fill("Question 1, edited")
+    slow = held(["Edited ", "answer ", "done."], hold_after=1)
+    remote_server.enqueue(slow)
+    page.get_by_role("button", name="Save & send").click()
+    expect(answers(page).nth(1)).to_contain_text("Edited")
+    expect(page.get_by_text("answer done.")).to_have_count(0)  # still streaming
+    slow.release.set()
+    expect(answers(page).nth(1)).to_contain_text("Edited answer done.")
+    expect(answers(page)).to_have_count(2)
+    expect(answers(page).nth(0)).to_contain_text("2 / 2")
+    page.screenshot(path=str(tmp_path / "edited.png"))
+    # ‹ on the edited message: the original branch, intact down to its last answer.
+    edited = store.get_conversation(conversation).active_leaf
+    edited_question = store.get_message(edited).parent_id
+    page.locator(f".st-key-prev-{edited_question} button").first.click()
+    expect(answers(page)).to_have_count(6)
+    expect(page.get_by_text("Answer 3 of the line.")).to_be_visible()
+    expect(answers(page).nth(0)).to_contain_text("1 / 2")
+    page.reload()
+    expect(answers(page)).to_have_count(6)  # the branch on screen is kept
+    expect(page.get_by_text("Answer 3 of the line.")).to_be_visible()
+    # New chat from the middle answer: the path up to it, with a way back.
+    page.locator(f".st-key-fork-{middle} button").first.click()
+    expect(page.get_by_text("Started from")).to_be_visible()
+    expect(answers(page)).to_have_count(4)
+    expect(page.get_by_text("Answer 2 of the line.")).to_be_visible()
+    assert int(re.search(r"c=(\d+)", page.url).group(1)) != conversation
+    page.screenshot(path=str(tmp_path / "forked.png"))
+    page.get_by_role("button", name="Question 1 (fork)").first.wait_for()  # in Recent
+    page.locator(".st-key-forked-from button").first.click()
+    expect(answers(page)).to_have_count(6)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import seed as seeding
 
-from assistant import browse, export, importing
+from assistant import browse, export, importing, transcript
 from assistant.db import Database
 from assistant.errors import ImportProblem
 from assistant.importing import read_conversations
@@ -60,10 +60,16 @@ def comparable(data: dict) -> list[dict]:
     for conversation in sorted(data["conversations"], key=lambda c: c["uid"]):
         positions = {m["id"]: m["seq"] for m in conversation["messages"]}
         messages = [
-            {**m, "id": m["seq"], "reply_to": positions.get(m["reply_to"])}
+            {
+                **m,
+                "id": m["seq"],
+                "reply_to": positions.get(m["reply_to"]),
+                "parent": positions.get(m["parent"]),
+            }
             for m in conversation["messages"]
         ]
-        result.append({**conversation, "id": None, "messages": messages})
+        leaf = positions.get(conversation["active_leaf"])
+        result.append({**conversation, "id": None, "active_leaf": leaf, "messages": messages})
     return result
 
 
@@ -72,7 +78,7 @@ def comparable(data: dict) -> list[dict]:
 
 def test_json_and_jsonl_hold_the_same_conversations(seeded):
     data = json.loads(export.json_text(seeded))
-    assert data["format"] == "assistant-export" and data["version"] == 1
+    assert data["format"] == "assistant-export" and data["version"] == 2
     lines = export.jsonl_text(seeded).splitlines()
     assert [json.loads(line) for line in lines] == data["conversations"]
     assert [c["title"] for c in data["conversations"]] == [
@@ -82,12 +88,17 @@ def test_json_and_jsonl_hold_the_same_conversations(seeded):
     assert data["conversations"][0]["pinned"] is True
 
 
-def test_markdown_has_every_version_status_and_caption(seeded):
+def test_markdown_shows_the_branch_on_screen_and_every_branch_on_request(seeded):
     text = export.markdown_text(seeded, conversation_id=1)
     assert text.startswith("# Write \\*\\*hello\\*\\* in Python\n")  # a title is not Markdown
-    assert "**Assistant (version 1 of 2)**" in text
-    assert "> The answer failed: Rate limited." in text
+    assert "other versions and edits exist" in text  # the failed first version is not shown
+    assert "Rate limited" not in text
     assert "**Assistant (version 2 of 2)** · gpt-b · 4 tokens · first token 0.25 s" in text
+    every = export.render(seeded, "md", 1, all_branches=True)
+    assert "## Branch 1 of 2 (the one last on screen)" in every
+    assert "## Branch 2 of 2, after “Write **hello** in Python”" in every.replace("\\*", "*")
+    assert "**Assistant (version 1 of 2)**" in every
+    assert "> The answer failed: Rate limited." in every
     assert "```python\nprint('hello')\n```" in text
     stopped = export.markdown_text(seeded, conversation_id=2)
     assert "世界你好" in stopped and "> Stopped by the user." in stopped
@@ -133,7 +144,8 @@ def test_html_export_of_a_normal_conversation_renders_markdown(seeded):
     page = export.render(seeded, "html", 1)
     assert "<title>Write **hello** in Python</title>" in page
     assert "<h2>Assistant (version 2 of 2)</h2>" in page
-    assert "The answer failed: Rate limited." in page
+    assert "The answer failed: Rate limited." not in page  # on the other branch
+    assert "The answer failed: Rate limited." in export.render(seeded, "html", 1, True)
     assert "<strong>hello</strong>" in page  # the question's Markdown
 
 
@@ -223,7 +235,7 @@ def test_a_live_answer_in_a_file_is_imported_as_interrupted(tmp_path, store):
         (b"{not json", "not valid JSON (Expecting property name"),
         (b'{"hello": 1}', "not a file the app can import"),
         (b"[]", "empty list"),
-        (b"[1, 2]", "not ChatGPT's conversations.json"),
+        (b"[1, 2]", "not one this app knows"),
         (b'{"format": "assistant-export", "version": 9, "conversations": []}', "newer version"),
         (b'{"format": "assistant-export", "version": 1}', 'no "conversations" list'),
         (
@@ -265,7 +277,7 @@ def test_an_import_that_fails_half_way_leaves_nothing_behind(store):
 # -- import: ChatGPT --------------------------------------------------------------------------
 
 
-def test_chatgpt_export_takes_the_main_branch_with_titles_and_times(store):
+def test_chatgpt_export_keeps_its_tree_with_titles_times_and_reasoning(store):
     data = (FIXTURES / "chatgpt_conversations.json").read_bytes()
     result = store.import_conversations(read_conversations(data))
     assert (len(result.imported), result.skipped) == (2, 0)
@@ -273,17 +285,26 @@ def test_chatgpt_export_takes_the_main_branch_with_titles_and_times(store):
     assert first.title == "Sourdough starter help"
     assert first.created_at == "2024-03-01T10:00:00.000Z"
     assert first.updated_at == "2024-03-01T10:05:00.000Z"
-    messages = store.messages(first.id)
-    assert [(m.role, m.content) for m in messages] == [
-        ("user", "How do I feed a sourdough starter?"),
-        ("assistant", "Feed it equal weights of flour and water daily."),
-        ("user", "Can I use rye flour?"),
-        ("assistant", "Yes, rye makes it more active.\n\nI also checked: rye has more enzymes."),
-    ]  # the edited first answer, the system prompt and the tool call are left out
-    assert messages[1].model == "gpt-4o"
-    assert messages[1].provider == importing.CHATGPT_PROVIDER
-    assert messages[1].reply_to == messages[0].id
-    assert messages[0].created_at == "2024-03-01T10:00:10.000Z"
+    shown = transcript.active_exchanges(store, first.id)
+    assert [(e.question.content, e.answer.content) for e in shown] == [
+        ("How do I feed a sourdough starter?", "Feed it equal weights of flour and water daily."),
+        (
+            "Can I use rye flour?",
+            "Yes, rye makes it more active.\n\nI also checked: rye has more enzymes.",
+        ),
+    ]  # current_node's branch; the system prompt and the tool call are left out
+    assert len(shown[0].versions) == 2  # the regenerated first answer is kept as a version
+    old = store.get_message(shown[0].versions[0])
+    assert old.content == "Old answer that was regenerated."
+    answer = shown[0].answer
+    assert answer.model == "gpt-4o"
+    assert answer.provider == importing.CHATGPT_PROVIDER
+    assert answer.reply_to == answer.parent_id == shown[0].question.id
+    assert shown[0].question.created_at == "2024-03-01T10:00:10.000Z"
+    reasoning = shown[1].answer.reasoning
+    assert reasoning is not None and reasoning.data == {"seconds": 4.0}
+    assert reasoning.text == "Comparing flours\nRye ferments faster than wheat."
+    assert "Rye ferments" not in shown[1].answer.content  # reasoning is not the answer's text
     # No title in the file: one is made from the first question.
     assert second.title == "What is 2+2?"
     assert [m.content for m in store.messages(second.id)][1].startswith("4")

@@ -35,7 +35,7 @@ def test_the_window_holds_the_last_exchanges_and_counts_the_earlier_ones(store):
     assert view.earlier == 70
     assert view.total == 120
     assert [e.question.id for e in view.exchanges] == questions[70:]
-    assert all(len(e.answers) == 1 for e in view.exchanges)
+    assert all(e.answer is not None and len(e.versions) == 1 for e in view.exchanges)
 
 
 def test_a_short_conversation_is_shown_whole(store):
@@ -62,15 +62,26 @@ def test_a_message_of_another_conversation_or_none_at_all_moves_nothing(store):
         assert transcript.window(store, conversation_id, 50, must_show=stranger).earlier == 10
 
 
-def test_a_retry_of_an_early_answer_stays_with_its_question(store):
+def test_a_retry_of_an_early_answer_starts_a_branch_beside_the_rest(store):
     conversation_id, questions, answers = _conversation(store, 60)
     retried = seed.answer(store, questions[2], SNAP)  # written after everything else
     seed.finish(store, retried, FinalResult("complete", "second version"))
     tail = transcript.window(store, conversation_id, shown=50)
-    assert retried not in [a.id for e in tail.exchanges for a in e.answers]
-    early = transcript.window(store, conversation_id, shown=50, must_show=retried)
-    assert early.earlier == 2
-    assert [a.id for a in early.exchanges[0].answers] == [answers[2], retried]
+    assert tail.total == 3 and tail.exchanges[-1].answer.id == retried
+    assert tail.exchanges[-1].versions == (answers[2], retried)
+    store.show_branch(answers[2])  # ‹ : the first version, and the 57 exchanges after it
+    back = transcript.window(store, conversation_id, shown=50)
+    assert (back.total, back.exchanges[-1].answer.id) == (60, answers[-1])
+    early = transcript.window(store, conversation_id, shown=50, must_show=answers[2])
+    assert early.earlier == 2 and early.exchanges[0].version_index == 0
+
+
+def test_a_message_off_the_branch_moves_nothing(store):
+    conversation_id, questions, answers = _conversation(store, 60)
+    retried = seed.answer(store, questions[2], SNAP)
+    seed.finish(store, retried, FinalResult("complete", "second version"))
+    store.show_branch(answers[2])  # the first version: 60 exchanges, the retry off screen
+    assert transcript.window(store, conversation_id, 50, must_show=retried).earlier == 10
 
 
 def test_an_empty_conversation_has_an_empty_window(store):

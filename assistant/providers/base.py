@@ -17,6 +17,13 @@ class TextDelta:
 
 
 @dataclass(frozen=True)
+class ReasoningDelta:
+    """Thinking the server streams apart from the answer (`reasoning_content`)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Usage:
     prompt_tokens: int | None
     completion_tokens: int | None
@@ -27,7 +34,7 @@ class Finish:
     reason: str | None
 
 
-StreamEvent = TextDelta | Usage | Finish
+StreamEvent = TextDelta | ReasoningDelta | Usage | Finish
 
 
 @dataclass(frozen=True)

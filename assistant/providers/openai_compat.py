@@ -18,6 +18,7 @@ from assistant.errors import ProviderError
 from assistant.providers.base import (
     Finish,
     GenerationRequest,
+    ReasoningDelta,
     StreamEvent,
     TextDelta,
     Usage,
@@ -212,7 +213,11 @@ class _OpenAIEventStream:
                 if usage is not None:
                     yield Usage(usage.prompt_tokens, usage.completion_tokens)
                 for choice in chunk.choices or ():
-                    content = choice.delta.content if choice.delta else None
+                    delta = choice.delta
+                    thought = _reasoning(delta) if delta is not None else None
+                    if thought:
+                        yield ReasoningDelta(thought)
+                    content = delta.content if delta is not None else None
                     if content:
                         yield TextDelta(content)
                     if choice.finish_reason:
@@ -240,3 +245,13 @@ class _OpenAIEventStream:
                 f"The connection to {provider.endpoint} ended before the answer was finished.",
             )
         yield Finish(finish)
+
+
+def _reasoning(delta: object) -> str | None:
+    """The thinking in a delta: `reasoning_content` (vLLM, DeepSeek, llama.cpp server) or
+    `reasoning` (Ollama's and OpenRouter's name); the SDK keeps both as extra fields."""
+    for name in ("reasoning_content", "reasoning"):
+        value = getattr(delta, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
