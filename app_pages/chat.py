@@ -22,6 +22,7 @@ from assistant.chat_settings import (
 from assistant.errors import AppError, NotFound
 from assistant.profiles import KIND_LOCAL, endpoint_label, endpoint_title
 from assistant.safe_markdown import plain
+from assistant.store import Message
 
 EDITING_STATE = "editing_message"  # the user message whose text is open for editing
 WINDOW_STATE = "exchanges_shown"
@@ -361,7 +362,7 @@ def _question(svc, exchange: transcript.Exchange, is_last: bool) -> None:
     question = exchange.question
     with st.chat_message("user"):
         if st.session_state.get(EDITING_STATE) == question.id:
-            _edit_box(svc, question)
+            _edit_box(question)
             return
         ui.render_parts(question)
         actions = st.container(horizontal=True, vertical_alignment="center", gap="small")
@@ -386,16 +387,12 @@ def _question(svc, exchange: transcript.Exchange, is_last: bool) -> None:
             )
 
 
-def _edit_box(svc, question) -> None:
-    """The message's text in place, with the input box's limit; Save & send branches."""
+def _edit_box(question: Message) -> None:
+    """The message's text in place; Save & send branches (with the input box's checks)."""
     key = _edit_key(question.id)
-    st.text_area(
-        "Edit your message",
-        value=question.content,
-        key=key,
-        max_chars=svc.turns.max_input_chars,
-        label_visibility="collapsed",
-    )
+    # No max_chars: the browser would cut a long paste without a word. Save & send refuses
+    # it with the input box's sentence, and the text stays here.
+    st.text_area("Edit your message", value=question.content, key=key, label_visibility="collapsed")
     row = st.container(horizontal=True, gap="small")
     row.button(
         "Save & send",

@@ -619,16 +619,6 @@ class Store:
             ).fetchall()
         return [_message(r) for r in rows]
 
-    def questions(self, conversation_id: int) -> list[tuple[int, int]]:
-        """(id, seq) of a conversation's user messages in order: its exchanges, cheaply."""
-        with self.db.connect() as conn:
-            rows = conn.execute(
-                "SELECT id, seq FROM messages WHERE conversation_id = ? AND role = 'user'"
-                " ORDER BY seq",
-                (conversation_id,),
-            ).fetchall()
-        return [(row[0], row[1]) for row in rows]
-
     def get_message(self, message_id: int) -> Message:
         with self.db.connect() as conn:
             row = conn.execute(

@@ -288,3 +288,30 @@ def test_fork_opens_a_new_chat_with_a_link_back(remote, db_path):
     assert "Started from" in [c.value for c in at.caption]
     _button(at, "forked-from").click().run()
     assert at.query_params["c"] in ("1", ["1"]) and "B." in texts(at)
+
+
+def test_reasoning_shows_collapsed_above_the_answer(remote, db_path):
+    remote.enqueue(Scenario(chunks=["Four."], reasoning=["Two and two…"]))
+    at = app().run()
+    at.chat_input[0].set_value("2+2?").run()
+    assert not at.exception
+    (expander,) = [e for e in at.expander if e.label.startswith("Thought for")]
+    assert [m.value for m in expander.markdown] == ["Two and two…"]
+    assert "Four." in texts(at)
+
+
+def test_a_fork_takes_the_chat_settings_along(remote, db_path):
+    remote.enqueue(Scenario(chunks=["A."]))
+    at = app().run()
+    at.chat_input[0].set_value("Q1").run()
+    store = Store(Database(db_path))
+    with store.db.transaction() as conn:
+        conn.execute("UPDATE conversations SET model = 'fake-model', params = '{\"top_p\": 0.5}'")
+    _button(at, f"fork-{store.messages(1)[1].id}").click().run()
+    with store.db.connect() as conn:
+        rows = conn.execute(
+            "SELECT preset_id, system_prompt, profile_id, model, params FROM conversations"
+            " ORDER BY id"
+        ).fetchall()
+    assert tuple(rows[0]) == tuple(rows[1])
+    assert rows[1]["model"] == "fake-model"

@@ -342,3 +342,25 @@ def test_titles_and_messages_reach_the_terminal_without_control_characters(db_pa
         assert "\\u202e" in out and "\\x00" in out
     as_json = json.loads(run_cli("show", "2", "--json", env=env, cwd=tmp_path).stdout)
     assert as_json["title"] == hostile  # data stays exact in JSON
+
+
+def test_show_and_export_give_the_branch_on_screen_or_every_branch(db_path, tmp_path):
+    store = Store(Database(db_path))
+    snap = Snapshot("openai", "m")
+    first = seed.finished_turn(
+        store, None, "Plan a trip", FinalResult("complete", "Go north."), snap
+    )
+    again = seed.answer(store, first.user_message_id, snap)
+    seed.finish(store, again, FinalResult("complete", "Go south."))
+    env = {"SQLITE_DB_PATH": str(db_path)}
+    shown = run_cli("show", "1", env=env, cwd=tmp_path).stdout
+    assert "Go south." in shown and "Go north." not in shown
+    assert "Assistant (version 2 of 2)" in shown and "other versions and edits exist" in shown
+    every = run_cli("show", "1", "--all-branches", env=env, cwd=tmp_path).stdout
+    assert "Go north." in every and "=== Branch 2 of 2, after “Plan a trip”" in every
+    markdown = run_cli("export", "--format", "md", "--all-branches", env=env, cwd=tmp_path)
+    assert markdown.returncode == 0 and "Go north." in markdown.stdout
+    record = json.loads(run_cli("export", "--format", "json", env=env, cwd=tmp_path).stdout)
+    messages = record["conversations"][0]["messages"]
+    assert [m["parent"] for m in messages] == [None, messages[0]["id"], messages[0]["id"]]
+    assert record["conversations"][0]["active_leaf"] == messages[2]["id"]

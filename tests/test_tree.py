@@ -107,6 +107,7 @@ def test_migration_7_builds_the_tree_the_old_view_showed(db_path):
     assert store.get_conversation(3).active_leaf is None and shown(store, 3) == []
     summaries = {s.id: s for s in store.summaries()}
     assert (summaries[1].messages, summaries[1].branches) == (8, 3)  # a1, a2b and a3 are leaves
+    assert summaries[1].path_messages == 6  # the branch on screen
     assert summaries[2].branches == 1
     assert [h.message_id for h in store.search("checkpoint")] != []  # still searchable
 
