@@ -386,10 +386,13 @@ class Store:
                 SELECT c.id, c.title, c.created_at, c.updated_at, c.pinned,
                        COALESCE(s.messages, 0) AS messages, s.models,
                        COALESCE(s.tokens, 0) AS tokens, COALESCE(s.leaves, 1) AS leaves,
-                       COALESCE(leaf.depth + 1, 0) AS path_messages,
+                       -- a branched conversation's shown path: its leaf's depth + 1 (only
+                       -- those few are looked up; a line is all its messages)
+                       CASE WHEN s.leaves > 1 THEN (
+                           SELECT depth + 1 FROM messages WHERE id = c.active_leaf)
+                       END AS path_messages,
                        c.id IN (SELECT conversation_id FROM problems) AS has_problem
                 FROM conversations c LEFT JOIN conversation_stats s ON s.conversation_id = c.id
-                LEFT JOIN messages AS leaf ON leaf.id = c.active_leaf
                 WHERE c.deleted_at IS NULL
                 ORDER BY c.pinned DESC, c.updated_at DESC, c.id DESC
                 """
@@ -406,7 +409,7 @@ class Store:
                 tokens=r["tokens"],
                 has_problem=bool(r["has_problem"]),
                 branches=max(1, r["leaves"]),
-                path_messages=r["path_messages"] if r["leaves"] > 1 else r["messages"],
+                path_messages=r["path_messages"] or r["messages"],
             )
             for r in rows
         ]

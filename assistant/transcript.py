@@ -126,16 +126,24 @@ def active_exchanges(store: Store, conversation_id: int) -> list[Exchange]:
 
 def all_branches(store: Store, conversation_id: int) -> list[Branch]:
     """The active branch, then each other branch from where it leaves the ones before it
-    (oldest first). An answer version or an edit repeats its question for context."""
+    (oldest first). An answer version or an edit repeats its question for context.
+
+    The conversation's messages are read once; paths are followed in memory.
+    """
+    messages = store.messages(conversation_id)
+    by_id = {m.id: m for m in messages}
+    parents = {m.parent_id for m in messages}
+    leaves = [m.id for m in messages if m.id not in parents]
     active = store.active_path(conversation_id)
-    leaves = store.leaves(conversation_id)
-    order = ([active[-1].id] if active else []) + [
-        leaf for leaf in leaves if active and leaf != active[-1].id
-    ]
+    order = [active[-1].id] if active else []
+    order += [leaf for leaf in leaves if leaf not in order]
+    siblings: dict[tuple[int | None, str], list[int]] = {}
+    for message in messages:  # in seq order: oldest sibling first
+        siblings.setdefault((message.parent_id, message.role), []).append(message.id)
     seen: set[int] = set()
     result: list[Branch] = []
     for leaf in order:
-        path = store.path_to(leaf)
+        path = _path_in(by_id, leaf)
         fresh = [m for m in path if m.id not in seen]
         if not fresh:
             continue
@@ -143,8 +151,18 @@ def all_branches(store: Store, conversation_id: int) -> list[Branch]:
         if fresh[0].role == "assistant" and after is not None and after.role == "user":
             fresh = [after, *fresh]  # another version of an answer: show its question again
         seen.update(m.id for m in path)
-        result.append(Branch(exchanges(fresh, store.siblings(conversation_id, fresh)), after))
+        found = {m.id: siblings[(m.parent_id, m.role)] for m in fresh}
+        result.append(Branch(exchanges(fresh, found), after))
     return result
+
+
+def _path_in(by_id: dict[int, Message], leaf: int) -> list[Message]:
+    path: list[Message] = []
+    current = by_id.get(leaf)
+    while current is not None:
+        path.append(current)
+        current = by_id.get(current.parent_id) if current.parent_id is not None else None
+    return list(reversed(path))
 
 
 def branches_to_export(store: Store, conversation_id: int, every_branch: bool) -> list[Branch]:
