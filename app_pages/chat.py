@@ -44,10 +44,7 @@ def _regenerate(answer_id: int) -> None:
 @ui.action
 def _answer_question(question_id: int) -> None:
     """A question without an answer (the end of a fork, an import): answer it now."""
-    svc = ui.services()
-    question = svc.store.get_message(question_id)
-    snapshot = svc.resolve(question.conversation_id).snapshot()
-    svc.turns.start(svc.turns.lifecycle.add_answer(question_id, snapshot), snapshot)
+    ui.services().answer(question_id)
 
 
 @ui.action

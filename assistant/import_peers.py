@@ -61,6 +61,11 @@ def _message(
     )
 
 
+def _uid(app: str, value: Any) -> str | None:
+    """The source app's id for a conversation, marked with the app (None without one)."""
+    return f"{app}-{value}" if isinstance(value, str) and value else None
+
+
 def _conversation(
     uid: str | None,
     title: str,
@@ -137,8 +142,7 @@ def chatgpt_conversation(item: dict[str, Any], number: int) -> ImportedConversat
         raise ImportProblem(f"{where}: its message tree has a loop.")
     current = item.get("current_node")
     active = shown_as.get(current) if isinstance(current, str) else None
-    source_id = item.get("conversation_id") or item.get("id")
-    uid = f"chatgpt-{source_id}" if isinstance(source_id, str) and source_id else None
+    uid = _uid("chatgpt", item.get("conversation_id") or item.get("id"))
     return _conversation(uid, title, created_at, updated_at, list(messages.values()), where, active)
 
 
@@ -249,17 +253,9 @@ def claude_conversation(item: dict[str, Any], number: int) -> ImportedConversati
         role = "user" if sender == "human" else "assistant"
         messages.append(_message(key, role, parts, when, parent, CLAUDE_PROVIDER))
         previous = key
-    uid = item.get("uuid")
     active = messages[-1].key if messages else None
-    return _conversation(
-        f"claude-{uid}" if isinstance(uid, str) and uid else None,
-        title,
-        created_at,
-        updated_at,
-        messages,
-        where,
-        active,
-    )
+    uid = _uid("claude", item.get("uuid"))
+    return _conversation(uid, title, created_at, updated_at, messages, where, active)
 
 
 def _claude_parts(entry: dict[str, Any]) -> list[Part]:
@@ -367,10 +363,9 @@ def open_webui_conversation(item: dict[str, Any], number: int) -> ImportedConver
                 model,
             )
         )
-    uid = item.get("id")
     current = history.get("currentId")
     return _conversation(
-        f"open-webui-{uid}" if isinstance(uid, str) and uid else None,
+        _uid("open-webui", item.get("id")),
         title,
         created_at,
         updated_at,
@@ -468,17 +463,9 @@ def librechat_conversation(item: dict[str, Any], number: int) -> ImportedConvers
             _message(key, role, parts, when, parent, LIBRECHAT_PROVIDER, entry.get("model"))
         )
     messages.sort(key=lambda m: m.created_at)
-    uid = item.get("conversationId")
     newest = max(messages, key=lambda m: m.created_at).key if messages else None
-    return _conversation(
-        f"librechat-{uid}" if isinstance(uid, str) and uid else None,
-        title,
-        created_at,
-        updated_at,
-        messages,
-        where,
-        newest,
-    )
+    uid = _uid("librechat", item.get("conversationId"))
+    return _conversation(uid, title, created_at, updated_at, messages, where, newest)
 
 
 def _librechat_parts(entry: dict[str, Any]) -> list[Part]:

@@ -112,6 +112,11 @@ class Services:
         snapshot = self.resolve(message.conversation_id).snapshot()
         return self.turns.edit(user_message_id, text, snapshot)
 
+    def answer(self, question_id: int) -> int:
+        """Answer a user message that has no answer yet, on its conversation's settings."""
+        question = self.store.get_message(question_id)
+        return self.turns.answer(question_id, self.resolve(question.conversation_id).snapshot())
+
     def fork(self, message_id: int) -> int:
         """A new conversation from the path up to this message, with the source's settings."""
         message = self.store.get_message(message_id)

@@ -321,6 +321,12 @@ class TurnManager:
         self.start(ids.assistant_message_id, snapshot)
         return ids
 
+    def answer(self, question_id: int, snapshot: Snapshot) -> int:
+        """An answer (started) to a user message that has none on screen (a fork's end)."""
+        answer_id = self.lifecycle.add_answer(question_id, snapshot)
+        self.start(answer_id, snapshot)
+        return answer_id
+
     def regenerate(self, answer_id: int, snapshot: Snapshot) -> int:
         """A new version of an answer (also Retry after an error), started; the old one stays."""
         old = self.store.get_message(answer_id)

@@ -218,48 +218,61 @@ def main() -> None:
 BRANCHES = 50
 
 
-def branched_conversation(store: Store) -> int:
-    """The 1,000-message chat again, with 50 edits along it (each an edited question and its
-    answer), the original line on screen (added once to the built file)."""
+def copy_of_long_chat(store: Store, uid: str, title: str, messages: int | None = None):
+    """(conversation id, its message ids in order, whether it was made now) of a copy of the
+    1,000-message chat (its first `messages`), added once to the built file."""
     with store.db.transaction() as conn:
-        row = conn.execute("SELECT id FROM conversations WHERE uid = 'bench-branched'").fetchone()
+        row = conn.execute("SELECT id FROM conversations WHERE uid = ?", (uid,)).fetchone()
         if row:
-            return row[0]
+            return row[0], [], False
         stamp = "2026-06-01T12:00:00.000Z"
         conversation_id = conn.execute(
-            "INSERT INTO conversations (title, created_at, updated_at, uid)"
-            " VALUES ('A thousand messages, fifty branches', ?, ?, 'bench-branched')",
-            (stamp, stamp),
+            "INSERT INTO conversations (title, created_at, updated_at, uid) VALUES (?, ?, ?, ?)",
+            (title, stamp, stamp, uid),
         ).lastrowid
         source = conn.execute(
             "SELECT role, content, model FROM messages WHERE conversation_id = 1 ORDER BY seq"
+            " LIMIT ?",
+            (-1 if messages is None else messages,),
         ).fetchall()
         ids: list[int] = []
         for seq, (role, content, model) in enumerate(source, start=1):
             ids.append(insert_message(conn, conversation_id, seq, role, content, model,
                                       ids[-1] if ids else None, seq - 1,
-                                      ids[-1] if role == "assistant" else None, stamp))  # fmt: skip
+                                      ids[-1] if role == "assistant" else None))  # fmt: skip
+        conn.execute(
+            "UPDATE conversations SET active_leaf = ? WHERE id = ?", (ids[-1], conversation_id)
+        )
+    return conversation_id, ids, True
+
+
+def branched_conversation(store: Store) -> int:
+    """The 1,000-message chat again, with 50 edits along it (each an edited question and its
+    answer), the original line on screen."""
+    conversation_id, ids, new = copy_of_long_chat(
+        store, "bench-branched", "A thousand messages, fifty branches"
+    )
+    if not new:
+        return conversation_id
+    with store.db.transaction() as conn:
         seq = len(ids)
         step = len(ids) // BRANCHES
         for branch in range(BRANCHES):
             at = branch * step  # a user message (even position) of the line
             parent = ids[at - 1] if at else None
             seq += 1
-            question = insert_message(conn, conversation_id, seq, "user",
-                                      f"Edited question {branch + 1}", None, parent, at, None,
-                                      stamp)  # fmt: skip
+            text = f"Edited question {branch + 1}"
+            question = insert_message(
+                conn, conversation_id, seq, "user", text, None, parent, at, None
+            )
             seq += 1
             insert_message(conn, conversation_id, seq, "assistant", f"Edited answer {branch + 1}",
-                           "gpt-4o", question, at + 1, question, stamp)  # fmt: skip
-        conn.execute(
-            "UPDATE conversations SET active_leaf = ? WHERE id = ?", (ids[-1], conversation_id)
-        )
+                           "gpt-4o", question, at + 1, question)  # fmt: skip
     return conversation_id
 
 
-def insert_message(
-    conn, conversation_id, seq, role, content, model, parent, depth, reply_to, stamp
-) -> int:
+def insert_message(conn, conversation_id, seq, role, content, model, parent, depth, reply_to):
+    stamp = "2026-06-01T12:00:00.000Z"
     return conn.execute(
         "INSERT INTO messages (conversation_id, seq, role, content, status, reply_to, provider,"
         " model, prompt_tokens, completion_tokens, created_at, updated_at, parent_id, depth)"
@@ -272,30 +285,8 @@ def insert_message(
 
 
 def short_conversation(store: Store) -> int:
-    """A 10-message conversation next to the long one (added once to the built file)."""
-    with store.db.transaction() as conn:
-        row = conn.execute("SELECT id FROM conversations WHERE uid = 'bench-short'").fetchone()
-        if row:
-            return row[0]
-        stamp = "2026-06-01T12:00:00.000Z"
-        conversation_id = conn.execute(
-            "INSERT INTO conversations (title, created_at, updated_at, uid)"
-            " VALUES ('Ten messages', ?, ?, 'bench-short')",
-            (stamp, stamp),
-        ).lastrowid
-        long_rows = conn.execute(
-            "SELECT role, content, model FROM messages WHERE conversation_id = 1 ORDER BY seq"
-            " LIMIT 10"
-        ).fetchall()
-        ids: list[int] = []
-        for seq, (role, content, model) in enumerate(long_rows, start=1):
-            ids.append(insert_message(conn, conversation_id, seq, role, content, model,
-                                      ids[-1] if ids else None, seq - 1,
-                                      ids[-1] if role == "assistant" else None, stamp))  # fmt: skip
-        conn.execute(
-            "UPDATE conversations SET active_leaf = ? WHERE id = ?", (ids[-1], conversation_id)
-        )
-    return conversation_id
+    """A 10-message conversation next to the long one."""
+    return copy_of_long_chat(store, "bench-short", "Ten messages", 10)[0]
 
 
 def open_in_chromium(path: Path, short_id: int, branched_id: int, rounds: int) -> None:

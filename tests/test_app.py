@@ -315,3 +315,15 @@ def test_a_fork_takes_the_chat_settings_along(remote, db_path):
         ).fetchall()
     assert tuple(rows[0]) == tuple(rows[1])
     assert rows[1]["model"] == "fake-model"
+
+
+def test_a_fork_from_a_question_offers_to_answer_it(remote, db_path):
+    remote.enqueue(Scenario(chunks=["A."]), Scenario(chunks=["Fresh answer."]))
+    at = app().run()
+    at.chat_input[0].set_value("Only question").run()
+    question = Store(Database(db_path)).messages(1)[0].id
+    _button(at, f"fork-{question}").click().run()
+    assert "A." not in texts(at) and "Only question" in texts(at)
+    next(b for b in at.button if b.label == "Answer").click().run()
+    assert not at.exception
+    assert "Fresh answer." in texts(at)

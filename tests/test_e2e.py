@@ -358,3 +358,20 @@ def test_edit_switch_reload_and_fork_keep_every_branch(remote_app, remote_server
     page.get_by_role("button", name="Question 1 (fork)").first.wait_for()  # in Recent
     page.locator(".st-key-forked-from button").first.click()
     expect(answers(page)).to_have_count(6)
+
+
+def test_reasoning_streams_in_a_collapsed_box_above_the_answer(remote_app, remote_server, page):
+    app, _db = remote_app
+    thinking = Scenario(chunks=["Forty-two."], reasoning=["Weighing ", "the options."])
+    thinking.hold_after = 0  # the thoughts are sent, the answer waits
+    remote_server.enqueue(thinking)
+    page.goto(app.url)
+    send(page, "The answer?")
+    box = answers(page).nth(1).get_by_test_id("stExpander")
+    expect(box).to_contain_text("Thinking…")
+    expect(page.get_by_text("Forty-two.")).to_have_count(0)
+    thinking.release.set()
+    expect(answers(page).nth(1)).to_contain_text("Forty-two.")
+    expect(box).to_contain_text("Thought for")
+    box.get_by_text("Thought for").click()
+    expect(box).to_contain_text("Weighing the options.")
