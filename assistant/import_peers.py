@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -270,31 +271,58 @@ def _claude_parts(entry: dict[str, Any]) -> list[Part]:
         if isinstance(file, dict):
             name = text_of(file.get("file_name")) or "file"
             parts.append(Part(ATTACHMENT, "", {"name": name}))
-    content = entry.get("content")
     texts_before = len(parts)
-    if isinstance(content, list):
-        for block in content:
-            if not isinstance(block, dict):
-                continue
-            kind = block.get("type")
-            if kind == "text":
-                parts.append(Part(TEXT, text_of(block.get("text"))))
-            elif kind == "thinking":
-                parts.append(Part(REASONING, text_of(block.get("thinking"))))
-            elif kind == "tool_use":
-                arguments = json.dumps(block.get("input"), ensure_ascii=False)
-                parts.append(Part(TOOL_CALL, arguments, {"name": text_of(block.get("name"))}))
-            elif kind == "tool_result":
-                parts.append(
-                    Part(
-                        TOOL_RESULT,
-                        _block_text(block.get("content")),
-                        {"name": text_of(block.get("name"))},
-                    )
-                )
+    parts += _blocks(entry.get("content"), _CLAUDE_BLOCKS)
     if not any(p.kind == TEXT for p in parts[texts_before:]):
         parts.append(Part(TEXT, text_of(entry.get("text"))))
     return _joined_text(parts)
+
+
+BlockReader = Callable[[dict[str, Any]], list[Part]]
+
+
+def _blocks(content: Any, readers: dict[str, BlockReader]) -> list[Part]:
+    """Typed content blocks (`[{"type": …}, …]`) as parts; kinds without a reader are left."""
+    parts: list[Part] = []
+    for block in content if isinstance(content, list) else []:
+        kind = block.get("type") if isinstance(block, dict) else None
+        if isinstance(kind, str) and kind in readers:
+            parts += readers[kind](block)
+    return parts
+
+
+def _named(kind: str, text: str, name: Any) -> Part:
+    return Part(kind, text, {"name": text_of(name)})
+
+
+_CLAUDE_BLOCKS: dict[str, BlockReader] = {
+    "text": lambda b: [Part(TEXT, text_of(b.get("text")))],
+    "thinking": lambda b: [Part(REASONING, text_of(b.get("thinking")))],
+    "tool_use": lambda b: [
+        _named(TOOL_CALL, json.dumps(b.get("input"), ensure_ascii=False), b.get("name"))
+    ],
+    "tool_result": lambda b: [_named(TOOL_RESULT, _block_text(b.get("content")), b.get("name"))],
+}
+
+
+def _librechat_text(block: dict[str, Any]) -> list[Part]:
+    value = block.get("text")  # newer versions: {"value": …}
+    return [Part(TEXT, text_of(value.get("value")) if isinstance(value, dict) else text_of(value))]
+
+
+def _librechat_tool(block: dict[str, Any]) -> list[Part]:
+    call = block.get("tool_call") if isinstance(block.get("tool_call"), dict) else {}
+    parts = [_named(TOOL_CALL, text_of(call.get("args")), call.get("name"))]
+    if call.get("output") is not None:
+        parts.append(_named(TOOL_RESULT, text_of(call.get("output")), call.get("name")))
+    return parts
+
+
+_LIBRECHAT_BLOCKS: dict[str, BlockReader] = {
+    "text": _librechat_text,
+    "think": lambda b: [Part(REASONING, text_of(b.get("think")))],
+    "tool_call": _librechat_tool,
+}
 
 
 def _block_text(value: Any) -> str:
@@ -469,36 +497,7 @@ def librechat_conversation(item: dict[str, Any], number: int) -> ImportedConvers
 
 
 def _librechat_parts(entry: dict[str, Any]) -> list[Part]:
-    content = entry.get("content")
-    parts: list[Part] = []
-    if isinstance(content, list):
-        for block in content:
-            if not isinstance(block, dict):
-                continue
-            kind = block.get("type")
-            if kind == "text":
-                value = block.get("text")
-                parts.append(
-                    Part(
-                        TEXT,
-                        text_of(value.get("value")) if isinstance(value, dict) else text_of(value),
-                    )
-                )
-            elif kind == "think":
-                parts.append(Part(REASONING, text_of(block.get("think"))))
-            elif kind == "tool_call":
-                call = block.get("tool_call") if isinstance(block.get("tool_call"), dict) else {}
-                parts.append(
-                    Part(TOOL_CALL, text_of(call.get("args")), {"name": text_of(call.get("name"))})
-                )
-                if call.get("output") is not None:
-                    parts.append(
-                        Part(
-                            TOOL_RESULT,
-                            text_of(call.get("output")),
-                            {"name": text_of(call.get("name"))},
-                        )
-                    )
+    parts = _blocks(entry.get("content"), _LIBRECHAT_BLOCKS)
     if not any(p.kind == TEXT and p.text for p in parts):
         parts.append(Part(TEXT, text_of(entry.get("text"))))
     return _joined_text(parts)
