@@ -24,10 +24,12 @@ from assistant.config import Settings, load_settings, read_secrets_files
 from assistant.db import Database
 from assistant.errors import AppError, ConfigError, InvalidInput, NotFound, StorageError
 from assistant.lifecycle import STALE_AFTER_S, Lifecycle
+from assistant.mcp_hub import ToolServerError
 from assistant.migrations import LATEST_VERSION
 from assistant.profiles import endpoint_label
 from assistant.services import Services
 from assistant.store import SearchHit, Store
+from assistant.tool_servers import read_mcp_servers_json
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -173,6 +175,76 @@ def _print_exchange(exchange: transcript.Exchange, out: TextIO) -> None:
     note = transcript.answer_note(answer)
     if note:
         print(f"[{note}]", file=out)
+
+
+def cmd_tools(args: argparse.Namespace, out: TextIO) -> int:
+    """Each enabled tool server's tools, or why it cannot be reached."""
+    services = _services(_settings())
+    try:
+        servers = (
+            [services.tool_servers.by_name(args.server)]
+            if args.server
+            else services.tool_servers.enabled()
+        )
+        if not servers:
+            print("No tool servers yet: add one in Settings › Tools, or import an mcpServers "
+                  "file with `python -m assistant tools import FILE`.", file=out)  # fmt: skip
+            return EXIT_OK
+        report, failed = [], False
+        for server in servers:
+            try:
+                tools = services.hub.tools(server)
+                report.append({"server": server.name, "where": server.where, "tools": [
+                    {"name": t.name, "description": t.description, "input_schema": t.input_schema}
+                    for t in tools], "problem": None})  # fmt: skip
+            except ToolServerError as exc:
+                failed = True
+                report.append({"server": server.name, "where": server.where, "tools": [],
+                               "problem": str(exc)})  # fmt: skip
+    finally:
+        services.hub.close()
+    if args.json:
+        _print_json(report, out)
+    else:
+        for entry in report:
+            print(f"{entry['server']}  ({entry['where']})", file=out)
+            if entry["problem"]:
+                print(f"  cannot be used: {entry['problem']}", file=out)
+            for tool in entry["tools"]:
+                summary = (tool["description"] or "").strip().split("\n")[0]
+                print(f"  {tool['name']}: {summary}", file=out)
+                print(
+                    f"    input: {json.dumps(tool['input_schema'], ensure_ascii=False)}", file=out
+                )
+    return EXIT_PROBLEM if failed else EXIT_OK
+
+
+def cmd_tools_import(args: argparse.Namespace, out: TextIO) -> int:
+    """Servers from the mcpServers JSON of Claude Desktop, Cursor or VS Code."""
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise CliError(f"{args.file} cannot be read: {exc.strerror or exc}.") from exc
+    parsed = read_mcp_servers_json(data)  # InvalidInput: one sentence, exit 1
+    services = _services(_settings())
+    try:
+        saved, skipped = services.tool_servers.import_file(parsed)
+    finally:
+        services.hub.close()
+    if args.json:
+        _print_json({"imported": [s.name for s in saved], "skipped": skipped,
+                     "set": parsed.to_set, "notes": parsed.notes}, out)  # fmt: skip
+        return EXIT_OK
+    for server in saved:
+        print(f"Imported {server.name}  ({server.where})", file=out)
+    for name in skipped:
+        print(f"Skipped {name}: a tool server of that name exists already.", file=out)
+    if parsed.to_set:
+        print("Secrets were not stored. Set these in the environment or .streamlit/secrets.toml: "
+              + ", ".join(parsed.to_set), file=out)  # fmt: skip
+    for note in parsed.notes:
+        print(note, file=out)
+    return EXIT_OK
 
 
 def _hit_record(hit: SearchHit) -> dict[str, Any]:
@@ -389,6 +461,18 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file", metavar="FILE")
     imp.add_argument("--json", action="store_true", help="machine-readable output")
     imp.set_defaults(func=cmd_import)
+
+    tools = sub.add_parser("tools", help="MCP tool servers: list their tools, or import a file")
+    tools.add_argument("--server", metavar="NAME", help="only this server (enabled or not)")
+    tools.add_argument("--json", action="store_true", help="machine-readable output")
+    tools.set_defaults(func=cmd_tools)
+    tools_sub = tools.add_subparsers(dest="tools_command")
+    tools_import = tools_sub.add_parser(
+        "import", help="servers from an mcpServers JSON file (Claude Desktop, Cursor, VS Code)"
+    )
+    tools_import.add_argument("file", metavar="FILE")
+    tools_import.add_argument("--json", action="store_true", help="machine-readable output")
+    tools_import.set_defaults(func=cmd_tools_import)
 
     rm = sub.add_parser("rm", help="move a conversation to the trash")
     rm.add_argument("id", type=conversation_number, metavar="ID")

@@ -34,6 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from assistant import parts as answer_parts
 from assistant.db import Database
@@ -51,6 +52,7 @@ from assistant.store import (
     new_uid,
     now_iso,
 )
+from assistant.toolbox import function_name
 
 STALE_AFTER_S = 30.0  # a heartbeat older than this means the owner on another host is gone
 INTERRUPTED_TEXT = "The app stopped while this answer was being written; the text so far was kept."
@@ -388,22 +390,26 @@ class Lifecycle:
             ).fetchall()
         return [int(r[0]) for r in rows]
 
-    def context_for(self, answer_id: int) -> tuple[Message, list[dict[str, str]]]:
+    def context_for(
+        self, answer_id: int, with_tools: bool = False
+    ) -> tuple[Message, list[dict[str, Any]]]:
         """The answer row and the chat messages to send for it, oldest first.
 
         The path from the root to the answered user message, and nothing else: never a
         sibling branch. Pending, empty, failed and interrupted answers are left out, and so is
-        an answer's reasoning (`content` is its text alone).
+        an answer's reasoning (`content` is its text alone). An earlier answer's tool steps
+        become `assistant` tool calls and `tool` results when the request offers tools, and a
+        short summary in its text otherwise.
         """
         answer = self.store.get_message(answer_id)
         if answer.role != "assistant" or answer.parent_id is None:
             raise NotFound(f"Message {answer_id} is not an answer.")
-        history: list[dict[str, str]] = []
+        history: list[dict[str, Any]] = []
         for message in self.store.path_to(answer.parent_id):
             if message.role == "user":
                 history.append({"role": "user", "content": message.content})
             elif message.status in CONTEXT_STATUSES and message.content.strip():
-                history.append({"role": "assistant", "content": message.content})
+                history += answer_messages(message, with_tools)
         return answer, history
 
     def fork(self, message_id: int, setup: ConversationSetup | None = None) -> int:
@@ -441,6 +447,49 @@ class Lifecycle:
                 ).fetchone()[0]
             _set_leaf(conn, conversation_id, copies[message_id])
         return int(conversation_id)
+
+
+def answer_messages(message: Message, with_tools: bool) -> list[dict[str, Any]]:
+    """An earlier answer as chat messages: its text, or its tool steps and text in order."""
+    parts = message.parts
+    if not any(p.kind == answer_parts.TOOL_CALL for p in parts):
+        return [{"role": "assistant", "content": message.content}]
+    if not with_tools:
+        lines = [
+            f"[{p.data.get('server', '')}/{p.data.get('name', '')} returned: {p.text[:200]}]"
+            for p in parts
+            if p.kind == answer_parts.TOOL_RESULT
+        ]
+        return [{"role": "assistant", "content": "\n".join([*lines, message.content])}]
+    messages: list[dict[str, Any]] = []
+    said, calls, results = "", [], []
+    for part in [*parts, answer_parts.Part(answer_parts.TEXT, "")]:
+        if part.kind == answer_parts.TOOL_CALL:
+            calls.append(part)
+        elif part.kind == answer_parts.TOOL_RESULT:
+            results.append(part)
+        elif part.kind == answer_parts.TEXT:
+            if calls:
+                messages.append({"role": "assistant", "content": said.strip() or None,
+                                 "tool_calls": [_call_record(c) for c in calls]})  # fmt: skip
+                messages += [
+                    {"role": "tool", "tool_call_id": str(r.data.get("id", "")), "content": r.text}
+                    for r in results
+                ]
+                said, calls, results = "", [], []
+            said += part.text
+    if said.strip():
+        messages.append({"role": "assistant", "content": said.strip()})
+    return messages
+
+
+def _call_record(part: answer_parts.Part) -> dict[str, Any]:
+    name = function_name(str(part.data.get("server", "")), str(part.data.get("name", "")))
+    return {
+        "id": str(part.data.get("id", "")),
+        "type": "function",
+        "function": {"name": name, "arguments": part.text or "{}"},
+    }
 
 
 FORK_SUFFIX = " (fork)"

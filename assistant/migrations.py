@@ -57,6 +57,15 @@ Version 7 (the message tree)
 - conversation_stats.leaves: how many branches (leaves) a conversation has.
 - One live answer per *question* now (an edit may branch off while another branch streams);
   a reply to a live answer is refused by the lifecycle.
+
+Version 8 (tools over MCP)
+- mcp_servers: Model Context Protocol servers (tool_servers.py): stdio (command, JSON list of
+  arguments, plain environment values, names of variables passed through) or Streamable HTTP
+  (URL, one header whose value comes from a named variable or secrets.toml key). Never a secret.
+- conversations.tools: the chat's tools as JSON {"server/tool": "ask" | "allow"}; NULL until
+  the chat chooses (it then follows the default set in app_settings).
+- tool_approvals: a tool call waiting for (or given) the user's decision, so the decision can
+  come from any tab or after a reload.
 """
 
 from __future__ import annotations
@@ -432,6 +441,43 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         DROP INDEX one_live_answer_per_conversation;
         CREATE UNIQUE INDEX one_live_answer_per_question
             ON messages (reply_to) WHERE status IN ('pending', 'streaming');
+        """,
+    ),
+    (
+        8,
+        "MCP tool servers, tools per chat, approvals",
+        """
+        CREATE TABLE mcp_servers (
+            id             INTEGER PRIMARY KEY,
+            name           TEXT NOT NULL COLLATE NOCASE UNIQUE,
+            transport      TEXT NOT NULL CHECK (transport IN ('stdio', 'http')),
+            command        TEXT,
+            args           TEXT NOT NULL DEFAULT '[]',
+            env            TEXT NOT NULL DEFAULT '{}',
+            env_pass       TEXT NOT NULL DEFAULT '[]',
+            url            TEXT,
+            header_name    TEXT,
+            header_source  TEXT NOT NULL DEFAULT 'none'
+                           CHECK (header_source IN ('none', 'env', 'secrets')),
+            header_key     TEXT,
+            enabled        INTEGER NOT NULL DEFAULT 1,
+            created_at     TEXT NOT NULL,
+            updated_at     TEXT NOT NULL
+        );
+        ALTER TABLE conversations ADD COLUMN tools TEXT;
+        CREATE TABLE tool_approvals (
+            answer_id   INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            call_id     TEXT NOT NULL,
+            server      TEXT NOT NULL,
+            tool        TEXT NOT NULL,
+            arguments   TEXT NOT NULL,
+            decision    TEXT CHECK (decision IN ('approve', 'deny')),
+            always      INTEGER NOT NULL DEFAULT 0,
+            created_at  TEXT NOT NULL,
+            decided_at  TEXT,
+            PRIMARY KEY (answer_id, call_id)
+        );
+        CREATE INDEX tool_approvals_waiting ON tool_approvals (answer_id) WHERE decision IS NULL;
         """,
     ),
 ]

@@ -20,11 +20,14 @@ from assistant.db import Database
 from assistant.endpoints import Endpoints
 from assistant.errors import ConfigError
 from assistant.lifecycle import Lifecycle
+from assistant.mcp_hub import McpHub
 from assistant.presets import PresetStore
 from assistant.profiles import ProfileStore
 from assistant.providers import ProviderRegistry
 from assistant.store import Store, TurnIds
-from assistant.turns import TurnManager
+from assistant.tool_servers import ToolServerStore
+from assistant.toolbox import Toolbox
+from assistant.turns import LOCAL, TurnManager
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,8 @@ class Services:
     chat: ChatSettingsStore
     endpoints: Endpoints
     turns: TurnManager
+    tool_servers: ToolServerStore
+    hub: McpHub
 
     @classmethod
     def build(
@@ -62,12 +67,12 @@ class Services:
         profiles = ProfileStore(db)
         profiles.ensure_seeded()
         chat = ChatSettingsStore(db, settings, presets, profiles)
-        registry = ProviderRegistry(
-            settings,
-            environ=os.environ if environ is None else environ,
-            secrets=secrets or _secrets_from_files,
-        )
+        environ = os.environ if environ is None else environ
+        read_secrets = secrets or _secrets_from_files
+        registry = ProviderRegistry(settings, environ=environ, secrets=read_secrets)
         endpoints = Endpoints(settings, profiles, registry)
+        hub = McpHub(lambda: environ, read_secrets)
+        tool_servers = ToolServerStore(db)
         turns = TurnManager(
             store,
             endpoints.for_snapshot,
@@ -75,13 +80,18 @@ class Services:
             lane=endpoints.lane,
             max_input_chars=settings.max_input_chars,
             workers=settings.workers,
+            toolbox=Toolbox(db, tool_servers, hub),
+            takes_tools=lambda snapshot: endpoints.lane(snapshot) != LOCAL,
         )
-        return cls(settings, db, store, presets, profiles, chat, endpoints, turns)
+        return cls(
+            settings, db, store, presets, profiles, chat, endpoints, turns, tool_servers, hub
+        )
 
     def retire(self) -> None:
         """Replaced (its settings changed): live answers finish, then its threads stop; the
         idle database connections close now (a finishing answer opens its own)."""
         self.turns.retire()
+        self.hub.close()
         self.db.close()
 
     # -- what the next answer uses --------------------------------------------------------

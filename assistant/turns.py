@@ -33,7 +33,9 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
+from assistant.approvals import APPROVE, Approvals
 from assistant.errors import (
     AlreadyClaimed,
     EmptyMessage,
@@ -43,7 +45,9 @@ from assistant.errors import (
     StorageError,
 )
 from assistant.lifecycle import INTERRUPTED_TEXT, STALE_AFTER_S, Lifecycle, Owner
-from assistant.parts import Part, ThinkSplitter, streamed_parts
+from assistant.mcp_hub import ToolOutcome
+from assistant.parts import TEXT, TOOL_CALL, TOOL_RESULT, Part, ThinkSplitter
+from assistant.parts import reasoning_part as make_reasoning_part
 from assistant.providers.base import (
     EventStream,
     Finish,
@@ -51,9 +55,12 @@ from assistant.providers.base import (
     Provider,
     ReasoningDelta,
     TextDelta,
+    ToolCallDelta,
+    ToolsRefused,
     Usage,
 )
-from assistant.store import ConversationSetup, FinalResult, Snapshot, Store, TurnIds
+from assistant.store import ConversationSetup, FinalResult, Message, Snapshot, Store, TurnIds
+from assistant.toolbox import ASK, ChatTool, Toolbox, ToolCall, bad_arguments, parse_arguments
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +70,63 @@ QUEUED, WAITING, WRITING = "queued", "waiting", "writing"
 REMOTE, LOCAL = "remote", "local"
 LaneOf = Callable[["Snapshot"], str]
 RETRY_FIRST_S, RETRY_MAX_S = 0.05, 2.0  # backoff of a failed checkpoint or final write
+
+
+WAITING_APPROVAL, RUNNING, DONE = "waiting", "running", "done"
+APPROVAL_POLL_S = 1.0  # how often a waiting worker looks for a decision made elsewhere
+TOOL_LIMIT_REASON = "tool_steps"  # finish_reason when the step limit ended the answer
+NO_TOOLS_REASON = "no_tools"  # finish_reason when the endpoint refused tools
+
+
+@dataclass
+class ToolStep:
+    """One tool call of a live answer, from the model's request to its result."""
+
+    call_id: str
+    server: str
+    tool: str
+    arguments: str
+    text_at: int  # characters of the answer's text written before this call
+    state: str = RUNNING
+    result: str | None = None
+    is_error: bool = False
+    seconds: float | None = None
+
+    def parts(self) -> list[Part]:
+        names = {"id": self.call_id, "name": self.tool, "server": self.server}
+        parts = [Part(TOOL_CALL, self.arguments, names)]
+        if self.result is not None:
+            extra = {"is_error": self.is_error, "seconds": round(self.seconds or 0.0, 3)}
+            parts.append(Part(TOOL_RESULT, self.result, {**names, **extra}))
+        return parts
+
+
+class ToolCalls:
+    """Streamed tool-call deltas gathered into whole calls, by index and id: a delta with a
+    new id starts a call even at an index already used (Ollama sends every parallel call at
+    index 0); a delta without an id continues the last call at its index."""
+
+    def __init__(self) -> None:
+        self._calls: list[dict[str, str]] = []
+        self._last_at: dict[int, dict[str, str]] = {}
+
+    def add(self, delta: ToolCallDelta) -> None:
+        current = self._last_at.get(delta.index)
+        if current is None or (delta.id and current["id"] and delta.id != current["id"]):
+            current = {"id": delta.id or "", "name": "", "arguments": ""}
+            self._calls.append(current)
+            self._last_at[delta.index] = current
+        if delta.id and not current["id"]:
+            current["id"] = delta.id
+        if delta.name:
+            current["name"] = delta.name
+        current["arguments"] += delta.arguments
+
+    def calls(self, round_number: int) -> list[ToolCall]:
+        return [
+            ToolCall(c["id"] or f"call_{round_number}_{n}", c["name"], c["arguments"])
+            for n, c in enumerate(self._calls)
+        ]
 
 
 @dataclass
@@ -75,6 +139,9 @@ class LiveTurn:
     thoughts: list[str] = field(default_factory=list)  # its reasoning, as it arrived
     thinking_since: float | None = None  # monotonic time of the first reasoning
     thought_s: float | None = None  # how long it reasoned, once the text began (or it ended)
+    steps: list[ToolStep] = field(default_factory=list)
+    decided: threading.Event = field(default_factory=threading.Event)  # a decision was made
+    chars: int = 0  # characters of text so far
     done: bool = False
     ended: threading.Event = field(default_factory=threading.Event)  # `done`, for plain waits
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -93,8 +160,26 @@ class LiveTurn:
         with self.changed:
             if self.thinking_since is not None and self.thought_s is None:
                 self.thought_s = time.monotonic() - self.thinking_since
+            if self.steps and self.steps[-1].text_at == self.chars and self.chars:
+                text = "\n\n" + text.lstrip("\n")  # the text after a tool step: a new paragraph
             self.parts.append(text)
+            self.chars += len(text)
             self.changed.notify_all()
+
+    def add_step(self, step: ToolStep) -> None:
+        with self.changed:
+            self.steps.append(step)
+            self.thoughts.append("")  # wakes followers: something changed
+            self.changed.notify_all()
+
+    def step_changed(self) -> None:
+        with self.changed:
+            self.thoughts.append("")
+            self.changed.notify_all()
+
+    def waiting_step(self) -> ToolStep | None:
+        with self.changed:
+            return next((s for s in self.steps if s.state == WAITING_APPROVAL), None)
 
     def append_reasoning(self, text: str) -> None:
         with self.changed:
@@ -117,13 +202,24 @@ class LiveTurn:
         return len(self.parts) + len(self.thoughts)
 
     def answer_parts(self) -> list[Part]:
-        """The typed parts to store; [] while the answer is its text alone."""
+        """The typed parts to store, in order; [] while the answer is its text alone."""
         reasoning, seconds = self.reasoning()
-        if not reasoning:
+        with self.changed:
+            steps = list(self.steps)
+        if not reasoning and not steps:
             return []
         if seconds is None and self.thinking_since is not None:
             seconds = time.monotonic() - self.thinking_since
-        return streamed_parts(reasoning, seconds, self.text())
+        parts = [make_reasoning_part(reasoning, seconds)] if reasoning else []
+        text, at = self.text(), 0
+        for step in steps:
+            if step.text_at > at:
+                parts.append(Part(TEXT, text[at : step.text_at]))
+                at = step.text_at
+            parts += step.parts()
+        if at < len(text):
+            parts.append(Part(TEXT, text[at:]))
+        return parts
 
     def end(self) -> None:
         with self.changed:
@@ -224,6 +320,16 @@ class WorkerPool:
             self._run(live)
 
 
+def _added(total: Usage | None, more: Usage | None) -> Usage | None:
+    """Usage over the requests of one answer (a tool loop makes several)."""
+    if total is None or more is None:
+        return more or total
+    return Usage(
+        (total.prompt_tokens or 0) + (more.prompt_tokens or 0),
+        (total.completion_tokens or 0) + (more.completion_tokens or 0),
+    )
+
+
 _managers: weakref.WeakSet[TurnManager] = weakref.WeakSet()
 
 
@@ -249,6 +355,8 @@ class TurnManager:
         redraw_chars_per_s: int = 100_000,
         heartbeat_interval: float = 5.0,
         stale_after: float = STALE_AFTER_S,
+        toolbox: Toolbox | None = None,
+        takes_tools: Callable[[Snapshot], bool] | None = None,
     ) -> None:
         self.store = store
         self.lifecycle = lifecycle or Lifecycle(store.db, store)
@@ -260,6 +368,9 @@ class TurnManager:
         self.heartbeat_interval = heartbeat_interval
         self.stale_after = stale_after
         self.owner = Owner.of_this_process()
+        self.toolbox = toolbox
+        self.approvals = Approvals(store.db)
+        self._takes_tools = takes_tools or (lambda _snapshot: True)
         self._lane = lane or (lambda _snapshot: REMOTE)
         self._pools = {REMOTE: WorkerPool(workers, self._run), LOCAL: WorkerPool(1, self._run)}
         self._live: dict[int, LiveTurn] = {}
@@ -480,6 +591,27 @@ class TurnManager:
             if done:
                 return
 
+    def decide(self, answer_id: int, call_id: str, decision: str, always: bool = False) -> bool:
+        """The user's decision on a tool call waiting for it (from any tab); the worker goes
+        on at once when it runs here, within a second when it runs in another process."""
+        decided = self.approvals.decide(answer_id, call_id, decision, always)
+        with self._lock:
+            live = self._live.get(answer_id)
+        if live is not None:
+            live.decided.set()
+        return decided
+
+    def steps(self, answer_id: int) -> list[ToolStep]:
+        """A live answer's tool steps so far (empty when none, or not written here)."""
+        with self._lock:
+            live = self._live.get(answer_id)
+        if live is None:
+            return []
+        with live.changed:
+            return [
+                ToolStep(**{**vars(step)}) for step in live.steps
+            ]  # copies: the worker changes its own
+
     def reasoning(self, answer_id: int) -> tuple[str, float | None]:
         """A live answer's reasoning so far (empty for none, or when not written here)."""
         with self._lock:
@@ -591,46 +723,58 @@ class TurnManager:
         try:
             if live.cancel.is_set():
                 return
-            answer, history = self.lifecycle.context_for(answer_id)
+            answer = self.store.get_message(answer_id)
             snapshot = answer.snapshot
-            messages = (
+            tools = self._tools(answer)
+            _, history = self.lifecycle.context_for(answer_id, with_tools=bool(tools))
+            messages: list[dict[str, Any]] = (
                 [{"role": "system", "content": snapshot.system_prompt}]
                 if snapshot.system_prompt
                 else []
             ) + history
             provider = self._providers(snapshot)
-            stream = provider.stream(GenerationRequest(snapshot.model, messages, snapshot.params))
-            live.stream = stream
-            if live.cancel.is_set():
-                stream.close()
-            splitter = ThinkSplitter()  # inline <think>…</think> (Ollama, llama.cpp)
-            for event in stream:
+            offered = [tool.spec() for tool in tools] or None
+            limit = self.toolbox.step_limit() if self.toolbox and tools else 0
+            rounds = 0
+            while True:
+                request = GenerationRequest(snapshot.model, messages, snapshot.params, offered)
+                round_start = live.chars
+                calls, usage_now, finish_reason, refused = self._stream_round(
+                    live, provider, request
+                )
+                usage = _added(usage, usage_now)
+                if refused:
+                    offered, tools = None, []
+                    finish_reason = NO_TOOLS_REASON
+                if live.cancel.is_set() or not calls or not offered:
+                    break
+                if rounds >= limit:
+                    finish_reason = TOOL_LIMIT_REASON
+                    break
+                rounds += 1
+                said = live.text()[round_start:]
+                messages.append(
+                    {
+                        "role": "assistant",
+                        "content": said or None,
+                        "tool_calls": [
+                            {
+                                "id": call.id,
+                                "type": "function",
+                                "function": {"name": call.function, "arguments": call.arguments},
+                            }
+                            for call in calls
+                        ],
+                    }
+                )
+                for call in calls:
+                    result = self._run_tool(live, answer, tools, call)
+                    messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
+                    if live.cancel.is_set():
+                        break
+                self._checkpoint(live)
                 if live.cancel.is_set():
-                    break  # nothing that arrives after Stop is kept
-                if isinstance(event, TextDelta | ReasoningDelta):
-                    if live.first_token_s is None:
-                        live.first_token_s = time.monotonic() - live.started_at
-                        log.info("turn %d first token after %.2f s", answer_id, live.first_token_s)
-                    thought, text = (
-                        (event.text, "")
-                        if isinstance(event, ReasoningDelta)
-                        else splitter.feed(event.text)
-                    )
-                    if thought:
-                        live.append_reasoning(thought)
-                    if text:
-                        live.append(text)
-                    if time.monotonic() - live.saved_at >= self.checkpoint_interval:
-                        self._checkpoint(live)
-                elif isinstance(event, Usage):
-                    usage = event
-                elif isinstance(event, Finish):
-                    finish_reason = event.reason
-            thought, text = splitter.flush()
-            if thought:
-                live.append_reasoning(thought)
-            if text:
-                live.append(text)
+                    break
         except ProviderError as exc:
             if not live.cancel.is_set():
                 status, error = "error", exc.user_message
@@ -651,6 +795,130 @@ class TurnManager:
             else:
                 result = self._result(live, status, finish_reason, error, usage)
             self._conclude(live, result)
+
+    def _tools(self, answer: Message) -> list[ChatTool]:
+        """The chat's tools, when the endpoint takes them."""
+        if self.toolbox is None or not self._takes_tools(answer.snapshot):
+            return []
+        return self.toolbox.for_chat(answer.conversation_id)
+
+    def _stream_round(
+        self, live: LiveTurn, provider: Provider, request: GenerationRequest
+    ) -> tuple[list[ToolCall], Usage | None, str | None, bool]:
+        """One request: text and reasoning into the live turn; the tool calls it asked for."""
+        stream = provider.stream(request)
+        live.stream = stream
+        if live.cancel.is_set():
+            stream.close()
+        calls = ToolCalls()
+        usage: Usage | None = None
+        finish_reason: str | None = None
+        refused = False
+        splitter = ThinkSplitter()  # inline <think>…</think> (Ollama, llama.cpp)
+        for event in stream:
+            if live.cancel.is_set():
+                break  # nothing that arrives after Stop is kept
+            if isinstance(event, TextDelta | ReasoningDelta):
+                if live.first_token_s is None:
+                    live.first_token_s = time.monotonic() - (live.started_at or 0.0)
+                    log.info("turn %d first token after %.2f s", live.answer_id, live.first_token_s)
+                thought, text = (
+                    (event.text, "")
+                    if isinstance(event, ReasoningDelta)
+                    else splitter.feed(event.text)
+                )
+                if thought:
+                    live.append_reasoning(thought)
+                if text:
+                    live.append(text)
+                if time.monotonic() - live.saved_at >= self.checkpoint_interval:
+                    self._checkpoint(live)
+            elif isinstance(event, ToolCallDelta):
+                calls.add(event)
+            elif isinstance(event, ToolsRefused):
+                refused = True
+            elif isinstance(event, Usage):
+                usage = event
+            elif isinstance(event, Finish):
+                finish_reason = event.reason
+        thought, text = splitter.flush()
+        if thought:
+            live.append_reasoning(thought)
+        if text:
+            live.append(text)
+        return calls.calls(len(live.steps)), usage, finish_reason, refused
+
+    def _run_tool(
+        self, live: LiveTurn, answer: Message, tools: list[ChatTool], call: ToolCall
+    ) -> str:
+        """Ask (when the policy says so), run, and record one call; returns the result text."""
+        assert self.toolbox is not None
+        tool = self.toolbox.find(tools, call)
+        step = ToolStep(
+            call.id,
+            tool.server.name if tool else "",
+            tool.info.name if tool else call.function,
+            call.arguments,
+            live.chars,
+        )
+        live.add_step(step)
+        arguments = parse_arguments(call)
+        if tool is not None and isinstance(arguments, dict) and tool.policy == ASK:
+            decision = self._ask(live, answer, tool, step, arguments)
+            if decision is None:  # stopped while waiting: the call is not made
+                step.state, step.result, step.is_error = DONE, "Stopped before the call.", True
+                live.step_changed()
+                return step.result
+            if decision != APPROVE:
+                step.state, step.result, step.is_error = DONE, "The user declined this call.", True
+                live.step_changed()
+                return step.result
+        step.state = RUNNING
+        live.step_changed()
+        outcome = (
+            self.toolbox.run(tool, call, arguments)
+            if arguments is not None
+            else ToolOutcome(bad_arguments(call), True)
+        )
+        step.result, step.is_error, step.seconds = outcome.text, outcome.is_error, outcome.seconds
+        step.state = DONE
+        live.step_changed()
+        log.info(
+            "turn %d: tool %s/%s %s in %.3f s",
+            live.answer_id,
+            step.server,
+            step.tool,
+            "failed" if step.is_error else "done",
+            step.seconds or 0.0,
+        )
+        return outcome.text
+
+    def _ask(
+        self,
+        live: LiveTurn,
+        answer: Message,
+        tool: ChatTool,
+        step: ToolStep,
+        arguments: dict[str, Any],
+    ) -> str | None:
+        """Store the call as waiting and wait for the decision (None: stopped meanwhile)."""
+        assert self.toolbox is not None
+        step.state = WAITING_APPROVAL
+        self._checkpoint(live)
+        self.approvals.request(live.answer_id, step.call_id, step.server, step.tool, arguments)
+        live.step_changed()
+        while not live.cancel.is_set() and not self._closing.is_set():
+            live.decided.wait(APPROVAL_POLL_S)
+            live.decided.clear()
+            try:
+                approval = self.approvals.get(live.answer_id, step.call_id)
+            except StorageError:
+                continue  # the text is in memory; look again
+            if approval is not None and approval.decision is not None:
+                if approval.always:
+                    self.toolbox.allow_always(answer.conversation_id, tool.info.key)
+                return approval.decision
+        return None
 
     def _checkpoint(self, live: LiveTurn) -> None:
         """Store the text so far if it grew; a failure is remembered, not raised (the text is

@@ -38,6 +38,11 @@ class Scenario:
     # with Qwen3 or DeepSeek-R1).
     reasoning: list[str] = field(default_factory=list)
     reasoning_style: str = "reasoning_content"
+    # Tool calls after the text: {"id", "name", "arguments"} each; arguments are sent split in
+    # three pieces. `same_index`: every call at index 0 with distinct ids (as Ollama does).
+    tool_calls: list[dict[str, str]] = field(default_factory=list)
+    same_index: bool = False
+    reject_tools: bool = False  # 400 when the request offers tools (a server without them)
     last_text_at: float | None = None  # time.monotonic() when the last text chunk was sent
     last_text_wall: float | None = None  # the same moment as time.time(), to compare with a browser
 
@@ -181,6 +186,9 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             if body.get("model") not in server.models:
                 self._error(404, f"The model `{body.get('model')}` does not exist", None)
                 return
+            if scenario.reject_tools and body.get("tools"):
+                self._error(400, "tools is not supported by this model", None)
+                return
             if scenario.reject_stream_options and "stream_options" in body:
                 self._error(400, "Unrecognized request argument: stream_options", None)
                 return
@@ -231,7 +239,21 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 self._send_chunk(chunk({"content": text}))
             scenario.last_text_at = time.monotonic()
             scenario.last_text_wall = time.time()
-            self._send_chunk(chunk({}, scenario.finish_reason))
+            for number, call in enumerate(scenario.tool_calls):
+                index = 0 if scenario.same_index else number
+                arguments = call["arguments"]
+                third = max(1, len(arguments) // 3)
+                pieces = [arguments[:third], arguments[third : 2 * third], arguments[2 * third :]]
+                first = {"index": index, "id": call["id"], "type": "function",
+                         "function": {"name": call["name"], "arguments": pieces[0]}}  # fmt: skip
+                self._send_chunk(chunk({"tool_calls": [first]}))
+                for piece in pieces[1:]:
+                    more = {"index": index, "function": {"arguments": piece}}
+                    if scenario.same_index:
+                        more["id"] = call["id"]
+                    self._send_chunk(chunk({"tool_calls": [more]}))
+            finish = "tool_calls" if scenario.tool_calls else scenario.finish_reason
+            self._send_chunk(chunk({}, finish))
             if (body.get("stream_options") or {}).get("include_usage"):
                 usage = {
                     "prompt_tokens": scenario.prompt_tokens,

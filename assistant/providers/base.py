@@ -24,6 +24,25 @@ class ReasoningDelta:
 
 
 @dataclass(frozen=True)
+class ToolCallDelta:
+    """A piece of a tool call as it streams: `index` and `id` say which call (servers such as
+    Ollama send every parallel call at index 0 with distinct ids), `name` comes once, and
+    `arguments` arrives split across chunks."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(frozen=True)
+class ToolsRefused:
+    """The endpoint refused `tools`; the answer is being made without them."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Usage:
     prompt_tokens: int | None
     completion_tokens: int | None
@@ -34,14 +53,15 @@ class Finish:
     reason: str | None
 
 
-StreamEvent = TextDelta | ReasoningDelta | Usage | Finish
+StreamEvent = TextDelta | ReasoningDelta | ToolCallDelta | ToolsRefused | Usage | Finish
 
 
 @dataclass(frozen=True)
 class GenerationRequest:
     model: str
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     params: dict[str, Any] = field(default_factory=dict)
+    tools: list[dict[str, Any]] | None = None  # OpenAI function specs; None: no tools
 
 
 class EventStream(Protocol):

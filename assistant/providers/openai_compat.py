@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import openai
@@ -21,6 +22,8 @@ from assistant.providers.base import (
     ReasoningDelta,
     StreamEvent,
     TextDelta,
+    ToolCallDelta,
+    ToolsRefused,
     Usage,
     redact,
 )
@@ -30,6 +33,8 @@ log = logging.getLogger(__name__)
 OPENAI_DEFAULT_ENDPOINT = "api.openai.com"
 # Some OpenAI-compatible servers reject `stream_options`; the SDK reports a 400 naming it.
 _STREAM_OPTIONS_HINTS = ("stream_options", "include_usage")
+# A server (or model) without tool calling answers `tools` with a 400 that names them.
+_TOOLS_HINTS = ("tool", "function")
 # A key is required by the SDK even for local servers that ignore it.
 PLACEHOLDER_KEY = "not-needed"
 
@@ -65,6 +70,10 @@ class OpenAICompatProvider:
     def max_retries(self) -> int:
         return self._max_retries
 
+    @property
+    def api_key_for_redaction(self) -> str | None:
+        return self._api_key
+
     def stream(self, request: GenerationRequest) -> _OpenAIEventStream:
         return _OpenAIEventStream(self, request)
 
@@ -86,6 +95,11 @@ class OpenAICompatProvider:
         for name in ("temperature", "max_tokens", "top_p"):
             if request.params.get(name) is not None:
                 kwargs[name] = request.params[name]
+        if request.tools:
+            kwargs["tools"] = request.tools
+        return self._create(kwargs)
+
+    def _create(self, kwargs: dict[str, Any]) -> Any:
         if self._usage_supported:
             try:
                 return self.client.chat.completions.create(
@@ -197,7 +211,16 @@ class _OpenAIEventStream:
         provider, request = self._provider, self._request
         opened = time.monotonic()
         try:
-            self._response = provider.open(request)
+            try:
+                self._response = provider.open(request)
+            except openai.BadRequestError as exc:
+                if not request.tools or not any(h in str(exc).lower() for h in _TOOLS_HINTS):
+                    raise
+                # The endpoint (or its model) does not call tools: answer without them, once.
+                log.info("endpoint %s rejects tools; answering without them", provider.endpoint)
+                yield ToolsRefused(redact(_server_message(exc), provider.api_key_for_redaction))
+                self._request = request = replace(request, tools=None)
+                self._response = provider.open(request)
         except openai.APIError as exc:
             # The SDK retried a timeout or a connection failure `max_retries` times.
             raise provider.explain(
@@ -217,6 +240,14 @@ class _OpenAIEventStream:
                     thought = _reasoning(delta) if delta is not None else None
                     if thought:
                         yield ReasoningDelta(thought)
+                    for call in (delta.tool_calls if delta is not None else None) or ():
+                        function = call.function
+                        yield ToolCallDelta(
+                            call.index or 0,
+                            call.id or None,
+                            function.name if function is not None else None,
+                            (function.arguments if function is not None else None) or "",
+                        )
                     content = delta.content if delta is not None else None
                     if content:
                         yield TextDelta(content)

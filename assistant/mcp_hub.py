@@ -1,0 +1,372 @@
+"""Connections to MCP servers, owned by the app process (not by a page run).
+
+The official `mcp` SDK is asynchronous; the app's workers are threads. The hub runs one asyncio
+loop in a daemon thread and keeps one connection per server there: started on first use, kept
+open, started again when it died (a stdio child that exited, an HTTP server that went away),
+closed at exit. A worker asks with plain calls (`tools`, `call`) that wait on the loop with a
+deadline, so no call can hang an answer: past its timeout it is a result saying so.
+
+Every failure is one sentence (`ToolServerError`): the command was not found, the process
+exited (with the last line it wrote to stderr), the connection was refused, the credentials
+were refused (401/403), or no answer came in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import json
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistant.errors import AppError
+from assistant.tool_servers import (
+    STDIO,
+    ToolServer,
+    child_environment,
+    header_value,
+    missing_variables,
+)
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 20.0
+CALL_TIMEOUT_S = 60.0
+RESULT_LIMIT_CHARS = 20_000  # a tool result longer than this is cut (and says so) for the model
+
+
+class ToolServerError(AppError):
+    """An MCP server cannot be reached or used; the text is one sentence for the user."""
+
+
+@dataclass(frozen=True)
+class ToolInfo:
+    server: str
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return f"{self.server}/{self.name}"
+
+
+@dataclass(frozen=True)
+class ToolOutcome:
+    """What a call gave back: text for the model and the page, and how it went."""
+
+    text: str
+    is_error: bool = False
+    structured: Any = None
+    seconds: float = 0.0
+    notes: tuple[str, ...] = ()  # images or files in the result, not fetched
+
+
+@dataclass
+class _Connection:
+    server: ToolServer
+    client: Any = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task | None = None
+    problem: str | None = None
+    stderr: Any = None
+
+    @property
+    def alive(self) -> bool:
+        return self.task is not None and not self.task.done() and self.client is not None
+
+
+class McpHub:
+    def __init__(
+        self,
+        environ: Callable[[], Mapping[str, str]],
+        secrets: Callable[[], Mapping[str, Any]],
+        connect_timeout: float = CONNECT_TIMEOUT_S,
+        call_timeout: float = CALL_TIMEOUT_S,
+    ) -> None:
+        self._environ = environ
+        self._secrets = secrets
+        self.connect_timeout = connect_timeout
+        self.call_timeout = call_timeout
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="mcp", daemon=True)
+        self._thread.start()
+        self._connections: dict[str, _Connection] = {}
+        self._closed = False
+        atexit.register(self.close)
+
+    # -- what workers and pages call -------------------------------------------------------
+
+    def tools(self, server: ToolServer) -> list[ToolInfo]:
+        """The server's tools (name, description, input schema), or ToolServerError."""
+        listed = self._run(self._list(server), self.connect_timeout + self.call_timeout, server)
+        return [
+            ToolInfo(server.name, t.name, t.description or "", _schema(t.input_schema))
+            for t in listed
+        ]
+
+    def call(
+        self, server: ToolServer, tool: str, arguments: dict[str, Any], timeout: float | None = None
+    ) -> ToolOutcome:
+        """Run one tool call. Failures of the tool come back as an outcome with `is_error`
+        (the model should see them); a server that cannot be used raises ToolServerError."""
+        limit = self.call_timeout if timeout is None else timeout
+        started = time.monotonic()
+        outcome = self._run(self._call(server, tool, arguments, limit), limit + 5, server)
+        return _with_seconds(outcome, time.monotonic() - started)
+
+    def forget(self, server_name: str) -> None:
+        """Close a server's connection (its settings changed); the next use starts it again."""
+        connection = self._connections.pop(server_name.lower(), None)
+        if connection is not None and not self._closed:
+            self._loop.call_soon_threadsafe(connection.closing.set)
+
+    def close(self) -> None:
+        """Stop every server (at exit, or when the services are replaced)."""
+        if self._closed:
+            return
+        self._closed = True
+        for connection in list(self._connections.values()):
+            self._loop.call_soon_threadsafe(connection.closing.set)
+        tasks = [c.task for c in self._connections.values() if c.task is not None]
+        if tasks:
+            waiting = asyncio.run_coroutine_threadsafe(_wait_all(tasks), self._loop)
+            try:
+                waiting.result(5)
+            except Exception:  # closing: nothing left to tell anyone
+                log.warning("MCP servers did not all stop in time")
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
+    # -- inside the loop -------------------------------------------------------------------
+
+    def _run(self, coroutine: Any, timeout: float, server: ToolServer) -> Any:
+        if self._closed:
+            coroutine.close()
+            raise ToolServerError("The app is shutting down; tools are not available.")
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        try:
+            return future.result(timeout)
+        except (FutureTimeout, TimeoutError):
+            future.cancel()
+            raise ToolServerError(
+                f"The tool server {server.name} did not answer within {timeout:.0f} s."
+            ) from None
+
+    async def _connection(self, server: ToolServer) -> _Connection:
+        key = server.name.lower()
+        connection = self._connections.get(key)
+        if connection is not None and connection.server != server:
+            connection.closing.set()  # its settings changed
+            connection = None
+        if connection is None or (connection.task is not None and connection.task.done()):
+            connection = _Connection(server)
+            self._connections[key] = connection
+            connection.task = asyncio.ensure_future(self._hold(connection))
+        try:
+            await asyncio.wait_for(connection.ready.wait(), self.connect_timeout)
+        except TimeoutError:
+            connection.closing.set()
+            raise ToolServerError(
+                f"The tool server {server.name} did not start within {self.connect_timeout:.0f} s."
+            ) from None
+        if connection.client is None:
+            raise ToolServerError(connection.problem or f"The tool server {server.name} failed.")
+        return connection
+
+    async def _hold(self, connection: _Connection) -> None:
+        """Open the connection, keep it until asked to close, then close it in this task."""
+        from mcp import Client  # imported on first use: the chat page does not need it
+
+        server = connection.server
+        try:
+            target = self._target(connection)
+            async with Client(target, read_timeout_seconds=self.call_timeout) as client:
+                connection.client = client
+                connection.ready.set()
+                log.info("tool server %s connected", server.name)
+                await connection.closing.wait()
+        except BaseException as exc:  # every failure becomes one sentence
+            if isinstance(exc, asyncio.CancelledError) and connection.closing.is_set():
+                return
+            connection.problem = self._explain(connection, exc)
+            log.warning("tool server %s: %s", server.name, connection.problem)
+        finally:
+            connection.client = None
+            connection.ready.set()
+            if connection.stderr is not None:
+                connection.stderr.close()
+
+    def _target(self, connection: _Connection) -> Any:
+        from mcp import StdioServerParameters
+        from mcp.client.stdio import stdio_client
+        from mcp.client.streamable_http import streamable_http_client
+
+        server = connection.server
+        environ, secrets = self._environ(), self._secrets()
+        if server.transport == STDIO:
+            missing = missing_variables(server, environ, secrets)
+            if missing:
+                raise ToolServerError(
+                    f"The tool server {server.name} needs {', '.join(missing)}: set "
+                    f"{'it' if len(missing) == 1 else 'them'} in the environment or in "
+                    ".streamlit/secrets.toml."
+                )
+            params = StdioServerParameters(
+                command=server.command or "",
+                args=list(server.args),
+                env=child_environment(server, environ, secrets),
+            )
+            # Closed when the connection ends (in `_hold`); its last line explains an exit.
+            connection.stderr = tempfile.TemporaryFile(  # noqa: SIM115
+                "w+", encoding="utf-8", errors="replace"
+            )
+            return stdio_client(params, errlog=connection.stderr)
+        value = header_value(server, environ, secrets)
+        if server.header_name and value is None:
+            raise ToolServerError(
+                f"The tool server {server.name} sends {server.header_name} from "
+                f"{server.header_key}, which is not set."
+            )
+        if value is None:
+            return streamable_http_client(server.url or "")
+        import httpx2
+
+        client = httpx2.AsyncClient(headers={server.header_name: value}, timeout=30)
+        return streamable_http_client(server.url or "", http_client=client)
+
+    def _explain(self, connection: _Connection, exc: BaseException) -> str:
+        server = connection.server
+        leaves = list(_leaves(exc))
+        for leaf in leaves:
+            if isinstance(leaf, ToolServerError):
+                return str(leaf)
+            if isinstance(leaf, FileNotFoundError) and server.transport == STDIO:
+                return (
+                    f"The command {server.command!r} of the tool server {server.name} was not "
+                    "found. Install it, or give its full path."
+                )
+            status = getattr(getattr(leaf, "response", None), "status_code", None)
+            if status in (401, 403):
+                return (
+                    f"The tool server {server.name} refused the credentials ({status}); check "
+                    f"{server.header_key or 'its header'}."
+                )
+            if status is not None:
+                return f"The tool server {server.name} answered HTTP {status} at {server.url}."
+            if type(leaf).__name__ in ("ConnectError", "ConnectionRefusedError"):
+                return f"Nothing answers at {server.url} (the tool server {server.name})."
+            if isinstance(leaf, TimeoutError) or "Timeout" in type(leaf).__name__:
+                return f"The tool server {server.name} did not answer in time."
+        if server.transport == STDIO and connection.stderr is not None:
+            last = _last_line(connection.stderr) if not connection.stderr.closed else ""
+            detail = f": {last}" if last else ""
+            return f"The tool server {server.name} exited{detail}."
+        first = leaves[0] if leaves else exc
+        return f"The tool server {server.name} failed ({type(first).__name__}: {first})."
+
+    async def _list(self, server: ToolServer) -> list[Any]:
+        connection = await self._connection(server)
+        result = await connection.client.list_tools()
+        tools = list(result.tools)
+        while getattr(result, "next_cursor", None):
+            result = await connection.client.list_tools(cursor=result.next_cursor)
+            tools += list(result.tools)
+        return tools
+
+    async def _call(
+        self, server: ToolServer, tool: str, arguments: dict[str, Any], timeout: float
+    ) -> ToolOutcome:
+        from mcp import MCPError
+
+        connection = await self._connection(server)
+        try:
+            result = await asyncio.wait_for(
+                connection.client.call_tool(tool, arguments, read_timeout_seconds=timeout), timeout
+            )
+        except TimeoutError:
+            return ToolOutcome(f"The tool {tool} did not finish within {timeout:.0f} s.", True)
+        except MCPError as exc:
+            if "connection closed" not in str(exc).lower():
+                # The server refused the call (an unknown tool, arguments it cannot take).
+                return ToolOutcome(f"The tool server refused the call: {exc}", True)
+            return await self._broken(connection, exc)
+        except Exception as exc:  # the connection broke mid-call
+            return await self._broken(connection, exc)
+        return _outcome(result)
+
+    async def _broken(self, connection: _Connection, exc: BaseException) -> ToolOutcome:
+        """The server went away mid-call: say why; the next use starts it again."""
+        if self._connections.get(connection.server.name.lower()) is connection:
+            del self._connections[connection.server.name.lower()]
+        if connection.stderr is not None:
+            await asyncio.sleep(0.1)  # let its last words reach the file
+        reason = self._explain(connection, exc)
+        connection.closing.set()
+        return ToolOutcome(f"{reason} The call did not complete.", True)
+
+
+async def _wait_all(tasks: list[asyncio.Task]) -> None:
+    await asyncio.wait(tasks, timeout=5)
+
+
+def _leaves(exc: BaseException):
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield exc
+        if exc.__cause__ is not None and exc.__cause__ is not exc:
+            yield from _leaves(exc.__cause__)
+
+
+def _last_line(stream: Any) -> str:
+    try:
+        stream.flush()
+        stream.seek(0)
+        lines = [line.strip() for line in stream.read().splitlines() if line.strip()]
+    except (OSError, ValueError):
+        return ""
+    return lines[-1][:300] if lines else ""
+
+
+def _schema(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    dump = getattr(value, "model_dump", None)
+    return dump(by_alias=True, exclude_none=True) if dump else {"type": "object"}
+
+
+def _outcome(result: Any) -> ToolOutcome:
+    """A CallToolResult as text: text blocks as they are, structured content as JSON, images
+    and other files as a note (never fetched)."""
+    texts: list[str] = []
+    notes: list[str] = []
+    for block in result.content or []:
+        kind = getattr(block, "type", "")
+        if kind == "text":
+            texts.append(block.text)
+        elif kind in ("image", "audio"):
+            notes.append(f"[{kind} from the tool, not shown]")
+        elif kind == "resource_link":
+            notes.append(f"[a link to {getattr(block, 'uri', 'a resource')}, not fetched]")
+        elif kind == "resource":
+            text = getattr(getattr(block, "resource", None), "text", None)
+            texts.append(text) if isinstance(text, str) else notes.append("[a file, not shown]")
+    structured = getattr(result, "structured_content", None)
+    text = "\n".join(texts)
+    if not text and structured is not None:
+        text = json.dumps(structured, ensure_ascii=False, indent=2)
+    if notes:
+        text = "\n".join(filter(None, [text, *notes]))
+    return ToolOutcome(text, bool(result.is_error), structured, 0.0, tuple(notes))
+
+
+def _with_seconds(outcome: ToolOutcome, seconds: float) -> ToolOutcome:
+    return ToolOutcome(outcome.text, outcome.is_error, outcome.structured, seconds, outcome.notes)

@@ -1,0 +1,395 @@
+"""MCP servers as settings: what to start or where to connect, never a secret.
+
+Two transports:
+- `stdio`: a command and its arguments, started as a child process. A child gets a minimal
+  environment, so a server keeps plain values it needs (`env`: a time zone, a path) and the
+  *names* of variables to pass through from the app's environment or secrets.toml (`env_pass`:
+  an API key the server needs is read when the server starts, never stored).
+- `http` (Streamable HTTP): a URL and at most one header, whose value comes from an
+  environment variable or a secrets.toml key, as endpoint keys do.
+
+`read_mcp_servers_json` reads the `{"mcpServers": {...}}` file that Claude Desktop, Cursor and
+VS Code use. A value that is a secret (an Authorization or key header, a variable named like a
+key, token or password) is not kept: the server passes that variable through instead, and the
+import says which names to set.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from assistant.db import Database
+from assistant.errors import InvalidInput, NotFound
+from assistant.profiles import KEY_ENV, KEY_NONE, KEY_SECRETS, clean_key, secret_value
+from assistant.store import now_iso
+
+STDIO, HTTP = "stdio", "http"
+NAME_LIMIT_CHARS = 40
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SECRET_NAME = re.compile(r"(key|token|secret|passw|pwd|auth|credential|bearer|cookie)", re.I)
+_SECRET_HEADERS = re.compile(r"^(authorization|proxy-authorization|cookie|x-api-key)$", re.I)
+_VARIABLE_REFERENCE = re.compile(r"^\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+@dataclass(frozen=True)
+class ToolServer:
+    id: int
+    name: str
+    transport: str
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    env_pass: tuple[str, ...] = ()
+    url: str | None = None
+    header_name: str | None = None
+    header_source: str = KEY_NONE
+    header_key: str | None = None
+    enabled: bool = True
+    created_at: str = ""
+    updated_at: str = ""
+
+    @property
+    def where(self) -> str:
+        """The command line or the URL, for people to read."""
+        if self.transport == STDIO:
+            return shlex.join([self.command or "", *self.args])
+        return self.url or ""
+
+
+@dataclass(frozen=True)
+class ServerDraft:
+    """A server as typed or imported, before it has an id."""
+
+    name: str
+    transport: str
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    env_pass: tuple[str, ...] = ()
+    url: str | None = None
+    header_name: str | None = None
+    header_source: str = KEY_NONE
+    header_key: str | None = None
+    enabled: bool = True
+
+
+def _server(row: sqlite3.Row) -> ToolServer:
+    data = dict(row)
+    data["args"] = tuple(json.loads(data["args"]))
+    data["env"] = json.loads(data["env"])
+    data["env_pass"] = tuple(json.loads(data["env_pass"]))
+    data["enabled"] = bool(data["enabled"])
+    return ToolServer(**data)
+
+
+def clean(draft: ServerDraft) -> ServerDraft:
+    """The draft with tidy values, or InvalidInput saying what to change."""
+    name = " ".join(draft.name.split())
+    if not name:
+        raise InvalidInput("Give the server a name.")
+    if len(name) > NAME_LIMIT_CHARS or not _NAME.match(name) or "/" in name:
+        raise InvalidInput(
+            f"A server name has at most {NAME_LIMIT_CHARS} letters, digits, spaces, '.', '_' "
+            "or '-' (it names its tools, e.g. time/get_current_time)."
+        )
+    for variable in (*draft.env, *draft.env_pass):
+        if not _ENV_NAME.match(variable):
+            raise InvalidInput(f"{variable!r} is not an environment variable name.")
+    if draft.transport == STDIO:
+        command = (draft.command or "").strip()
+        if not command:
+            raise InvalidInput("Enter the command that starts the server, e.g. uvx.")
+        return ServerDraft(
+            name,
+            STDIO,
+            command=command,
+            args=tuple(str(a) for a in draft.args),
+            env={str(k): str(v) for k, v in draft.env.items()},
+            env_pass=tuple(dict.fromkeys(draft.env_pass)),
+            enabled=draft.enabled,
+        )
+    if draft.transport != HTTP:
+        raise InvalidInput(f"Unknown transport {draft.transport!r}: use stdio or http.")
+    url = (draft.url or "").strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidInput("Enter the server's URL, e.g. http://127.0.0.1:8000/mcp.")
+    header_name = (draft.header_name or "").strip() or None
+    source, key = (KEY_NONE, None)
+    if header_name:
+        if not re.match(r"^[A-Za-z0-9-]+$", header_name):
+            raise InvalidInput(f"{header_name!r} is not an HTTP header name.")
+        source, key = clean_key(draft.header_source, draft.header_key)
+        if source == KEY_NONE:
+            raise InvalidInput("Say where the header's value comes from: a variable or a key.")
+    return ServerDraft(
+        name,
+        HTTP,
+        url=url,
+        header_name=header_name,
+        header_source=source,
+        header_key=key,
+        enabled=draft.enabled,
+    )
+
+
+def parse_args(text: str) -> tuple[str, ...]:
+    """Arguments typed on one line, split as a shell would (quotes keep spaces)."""
+    try:
+        return tuple(shlex.split(text))
+    except ValueError as exc:
+        raise InvalidInput(f"The arguments cannot be read: {exc}.") from None
+
+
+# -- the connection's secrets, read when a server starts ---------------------------------------
+
+
+def child_environment(
+    server: ToolServer, environ: Mapping[str, str], secrets: Mapping[str, Any]
+) -> dict[str, str]:
+    """The variables a stdio server gets on top of the SDK's minimal environment."""
+    values = dict(server.env)
+    for name in server.env_pass:
+        value = environ.get(name) or secret_value(secrets, name)
+        if value:
+            values[name] = value
+    return values
+
+
+def missing_variables(
+    server: ToolServer, environ: Mapping[str, str], secrets: Mapping[str, Any]
+) -> list[str]:
+    return [n for n in server.env_pass if not (environ.get(n) or secret_value(secrets, n))]
+
+
+def header_value(
+    server: ToolServer, environ: Mapping[str, str], secrets: Mapping[str, Any]
+) -> str | None:
+    """The header's value, read now; an Authorization value without a scheme is a bearer token."""
+    if not server.header_name or not server.header_key:
+        return None
+    if server.header_source == KEY_ENV:
+        value = (environ.get(server.header_key) or "").strip() or secret_value(
+            secrets, server.header_key
+        )
+    elif server.header_source == KEY_SECRETS:
+        value = secret_value(secrets, server.header_key)
+    else:
+        value = None
+    if value and server.header_name.lower() == "authorization" and " " not in value:
+        value = f"Bearer {value}"
+    return value
+
+
+# -- the mcpServers JSON of Claude Desktop, Cursor and VS Code --------------------------------
+
+
+@dataclass(frozen=True)
+class ServersFile:
+    servers: list[ServerDraft]
+    to_set: list[str]  # variable names the user must set (their values were secrets)
+    notes: list[str]  # one sentence per thing left out
+
+
+def is_secret_name(name: str) -> bool:
+    return bool(_SECRET_NAME.search(name))
+
+
+def _variable_for(server: str, what: str) -> str:
+    return re.sub(r"[^A-Z0-9]+", "_", f"{server}_{what}".upper()).strip("_")
+
+
+def read_mcp_servers_json(data: bytes | str) -> ServersFile:
+    """`{"mcpServers": {name: {command, args, env} | {url, headers}}}` (VS Code's `servers`
+    too) -> drafts to save, or InvalidInput with one sentence."""
+    try:
+        document = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise InvalidInput(f"This is not valid JSON ({exc}).") from None
+    entries = None
+    if isinstance(document, dict):
+        entries = document.get("mcpServers", document.get("servers"))
+    if not isinstance(entries, dict) or not entries:
+        raise InvalidInput(
+            'The file has no "mcpServers" object. It looks like {"mcpServers": {"time": '
+            '{"command": "uvx", "args": ["mcp-server-time"]}}}.'
+        )
+    drafts: list[ServerDraft] = []
+    to_set: list[str] = []
+    notes: list[str] = []
+    for name, entry in entries.items():
+        if not isinstance(entry, dict):
+            raise InvalidInput(f"The server {name!r} is not an object.")
+        if isinstance(entry.get("command"), str):
+            draft = _stdio_draft(str(name), entry, to_set, notes)
+        elif isinstance(entry.get("url"), str):
+            draft = _http_draft(str(name), entry, to_set, notes)
+        else:
+            raise InvalidInput(f'The server {name!r} has neither a "command" nor a "url".')
+        drafts.append(clean(draft))
+    return ServersFile(drafts, list(dict.fromkeys(to_set)), notes)
+
+
+def _stdio_draft(name: str, entry: dict[str, Any], to_set: list[str], notes: list[str]):
+    args = entry.get("args") or []
+    if not isinstance(args, list) or not all(isinstance(a, str | int | float) for a in args):
+        raise InvalidInput(f'The server {name!r}: "args" is not a list of words.')
+    env = entry.get("env") or {}
+    if not isinstance(env, dict):
+        raise InvalidInput(f'The server {name!r}: "env" is not an object.')
+    kept: dict[str, str] = {}
+    passed: list[str] = []
+    for variable, value in env.items():
+        reference = _VARIABLE_REFERENCE.match(str(value)) if isinstance(value, str) else None
+        if reference or is_secret_name(str(variable)):
+            passed.append(str(variable))
+            to_set.append(reference.group(1) if reference else str(variable))
+        elif isinstance(value, str | int | float) and not isinstance(value, bool):
+            kept[str(variable)] = str(value)
+        else:
+            notes.append(f"{name}: {variable} is not a plain value and was left out.")
+    return ServerDraft(
+        name,
+        STDIO,
+        command=entry["command"],
+        args=tuple(map(str, args)),
+        env=kept,
+        env_pass=tuple(passed),
+    )
+
+
+def _http_draft(name: str, entry: dict[str, Any], to_set: list[str], notes: list[str]):
+    headers = entry.get("headers") or {}
+    if not isinstance(headers, dict):
+        raise InvalidInput(f'The server {name!r}: "headers" is not an object.')
+    header_name = header_key = None
+    source = KEY_NONE
+    for header, value in headers.items():
+        header = str(header)
+        secret = bool(_SECRET_HEADERS.match(header)) or is_secret_name(header)
+        if header_name is not None or not secret:
+            notes.append(
+                f"{name}: the header {header} was left out (one header per server, whose value "
+                "comes from a variable)."
+            )
+            continue
+        reference = _VARIABLE_REFERENCE.match(str(value).removeprefix("Bearer ").strip())
+        header_name, source = header, KEY_ENV
+        header_key = reference.group(1) if reference else _variable_for(name, "token")
+        to_set.append(header_key)
+    return ServerDraft(
+        name,
+        HTTP,
+        url=entry["url"],
+        header_name=header_name,
+        header_source=source,
+        header_key=header_key,
+    )
+
+
+# -- storage ----------------------------------------------------------------------------------
+
+_COLUMNS = (
+    "id, name, transport, command, args, env, env_pass, url, header_name, header_source,"
+    " header_key, enabled, created_at, updated_at"
+)
+
+
+class ToolServerStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def list(self) -> list[ToolServer]:
+        with self.db.connect() as conn:
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM mcp_servers ORDER BY name").fetchall()
+        return [_server(r) for r in rows]
+
+    def enabled(self) -> list[ToolServer]:
+        return [s for s in self.list() if s.enabled]
+
+    def get(self, server_id: int) -> ToolServer:
+        with self.db.connect() as conn:
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM mcp_servers WHERE id = ?", (server_id,)
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"Tool server {server_id} does not exist.")
+        return _server(row)
+
+    def by_name(self, name: str) -> ToolServer:
+        with self.db.connect() as conn:
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM mcp_servers WHERE name = ?", (name.strip(),)
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"There is no tool server named {name.strip()!r}.")
+        return _server(row)
+
+    def save(self, draft: ServerDraft, server_id: int | None = None) -> ToolServer:
+        """Create (no id) or replace a server's settings; a name already used is refused."""
+        tidy = clean(draft)
+        now = now_iso()
+        values = (
+            tidy.name,
+            tidy.transport,
+            tidy.command,
+            json.dumps(list(tidy.args)),
+            json.dumps(tidy.env, sort_keys=True),
+            json.dumps(list(tidy.env_pass)),
+            tidy.url,
+            tidy.header_name,
+            tidy.header_source,
+            tidy.header_key,
+            int(tidy.enabled),
+        )
+        try:
+            with self.db.transaction() as conn:
+                if server_id is None:
+                    server_id = conn.execute(
+                        "INSERT INTO mcp_servers (name, transport, command, args, env, env_pass,"
+                        " url, header_name, header_source, header_key, enabled, created_at,"
+                        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                        (*values, now, now),
+                    ).fetchone()[0]
+                else:
+                    changed = conn.execute(
+                        "UPDATE mcp_servers SET name = ?, transport = ?, command = ?, args = ?,"
+                        " env = ?, env_pass = ?, url = ?, header_name = ?, header_source = ?,"
+                        " header_key = ?, enabled = ?, updated_at = ? WHERE id = ?",
+                        (*values, now, server_id),
+                    ).rowcount
+                    if not changed:
+                        raise NotFound(f"Tool server {server_id} does not exist.")
+        except sqlite3.IntegrityError:
+            raise InvalidInput(f"A tool server named {tidy.name!r} exists already.") from None
+        return self.get(server_id)
+
+    def import_file(self, servers: ServersFile) -> tuple[list[ToolServer], list[str]]:
+        """Save the servers of an mcpServers file; a name already here is skipped (said)."""
+        saved, skipped = [], []
+        existing = {s.name.lower() for s in self.list()}
+        for draft in servers.servers:
+            if draft.name.lower() in existing:
+                skipped.append(draft.name)
+                continue
+            saved.append(self.save(draft))
+        return saved, skipped
+
+    def set_enabled(self, server_id: int, enabled: bool) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE mcp_servers SET enabled = ?, updated_at = ? WHERE id = ?",
+                (int(enabled), now_iso(), server_id),
+            )
+
+    def delete(self, server_id: int) -> None:
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM mcp_servers WHERE id = ?", (server_id,))

@@ -1,0 +1,210 @@
+"""The tools a chat offers the model, their approval policies, and running one call.
+
+A chat's tools are `{"server/tool": "ask" | "allow"}` in `conversations.tools`; a chat that
+never chose follows the default set (app setting `default_tools`). Only tools of enabled
+servers that list them are offered. The model sees each as an OpenAI function named
+`server__tool` (letters, digits, `_` and `-`, at most 64), mapped back when it calls one.
+
+`run` never raises for what a model or a tool can get wrong: an unknown tool, arguments that
+are not a JSON object, a tool error, a server that cannot be reached or dies mid-call, a call
+past its timeout. Each is a result the model reads and a line the user reads.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from assistant.app_settings import read_setting, write_setting
+from assistant.db import Database
+from assistant.errors import InvalidInput
+from assistant.mcp_hub import RESULT_LIMIT_CHARS, McpHub, ToolInfo, ToolOutcome, ToolServerError
+from assistant.tool_servers import ToolServer, ToolServerStore
+
+ASK, ALLOW = "ask", "allow"
+POLICIES = (ASK, ALLOW)
+DEFAULT_TOOLS_KEY = "default_tools"
+STEP_LIMIT_KEY = "tool_step_limit"
+DEFAULT_STEP_LIMIT = 8
+TOOLS_CACHE_S = 60.0  # a server's tool list is asked for again after this long
+
+
+@dataclass(frozen=True)
+class ChatTool:
+    server: ToolServer
+    info: ToolInfo
+    policy: str
+
+    @property
+    def function(self) -> str:
+        return function_name(self.info.server, self.info.name)
+
+    def spec(self) -> dict[str, Any]:
+        schema = self.info.input_schema or {"type": "object", "properties": {}}
+        return {
+            "type": "function",
+            "function": {
+                "name": self.function,
+                "description": self.info.description[:1024],
+                "parameters": schema,
+            },
+        }
+
+
+def function_name(server: str, tool: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", f"{server}__{tool}")[:64]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A call as the model made it (arguments still text)."""
+
+    id: str
+    function: str
+    arguments: str
+
+
+class Toolbox:
+    def __init__(self, db: Database, servers: ToolServerStore, hub: McpHub) -> None:
+        self.db = db
+        self.servers = servers
+        self.hub = hub
+        self._listed: dict[str, tuple[float, ToolServer, list[ToolInfo] | str]] = {}
+        self._lock = threading.Lock()
+
+    # -- choices ---------------------------------------------------------------------------
+
+    def default(self) -> dict[str, str]:
+        with self.db.connect() as conn:
+            value = read_setting(conn, DEFAULT_TOOLS_KEY)
+        return _policies(value)
+
+    def set_default(self, chosen: dict[str, str]) -> None:
+        with self.db.transaction() as conn:
+            write_setting(conn, DEFAULT_TOOLS_KEY, _checked(chosen))
+
+    def chosen(self, conversation_id: int | None) -> dict[str, str]:
+        """The chat's tools and policies (a new chat, or one that never chose: the default)."""
+        if conversation_id is None:
+            return self.default()
+        with self.db.connect() as conn:
+            row = conn.execute(
+                "SELECT tools FROM conversations WHERE id = ?", (conversation_id,)
+            ).fetchone()
+        if row is None or row[0] is None:
+            return self.default()
+        return _policies(json.loads(row[0]))
+
+    def set_chosen(self, conversation_id: int, chosen: dict[str, str]) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE conversations SET tools = ? WHERE id = ?",
+                (json.dumps(_checked(chosen), sort_keys=True), conversation_id),
+            )
+
+    def allow_always(self, conversation_id: int, key: str) -> None:
+        chosen = self.chosen(conversation_id)
+        chosen[key] = ALLOW
+        self.set_chosen(conversation_id, chosen)
+
+    def step_limit(self) -> int:
+        with self.db.connect() as conn:
+            value = read_setting(conn, STEP_LIMIT_KEY)
+        return value if isinstance(value, int) and 1 <= value <= 50 else DEFAULT_STEP_LIMIT
+
+    def set_step_limit(self, limit: int) -> None:
+        if not 1 <= limit <= 50:
+            raise InvalidInput("The step limit is from 1 to 50 tool steps per answer.")
+        with self.db.transaction() as conn:
+            write_setting(conn, STEP_LIMIT_KEY, limit)
+
+    # -- what servers offer ------------------------------------------------------------------
+
+    def listing(self, server: ToolServer, fresh: bool = False) -> list[ToolInfo] | str:
+        """A server's tools, or the sentence saying why it cannot be used (cached a minute)."""
+        key = server.name.lower()
+        with self._lock:
+            cached = self._listed.get(key)
+        if (
+            not fresh
+            and cached is not None
+            and cached[1] == server
+            and time.monotonic() - cached[0] < TOOLS_CACHE_S
+        ):
+            return cached[2]
+        try:
+            result: list[ToolInfo] | str = self.hub.tools(server)
+        except ToolServerError as exc:
+            result = str(exc)
+        with self._lock:
+            self._listed[key] = (time.monotonic(), server, result)
+        return result
+
+    def available(self) -> list[tuple[ToolServer, list[ToolInfo] | str]]:
+        return [(server, self.listing(server)) for server in self.servers.enabled()]
+
+    def for_chat(self, conversation_id: int | None) -> list[ChatTool]:
+        chosen = self.chosen(conversation_id)
+        if not chosen:
+            return []
+        tools = []
+        for server, listed in self.available():
+            if isinstance(listed, str):
+                continue
+            for info in listed:
+                if info.key in chosen:
+                    tools.append(ChatTool(server, info, chosen[info.key]))
+        return tools
+
+    # -- one call ----------------------------------------------------------------------------
+
+    def find(self, tools: list[ChatTool], call: ToolCall) -> ChatTool | None:
+        return next((t for t in tools if t.function == call.function), None)
+
+    def run(self, tool: ChatTool | None, call: ToolCall, arguments: Any) -> ToolOutcome:
+        if tool is None:
+            return ToolOutcome(f"There is no tool named {call.function!r} in this chat.", True)
+        if not isinstance(arguments, dict):
+            return ToolOutcome(bad_arguments(call), True)
+        try:
+            outcome = self.hub.call(tool.server, tool.info.name, arguments)
+        except ToolServerError as exc:
+            return ToolOutcome(str(exc), True)
+        if len(outcome.text) > RESULT_LIMIT_CHARS:
+            cut = outcome.text[:RESULT_LIMIT_CHARS]
+            more = len(outcome.text) - RESULT_LIMIT_CHARS
+            text = f"{cut}\n[… {more:,} more characters were cut]"
+            outcome = ToolOutcome(text, outcome.is_error, None, outcome.seconds, outcome.notes)
+        return outcome
+
+
+def parse_arguments(call: ToolCall) -> Any:
+    """The call's arguments as JSON (an empty text is no arguments); None when unreadable."""
+    if not call.arguments.strip():
+        return {}
+    try:
+        return json.loads(call.arguments)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+
+
+def bad_arguments(call: ToolCall) -> str:
+    shown = call.arguments if len(call.arguments) <= 200 else call.arguments[:200] + "…"
+    return f"The arguments were not a JSON object: {shown}"
+
+
+def _policies(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): v for k, v in value.items() if v in POLICIES}
+
+
+def _checked(chosen: dict[str, str]) -> dict[str, str]:
+    for key, policy in chosen.items():
+        if "/" not in key or policy not in POLICIES:
+            raise InvalidInput(f"Not a tool choice: {key!r} -> {policy!r}.")
+    return dict(chosen)

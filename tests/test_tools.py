@@ -1,0 +1,338 @@
+"""Tools over MCP: the tool loop against real MCP servers (`mcp-server-time` over stdio, and a
+server written with the SDK over Streamable HTTP and stdio) and the real `openai` SDK talking to
+the fake OpenAI server that streams tool calls."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import wait_until
+from fake_openai import FakeOpenAIServer, Scenario
+
+from assistant.approvals import APPROVE, DENY
+from assistant.db import Database
+from assistant.mcp_hub import McpHub, ToolServerError
+from assistant.providers import OpenAICompatProvider
+from assistant.store import Snapshot, Store
+from assistant.tool_servers import HTTP, STDIO, ServerDraft, ToolServerStore
+from assistant.toolbox import ALLOW, ASK, Toolbox
+from assistant.turns import NO_TOOLS_REASON, TOOL_LIMIT_REASON, TurnManager
+
+TESTS = Path(__file__).resolve().parent
+SNAP = Snapshot("fake", "fake-model")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def http_tools() -> Iterator[str]:
+    """The SDK-written test server over Streamable HTTP; yields its URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(TESTS / "mcp_test_server.py"), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        wait_until(lambda: _listening(port), timeout=20, interval=0.1)
+        yield url
+    finally:
+        process.kill()  # uvicorn's graceful stop would wait for the open event streams
+        process.wait(10)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def kit(store: Store, fake_server: FakeOpenAIServer, http_tools: str):
+    servers = ToolServerStore(store.db)
+    servers.save(
+        ServerDraft("time", STDIO, command="mcp-server-time", args=("--local-timezone", "UTC"))
+    )
+    servers.save(ServerDraft("web", HTTP, url=http_tools))
+    servers.save(
+        ServerDraft(
+            "local",
+            STDIO,
+            command=sys.executable,
+            args=(str(TESTS / "mcp_test_server.py"), "--stdio"),
+        )
+    )
+    hub = McpHub(lambda: os.environ, lambda: {}, call_timeout=3)
+    toolbox = Toolbox(store.db, servers, hub)
+    provider = OpenAICompatProvider("sk-test", fake_server.base_url, max_retries=0)
+    turns = TurnManager(store, lambda _snapshot: provider, checkpoint_interval=0.0, toolbox=toolbox)
+    yield turns, toolbox, fake_server
+    turns.shutdown(wait=2)
+    hub.close()
+
+
+def run_to_end(manager: TurnManager, answer_id: int) -> str:
+    return "".join(manager.follow(answer_id, idle_tick=0.05))
+
+
+def call(call_id: str, function: str, arguments: object) -> dict[str, str]:
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return {"id": call_id, "name": function, "arguments": text}
+
+
+def sent(server: FakeOpenAIServer, index: int = -1) -> list[dict]:
+    return (server.completions()[index].body or {})["messages"]
+
+
+def tool_messages(server: FakeOpenAIServer) -> dict[str, str]:
+    return {m["tool_call_id"]: m["content"] for m in sent(server) if m["role"] == "tool"}
+
+
+def test_a_time_question_calls_mcp_server_time_over_stdio(kit, store):
+    turns, toolbox, server = kit
+    toolbox.set_default({"time/get_current_time": ALLOW})
+    server.enqueue(
+        Scenario(
+            chunks=["Let me check."],
+            tool_calls=[call("c1", "time__get_current_time", {"timezone": "Asia/Tokyo"})],
+        ),
+        Scenario(chunks=["It is ", "morning in Tokyo."]),
+    )
+    ids = turns.send(None, "What time is it in Tokyo?", SNAP)
+    run_to_end(turns, ids.assistant_message_id)
+    answer = store.get_message(ids.assistant_message_id)
+    assert answer.status == "complete"
+    assert answer.content == "Let me check.\n\nIt is morning in Tokyo."
+    kinds = [p.kind for p in answer.parts]
+    assert kinds == ["text", "tool_call", "tool_result", "text"]
+    result = answer.parts[2]
+    assert result.data["server"] == "time" and result.data["is_error"] is False
+    assert '"timezone": "Asia/Tokyo"' in result.text
+    offered = server.completions()[0].body["tools"]
+    assert [t["function"]["name"] for t in offered] == ["time__get_current_time"]
+    follow_up = sent(server)
+    assert follow_up[-2]["tool_calls"][0]["function"]["name"] == "time__get_current_time"
+    assert follow_up[-2]["content"] == "Let me check."
+    assert "Asia/Tokyo" in follow_up[-1]["content"] and follow_up[-1]["tool_call_id"] == "c1"
+
+
+def test_parallel_calls_split_arguments_index_reuse_unknown_tool_and_bad_json(kit, store):
+    turns, toolbox, server = kit
+    toolbox.set_default({"web/add": ALLOW})
+    server.enqueue(
+        Scenario(
+            chunks=[],
+            same_index=True,
+            tool_calls=[
+                call("a", "web__add", {"a": 2, "b": 3}),
+                call("b", "web__add", {"a": 40, "b": 2}),
+                call("c", "web__nope", {}),
+                call("d", "web__add", '{"a": 1,'),
+            ],
+        ),
+        Scenario(chunks=["Done."]),
+    )
+    ids = turns.send(None, "Add things", SNAP)
+    run_to_end(turns, ids.assistant_message_id)
+    results = tool_messages(server)
+    assert results["a"] == "5" and results["b"] == "42"
+    assert "no tool named 'web__nope'" in results["c"]
+    assert "not a JSON object" in results["d"]
+    answer = store.get_message(ids.assistant_message_id)
+    assert answer.status == "complete" and answer.content == "Done."
+    assert sum(p.kind == "tool_result" for p in answer.parts) == 4
+
+
+def test_tool_errors_timeouts_large_output_and_a_dying_server_never_hang(kit, store):
+    turns, toolbox, server = kit
+    toolbox.set_default(
+        {key: ALLOW for key in ("web/fail", "web/slow", "web/big", "local/die", "local/add")}
+    )
+    server.enqueue(
+        Scenario(
+            chunks=[],
+            tool_calls=[
+                call("f", "web__fail", {"reason": "disk on fire"}),
+                call("s", "web__slow", {"seconds": 30}),
+                call("g", "web__big", {"characters": 50_000}),
+                call("x", "local__die", {}),
+            ],
+        ),
+        Scenario(chunks=[], tool_calls=[call("y", "local__add", {"a": 1, "b": 2})]),
+        Scenario(chunks=["All handled."]),
+    )
+    started = time.monotonic()
+    ids = turns.send(None, "Try everything", SNAP)
+    run_to_end(turns, ids.assistant_message_id)
+    assert time.monotonic() - started < 20  # the 30 s tool was cut at its 3 s timeout
+    first = {m["tool_call_id"]: m["content"] for m in sent(server, 1) if m["role"] == "tool"}
+    assert "disk on fire" in first["f"]
+    assert "did not finish within 3 s" in first["s"]
+    assert first["g"].startswith("x" * 100) and "more characters were cut" in first["g"]
+    assert "exiting on purpose" in first["x"] and "did not complete" in first["x"]
+    assert tool_messages(server)["y"] == "3"  # the dead server was started again
+    answer = store.get_message(ids.assistant_message_id)
+    errors = [p.data["is_error"] for p in answer.parts if p.kind == "tool_result"]
+    assert errors == [True, True, False, True, False]
+    assert answer.status == "complete"
+
+
+def _waiting(turns: TurnManager, answer_id: int):
+    return wait_until(lambda: turns.approvals.waiting(answer_id), timeout=15)
+
+
+@pytest.mark.parametrize("decision", [APPROVE, DENY])
+def test_approval_waits_in_the_database_and_any_page_decides(kit, store, decision):
+    turns, toolbox, server = kit
+    toolbox.set_default({"web/add": ASK})
+    server.enqueue(
+        Scenario(chunks=[], tool_calls=[call("q", "web__add", {"a": 1, "b": 1})]),
+        Scenario(chunks=["Answered."]),
+    )
+    ids = turns.send(None, "Add, with my permission", SNAP)
+    waiting = _waiting(turns, ids.assistant_message_id)
+    assert (waiting.server, waiting.tool, waiting.arguments) == ("web", "add", {"a": 1, "b": 1})
+    stored = store.get_message(ids.assistant_message_id)
+    assert stored.status == "streaming" and [p.kind for p in stored.parts] == ["tool_call"]
+    # A page opened later (a reload, another tab) reads the waiting call and decides.
+    later = Store(Database(store.db.path))
+    assert TurnManager.__name__ and later.get_message(ids.assistant_message_id).is_live
+    assert turns.decide(ids.assistant_message_id, "q", decision)
+    assert not turns.decide(ids.assistant_message_id, "q", APPROVE)  # decided once
+    run_to_end(turns, ids.assistant_message_id)
+    result = tool_messages(server)["q"]
+    assert result == ("2" if decision == APPROVE else "The user declined this call.")
+    assert store.get_message(ids.assistant_message_id).content == "Answered."
+
+
+def test_always_allow_stops_asking_in_that_chat(kit, store):
+    turns, toolbox, server = kit
+    toolbox.set_default({"web/add": ASK})
+    server.enqueue(
+        Scenario(chunks=[], tool_calls=[call("q1", "web__add", {"a": 1, "b": 2})]),
+        Scenario(chunks=["Three."]),
+        Scenario(chunks=[], tool_calls=[call("q2", "web__add", {"a": 2, "b": 2})]),
+        Scenario(chunks=["Four."]),
+    )
+    first = turns.send(None, "1+2", SNAP)
+    _waiting(turns, first.assistant_message_id)
+    turns.decide(first.assistant_message_id, "q1", APPROVE, always=True)
+    run_to_end(turns, first.assistant_message_id)
+    assert toolbox.chosen(first.conversation_id) == {"web/add": ALLOW}
+    second = turns.send(first.conversation_id, "2+2", SNAP)
+    assert run_to_end(turns, second.assistant_message_id) == "Four."
+    assert turns.approvals.waiting(second.assistant_message_id) is None
+    assert toolbox.default() == {"web/add": ASK}  # only this chat changed
+
+
+def test_stop_while_waiting_for_approval_keeps_the_steps(kit, store):
+    turns, toolbox, server = kit
+    toolbox.set_default({"web/add": ASK})
+    server.enqueue(
+        Scenario(chunks=["Asking first. "], tool_calls=[call("w", "web__add", {"a": 1, "b": 1})])
+    )
+    ids = turns.send(None, "Add", SNAP)
+    _waiting(turns, ids.assistant_message_id)
+    assert turns.stop(ids.assistant_message_id)
+    answer = wait_until(
+        lambda: (m := store.get_message(ids.assistant_message_id)) and not m.is_live and m
+    )
+    assert answer.status == "stopped"
+    assert [p.kind for p in answer.parts] == ["text", "tool_call", "tool_result"]
+    assert answer.parts[2].text == "Stopped before the call."
+
+
+def test_stop_while_a_tool_runs_ends_at_once_with_the_call_kept(kit, store):
+    turns, toolbox, server = kit
+    toolbox.set_default({"web/slow": ALLOW})
+    server.enqueue(Scenario(chunks=[], tool_calls=[call("s", "web__slow", {"seconds": 2.5})]))
+    ids = turns.send(None, "Slow", SNAP)
+    wait_until(lambda: any(s.state == "running" for s in turns.steps(ids.assistant_message_id)))
+    started = time.monotonic()
+    turns.stop(ids.assistant_message_id, wait=0.5)
+    answer = wait_until(
+        lambda: (m := store.get_message(ids.assistant_message_id)) and not m.is_live and m
+    )
+    assert time.monotonic() - started < 2.0
+    assert answer.status == "stopped"
+    assert [p.kind for p in answer.parts] == ["tool_call"]
+
+
+def test_the_step_limit_ends_the_answer_and_says_so(kit, store):
+    turns, toolbox, server = kit
+    toolbox.set_default({"web/add": ALLOW})
+    toolbox.set_step_limit(2)
+    server.enqueue(
+        *[
+            Scenario(chunks=[], tool_calls=[call(f"l{n}", "web__add", {"a": n, "b": n})])
+            for n in range(3)
+        ]
+    )
+    ids = turns.send(None, "Loop", SNAP)
+    run_to_end(turns, ids.assistant_message_id)
+    answer = store.get_message(ids.assistant_message_id)
+    assert answer.finish_reason == TOOL_LIMIT_REASON
+    assert sum(p.kind == "tool_call" for p in answer.parts) == 2
+
+
+def test_an_endpoint_that_refuses_tools_answers_without_them(kit, store):
+    turns, toolbox, server = kit
+    toolbox.set_default({"web/add": ALLOW})
+    server.enqueue(Scenario(reject_tools=True), Scenario(chunks=["Plain answer."]))
+    ids = turns.send(None, "Hi", SNAP)
+    assert run_to_end(turns, ids.assistant_message_id) == "Plain answer."
+    answer = store.get_message(ids.assistant_message_id)
+    assert answer.finish_reason == NO_TOOLS_REASON
+    assert "tools" not in (server.completions()[-1].body or {})
+
+
+def test_earlier_steps_go_back_to_the_model_in_order(kit, store):
+    turns, toolbox, server = kit
+    toolbox.set_default({"web/add": ALLOW})
+    server.enqueue(
+        Scenario(chunks=["Adding."], tool_calls=[call("e1", "web__add", {"a": 3, "b": 4})]),
+        Scenario(chunks=["Seven."]),
+        Scenario(chunks=["Yes."]),
+    )
+    first = turns.send(None, "3+4?", SNAP)
+    run_to_end(turns, first.assistant_message_id)
+    second = turns.send(first.conversation_id, "Sure?", SNAP)
+    run_to_end(turns, second.assistant_message_id)
+    history = [(m["role"], m.get("content"), m.get("tool_call_id")) for m in sent(server)]
+    assert history == [
+        ("user", "3+4?", None),
+        ("assistant", "Adding.", None),
+        ("tool", "7", "e1"),
+        ("assistant", "Seven.", None),
+        ("user", "Sure?", None),
+    ]
+
+
+def test_check_explains_servers_that_cannot_be_used(store):
+    hub = McpHub(lambda: {}, lambda: {}, connect_timeout=10)
+    servers = ToolServerStore(store.db)
+    try:
+        missing = servers.save(ServerDraft("gone", STDIO, command="no-such-mcp-server"))
+        refused = servers.save(ServerDraft("down", HTTP, url=f"http://127.0.0.1:{free_port()}/mcp"))
+        needs = servers.save(ServerDraft("gh", STDIO, command="npx", env_pass=("GITHUB_TOKEN",)))
+        for server, expected in (
+            (missing, "was not found"),
+            (refused, "Nothing answers at"),
+            (needs, "needs GITHUB_TOKEN"),
+        ):
+            with pytest.raises(ToolServerError, match=expected):
+                hub.tools(server)
+    finally:
+        hub.close()
