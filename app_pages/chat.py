@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 from dataclasses import replace
 from typing import Any
 
 import streamlit as st
 
 from assistant import transcript, ui
+from assistant.approvals import APPROVE, DENY, Approval
 from assistant.chat_settings import (
     PROMPT_NONE,
     PROMPT_ONE_OFF,
@@ -32,6 +34,7 @@ HANDED_BACK_KEY = "prompt_handed_back"  # the text last put back into the chat i
 SIDEBAR_SEARCH_KEY = "sidebar_search"
 SIDEBAR_HITS = 8
 DRAFT_KEY = "new_chat_settings"  # a new chat's settings until its first message creates it
+DRAFT_TOOLS_KEY = "new_chat_tools"  # a new chat's tools until its first message creates it
 MISSING = object()
 PANEL_KEYS = "chat_settings_keys"  # widget keys per conversation, dropped on "Use defaults"
 
@@ -276,6 +279,45 @@ def _settings_panel(
         st.page_link(ui.SETTINGS_PAGE, label="Presets and endpoints", icon=":material/settings:")
 
 
+def _chat_tools(svc, conversation_id: int | None) -> dict[str, str]:
+    if conversation_id is None and DRAFT_TOOLS_KEY in st.session_state:
+        return st.session_state[DRAFT_TOOLS_KEY]
+    return svc.turns.toolbox.chosen(conversation_id)
+
+
+@ui.action
+def _change_tools(conversation_id: int | None, keys: list[str]) -> None:
+    svc = ui.services()
+    prefix = _panel_key(conversation_id, "tools")
+    chosen = ui.read_tool_choices(prefix, keys, _chat_tools(svc, conversation_id))
+    if conversation_id is None:
+        st.session_state[DRAFT_TOOLS_KEY] = chosen
+    else:
+        svc.turns.toolbox.set_chosen(conversation_id, chosen)
+
+
+def _tools_panel(svc, conversation_id: int | None, resolved: Resolved) -> None:
+    """The chat's tools: a toggle and an approval policy each."""
+    if not svc.tool_servers.enabled():
+        return
+    chosen = _chat_tools(svc, conversation_id)
+    label = f"Tools for this chat ({len(chosen)})" if chosen else "Tools for this chat"
+    with st.expander(label, icon=":material/build:"):
+        if resolved.profile.kind == KIND_LOCAL:
+            st.caption(
+                "The embedded model cannot call tools; its answers come without them. Pick "
+                "another endpoint above to use tools."
+            )
+            return
+        keys: list[str] = []
+        keys = ui.tool_choices(
+            svc,
+            chosen,
+            _panel_key(conversation_id, "tools"),
+            on_change=lambda: _change_tools(conversation_id, keys),
+        )
+
+
 def _sidebar(
     svc,
     conversation_id: int | None,
@@ -294,6 +336,7 @@ def _sidebar(
         )
         _sidebar_search(svc)
         _settings_panel(svc, conversation_id, chat, resolved)
+        _tools_panel(svc, conversation_id, resolved)
         if model_problem:
             st.error(model_problem, icon=":material/error:")
         st.subheader("Recent", divider="gray")
@@ -418,7 +461,13 @@ def _answer(svc, exchange: transcript.Exchange, is_last: bool, draw_later: ui.De
                     on_click=_stop,
                     args=(answer.id,),
                 )
-                ui.follow_answer(svc.turns, answer.id, later=draw_later)
+                waiting = svc.turns.approvals.waiting(answer.id)
+                if waiting is None and ui.follow_answer(svc.turns, answer.id, later=draw_later):
+                    st.rerun()  # it now waits for an approval: draw the question
+                if waiting is not None:
+                    ui.render_parts(svc.store.get_message(answer.id), waiting.call_id)
+                    _approval(svc, waiting)
+                    return
             answer = svc.store.get_message(answer.id)
             if answer.is_live:  # followed to its end elsewhere but not yet written: look again
                 st.rerun()
@@ -448,6 +497,42 @@ def _answer(svc, exchange: transcript.Exchange, is_last: bool, draw_later: ui.De
         _fork_button(actions, answer.id)
 
 
+@ui.action
+def _decide(answer_id: int, call_id: str, decision: str, always: bool = False) -> None:
+    if not ui.services().turns.decide(answer_id, call_id, decision, always):
+        ui.notify("That call was already decided (maybe in another tab).")
+
+
+def _approval(svc, waiting: Approval) -> None:
+    """The call the answer waits on, with Approve / Deny; it follows a decision made in
+    another tab within a second."""
+    with st.container(border=True, key=f"approval-{waiting.answer_id}"):
+        st.markdown(
+            f"The assistant wants to run **{plain(waiting.server)}/{plain(waiting.tool)}** with:"
+        )
+        st.code(json.dumps(waiting.arguments, ensure_ascii=False, indent=2), language="json")
+        row = st.container(horizontal=True, gap="small")
+        args = (waiting.answer_id, waiting.call_id)
+        row.button("Approve", type="primary", icon=":material/check:", key="approve",
+                   on_click=_decide, args=(*args, APPROVE))  # fmt: skip
+        row.button("Deny", icon=":material/block:", key="deny",
+                   on_click=_decide, args=(*args, DENY))  # fmt: skip
+        row.button("Always allow this tool in this chat", type="tertiary", key="always",
+                   on_click=_decide, args=(*args, APPROVE, True))  # fmt: skip
+        _watch_approval(waiting.answer_id, waiting.call_id)
+
+
+@st.fragment(run_every=1.0)
+def _watch_approval(answer_id: int, call_id: str) -> None:
+    """Decided elsewhere (another tab), or the answer ended: redraw the page."""
+    svc = ui.services()
+    approval = svc.turns.approvals.get(answer_id, call_id)
+    if approval is None or approval.decision is not None:
+        st.rerun(scope="app")
+    if not svc.store.get_message(answer_id).is_live:  # stopped meanwhile
+        st.rerun(scope="app")
+
+
 def _submit() -> None:
     """Chat input callback: create and start the turn, or say why not and keep the text."""
     svc = ui.services()
@@ -456,17 +541,19 @@ def _submit() -> None:
     try:
         conversation_id = ui.conversation_from_url(svc)
         try:
-            ids = svc.send(conversation_id, text, draft)
+            tools = st.session_state.get(DRAFT_TOOLS_KEY)
+            ids = svc.send(conversation_id, text, draft, tools)
         except NotFound:
             ui.notify("That conversation was deleted; this is a new chat.")
             conversation_id = None
-            ids = svc.send(None, text, draft)
+            ids = svc.send(None, text, draft, st.session_state.get(DRAFT_TOOLS_KEY))
     except AppError as exc:
         ui.notify_problem(exc)
         if text.strip():
             _hand_back(text)
         return
     if conversation_id is None:
+        st.session_state.pop(DRAFT_TOOLS_KEY, None)
         st.session_state.pop(DRAFT_KEY, None)  # the next new chat starts from the defaults again
     ui.open_conversation(ids.conversation_id)
 

@@ -4,6 +4,8 @@ defaults new chats start from."""
 from __future__ import annotations
 
 import functools
+import json
+import shlex
 
 import streamlit as st
 
@@ -25,6 +27,14 @@ from assistant.profiles import (
     sends_key_to_a_new_url,
 )
 from assistant.safe_markdown import plain
+from assistant.tool_servers import (
+    HTTP,
+    STDIO,
+    ServerDraft,
+    ToolServer,
+    parse_args,
+    read_mcp_servers_json,
+)
 
 NOTICE_KEY = "settings_notice"
 CONFIRM_KEY = "settings_confirm"  # ("preset" | "profile", id) awaiting a delete confirmation
@@ -514,6 +524,214 @@ def _defaults_tab(svc) -> None:
         st.form_submit_button("Save defaults", on_click=_save_defaults, type="primary")
 
 
+# -- tools (MCP servers) ---------------------------------------------------------------------
+
+TOOL_CHECKS_KEY = "tool_server_checks"  # server id -> its tools, or why it cannot be used
+TRANSPORT_LABELS = {STDIO: "Command (stdio)", HTTP: "URL (Streamable HTTP)"}
+
+
+def _server_fields(prefix: str, server: ToolServer | None) -> None:
+    """The fields of a server's settings (new or existing); values are read on save."""
+    transport = st.radio(
+        "Transport",
+        list(TRANSPORT_LABELS),
+        index=list(TRANSPORT_LABELS).index(server.transport if server else STDIO),
+        format_func=TRANSPORT_LABELS.__getitem__,
+        key=f"{prefix}-transport",
+        horizontal=True,
+    )
+    st.text_input("Name", value=server.name if server else "", key=f"{prefix}-name",
+                  placeholder="e.g. time")  # fmt: skip
+    if transport == STDIO:
+        st.text_input("Command", value=(server.command or "") if server else "",
+                      key=f"{prefix}-command", placeholder="e.g. uvx")  # fmt: skip
+        st.text_input(
+            "Arguments",
+            value=shlex.join(server.args) if server else "",
+            key=f"{prefix}-args",
+            placeholder="e.g. mcp-server-time --local-timezone Europe/Paris",
+            help="On one line, as in a terminal; quote an argument that has spaces.",
+        )
+        st.text_area(
+            "Environment values (NAME=value, one per line)",
+            value="\n".join(f"{k}={v}" for k, v in server.env.items()) if server else "",
+            key=f"{prefix}-env",
+            help="Plain values only (a time zone, a path). Never a key: name it below instead.",
+        )
+        st.text_input(
+            "Variables passed through from the app's environment or secrets.toml",
+            value=" ".join(server.env_pass) if server else "",
+            key=f"{prefix}-pass",
+            placeholder="e.g. GITHUB_PERSONAL_ACCESS_TOKEN",
+            help="The server starts with a minimal environment; these names are read when it "
+            "starts and are never stored.",
+        )
+    else:
+        st.text_input("URL", value=(server.url or "") if server else "", key=f"{prefix}-url",
+                      placeholder="http://127.0.0.1:8000/mcp")  # fmt: skip
+        st.text_input("Header (optional)", value=(server.header_name or "") if server else "",
+                      key=f"{prefix}-header", placeholder="e.g. Authorization")  # fmt: skip
+        _key_fields(prefix, server.header_source if server else KEY_NONE,
+                    server.header_key if server else None)  # fmt: skip
+
+
+def _server_draft(prefix: str, enabled: bool = True) -> ServerDraft:
+    state = st.session_state
+    env: dict[str, str] = {}
+    for line in (state.get(f"{prefix}-env") or "").splitlines():
+        if line.strip():
+            name, sep, value = line.partition("=")
+            if not sep:
+                raise InvalidInput(f"{line.strip()!r} is not NAME=value.")
+            env[name.strip()] = value.strip()
+    return ServerDraft(
+        name=state.get(f"{prefix}-name") or "",
+        transport=state.get(f"{prefix}-transport") or STDIO,
+        command=state.get(f"{prefix}-command"),
+        args=parse_args(state.get(f"{prefix}-args") or ""),
+        env=env,
+        env_pass=tuple((state.get(f"{prefix}-pass") or "").replace(",", " ").split()),
+        url=state.get(f"{prefix}-url"),
+        header_name=state.get(f"{prefix}-header"),
+        header_source=state.get(f"{prefix}-key-source") or KEY_NONE,
+        header_key=state.get(f"{prefix}-key-name"),
+        enabled=enabled,
+    )
+
+
+def _add_server() -> None:
+    svc = ui.services()
+    if _attempt(lambda: svc.tool_servers.save(_server_draft("new-server")), "Tool server added."):
+        for field in ("name", "command", "args", "env", "pass", "url", "header", "key-name"):
+            st.session_state[f"new-server-{field}"] = ""
+
+
+def _save_server(server_id: int, enabled: bool) -> None:
+    svc = ui.services()
+    prefix = f"server-{server_id}"
+
+    def save() -> None:
+        old = svc.tool_servers.get(server_id)
+        svc.tool_servers.save(_server_draft(prefix, enabled), server_id)
+        svc.hub.forget(old.name)
+
+    _attempt(save, "Saved; the server starts again with these settings.")
+
+
+def _toggle_server(server_id: int) -> None:
+    svc = ui.services()
+    enabled = bool(st.session_state.get(f"server-{server_id}-enabled"))
+    _attempt(lambda: svc.tool_servers.set_enabled(server_id, enabled))
+
+
+def _check_server(server_id: int) -> None:
+    svc = ui.services()
+    server = svc.tool_servers.get(server_id)
+    listed = svc.turns.toolbox.listing(server, fresh=True)
+    st.session_state.setdefault(TOOL_CHECKS_KEY, {})[server_id] = listed
+
+
+def _delete_server(server_id: int) -> None:
+    svc = ui.services()
+    server = svc.tool_servers.get(server_id)
+    svc.hub.forget(server.name)
+    if _attempt(lambda: svc.tool_servers.delete(server_id), f"“{server.name}” deleted."):
+        st.session_state.pop(CONFIRM_KEY, None)
+
+
+def _import_servers() -> None:
+    svc = ui.services()
+    upload = st.session_state.get("servers-file")
+    text = upload.getvalue() if upload is not None else st.session_state.get("servers-json", "")
+    try:
+        parsed = read_mcp_servers_json(text or "")
+        saved, skipped = svc.tool_servers.import_file(parsed)
+    except AppError as exc:
+        _notify(f"Nothing was imported: {exc}", problem=True)
+        return
+    sentences = [f"Imported {len(saved)} tool server{'s' if len(saved) != 1 else ''}."]
+    if skipped:
+        sentences.append(f"Already here, skipped: {', '.join(skipped)}.")
+    if parsed.to_set:
+        sentences.append(
+            "Secrets were not stored; set these in the environment or .streamlit/secrets.toml: "
+            + ", ".join(parsed.to_set) + "."
+        )  # fmt: skip
+    sentences += parsed.notes
+    _notify(" ".join(sentences))
+    st.session_state["servers-json"] = ""
+
+
+def _change_default_tools(keys: list[str]) -> None:
+    toolbox = ui.services().turns.toolbox
+    chosen = ui.read_tool_choices("default-tools", keys, toolbox.default())
+    _attempt(lambda: toolbox.set_default(chosen))
+
+
+def _change_step_limit() -> None:
+    toolbox = ui.services().turns.toolbox
+    _attempt(lambda: toolbox.set_step_limit(int(st.session_state["tool-step-limit"])))
+
+
+def _tools_tab(svc) -> None:
+    st.caption(
+        "Model Context Protocol (MCP) servers give the model tools: a clock, files, a search. "
+        "Each tool call is shown in the answer, and asks for your approval unless you allow "
+        "that tool. Keys are never stored here: name the variable that holds them."
+    )
+    checks = st.session_state.get(TOOL_CHECKS_KEY, {})
+    for server in svc.tool_servers.list():
+        prefix = f"server-{server.id}"
+        title = plain(f"{server.name} · {server.where}")
+        with st.expander(title, icon=":material/dns:" if server.enabled else ":material/block:"):
+            st.toggle("Enabled", value=server.enabled, key=f"{prefix}-enabled",
+                      on_change=_toggle_server, args=(server.id,))  # fmt: skip
+            row = st.container(horizontal=True, gap="small")
+            row.button("Check", icon=":material/network_check:", key=f"{prefix}-check",
+                       on_click=_check_server, args=(server.id,))  # fmt: skip
+            row.button("Delete", icon=":material/delete:", key=f"{prefix}-delete",
+                       on_click=_ask, args=("server", server.id))  # fmt: skip
+            if _confirming("server", server.id, f"Delete **{plain(server.name)}**? Chats keep "
+                           "the steps it ran.", "Delete", _delete_server):  # fmt: skip
+                continue
+            listed = checks.get(server.id)
+            if isinstance(listed, str):
+                st.error(plain(listed), icon=":material/error:")
+            elif listed is not None:
+                st.success(f"{len(listed)} tool{'s' if len(listed) != 1 else ''}.",
+                           icon=":material/check:")  # fmt: skip
+                for info in listed:
+                    st.markdown(f"**{plain(info.name)}**: {plain(info.description)}")
+                    st.code(json.dumps(info.input_schema, indent=2), language="json")
+            _server_fields(prefix, server)
+            st.button("Save", key=f"{prefix}-save", on_click=_save_server,
+                      args=(server.id, server.enabled))  # fmt: skip
+    with st.expander("Add a tool server", icon=":material/add:"):
+        _server_fields("new-server", None)
+        st.button("Add", type="primary", on_click=_add_server, key="new-server-add")
+    with st.expander("Import an mcpServers file (Claude Desktop, Cursor, VS Code)",
+                     icon=":material/upload:"):  # fmt: skip
+        st.text_area("Paste the JSON", key="servers-json", height=150,
+                     placeholder='{"mcpServers": {"time": {"command": "uvx", "args": '
+                     '["mcp-server-time"]}}}')  # fmt: skip
+        st.file_uploader("…or upload the file", type=["json"], key="servers-file")
+        st.button("Import", on_click=_import_servers, key="servers-import")
+    if svc.tool_servers.enabled():
+        st.subheader("Tools new chats start with", divider="gray")
+        keys: list[str] = []
+        keys += ui.tool_choices(svc, svc.turns.toolbox.default(), "default-tools",
+                                on_change=lambda: _change_default_tools(keys))  # fmt: skip
+    st.number_input(
+        "Tool steps per answer, at most",
+        min_value=1,
+        max_value=50,
+        value=svc.turns.toolbox.step_limit(),
+        key="tool-step-limit",
+        on_change=_change_step_limit,
+        help="An answer that keeps calling tools ends here and says so.",
+    )
+
+
 def settings_page() -> None:
     # First, and on every run: a layout set later in a run (or only by another page) makes the
     # page jump between widths.
@@ -526,18 +744,23 @@ def settings_page() -> None:
     notice = st.session_state.pop(NOTICE_KEY, None)
     if notice:
         message, problem = notice
+        message = plain(message)  # names in it (a preset, a server, a variable) are text
         if problem:  # stays at the top until the next action; the toast is seen wherever
             slot.error(message, icon=":material/error:")
             st.toast(message, icon=":material/error:")
         else:
             st.toast(message, icon=":material/check:")
-    presets_tab, endpoints_tab, defaults_tab = st.tabs(["Presets", "Endpoints", "New chats"])
+    presets_tab, endpoints_tab, defaults_tab, tools_tab = st.tabs(
+        ["Presets", "Endpoints", "New chats", "Tools"]
+    )
     with presets_tab:
         _presets_tab(svc)
     with endpoints_tab:
         _endpoints_tab(svc)
     with defaults_tab:
         _defaults_tab(svc)
+    with tools_tab:
+        _tools_tab(svc)
 
 
 settings_page()

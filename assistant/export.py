@@ -143,15 +143,27 @@ def _exchange_markdown(exchange: transcript.Exchange) -> list[str]:
 
 
 def _parts_markdown(message: Message) -> list[str]:
-    """A message's text, with its reasoning and attachments quoted before it."""
+    """A message's text, with its reasoning and attachments quoted where they came, and tool
+    calls and results as quoted code blocks (a tool's output is never read as Markdown)."""
     lines: list[str] = []
     for part in message.parts:
         if part.kind == "text":
             lines.append(part.text)
+            continue
+        lines += [f"> *{plain_inline(transcript.part_heading(part))}*", ">"]
+        if part.kind in ("tool_call", "tool_result"):
+            fence = "`" * max(3, _longest_backtick_run(part.text) + 1)
+            language = "json" if part.kind == "tool_call" else "text"
+            body = [f"{fence}{language}", *part.text.splitlines(), fence]
         else:
-            lines += [f"> *{plain_inline(transcript.part_heading(part))}*", ">"]
-            lines += [f"> {line}" for line in part.text.splitlines()] + [""]
+            body = part.text.splitlines()
+        lines += [f"> {line}" for line in body] + [""]
     return lines
+
+
+def _longest_backtick_run(text: str) -> int:
+    runs = re.findall(r"`+", text)
+    return max((len(run) for run in runs), default=0)
 
 
 def markdown_text(store: Store, conversation_id: int | None = None) -> str:

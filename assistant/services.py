@@ -26,7 +26,7 @@ from assistant.profiles import ProfileStore
 from assistant.providers import ProviderRegistry
 from assistant.store import Store, TurnIds
 from assistant.tool_servers import ToolServerStore
-from assistant.toolbox import Toolbox
+from assistant.toolbox import Toolbox, write_chat_tools
 from assistant.turns import LOCAL, TurnManager
 
 log = logging.getLogger(__name__)
@@ -107,14 +107,21 @@ class Services:
     def resolve(self, conversation_id: int | None, draft: ChatSettings | None = None) -> Resolved:
         return self.chat.resolve(self.chat_settings(conversation_id, draft))
 
-    def send(self, conversation_id: int | None, text: str, draft: ChatSettings | None) -> TurnIds:
-        """Create and start a turn with the conversation's settings; a new one keeps the draft's."""
+    def send(
+        self,
+        conversation_id: int | None,
+        text: str,
+        draft: ChatSettings | None,
+        tools: dict[str, str] | None = None,
+    ) -> TurnIds:
+        """Create and start a turn with the conversation's settings; a new one keeps the draft's
+        settings and tools (`tools` None: the default set)."""
         if conversation_id is not None:
             snapshot = self.resolve(conversation_id).snapshot()
             return self.turns.send(conversation_id, text, snapshot)
         chat = self.chat.validate(self.chat.completed(draft))
         snapshot = self.chat.resolve(chat).snapshot()
-        return self.turns.send(None, text, snapshot, partial(_setup_new, chat))
+        return self.turns.send(None, text, snapshot, partial(_setup_new, chat, tools))
 
     def edit(self, user_message_id: int, text: str) -> TurnIds:
         """Resend an edited user message as a new branch, on the conversation's settings."""
@@ -131,7 +138,8 @@ class Services:
         """A new conversation from the path up to this message, with the source's settings."""
         message = self.store.get_message(message_id)
         chat = self.chat.conversation(message.conversation_id)
-        return self.turns.lifecycle.fork(message_id, partial(_setup_new, chat))
+        tools = self.turns.toolbox.chosen(message.conversation_id) if self.turns.toolbox else None
+        return self.turns.lifecycle.fork(message_id, partial(_setup_new, chat, tools))
 
     def regenerate(self, answer_id: int) -> int:
         """A new version of an answer with its conversation's current settings, started."""
@@ -139,8 +147,12 @@ class Services:
         return self.turns.regenerate(answer_id, self.resolve(answer.conversation_id).snapshot())
 
 
-def _setup_new(chat: ChatSettings, conn: Any, conversation_id: int) -> None:
+def _setup_new(
+    chat: ChatSettings, tools: dict[str, str] | None, conn: Any, conversation_id: int
+) -> None:
     write_conversation_settings(conn, conversation_id, chat)
+    if tools is not None:
+        write_chat_tools(conn, conversation_id, tools)
 
 
 def configure_logging(level: str) -> None:

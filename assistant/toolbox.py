@@ -101,10 +101,7 @@ class Toolbox:
 
     def set_chosen(self, conversation_id: int, chosen: dict[str, str]) -> None:
         with self.db.transaction() as conn:
-            conn.execute(
-                "UPDATE conversations SET tools = ? WHERE id = ?",
-                (json.dumps(_checked(chosen), sort_keys=True), conversation_id),
-            )
+            write_chat_tools(conn, conversation_id, chosen)
 
     def allow_always(self, conversation_id: int, key: str) -> None:
         chosen = self.chosen(conversation_id)
@@ -180,6 +177,14 @@ class Toolbox:
             text = f"{cut}\n[… {more:,} more characters were cut]"
             outcome = ToolOutcome(text, outcome.is_error, None, outcome.seconds, outcome.notes)
         return outcome
+
+
+def write_chat_tools(conn: Any, conversation_id: int, chosen: dict[str, str]) -> None:
+    """A chat's tools, inside the caller's transaction (a new chat's first one)."""
+    conn.execute(
+        "UPDATE conversations SET tools = ? WHERE id = ?",
+        (json.dumps(_checked(chosen), sort_keys=True), conversation_id),
+    )
 
 
 def parse_arguments(call: ToolCall) -> Any:

@@ -202,18 +202,31 @@ def part_heading(part: Part) -> str:
         return "Thoughts"
     if part.kind == ATTACHMENT:
         return f"Attachment: {part.data.get('name') or 'file'}"
-    if part.kind == TOOL_CALL:
-        return f"Tool call: {part.data.get('name') or 'tool'}"
-    if part.kind == TOOL_RESULT:
-        return f"Tool result: {part.data.get('name') or 'tool'}"
+    if part.kind in (TOOL_CALL, TOOL_RESULT):
+        server = part.data.get("server")
+        name = f"{server}/{part.data.get('name')}" if server else part.data.get("name") or "tool"
+        if part.kind == TOOL_CALL:
+            return f"Tool call: {name}"
+        seconds = part.data.get("seconds")
+        timing = f", {seconds:.2f} s" if isinstance(seconds, int | float) else ""
+        failed = " (failed)" if part.data.get("is_error") else ""
+        return f"Tool result: {name}{timing}{failed}"
     return part.kind
 
 
 def tokens_per_second(message: Message) -> float | None:
-    """Generation speed after the first token, when the numbers allow it."""
+    """Generation speed after the first token, when the numbers allow it. Time spent in tool
+    calls and waiting for the user's approval is not generation time."""
     if not message.completion_tokens or message.total_s is None:
         return None
-    generating = message.total_s - (message.first_token_s or 0.0)
+    elsewhere = sum(
+        float(part.data.get(name) or 0.0)
+        for part in message.parts
+        if part.kind == TOOL_RESULT
+        for name in ("seconds", "waited_s")
+        if isinstance(part.data.get(name), int | float)
+    )
+    generating = message.total_s - (message.first_token_s or 0.0) - elsewhere
     if generating <= 0 or message.completion_tokens < 2:
         return None
     return (message.completion_tokens - 1) / generating
@@ -250,10 +263,17 @@ def caption(message: Message) -> str:
         parts.append(f"{speed:.1f} tokens/s")
     elif message.total_s is not None:
         parts.append(f"{message.total_s:.2f} s")
+    calls = sum(1 for part in message.parts if part.kind == TOOL_CALL)
+    if calls:
+        parts.append("1 tool call" if calls == 1 else f"{calls} tool calls")
     if message.status == "stopped":
         parts.append("stopped")
     elif message.finish_reason == "length":
         parts.append("cut at the token limit")
+    elif message.finish_reason == "tool_steps":
+        parts.append("ended at the tool step limit")
+    elif message.finish_reason == "no_tools":
+        parts.append("answered without tools (the endpoint does not take them)")
     return " · ".join(parts)
 
 

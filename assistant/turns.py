@@ -91,12 +91,15 @@ class ToolStep:
     result: str | None = None
     is_error: bool = False
     seconds: float | None = None
+    waited_s: float = 0.0  # for the user's approval: not the answer's own time
 
     def parts(self) -> list[Part]:
         names = {"id": self.call_id, "name": self.tool, "server": self.server}
         parts = [Part(TOOL_CALL, self.arguments, names)]
         if self.result is not None:
             extra = {"is_error": self.is_error, "seconds": round(self.seconds or 0.0, 3)}
+            if self.waited_s:
+                extra["waited_s"] = round(self.waited_s, 3)
             parts.append(Part(TOOL_RESULT, self.result, {**names, **extra}))
         return parts
 
@@ -904,6 +907,7 @@ class TurnManager:
         """Store the call as waiting and wait for the decision (None: stopped meanwhile)."""
         assert self.toolbox is not None
         step.state = WAITING_APPROVAL
+        asked_at = time.monotonic()
         self._checkpoint(live)
         self.approvals.request(live.answer_id, step.call_id, step.server, step.tool, arguments)
         live.step_changed()
@@ -915,6 +919,7 @@ class TurnManager:
             except StorageError:
                 continue  # the text is in memory; look again
             if approval is not None and approval.decision is not None:
+                step.waited_s = time.monotonic() - asked_at
                 if approval.always:
                     self.toolbox.allow_always(answer.conversation_id, tool.info.key)
                 return approval.decision

@@ -22,12 +22,12 @@ from assistant import textsearch, transcript
 from assistant.chat_settings import PARAM_SPECS
 from assistant.config import SETTING_NAMES, load_settings
 from assistant.errors import AppError, ConfigError, InvalidInput, ProviderError, StorageError
-from assistant.parts import ATTACHMENT, REASONING, TEXT, TOOL_CALL, TOOL_RESULT
+from assistant.parts import ATTACHMENT, REASONING, TEXT, TOOL_CALL, TOOL_RESULT, Part
 from assistant.profiles import KIND_LOCAL, Profile
 from assistant.safe_markdown import plain, without_images
 from assistant.services import Services, configure_logging
 from assistant.store import FINAL_STATUSES, Message, SearchHit, Store
-from assistant.turns import ELSEWHERE, QUEUED, WAITING, Progress, TurnManager
+from assistant.turns import ELSEWHERE, QUEUED, WAITING, WAITING_APPROVAL, Progress, TurnManager
 
 if TYPE_CHECKING:  # pandas is imported by the pages that show tables, not by the chat
     import pandas as pd
@@ -408,14 +408,22 @@ def reasoning_label(seconds: float | None, thinking: bool = False) -> str:
     return f"Thought for {seconds:.0f} s" if seconds is not None else "Thoughts"
 
 
-def render_parts(message: Message) -> None:
+def render_parts(message: Message, waiting_call: str | None = None) -> None:
     """A message's parts in order: text as Markdown (images as links), the rest collapsed,
     each under a plain-text label (a file name is user data, never Markdown)."""
-    for part in message.parts:
+    parts = message.parts
+    results = {p.data.get("id"): p for p in parts if p.kind == TOOL_RESULT}
+    for part in parts:
         if part.kind == TEXT:
             if part.text:
                 st.markdown(without_images(part.text))
             continue
+        if part.kind == TOOL_CALL:
+            state = "waiting" if part.data.get("id") == waiting_call else None
+            render_tool_step(part, results.get(part.data.get("id")), state)
+            continue
+        if part.kind == TOOL_RESULT and part.data.get("id") is not None:
+            continue  # drawn with its call
         if part.kind == REASONING:
             seconds = part.data.get("seconds")
             label = reasoning_label(seconds if isinstance(seconds, int | float) else None)
@@ -495,7 +503,7 @@ class Deferred:
         draw()
 
 
-def follow_answer(turns: TurnManager, answer_id: int, later: Deferred | None = None) -> None:
+def follow_answer(turns: TurnManager, answer_id: int, later: Deferred | None = None) -> bool:
     """Stream a live answer into the current container, with its state in words above it.
 
     Any interruption of the script (a click, another conversation, a closed tab, the app
@@ -506,15 +514,29 @@ def follow_answer(turns: TurnManager, answer_id: int, later: Deferred | None = N
     two chunks is still turned into a link.
 
     `later` (what the page can draw later) is drawn at the first update once the first words,
-    or the first words about a wait, had their head start.
+    or the first words about a wait, had their head start. Returns True when the answer stopped
+    to wait for the user's approval of a tool call (the page then draws the question).
     """
     status = st.empty()
     thinking = st.empty()
+    steps_box = st.empty()
     body = st.empty()
     text = ""
     shown: tuple[str, str] | None = None
     thought_shown: tuple[int, bool] = (0, False)
+    steps_shown: tuple[tuple[str, str], ...] = ()
     for chunk in turns.follow(answer_id):
+        steps = turns.steps(answer_id)
+        if any(step.state == WAITING_APPROVAL for step in steps):
+            status.empty()
+            return True
+        signature = tuple((step.call_id, step.state) for step in steps)
+        if signature != steps_shown:
+            steps_shown = signature
+            with steps_box.container():
+                for step in steps:
+                    call, *result = step.parts()
+                    render_tool_step(call, result[0] if result else None, step.state)
         reasoning, thought_s = turns.reasoning(answer_id)
         if (len(reasoning), thought_s is not None) != thought_shown:
             thought_shown = (len(reasoning), thought_s is not None)
@@ -547,3 +569,100 @@ def follow_answer(turns: TurnManager, answer_id: int, later: Deferred | None = N
             elif text or shown is not None:
                 later.first_words_drawn()
     status.empty()
+    return False
+
+
+# -- tools ----------------------------------------------------------------------------------
+
+POLICY_LABELS = {"ask": "Ask every time", "allow": "Always allow"}
+
+
+def tool_choice_keys(prefix: str, key: str) -> tuple[str, str]:
+    """The widget keys of one tool's toggle and policy."""
+    safe = "".join(c if c.isalnum() else "-" for c in key)
+    return f"{prefix}-use-{safe}", f"{prefix}-policy-{safe}"
+
+
+def read_tool_choices(prefix: str, keys: list[str], chosen: dict[str, str]) -> dict[str, str]:
+    """The tools ticked in the widgets, each with its policy (what is not drawn stays)."""
+    result = dict(chosen)
+    for key in keys:
+        use, policy = tool_choice_keys(prefix, key)
+        if use not in st.session_state:
+            continue
+        if st.session_state[use]:
+            result[key] = st.session_state.get(policy) or chosen.get(key, "ask")
+        else:
+            result.pop(key, None)
+    return result
+
+
+def tool_choices(
+    svc: Services, chosen: dict[str, str], prefix: str, on_change: Callable[..., None]
+) -> list[str]:
+    """A toggle and an approval policy per tool of the enabled servers; returns the tool keys
+    drawn. A server that cannot be used says why in one line."""
+    keys: list[str] = []
+    available = svc.turns.toolbox.available() if svc.turns.toolbox else []
+    if not available:
+        st.caption("No tool servers yet: add one in Settings › Tools.")
+        return keys
+    for server, listed in available:
+        st.markdown(f"**{plain(server.name)}**")
+        if isinstance(listed, str):
+            st.caption(plain(listed))
+            continue
+        for info in listed:
+            keys.append(info.key)
+            use, policy = tool_choice_keys(prefix, info.key)
+            row = st.container(horizontal=True, vertical_alignment="center", gap="small")
+            row.toggle(
+                plain(info.name),
+                value=info.key in chosen,
+                key=use,
+                help=plain(info.description[:300]) if info.description else None,
+                on_change=on_change,
+            )
+            if info.key in chosen:
+                row.selectbox(
+                    "Approval",
+                    list(POLICY_LABELS),
+                    index=list(POLICY_LABELS).index(chosen[info.key]),
+                    format_func=POLICY_LABELS.__getitem__,
+                    key=policy,
+                    label_visibility="collapsed",
+                    on_change=on_change,
+                    width=170,
+                )
+    return keys
+
+
+def tool_step_label(call: Part, result: Part | None, state: str | None = None) -> str:
+    """server/tool · time · how it ended, as plain text (names come from a server)."""
+    name = f"{call.data.get('server') or '?'}/{call.data.get('name') or '?'}"
+    if result is None:
+        doing = "waiting for your approval" if state == "waiting" else "running…"
+        return plain(f"{name} · {doing}")
+    seconds = result.data.get("seconds")
+    timing = f" · {seconds:.2f} s" if isinstance(seconds, int | float) else ""
+    ending = " · failed" if result.data.get("is_error") else ""
+    return plain(f"{name}{timing}{ending}")
+
+
+def render_tool_step(call: Part, result: Part | None, state: str | None = None) -> None:
+    """One call: a collapsed step with its arguments and result, both shown as text."""
+    failed = bool(result and result.data.get("is_error"))
+    icon = ":material/error:" if failed else ":material/build:"
+    with st.expander(tool_step_label(call, result, state), icon=icon):
+        st.caption("Arguments")
+        st.code(_pretty_json(call.text), language="json")
+        if result is not None:
+            st.caption("Result" if not failed else "Result (the tool reported an error)")
+            st.code(result.text or "(empty)", language=None, wrap_lines=True)
+
+
+def _pretty_json(text: str) -> str:
+    try:
+        return json.dumps(json.loads(text), ensure_ascii=False, indent=2)
+    except (ValueError, RecursionError):
+        return text

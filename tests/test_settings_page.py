@@ -58,7 +58,7 @@ def preset_id(db_path: Path, name: str) -> int:
 def test_presets_can_be_created_edited_duplicated_made_default_and_deleted(remote, db_path):
     at = settings_page()
     assert not at.exception
-    assert [t.label for t in at.tabs] == ["Presets", "Endpoints", "New chats"]
+    assert [t.label for t in at.tabs] == ["Presets", "Endpoints", "New chats", "Tools"]
     for name in ("Helpful assistant · default", "Concise answers", "Code reviewer"):
         assert name in expanders(at)
     assert "Chinese ↔ English translator" in expanders(at)
@@ -95,7 +95,7 @@ def test_preset_validation_messages_and_nothing_lost(remote, db_path):
     at.text_input(key="new-preset-name").input("   ")
     at.text_area(key="new-preset-text").input("A prompt worth keeping.")
     at = click(at, "Create preset")
-    assert at.error[0].value == "A preset needs a name."
+    assert at.error[0].value == plain("A preset needs a name.")
     assert at.text_area(key="new-preset-text").value == "A prompt worth keeping."
     at.text_input(key="new-preset-name").input("concise ANSWERS")
     at = click(at, "Create preset")
@@ -119,7 +119,7 @@ def test_endpoints_add_validate_pick_model_and_check(remote, db_path):
     at.text_input(key="new-profile-name").input("Local server")
     at.text_input(key="new-profile-url").input("localhost:11434/v1")
     at = click(at, "Add endpoint")
-    assert "must start with http:// or https://" in at.error[0].value
+    assert plain("must start with http:// or https://") in at.error[0].value
     at.text_input(key="new-profile-url").input(remote.base_url)
     at = click(at, "Add endpoint")
     assert not at.error
@@ -245,3 +245,40 @@ def test_max_tokens_out_of_range_on_save_says_the_range(remote, db_path):
     assert not at.exception
     shown = " ".join(e.value for e in at.error)
     assert "Max tokens must be between 1 and" in shown
+
+
+def test_tool_servers_are_added_checked_imported_and_chosen(remote, db_path):
+    at = settings_page()
+    at.text_input(key="new-server-name").input("time")
+    at.text_input(key="new-server-command").input("mcp-server-time")
+    at.text_input(key="new-server-args").input("--local-timezone UTC")
+    at = click(at, "Add")
+    assert not at.exception
+    assert plain("time · mcp-server-time --local-timezone UTC") in expanders(at)
+    server_id = 1
+    at = next(b for b in at.button if b.key == f"server-{server_id}-check").click().run()
+    assert "2 tools." in [s.value for s in at.success]
+    # A pasted mcpServers file: the token is not stored, the page says what to set.
+    at.text_area(key="servers-json").input(
+        '{"mcpServers": {"gh": {"command": "no-such-mcp-server", "env": {"GITHUB_TOKEN": '
+        '"ghp_abc123", "TZ": "UTC"}}}}'
+    )
+    at = click(at, "Import")
+    toasts = " ".join(t.value for t in at.toast)
+    assert "Imported 1 tool server" in toasts and plain("GITHUB_TOKEN") in toasts
+    with Database(db_path).connect() as conn:
+        stored = conn.execute("SELECT env, env_pass FROM mcp_servers WHERE name = 'gh'").fetchone()
+    assert "ghp_abc123" not in str(tuple(stored)) and '"TZ": "UTC"' in stored[0]
+    at = next(b for b in at.button if b.key == "server-2-check").click().run()
+    assert any(plain("needs GITHUB_TOKEN") in e.value for e in at.error)
+    # The default tools for new chats: get_current_time, asking first.
+    at.toggle(key="default-tools-use-time-get-current-time").set_value(True).run()
+    with Database(db_path).connect() as conn:
+        value = conn.execute(
+            "SELECT value FROM app_settings WHERE key = 'default_tools'"
+        ).fetchone()
+    assert value[0] == '{"time/get_current_time": "ask"}'
+    # The chat offers the same choice per chat; the embedded model says it cannot use them.
+    chat = chat_page()
+    labels = [e.label for e in chat.sidebar.expander]
+    assert "Tools for this chat (1)" in labels
