@@ -103,6 +103,7 @@ class _Walk:
     parent: str | None = None
     thoughts: str = ""
     thought_s: float | None = None
+    tools: tuple[Part, ...] = ()  # tool calls and results not yet attached to an answer
 
 
 def chatgpt_conversation(item: dict[str, Any], number: int) -> ImportedConversation:
@@ -174,6 +175,25 @@ def _chatgpt_node(
             seconds = float(found.group(1)) * (60 if found.group(2) == "minute" else 1)
             return replace(walk, thought_s=seconds)
         return walk
+    if role == "assistant" and (message.get("recipient", "all") != "all" or kind == "code"):
+        name = text_of(message.get("recipient")) or "tool"
+        code = text_of(content.get("text")) or "\n".join(
+            p for p in content.get("parts") or [] if isinstance(p, str)
+        )
+        return replace(
+            walk, tools=(*walk.tools, Part(TOOL_CALL, code, {"name": name, "id": node_id}))
+        )
+    if role == "tool":
+        author = message.get("author") or {}
+        name = text_of(author.get("name")) or next(
+            (p.data["name"] for p in reversed(walk.tools) if p.kind == TOOL_CALL), "tool"
+        )
+        call_id = next((p.data["id"] for p in reversed(walk.tools) if p.kind == TOOL_CALL), node_id)
+        output = "\n".join(
+            p if isinstance(p, str) else ATTACHMENT_NOTE for p in content.get("parts") or []
+        ) or text_of(content.get("text"))
+        result = Part(TOOL_RESULT, output, {"name": name, "id": call_id})
+        return replace(walk, tools=(*walk.tools, result))
     if role not in ("user", "assistant"):
         return walk
     text = _chatgpt_text(message)
@@ -183,17 +203,21 @@ def _chatgpt_node(
     when = epoch_iso(message.get("create_time"), created_at)
     previous = messages.get(walk.parent) if walk.parent else None
     if role == "assistant" and previous is not None and previous.role == "assistant":
-        # The rest of an answer after a tool call: the same answer, longer.
+        # The rest of an answer after a tool call: the same answer, longer, with the calls
+        # between its texts.
         joined = previous.content + "\n\n" + text
-        parts = [p for p in previous.parts if p.kind != TEXT] + [Part(TEXT, joined)]
+        before = list(previous.parts) or [Part(TEXT, previous.content)]
+        parts = _joined_text([*before, *walk.tools, Part(TEXT, text)])
         messages[previous.key] = replace(
             previous,
             content=joined,
-            parts=tuple(parts) if len(parts) > 1 else (),
+            parts=tuple(parts) if any(p.kind != TEXT for p in parts) else (),
             updated_at=when,
         )
-        return walk
+        return replace(walk, tools=())
     parts = [Part(TEXT, text)]
+    if role == "assistant":
+        parts[0:0] = walk.tools
     if role == "assistant" and walk.thoughts:
         seconds = {"seconds": walk.thought_s} if walk.thought_s is not None else {}
         parts.insert(0, Part(REASONING, walk.thoughts, seconds))
@@ -334,13 +358,16 @@ def _block_text(value: Any) -> str:
 
 
 def _joined_text(parts: list[Part]) -> list[Part]:
-    """Neighbouring text parts as one (a message's text is one piece), empty ones dropped."""
+    """Neighbouring text parts as one paragraph-separated piece, empty ones dropped; text after a
+    tool step starts a new paragraph (so the joined text parts are the message's text)."""
     result: list[Part] = []
     for part in parts:
         if part.kind == TEXT and not part.text:
             continue
         if part.kind == TEXT and result and result[-1].kind == TEXT:
             result[-1] = Part(TEXT, result[-1].text + "\n\n" + part.text)
+        elif part.kind == TEXT and any(p.kind == TEXT for p in result):
+            result.append(Part(TEXT, "\n\n" + part.text))
         else:
             result.append(part)
     return result

@@ -66,6 +66,8 @@ Version 8 (tools over MCP)
   the chat chooses (it then follows the default set in app_settings).
 - tool_approvals: a tool call waiting for (or given) the user's decision, so the decision can
   come from any tab or after a reload.
+- The search triggers index `assistant_message_text(content, parts)`: the text, plus the
+  names, arguments and results of tool calls.
 """
 
 from __future__ import annotations
@@ -478,6 +480,42 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             PRIMARY KEY (answer_id, call_id)
         );
         CREATE INDEX tool_approvals_waiting ON tool_approvals (answer_id) WHERE decision IS NULL;
+
+        DROP TRIGGER messages_fts_after_insert;
+        DROP TRIGGER messages_fts_after_update;
+        DROP TRIGGER conversations_fts_from_trash;
+        CREATE TRIGGER messages_fts_after_insert AFTER INSERT ON messages
+        WHEN (new.content != '' OR new.parts IS NOT NULL)
+            AND (SELECT deleted_at FROM conversations WHERE id = new.conversation_id) IS NULL
+        BEGIN
+            INSERT INTO messages_fts (rowid, body) VALUES (
+                new.id, assistant_search_text(assistant_message_text(new.content, new.parts)));
+        END;
+        CREATE TRIGGER messages_fts_after_update AFTER UPDATE OF content, parts ON messages
+        WHEN new.content IS NOT old.content OR new.parts IS NOT old.parts
+        BEGIN
+            DELETE FROM messages_fts WHERE rowid = old.id;
+            INSERT INTO messages_fts (rowid, body)
+                SELECT new.id,
+                       assistant_search_text(assistant_message_text(new.content, new.parts))
+                WHERE (new.content != '' OR new.parts IS NOT NULL) AND (
+                    SELECT deleted_at FROM conversations WHERE id = new.conversation_id) IS NULL;
+        END;
+        CREATE TRIGGER conversations_fts_from_trash AFTER UPDATE OF deleted_at ON conversations
+        WHEN old.deleted_at IS NOT NULL AND new.deleted_at IS NULL
+        BEGIN
+            INSERT INTO messages_fts (rowid, body)
+                SELECT id, assistant_search_text(assistant_message_text(content, parts))
+                FROM messages
+                WHERE conversation_id = new.id AND (content != '' OR parts IS NOT NULL);
+            INSERT INTO titles_fts (rowid, title) VALUES (new.id, assistant_search_text(new.title));
+        END;
+        -- Imported answers (migration 7) may already hold tool parts: index them.
+        DELETE FROM messages_fts WHERE rowid IN (SELECT id FROM messages WHERE parts IS NOT NULL);
+        INSERT INTO messages_fts (rowid, body)
+            SELECT m.id, assistant_search_text(assistant_message_text(m.content, m.parts))
+            FROM messages AS m JOIN conversations AS c ON c.id = m.conversation_id
+            WHERE m.parts IS NOT NULL AND c.deleted_at IS NULL;
         """,
     ),
 ]

@@ -16,6 +16,7 @@ The database calls `search_text` from its triggers, so every connection register
 from __future__ import annotations
 
 import html
+import json
 import re
 import sqlite3
 import unicodedata
@@ -52,8 +53,28 @@ def search_text(text: str | None) -> str:
     return _CJK.sub(ZERO_WIDTH_SPACE + r"\1" + ZERO_WIDTH_SPACE, text)
 
 
+MESSAGE_TEXT_FUNCTION = "assistant_message_text"
+
+
+def message_text(content: str | None, parts: str | None) -> str:
+    """What search finds in a message: its text, and the names, arguments and results of its
+    tool calls (reasoning is left out: it is not what the answer said)."""
+    found = [content or ""]
+    if parts:
+        try:
+            records = json.loads(parts)
+        except ValueError:
+            records = []
+        for record in records if isinstance(records, list) else []:
+            if isinstance(record, dict) and record.get("type") in ("tool_call", "tool_result"):
+                found += [str(record.get("server") or ""), str(record.get("name") or "")]
+                found.append(str(record.get("text") or ""))
+    return "\n".join(piece for piece in found if piece)
+
+
 def register_functions(conn: sqlite3.Connection) -> None:
     conn.create_function(SEARCH_FUNCTION, 1, search_text, deterministic=True)
+    conn.create_function(MESSAGE_TEXT_FUNCTION, 2, message_text, deterministic=True)
 
 
 @dataclass(frozen=True)

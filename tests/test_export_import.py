@@ -301,6 +301,9 @@ def test_chatgpt_export_keeps_its_tree_with_titles_times_and_reasoning(store):
     assert answer.provider == importing.CHATGPT_PROVIDER
     assert answer.reply_to == answer.parent_id == shown[0].question.id
     assert shown[0].question.created_at == "2024-03-01T10:00:10.000Z"
+    kinds = [p.kind for p in shown[1].answer.parts]
+    assert kinds == ["reasoning", "tool_call", "tool_result", "text"]  # the browser call
+    assert shown[1].answer.parts[2].text == "rye: high enzyme activity"
     reasoning = shown[1].answer.reasoning
     assert reasoning is not None and reasoning.data == {"seconds": 4.0}
     assert reasoning.text == "Comparing flours\nRye ferments faster than wheat."

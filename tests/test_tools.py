@@ -336,3 +336,42 @@ def test_check_explains_servers_that_cannot_be_used(store):
                 hub.tools(server)
     finally:
         hub.close()
+
+
+def test_kill_9_during_a_tool_call_keeps_the_earlier_steps(store, fake_server, http_tools):
+    fake_server.enqueue(
+        Scenario(chunks=["First a sum. "], tool_calls=[call("k1", "web__add", {"a": 1, "b": 2})]),
+        Scenario(chunks=["Now a wait. "], tool_calls=[call("k2", "web__slow", {"seconds": 60})]),
+    )
+    owner = subprocess.Popen(
+        [sys.executable, str(TESTS / "tool_owner_process.py"), str(store.db.path),
+         fake_server.base_url, http_tools],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        answer_id = json.loads(owner.stdout.readline())["answer_id"]
+        # The second step's call is saved (the heartbeat checkpoints it) while the tool runs.
+        wait_until(
+            lambda: sum(p.kind == "tool_call" for p in store.get_message(answer_id).parts) == 2,
+            timeout=20,
+        )
+        owner.kill()  # kill -9
+        owner.wait(10)
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+    # A new start of the app recovers what the dead process was writing.
+    manager = TurnManager(store, lambda _snapshot: None)  # type: ignore[arg-type,return-value]
+    manager.shutdown(wait=1)
+    answer = store.get_message(answer_id)
+    assert answer.status == "interrupted"
+    assert [p.kind for p in answer.parts] == [
+        "text",
+        "tool_call",
+        "tool_result",
+        "text",
+        "tool_call",
+    ]
+    assert answer.parts[2].text == "3"
+    assert answer.content == "First a sum. \n\nNow a wait. "
