@@ -77,6 +77,8 @@ class _Connection:
     task: asyncio.Task | None = None
     problem: str | None = None
     stderr: Any = None
+    http: Any = None  # the HTTP client of a Streamable HTTP server (closed with the connection)
+    http_status: int | None = None  # the last error status it answered (the SDK drops it)
 
     @property
     def alive(self) -> bool:
@@ -202,6 +204,8 @@ class McpHub:
             connection.ready.set()
             if connection.stderr is not None:
                 connection.stderr.close()
+            if connection.http is not None:
+                await connection.http.aclose()
 
     def _target(self, connection: _Connection) -> Any:
         from mcp import StdioServerParameters
@@ -234,12 +238,20 @@ class McpHub:
                 f"The tool server {server.name} sends {server.header_name} from "
                 f"{server.header_key}, which is not set."
             )
-        if value is None:
-            return streamable_http_client(server.url or "")
         import httpx2
 
-        client = httpx2.AsyncClient(headers={server.header_name: value}, timeout=30)
-        return streamable_http_client(server.url or "", http_client=client)
+        async def note_status(response: Any) -> None:
+            if response.status_code >= 400:
+                connection.http_status = response.status_code
+
+        headers = {server.header_name: value} if server.header_name and value else {}
+        connection.http = httpx2.AsyncClient(
+            headers=headers,
+            # The SDK's own defaults: a server may hold an event stream open for minutes.
+            timeout=httpx2.Timeout(30.0, read=300.0),
+            event_hooks={"response": [note_status]},
+        )
+        return streamable_http_client(server.url or "", http_client=connection.http)
 
     def _explain(self, connection: _Connection, exc: BaseException) -> str:
         server = connection.server
@@ -253,6 +265,7 @@ class McpHub:
                     "found. Install it, or give its full path."
                 )
             status = getattr(getattr(leaf, "response", None), "status_code", None)
+            status = status or connection.http_status
             if status in (401, 403):
                 return (
                     f"The tool server {server.name} refused the credentials ({status}); check "

@@ -9,8 +9,10 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -320,22 +322,61 @@ def test_earlier_steps_go_back_to_the_model_in_order(kit, store):
     ]
 
 
+class _Locked(ThreadingHTTPServer):
+    """An HTTP server that answers 401 to everything and notes the Authorization it saw."""
+
+    def __init__(self) -> None:
+        seen: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                seen.append(self.headers.get("Authorization", ""))
+                self.send_response(401)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.seen = seen
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
 def test_check_explains_servers_that_cannot_be_used(store):
-    hub = McpHub(lambda: {}, lambda: {}, connect_timeout=10)
+    locked = _Locked()
+    hub = McpHub(lambda: os.environ, lambda: {}, connect_timeout=10)
     servers = ToolServerStore(store.db)
     try:
         missing = servers.save(ServerDraft("gone", STDIO, command="no-such-mcp-server"))
         refused = servers.save(ServerDraft("down", HTTP, url=f"http://127.0.0.1:{free_port()}/mcp"))
         needs = servers.save(ServerDraft("gh", STDIO, command="npx", env_pass=("GITHUB_TOKEN",)))
+        guarded = servers.save(
+            ServerDraft(
+                "guarded",
+                HTTP,
+                url=f"http://127.0.0.1:{locked.server_address[1]}/mcp",
+                header_name="Authorization",
+                header_source="env",
+                header_key="GUARDED_TOKEN",
+            )
+        )
+        os.environ["GUARDED_TOKEN"] = "wrong-token"
         for server, expected in (
             (missing, "was not found"),
             (refused, "Nothing answers at"),
             (needs, "needs GITHUB_TOKEN"),
+            (guarded, r"refused the credentials \(401\); check GUARDED_TOKEN"),
         ):
             with pytest.raises(ToolServerError, match=expected):
                 hub.tools(server)
+        assert set(locked.seen) == {"Bearer wrong-token"}  # the header, read from the variable
     finally:
+        os.environ.pop("GUARDED_TOKEN", None)
         hub.close()
+        locked.shutdown()
 
 
 def test_kill_9_during_a_tool_call_keeps_the_earlier_steps(store, fake_server, http_tools):
