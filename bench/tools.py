@@ -60,7 +60,12 @@ def main() -> None:
     store = Store(Database(folder / "app.db"))
     servers = ToolServerStore(store.db)
     servers.save(
-        ServerDraft("time", STDIO, command="mcp-server-time", args=("--local-timezone", "UTC"))
+        ServerDraft(
+            "time",
+            STDIO,
+            command=sys.executable,
+            args=("-m", "mcp_server_time", "--local-timezone", "UTC"),
+        )
     )
     hub = McpHub(lambda: os.environ, lambda: {})
     toolbox = Toolbox(store.db, servers, hub)

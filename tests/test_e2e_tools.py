@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -33,7 +34,12 @@ def test_a_tool_call_is_approved_in_the_page_and_kept_in_the_history(server, pag
     store = Store(Database(db_path))
     servers = ToolServerStore(store.db)
     servers.save(
-        ServerDraft("time", STDIO, command="mcp-server-time", args=("--local-timezone", "UTC"))
+        ServerDraft(
+            "time",
+            STDIO,
+            command=sys.executable,
+            args=("-m", "mcp_server_time", "--local-timezone", "UTC"),
+        )
     )
     Toolbox(store.db, servers, hub=None).set_default({"time/get_current_time": ASK})  # type: ignore[arg-type]
     arguments = json.dumps({"timezone": "Asia/Tokyo"})

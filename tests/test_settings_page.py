@@ -3,6 +3,7 @@ real database and the fake OpenAI-compatible server."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -250,11 +251,12 @@ def test_max_tokens_out_of_range_on_save_says_the_range(remote, db_path):
 def test_tool_servers_are_added_checked_imported_and_chosen(remote, db_path):
     at = settings_page()
     at.text_input(key="new-server-name").input("time")
-    at.text_input(key="new-server-command").input("mcp-server-time")
-    at.text_input(key="new-server-args").input("--local-timezone UTC")
+    at.text_input(key="new-server-command").input(sys.executable)
+    at.text_input(key="new-server-args").input("-m mcp_server_time --local-timezone UTC")
     at = click(at, "Add")
     assert not at.exception
-    assert plain("time · mcp-server-time --local-timezone UTC") in expanders(at)
+    shown = f"time · {sys.executable} -m mcp_server_time --local-timezone UTC"
+    assert plain(shown) in expanders(at)
     server_id = 1
     at = next(b for b in at.button if b.key == f"server-{server_id}-check").click().run()
     assert "2 tools." in [s.value for s in at.success]

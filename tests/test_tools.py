@@ -65,7 +65,12 @@ def _listening(port: int) -> bool:
 def kit(store: Store, fake_server: FakeOpenAIServer, http_tools: str):
     servers = ToolServerStore(store.db)
     servers.save(
-        ServerDraft("time", STDIO, command="mcp-server-time", args=("--local-timezone", "UTC"))
+        ServerDraft(
+            "time",
+            STDIO,
+            command=sys.executable,
+            args=("-m", "mcp_server_time", "--local-timezone", "UTC"),
+        )
     )
     servers.save(ServerDraft("web", HTTP, url=http_tools))
     servers.save(
