@@ -64,6 +64,8 @@ def test_a_tool_call_is_approved_in_the_page_and_kept_in_the_history(server, pag
         expect(box).to_contain_text("time/get_current_time", timeout=30_000)
         expect(box).to_contain_text("Asia/Tokyo")
         page.screenshot(path=str(tmp_path / "asking.png"))
+        page.reload()  # the question waits in the database, not in the page
+        expect(box).to_contain_text("Asia/Tokyo", timeout=15_000)
         box.get_by_role("button", name="Approve").click()
         expect(answers(page).nth(1)).to_contain_text("In Tokyo it is a fine hour.", timeout=30_000)
         step = answers(page).nth(1).get_by_test_id("stExpander")
