@@ -40,8 +40,9 @@ _VARIABLE_REFERENCE = re.compile(r"^\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 
 @dataclass(frozen=True)
-class ToolServer:
-    id: int
+class ServerDraft:
+    """A server's settings as typed or imported (before it has an id)."""
+
     name: str
     transport: str
     command: str | None = None
@@ -53,8 +54,6 @@ class ToolServer:
     header_source: str = KEY_NONE
     header_key: str | None = None
     enabled: bool = True
-    created_at: str = ""
-    updated_at: str = ""
 
     @property
     def where(self) -> str:
@@ -65,20 +64,12 @@ class ToolServer:
 
 
 @dataclass(frozen=True)
-class ServerDraft:
-    """A server as typed or imported, before it has an id."""
+class ToolServer(ServerDraft):
+    """A saved server."""
 
-    name: str
-    transport: str
-    command: str | None = None
-    args: tuple[str, ...] = ()
-    env: dict[str, str] = field(default_factory=dict)
-    env_pass: tuple[str, ...] = ()
-    url: str | None = None
-    header_name: str | None = None
-    header_source: str = KEY_NONE
-    header_key: str | None = None
-    enabled: bool = True
+    id: int = 0
+    created_at: str = ""
+    updated_at: str = ""
 
 
 def _server(row: sqlite3.Row) -> ToolServer:

@@ -30,12 +30,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from fake_openai import FakeOpenAIServer, Scenario  # noqa: E402
+from tool_helpers import TIME_SERVER  # noqa: E402
 
 from assistant.db import Database  # noqa: E402
 from assistant.mcp_hub import McpHub  # noqa: E402
 from assistant.providers import OpenAICompatProvider  # noqa: E402
 from assistant.store import Snapshot, Store  # noqa: E402
-from assistant.tool_servers import STDIO, ServerDraft, ToolServerStore  # noqa: E402
+from assistant.tool_servers import ToolServerStore  # noqa: E402
 from assistant.toolbox import ALLOW, Toolbox  # noqa: E402
 from assistant.turns import TurnManager  # noqa: E402
 
@@ -59,14 +60,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-tools-"))
     store = Store(Database(folder / "app.db"))
     servers = ToolServerStore(store.db)
-    servers.save(
-        ServerDraft(
-            "time",
-            STDIO,
-            command=sys.executable,
-            args=("-m", "mcp_server_time", "--local-timezone", "UTC"),
-        )
-    )
+    servers.save(TIME_SERVER)
     hub = McpHub(lambda: os.environ, lambda: {})
     toolbox = Toolbox(store.db, servers, hub)
     provider = OpenAICompatProvider("sk-bench", server.base_url, max_retries=0)

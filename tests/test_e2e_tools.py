@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Iterator
 
 import pytest
 from browser_support import StreamlitServer, answers, send
 from fake_openai import FakeOpenAIServer, Scenario
 from playwright.sync_api import Page, expect
+from tool_helpers import TIME_SERVER
 
 from assistant import export
 from assistant.db import Database
 from assistant.store import Store
-from assistant.tool_servers import STDIO, ServerDraft, ToolServerStore
+from assistant.tool_servers import ToolServerStore
 from assistant.toolbox import ASK, Toolbox
 
 pytestmark = pytest.mark.browser
@@ -33,14 +33,7 @@ def test_a_tool_call_is_approved_in_the_page_and_kept_in_the_history(server, pag
     db_path = tmp_path / "app.db"
     store = Store(Database(db_path))
     servers = ToolServerStore(store.db)
-    servers.save(
-        ServerDraft(
-            "time",
-            STDIO,
-            command=sys.executable,
-            args=("-m", "mcp_server_time", "--local-timezone", "UTC"),
-        )
-    )
+    servers.save(TIME_SERVER)
     Toolbox(store.db, servers, hub=None).set_default({"time/get_current_time": ASK})  # type: ignore[arg-type]
     arguments = json.dumps({"timezone": "Asia/Tokyo"})
     server.enqueue(

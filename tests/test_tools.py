@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import wait_until
 from fake_openai import FakeOpenAIServer, Scenario
+from tool_helpers import TIME_SERVER
 
 from assistant.approvals import APPROVE, DENY
 from assistant.db import Database
@@ -64,14 +65,7 @@ def _listening(port: int) -> bool:
 @pytest.fixture
 def kit(store: Store, fake_server: FakeOpenAIServer, http_tools: str):
     servers = ToolServerStore(store.db)
-    servers.save(
-        ServerDraft(
-            "time",
-            STDIO,
-            command=sys.executable,
-            args=("-m", "mcp_server_time", "--local-timezone", "UTC"),
-        )
-    )
+    servers.save(TIME_SERVER)
     servers.save(ServerDraft("web", HTTP, url=http_tools))
     servers.save(
         ServerDraft(
