@@ -25,6 +25,7 @@ navigation = st.navigation(
             icon=":material/history:",
             url_path="conversations",
         ),
+        st.Page(ui.USAGE_PAGE, title="Usage", icon=":material/monitoring:", url_path="usage"),
         st.Page(
             ui.SETTINGS_PAGE, title="Settings", icon=":material/settings:", url_path="settings"
         ),

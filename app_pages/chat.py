@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -25,6 +26,7 @@ from assistant.errors import AppError, NotFound
 from assistant.profiles import KIND_LOCAL, endpoint_label, endpoint_title
 from assistant.safe_markdown import plain
 from assistant.store import Message
+from assistant.usage import AnswerCost, money
 
 EDITING_STATE = "editing_message"  # the user message whose text is open for editing
 WINDOW_STATE = "exchanges_shown"
@@ -318,6 +320,16 @@ def _tools_panel(svc, conversation_id: int | None, resolved: Resolved) -> None:
         )
 
 
+def _conversation_total(svc, conversation_id: int) -> None:
+    """What this chat used so far, and what it cost when prices are set."""
+    cost, tokens_in, tokens_out, answers = svc.usage.conversation_cost(conversation_id)
+    if not answers:
+        return
+    spent = f" · {money(cost)}" if cost else ""
+    counted = "1 answer" if answers == 1 else f"{answers:,} answers"
+    st.caption(plain(f"This chat: {tokens_in + tokens_out:,} tokens in {counted}{spent}"))
+
+
 def _sidebar(
     svc,
     conversation_id: int | None,
@@ -337,6 +349,8 @@ def _sidebar(
         _sidebar_search(svc)
         _settings_panel(svc, conversation_id, chat, resolved)
         _tools_panel(svc, conversation_id, resolved)
+        if conversation_id is not None:
+            _conversation_total(svc, conversation_id)
         if model_problem:
             st.error(model_problem, icon=":material/error:")
         st.subheader("Recent", divider="gray")
@@ -446,7 +460,13 @@ def _edit_box(question: Message) -> None:
     st.caption("The original and its answers stay; ‹ › switches between them.")
 
 
-def _answer(svc, exchange: transcript.Exchange, is_last: bool, draw_later: ui.Deferred) -> None:
+def _answer(
+    svc,
+    exchange: transcript.Exchange,
+    is_last: bool,
+    draw_later: ui.Deferred,
+    price: Callable[[Message], AnswerCost],
+) -> None:
     answer = exchange.answer
     assert answer is not None
     with st.chat_message("assistant"):
@@ -474,7 +494,7 @@ def _answer(svc, exchange: transcript.Exchange, is_last: bool, draw_later: ui.De
             # The answer ended: it is drawn finished in this same run. A rerun here would drop
             # the updates Streamlit has not sent yet, and the last words would wait for it.
             live.empty()
-        ui.render_answer_body(answer)
+        ui.render_answer_body(answer, price(answer))
         actions = st.container(horizontal=True, vertical_alignment="center", gap="small")
         _switcher(actions, exchange.versions, answer.id, "version")
         if answer.status in ("error", "interrupted"):
@@ -617,6 +637,7 @@ def _conversation(svc, conversation_id: int, draw_later: ui.Deferred) -> None:
     view = transcript.window(svc.store, conversation_id, shown, must_show=target_message)
     exchanges = view.exchanges
     target_index = transcript.locate(exchanges, target_message) if target_message else None
+    price = svc.usage.coster()
     if view.earlier > 0:
         st.button(
             f"Show earlier messages ({view.earlier} more)",
@@ -632,7 +653,7 @@ def _conversation(svc, conversation_id: int, draw_later: ui.Deferred) -> None:
         with box or contextlib.nullcontext():
             _question(svc, exchange, is_last)
             if exchange.answer is not None:
-                _answer(svc, exchange, is_last, draw_later)
+                _answer(svc, exchange, is_last, draw_later, price)
         if is_target:
             ui.scroll_into_view(ui.jump_key(target_message))
 

@@ -7,6 +7,7 @@ import functools
 import json
 import shlex
 
+import pandas as pd
 import streamlit as st
 
 from assistant import connection, ui
@@ -35,6 +36,7 @@ from assistant.tool_servers import (
     parse_args,
     read_mcp_servers_json,
 )
+from assistant.usage import EARLIEST
 
 NOTICE_KEY = "settings_notice"
 CONFIRM_KEY = "settings_confirm"  # ("preset" | "profile", id) awaiting a delete confirmation
@@ -732,6 +734,77 @@ def _tools_tab(svc) -> None:
     )
 
 
+# -- prices ---------------------------------------------------------------------------------
+
+
+def _add_price() -> None:
+    state = st.session_state
+    prices = ui.services().usage.prices
+
+    def add() -> None:
+        cached = state.get("price-cached")
+        prices.add(
+            state.get("price-pattern") or "",
+            float(state.get("price-input") or 0),
+            float(state.get("price-output") or 0),
+            float(cached) if cached else None,
+            earlier_too=bool(state.get("price-earlier")),
+        )
+
+    if _attempt(add, "Price saved."):
+        state["price-pattern"] = ""
+
+
+def _delete_price(price_id: int) -> None:
+    _attempt(lambda: ui.services().usage.prices.delete(price_id), "Price deleted.")
+
+
+def _prices_tab(svc) -> None:
+    st.caption(
+        "What answers cost, per million tokens, by model name (a pattern: gpt-4o* covers "
+        "gpt-4o-mini too; the most specific wins). Nothing ships as a current price. The "
+        "embedded model and endpoints on this machine cost nothing; other answers without a "
+        "price show their tokens and “no price set”. A new price counts from today, so "
+        "earlier answers keep the cost they had, unless you tick the box."
+    )
+    prices = svc.usage.prices.list()
+    if prices:
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "Model pattern": [p.pattern for p in prices],
+                    "Input $/M": [p.input_per_m for p in prices],
+                    "Output $/M": [p.output_per_m for p in prices],
+                    "Cached input $/M": [p.cached_input_per_m for p in prices],
+                    "Valid from": [
+                        "always" if p.valid_from == EARLIEST else p.valid_from for p in prices
+                    ],
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+        row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
+        chosen = row.selectbox(
+            "Price to delete",
+            [p.id for p in prices],
+            format_func=lambda i: next(
+                f"{p.pattern} (from {p.valid_from})" for p in prices if p.id == i
+            ),
+            key="price-delete-choice",
+        )
+        row.button("Delete", key="price-delete", on_click=_delete_price, args=(chosen,))
+    with st.form("price-form", border=True):
+        st.text_input("Model or pattern", key="price-pattern", placeholder="e.g. gpt-4o*")
+        row = st.columns(3)
+        row[0].number_input("Input, $ per million", min_value=0.0, step=0.05, key="price-input")
+        row[1].number_input("Output, $ per million", min_value=0.0, step=0.05, key="price-output")
+        row[2].number_input("Cached input (optional)", min_value=0.0, step=0.05, value=None,
+                            key="price-cached")  # fmt: skip
+        st.checkbox("Apply to earlier answers too (recompute history)", key="price-earlier")
+        st.form_submit_button("Save price", on_click=_add_price)
+
+
 def settings_page() -> None:
     # First, and on every run: a layout set later in a run (or only by another page) makes the
     # page jump between widths.
@@ -750,8 +823,8 @@ def settings_page() -> None:
             st.toast(message, icon=":material/error:")
         else:
             st.toast(message, icon=":material/check:")
-    presets_tab, endpoints_tab, defaults_tab, tools_tab = st.tabs(
-        ["Presets", "Endpoints", "New chats", "Tools"]
+    presets_tab, endpoints_tab, defaults_tab, tools_tab, prices_tab = st.tabs(
+        ["Presets", "Endpoints", "New chats", "Tools", "Prices"]
     )
     with presets_tab:
         _presets_tab(svc)
@@ -761,6 +834,8 @@ def settings_page() -> None:
         _defaults_tab(svc)
     with tools_tab:
         _tools_tab(svc)
+    with prices_tab:
+        _prices_tab(svc)
 
 
 settings_page()

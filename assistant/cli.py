@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
+from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -30,6 +31,7 @@ from assistant.profiles import endpoint_label
 from assistant.services import Services
 from assistant.store import SearchHit, Store
 from assistant.tool_servers import read_mcp_servers_json
+from assistant.usage import Usage, money
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -247,6 +249,45 @@ def cmd_tools_import(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_usage(args: argparse.Namespace, out: TextIO) -> int:
+    """Answers, tokens and cost, by model, endpoint or day, from the daily rollup."""
+    store = _store(_settings())
+    rows = [r for r in Usage(store.db).daily() if not args.since or r["day"] >= args.since]
+    key = {"model": "model", "endpoint": "endpoint", "day": "day"}[args.by]
+    totals: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        entry = totals.setdefault(
+            row[key] or "(none)",
+            {args.by: row[key] or "(none)", "answers": 0, "tokens_in": 0, "tokens_out": 0,
+             "cost": 0.0, "priced": True},
+        )  # fmt: skip
+        entry["answers"] += row["answers"]
+        entry["tokens_in"] += row["tokens_in"]
+        entry["tokens_out"] += row["tokens_out"]
+        if row["cost"] is None:
+            entry["priced"] = entry["priced"] and not (row["tokens_in"] or row["tokens_out"])
+        else:
+            entry["cost"] += row["cost"]
+    report = []
+    for _, entry in sorted(totals.items()):
+        priced = entry.pop("priced")
+        report.append({**entry, "cost": entry["cost"] if priced else None})
+    if args.json:
+        _print_json(report, out)
+        return EXIT_OK
+    if not report:
+        print("No finished answers" + (f" since {args.since}." if args.since else "."), file=out)
+        return EXIT_OK
+    width = max(len(str(e[args.by])) for e in report)
+    print(
+        f"{args.by:<{width}}  {'answers':>8}  {'tokens in':>12}  {'tokens out':>12}  cost", file=out
+    )
+    for e in report:
+        print(f"{e[args.by]:<{width}}  {e['answers']:>8,}  {e['tokens_in']:>12,}  "
+              f"{e['tokens_out']:>12,}  {money(e['cost'])}", file=out)  # fmt: skip
+    return EXIT_OK
+
+
 def _hit_record(hit: SearchHit) -> dict[str, Any]:
     return {
         "conversation_id": hit.conversation_id,
@@ -406,6 +447,13 @@ class TerminalText:
         return self._stream.isatty()
 
 
+def iso_day(text: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-05-01") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m assistant",
@@ -461,6 +509,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file", metavar="FILE")
     imp.add_argument("--json", action="store_true", help="machine-readable output")
     imp.set_defaults(func=cmd_import)
+
+    use = sub.add_parser("usage", help="answers, tokens and cost by model, endpoint or day")
+    use.add_argument("--since", type=iso_day, metavar="DATE", help="from this day (YYYY-MM-DD)")
+    use.add_argument("--by", choices=("model", "endpoint", "day"), default="model")
+    use.add_argument("--json", action="store_true", help="machine-readable output")
+    use.set_defaults(func=cmd_usage)
 
     tools = sub.add_parser("tools", help="MCP tool servers: list their tools, or import a file")
     tools.add_argument("--server", metavar="NAME", help="only this server (enabled or not)")

@@ -68,6 +68,14 @@ Version 8 (tools over MCP)
   come from any tab or after a reload.
 - The search triggers index `assistant_message_text(content, parts)`: the text, plus the
   names, arguments and results of tool calls.
+
+Version 9 (usage and cost)
+- prices: model name pattern -> price per million input / output (/ cached input) tokens,
+  valid from a date (usage.py). A new price is a new row, so older answers keep theirs.
+- usage_daily: finished answers per UTC day, model, endpoint, preset, status and profile, with
+  their tokens and time to first token, kept by triggers on messages, so the usage page reads
+  a few thousand rows instead of every answer. `answers_by_time` lets a date range read only
+  its answers.
 """
 
 from __future__ import annotations
@@ -516,6 +524,110 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             SELECT m.id, assistant_search_text(assistant_message_text(m.content, m.parts))
             FROM messages AS m JOIN conversations AS c ON c.id = m.conversation_id
             WHERE m.parts IS NOT NULL AND c.deleted_at IS NULL;
+        """,
+    ),
+    (
+        9,
+        "prices and daily usage kept by triggers",
+        """
+        CREATE TABLE prices (
+            id                  INTEGER PRIMARY KEY,
+            pattern             TEXT NOT NULL,
+            input_per_m         REAL NOT NULL CHECK (input_per_m >= 0),
+            output_per_m        REAL NOT NULL CHECK (output_per_m >= 0),
+            cached_input_per_m  REAL CHECK (cached_input_per_m >= 0),
+            valid_from          TEXT NOT NULL,
+            created_at          TEXT NOT NULL
+        );
+        CREATE TABLE usage_daily (
+            day         TEXT NOT NULL,
+            model       TEXT NOT NULL,
+            endpoint    TEXT NOT NULL,
+            preset      TEXT NOT NULL,
+            status      TEXT NOT NULL,
+            profile_id  INTEGER NOT NULL,
+            answers     INTEGER NOT NULL DEFAULT 0,
+            tokens_in   INTEGER NOT NULL DEFAULT 0,
+            tokens_out  INTEGER NOT NULL DEFAULT 0,
+            ttft_sum    REAL NOT NULL DEFAULT 0,
+            ttft_n      INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (day, model, endpoint, preset, status, profile_id)
+        );
+        INSERT INTO usage_daily (day, model, endpoint, preset, status, profile_id, answers,
+                                 tokens_in, tokens_out, ttft_sum, ttft_n)
+            SELECT substr(created_at, 1, 10), COALESCE(model, ''), COALESCE(provider, ''),
+                   COALESCE(preset, ''), status, COALESCE(profile_id, 0), COUNT(*),
+                   COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),
+                   COALESCE(SUM(first_token_s), 0), COUNT(first_token_s)
+            FROM messages
+            WHERE role = 'assistant'
+              AND status IN ('complete', 'stopped', 'error', 'interrupted')
+            GROUP BY 1, 2, 3, 4, 5, 6;
+        CREATE TRIGGER usage_daily_answer_added AFTER INSERT ON messages
+        WHEN new.role = 'assistant'
+            AND new.status IN ('complete', 'stopped', 'error', 'interrupted')
+        BEGIN
+            INSERT INTO usage_daily (day, model, endpoint, preset, status, profile_id, answers,
+                                     tokens_in, tokens_out, ttft_sum, ttft_n)
+            VALUES (substr(new.created_at, 1, 10), COALESCE(new.model, ''),
+                    COALESCE(new.provider, ''), COALESCE(new.preset, ''), new.status,
+                    COALESCE(new.profile_id, 0), 1, COALESCE(new.prompt_tokens, 0),
+                    COALESCE(new.completion_tokens, 0), COALESCE(new.first_token_s, 0),
+                    new.first_token_s IS NOT NULL)
+            ON CONFLICT (day, model, endpoint, preset, status, profile_id) DO UPDATE SET
+                answers = answers + 1,
+                tokens_in = tokens_in + excluded.tokens_in,
+                tokens_out = tokens_out + excluded.tokens_out,
+                ttft_sum = ttft_sum + excluded.ttft_sum,
+                ttft_n = ttft_n + excluded.ttft_n;
+        END;
+        CREATE TRIGGER usage_daily_answer_changed
+        AFTER UPDATE OF status, model, prompt_tokens, completion_tokens, first_token_s
+        ON messages
+        WHEN new.role = 'assistant' AND (
+            old.status IN ('complete', 'stopped', 'error', 'interrupted')
+            OR new.status IN ('complete', 'stopped', 'error', 'interrupted'))
+        BEGIN
+            UPDATE usage_daily SET
+                answers = answers - 1,
+                tokens_in = tokens_in - COALESCE(old.prompt_tokens, 0),
+                tokens_out = tokens_out - COALESCE(old.completion_tokens, 0),
+                ttft_sum = ttft_sum - COALESCE(old.first_token_s, 0),
+                ttft_n = ttft_n - (old.first_token_s IS NOT NULL)
+            WHERE old.status IN ('complete', 'stopped', 'error', 'interrupted')
+              AND day = substr(old.created_at, 1, 10) AND model = COALESCE(old.model, '')
+              AND endpoint = COALESCE(old.provider, '') AND preset = COALESCE(old.preset, '')
+              AND status = old.status AND profile_id = COALESCE(old.profile_id, 0);
+            INSERT INTO usage_daily (day, model, endpoint, preset, status, profile_id, answers,
+                                     tokens_in, tokens_out, ttft_sum, ttft_n)
+            SELECT substr(new.created_at, 1, 10), COALESCE(new.model, ''),
+                   COALESCE(new.provider, ''), COALESCE(new.preset, ''), new.status,
+                   COALESCE(new.profile_id, 0), 1, COALESCE(new.prompt_tokens, 0),
+                   COALESCE(new.completion_tokens, 0), COALESCE(new.first_token_s, 0),
+                   new.first_token_s IS NOT NULL
+            WHERE new.status IN ('complete', 'stopped', 'error', 'interrupted')
+            ON CONFLICT (day, model, endpoint, preset, status, profile_id) DO UPDATE SET
+                answers = answers + 1,
+                tokens_in = tokens_in + excluded.tokens_in,
+                tokens_out = tokens_out + excluded.tokens_out,
+                ttft_sum = ttft_sum + excluded.ttft_sum,
+                ttft_n = ttft_n + excluded.ttft_n;
+        END;
+        CREATE TRIGGER usage_daily_answer_removed AFTER DELETE ON messages
+        WHEN old.role = 'assistant'
+            AND old.status IN ('complete', 'stopped', 'error', 'interrupted')
+        BEGIN
+            UPDATE usage_daily SET
+                answers = answers - 1,
+                tokens_in = tokens_in - COALESCE(old.prompt_tokens, 0),
+                tokens_out = tokens_out - COALESCE(old.completion_tokens, 0),
+                ttft_sum = ttft_sum - COALESCE(old.first_token_s, 0),
+                ttft_n = ttft_n - (old.first_token_s IS NOT NULL)
+            WHERE day = substr(old.created_at, 1, 10) AND model = COALESCE(old.model, '')
+              AND endpoint = COALESCE(old.provider, '') AND preset = COALESCE(old.preset, '')
+              AND status = old.status AND profile_id = COALESCE(old.profile_id, 0);
+        END;
+        CREATE INDEX answers_by_time ON messages (created_at) WHERE role = 'assistant';
         """,
     ),
 ]

@@ -28,6 +28,7 @@ from assistant.store import Store, TurnIds
 from assistant.tool_servers import ToolServerStore
 from assistant.toolbox import Toolbox, write_chat_tools
 from assistant.turns import LOCAL, TurnManager
+from assistant.usage import Usage
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class Services:
     turns: TurnManager
     tool_servers: ToolServerStore
     hub: McpHub
+    usage: Usage
 
     @classmethod
     def build(
@@ -84,7 +86,17 @@ class Services:
             takes_tools=lambda snapshot: endpoints.lane(snapshot) != LOCAL,
         )
         return cls(
-            settings, db, store, presets, profiles, chat, endpoints, turns, tool_servers, hub
+            settings,
+            db,
+            store,
+            presets,
+            profiles,
+            chat,
+            endpoints,
+            turns,
+            tool_servers,
+            hub,
+            Usage(db),
         )
 
     def retire(self) -> None:

@@ -28,6 +28,7 @@ from assistant.safe_markdown import plain, without_images
 from assistant.services import Services, configure_logging
 from assistant.store import FINAL_STATUSES, Message, SearchHit, Store
 from assistant.turns import ELSEWHERE, QUEUED, WAITING, WAITING_APPROVAL, Progress, TurnManager
+from assistant.usage import AnswerCost, money
 
 if TYPE_CHECKING:  # pandas is imported by the pages that show tables, not by the chat
     import pandas as pd
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 APP_ICON = str(Path(__file__).resolve().parent.parent / "static" / "icon.png")
 CHAT_PAGE = "app_pages/chat.py"
 CONVERSATIONS_PAGE = "app_pages/conversations.py"
+USAGE_PAGE = "app_pages/usage.py"
 SETTINGS_PAGE = "app_pages/settings.py"
 QUERY_CONVERSATION = "c"
 QUERY_MESSAGE = "m"  # jump to this message in the open conversation
@@ -376,18 +378,29 @@ def render_search_hit(hit: SearchHit, key_prefix: str, on_open: Any) -> None:
 # -- answers --------------------------------------------------------------------------------
 
 
-def render_answer_caption(message: Message) -> None:
-    """model · endpoint · … · tokens/s, with what the answer was made with in its ⓘ tooltip.
+def render_answer_caption(message: Message, cost: AnswerCost | None = None) -> None:
+    """model · endpoint · … · tokens/s · cost, with what the answer was made with (and its
+    tokens and cost) in its ⓘ tooltip.
 
     A tooltip, not a popover per answer: 50 popovers made a long chat open 0.4 s slower.
     """
-    st.caption(plain(transcript.caption(message)), help=provenance_help(message))
+    text = transcript.caption(message)
+    if cost is not None and cost.amount is not None and not cost.free:
+        text += f" · {money(cost.amount)}"
+    st.caption(plain(text), help=provenance_help(message, cost))
 
 
-def provenance_help(message: Message) -> str:
+def provenance_help(message: Message, cost: AnswerCost | None = None) -> str:
     """The settings an answer was generated with, its system prompt's text included, as
     Markdown in which everything that came from the user is plain text."""
     lines = [f"- **{label}:** {plain(value)}" for label, value in transcript.provenance(message)]
+    if message.prompt_tokens is not None or message.completion_tokens is not None:
+        lines.append(
+            f"- **Tokens:** {message.prompt_tokens or 0:,} in, "
+            f"{message.completion_tokens or 0:,} out"
+        )
+    if cost is not None:
+        lines.append(f"- **Cost:** {plain('free (local)' if cost.free else money(cost.amount))}")
     if message.system_prompt:  # quoted as plain text, so that it wraps in the tooltip
         lines.append("")
         lines += [f"> {plain(line)}" for line in message.system_prompt.splitlines()]
@@ -438,7 +451,7 @@ def render_parts(message: Message, waiting_call: str | None = None) -> None:
                 st.text(part.text or "(the export did not include this file's text)")
 
 
-def render_answer_body(answer: Message) -> None:
+def render_answer_body(answer: Message, cost: AnswerCost | None = None) -> None:
     """A finished answer: its parts, how it ended when not complete, and its caption."""
     render_parts(answer)
     if answer.status == "error":
@@ -448,7 +461,7 @@ def render_answer_body(answer: Message) -> None:
     elif answer.status == "stopped" and not answer.content:
         st.caption("Stopped before the first word.")
     if answer.status in FINAL_STATUSES:
-        render_answer_caption(answer)
+        render_answer_caption(answer, cost)
 
 
 KEPT_IN_MEMORY = (
@@ -666,3 +679,60 @@ def _pretty_json(text: str) -> str:
         return json.dumps(json.loads(text), ensure_ascii=False, indent=2)
     except (ValueError, RecursionError):
         return text
+
+
+# -- usage ----------------------------------------------------------------------------------
+
+
+def _prices_signature(svc: Services) -> tuple[tuple[Any, ...], ...]:
+    return tuple((p.id, p.valid_from) for p in svc.usage.prices.list())
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _usage_rollup(
+    _svc: Services, db_path: str, version: int, prices: tuple[tuple[Any, ...], ...]
+) -> list[dict[str, Any]]:
+    return _svc.usage.daily()
+
+
+def usage_rollup(svc: Services) -> list[dict[str, Any]]:
+    """The daily rollup with costs, read again only after the history or the prices changed."""
+    return _usage_rollup(svc, str(svc.db.path), svc.store.history_version(), _prices_signature(svc))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _usage_answers(
+    _svc: Services,
+    db_path: str,
+    version: int,
+    prices: tuple[tuple[Any, ...], ...],
+    query: tuple[Any, ...],
+    limit: int | None,
+) -> list[dict[str, Any]]:
+    start, end, models, endpoints, presets = query
+    return _svc.usage.answers(start, end, list(models), list(endpoints), list(presets), limit)
+
+
+def usage_answers(svc: Services, query: tuple[Any, ...], limit: int | None) -> list[dict[str, Any]]:
+    """The newest answers of a filter (start, end, models, endpoints, presets), cached."""
+    return _usage_answers(
+        svc, str(svc.db.path), svc.store.history_version(), _prices_signature(svc), query, limit
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _usage_conversations(
+    _svc: Services,
+    db_path: str,
+    version: int,
+    prices: tuple[tuple[Any, ...], ...],
+    query: tuple[Any, ...],
+) -> list[dict[str, Any]]:
+    start, end, models, endpoints, presets = query
+    return _svc.usage.conversation_costs(start, end, list(models), list(endpoints), list(presets))
+
+
+def usage_conversations(svc: Services, query: tuple[Any, ...]) -> list[dict[str, Any]]:
+    return _usage_conversations(
+        svc, str(svc.db.path), svc.store.history_version(), _prices_signature(svc), query
+    )

@@ -327,3 +327,16 @@ def test_a_fork_from_a_question_offers_to_answer_it(remote, db_path):
     next(b for b in at.button if b.label == "Answer").click().run()
     assert not at.exception
     assert "Fresh answer." in texts(at)
+
+
+def test_an_answer_shows_its_cost_and_the_chat_its_total(remote, db_path):
+    from assistant.usage import Usage
+
+    Usage(Database(db_path)).prices.add("gpt-3.5*", 1000, 2000, earlier_too=True)
+    remote.enqueue(Scenario(chunks=["One ", "two."], prompt_tokens=10))
+    at = app().run()
+    at.chat_input[0].set_value("Count").run()
+    cost = (10 * 1000 + 2 * 2000) / 1_000_000  # 10 tokens in, 2 out
+    assert any(c.value.endswith(plain(f"· ${cost:.4f}")) for c in at.caption)
+    expected = plain(f"This chat: 12 tokens in 1 answer · ${cost:.4f}")
+    assert expected in [c.value for c in at.sidebar.caption]
