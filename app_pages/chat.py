@@ -22,7 +22,7 @@ from assistant.chat_settings import (
     with_param,
     with_prompt_choice,
 )
-from assistant.errors import AppError, NotFound
+from assistant.errors import AppError, InvalidInput, NotFound
 from assistant.profiles import KIND_LOCAL, endpoint_label, endpoint_title
 from assistant.safe_markdown import plain
 from assistant.store import Message
@@ -320,6 +320,33 @@ def _tools_panel(svc, conversation_id: int | None, resolved: Resolved) -> None:
         )
 
 
+def _context_gauge(svc, conversation_id: int | None, resolved: Resolved) -> None:
+    """How much of the model's context window the next request will use."""
+    meter = svc.context(conversation_id, resolved)
+    if conversation_id is None and not meter.used:
+        return
+    about = "" if meter.measured else "about "
+    if meter.window is None:
+        st.caption(
+            plain(f"Context: {about}{meter.used:,} tokens. Set {resolved.model}'s window in "
+                  "Settings › Prices & context to see how full it is.")
+        )  # fmt: skip
+        return
+    share = meter.fraction or 0.0
+    st.progress(
+        share,
+        text=plain(f"Context: {about}{meter.used:,} of {meter.window:,} tokens ({share:.0%})"),
+    )
+    if meter.warning:
+        local = resolved.profile.kind == KIND_LOCAL
+        st.caption(
+            "Nearly full: the embedded model leaves out the oldest messages to fit."
+            if local
+            else "Nearly full: a long message may not fit. Start a new chat from a message "
+            "(⑂) to carry on with less."
+        )
+
+
 def _conversation_total(svc, conversation_id: int) -> None:
     """What this chat used so far, and what it cost when prices are set."""
     cost, tokens_in, tokens_out, answers = svc.usage.conversation_cost(conversation_id)
@@ -351,6 +378,7 @@ def _sidebar(
         _tools_panel(svc, conversation_id, resolved)
         if conversation_id is not None:
             _conversation_total(svc, conversation_id)
+        _context_gauge(svc, conversation_id, resolved)
         if model_problem:
             st.error(model_problem, icon=":material/error:")
         st.subheader("Recent", divider="gray")
@@ -560,6 +588,7 @@ def _submit() -> None:
     draft = _draft()
     try:
         conversation_id = ui.conversation_from_url(svc)
+        _refuse_overflow(svc, conversation_id, text)
         try:
             tools = st.session_state.get(DRAFT_TOOLS_KEY)
             ids = svc.send(conversation_id, text, draft, tools)
@@ -576,6 +605,21 @@ def _submit() -> None:
         st.session_state.pop(DRAFT_TOOLS_KEY, None)
         st.session_state.pop(DRAFT_KEY, None)  # the next new chat starts from the defaults again
     ui.open_conversation(ids.conversation_id)
+
+
+def _refuse_overflow(svc, conversation_id: int | None, text: str) -> None:
+    """A message that would overflow a remote model's window is refused before it is sent
+    (the embedded model leaves out old messages by itself)."""
+    _, resolved = _current(conversation_id)
+    if resolved.profile.kind == KIND_LOCAL:
+        return
+    meter = svc.context(conversation_id, resolved)
+    if meter.overflows_with(text):
+        raise InvalidInput(
+            f"This message would make the request about {meter.used:,} tokens plus the "
+            f"message, over {resolved.model}'s {meter.window:,}-token context window. Start a "
+            "new chat from a message (⑂) or shorten it. Your message is still in the box."
+        )
 
 
 def _hand_back(text: str) -> None:

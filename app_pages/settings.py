@@ -759,6 +759,15 @@ def _delete_price(price_id: int) -> None:
     _attempt(lambda: ui.services().usage.prices.delete(price_id), "Price deleted.")
 
 
+def _set_window(model: str, window: int | None) -> None:
+    _attempt(lambda: ui.services().context_windows.set(model, window))
+
+
+def _set_window_from_form() -> None:
+    state = st.session_state
+    _set_window(state.get("window-model") or "", int(state.get("window-size") or 0))
+
+
 def _prices_tab(svc) -> None:
     st.caption(
         "What answers cost, per million tokens, by model name (a pattern: gpt-4o* covers "
@@ -803,6 +812,24 @@ def _prices_tab(svc) -> None:
                             key="price-cached")  # fmt: skip
         st.checkbox("Apply to earlier answers too (recompute history)", key="price-earlier")
         st.form_submit_button("Save price", on_click=_add_price)
+    st.subheader("Context windows", divider="gray")
+    st.caption(
+        "How many tokens a model takes in one request, for the chat's context gauge and to "
+        f"refuse a message that would not fit. The embedded model's is known "
+        f"({svc.settings.local_context:,})."
+    )
+    windows = svc.context_windows.all()
+    for model, window in sorted(windows.items()):
+        row = st.container(horizontal=True, vertical_alignment="center", gap="small")
+        row.markdown(f"**{plain(model)}**: {window:,} tokens")
+        row.button("", icon=":material/delete:", key=f"window-delete-{model}",
+                   on_click=_set_window, args=(model, None), help="Forget this window")  # fmt: skip
+    with st.form("window-form", border=True):
+        row = st.columns(2)
+        row[0].text_input("Model", key="window-model", placeholder="e.g. gpt-4o")
+        row[1].number_input("Context window (tokens)", min_value=256, value=128_000, step=1024,
+                            key="window-size")  # fmt: skip
+        st.form_submit_button("Save window", on_click=_set_window_from_form)
 
 
 def settings_page() -> None:
@@ -824,7 +851,7 @@ def settings_page() -> None:
         else:
             st.toast(message, icon=":material/check:")
     presets_tab, endpoints_tab, defaults_tab, tools_tab, prices_tab = st.tabs(
-        ["Presets", "Endpoints", "New chats", "Tools", "Prices"]
+        ["Presets", "Endpoints", "New chats", "Tools", "Prices & context"]
     )
     with presets_tab:
         _presets_tab(svc)

@@ -80,7 +80,7 @@ def _headline(svc, now: pd.DataFrame, before: pd.DataFrame, filters: Filters) ->
     if not head.priced_all:
         st.caption(
             "Some answers have no price set: their tokens count, their cost does not. "
-            "Add prices in Settings › Prices."
+            "Add prices in Settings › Prices & context."
         )
     if len(sample) == SAMPLE_ANSWERS:
         st.caption(f"Medians and distributions over the newest {SAMPLE_ANSWERS:,} answers.")

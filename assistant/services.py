@@ -16,6 +16,7 @@ from assistant.chat_settings import (
     write_conversation_settings,
 )
 from assistant.config import Settings, read_secrets_files
+from assistant.context_gauge import ContextWindows, Gauge, gauge
 from assistant.db import Database
 from assistant.endpoints import Endpoints
 from assistant.errors import ConfigError
@@ -54,6 +55,7 @@ class Services:
     tool_servers: ToolServerStore
     hub: McpHub
     usage: Usage
+    context_windows: ContextWindows
 
     @classmethod
     def build(
@@ -97,7 +99,22 @@ class Services:
             tool_servers,
             hub,
             Usage(db),
+            ContextWindows(db),
         )
+
+    def context(self, conversation_id: int | None, resolved: Resolved) -> Gauge:
+        """How full the next request of this chat is, against its model's window."""
+        local = self.settings.local_context if resolved.profile.kind == "local" else None
+        window = self.context_windows.of(resolved.model, local)
+        prompt = resolved.system_prompt
+        if conversation_id is None:
+            return gauge([], prompt, window)
+        steps = self.store.active_path(conversation_id)
+        if not steps:
+            return gauge([], prompt, window)
+        leaf = self.store.get_message(steps[-1].id)
+        measured = gauge([leaf], prompt, window)
+        return measured if measured.measured else gauge(self.store.path_to(leaf.id), prompt, window)
 
     def retire(self) -> None:
         """Replaced (its settings changed): live answers finish, then its threads stop; the

@@ -91,14 +91,21 @@ def per_day(frame: pd.DataFrame, value: str) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame()
     table = frame.pivot_table(index="day", columns="model", values=value, aggfunc="sum")
-    return table.fillna(0).sort_index()
+    return _days_as_labels(table.fillna(0).sort_index())
 
 
 def statuses_per_day(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame()
     table = frame.pivot_table(index="day", columns="status", values="answers", aggfunc="sum")
-    return table.fillna(0).sort_index()
+    return _days_as_labels(table.fillna(0).sort_index())
+
+
+def _days_as_labels(table: pd.DataFrame) -> pd.DataFrame:
+    """Days as text, so that a bar chart draws one bar per day (not a sliver on a time axis)."""
+    table.index = [day.isoformat() for day in table.index]
+    table.index.name = "day"
+    return table
 
 
 def answers_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

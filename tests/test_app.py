@@ -340,3 +340,19 @@ def test_an_answer_shows_its_cost_and_the_chat_its_total(remote, db_path):
     assert any(c.value.endswith(plain(f"· ${cost:.4f}")) for c in at.caption)
     expected = plain(f"This chat: 12 tokens in 1 answer · ${cost:.4f}")
     assert expected in [c.value for c in at.sidebar.caption]
+
+
+def test_a_message_that_would_overflow_the_window_is_refused_and_kept(remote, db_path):
+    from assistant.context_gauge import ContextWindows
+
+    ContextWindows(Database(db_path)).set("gpt-3.5-turbo", 300)
+    remote.enqueue(Scenario(chunks=["Short."], prompt_tokens=100))
+    at = app().run()
+    at.chat_input[0].set_value("Hello").run()
+    gauge = [p.text for p in at.sidebar.get("progress")]
+    assert gauge == [plain("Context: 101 of 300 tokens (34%)")]  # 100 in + 1 out, measured
+    long_text = "word " * 200  # about 250 tokens: over what is left
+    at.chat_input[0].set_value(long_text).run()
+    assert any("context window" in t.value for t in at.toast)
+    assert at.chat_input[0].value == long_text  # handed back
+    assert len(Store(Database(db_path)).messages(1)) == 2  # nothing sent

@@ -78,3 +78,44 @@ def test_a_tool_call_is_approved_in_the_page_and_kept_in_the_history(server, pag
     assert "*Tool result: time/get\\_current\\_time, " in markdown
     assert '> {"timezone": "Asia/Tokyo"}' in markdown  # the arguments, in a code block
     assert '"datetime": "' in markdown and "In Tokyo it is a fine hour." in markdown
+
+
+def test_the_usage_page_filters_charts_and_opens_a_conversation(page: Page, tmp_path):
+    from datetime import date, timedelta
+
+    from test_usage import answer_on
+
+    from assistant.usage import Usage
+
+    db_path = tmp_path / "app.db"
+    store = Store(Database(db_path))
+    today = date.today()
+    answer_on(store, (today - timedelta(days=1)).isoformat(), "gpt-4o", (4_000, 2_000))
+    answer_on(store, today.isoformat(), "llama-local", (500, 700))
+    answer_on(
+        store, today.isoformat(), "gpt-4o", (None, None), status="error", error="Rate limited."
+    )
+    Usage(store.db).prices.add("gpt-4o", 2.5, 10, earlier_too=True)
+    app = StreamlitServer({"SQLITE_DB_PATH": str(db_path)}, tmp_path / "streamlit.log")
+    try:
+        page.goto(f"{app.url}/usage")
+        answers_card = page.get_by_test_id("stMetric").filter(has_text="Answers")
+        expect(answers_card).to_contain_text("3")
+        expect(page.get_by_test_id("stMetric").filter(has_text="Tokens in")).to_contain_text(
+            "4,500"
+        )
+        expect(page.get_by_test_id("stVegaLiteChart").first).to_be_visible()
+        expect(page.get_by_text("Most common errors")).to_be_visible()
+        expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+        page.screenshot(path=str(tmp_path / "usage.png"), full_page=True)
+        model = page.get_by_test_id("stMultiSelect").filter(has_text="Model")
+        model.locator("input").fill("llama-local")
+        model.locator("input").press("Enter")
+        expect(answers_card).to_contain_text("1")
+        expect(page.get_by_test_id("stMetric").filter(has_text="Tokens in")).to_contain_text("500")
+        page.keyboard.press("Escape")
+        page.get_by_role("button", name=re.compile("question about llama-local")).click()
+        expect(page).to_have_url(re.compile(r"\?c=2"))
+        expect(answers(page).nth(0)).to_contain_text("question about llama-local")
+    finally:
+        app.stop()

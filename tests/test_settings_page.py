@@ -59,7 +59,13 @@ def preset_id(db_path: Path, name: str) -> int:
 def test_presets_can_be_created_edited_duplicated_made_default_and_deleted(remote, db_path):
     at = settings_page()
     assert not at.exception
-    assert [t.label for t in at.tabs] == ["Presets", "Endpoints", "New chats", "Tools", "Prices"]
+    assert [t.label for t in at.tabs] == [
+        "Presets",
+        "Endpoints",
+        "New chats",
+        "Tools",
+        "Prices & context",
+    ]
     for name in ("Helpful assistant · default", "Concise answers", "Code reviewer"):
         assert name in expanders(at)
     assert "Chinese ↔ English translator" in expanders(at)

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from assistant import migrations
 from assistant.db import Database
 from assistant.profiles import ProfileStore
+from assistant.safe_markdown import plain
 from assistant.store import FinalResult, Snapshot, Store
 from assistant.usage import EARLIEST, Price, Usage, money, price_on
 
@@ -210,3 +211,35 @@ def test_cli_usage_equals_the_sums(history, db_path, tmp_path):
         capture_output=True, text=True, cwd=ROOT, env=env, check=False,
     ).stdout  # fmt: skip
     assert "2026-03-08" in days and "no price set" in days
+
+
+def test_token_estimates_count_cjk_characters_one_each():
+    from assistant.context_gauge import estimate_tokens
+
+    assert estimate_tokens("") == 0
+    assert estimate_tokens("abcdefgh") == 2
+    assert estimate_tokens("你好世界") == 4
+    assert estimate_tokens("你好 abcd") == 2 + 2  # two characters, then " abcd" (5 → 2)
+
+
+def test_the_gauge_shows_the_embedded_models_real_window(db_path, monkeypatch):
+    from assistant.config import load_settings
+
+    monkeypatch.setenv("SQLITE_DB_PATH", str(db_path))
+    window = load_settings(environ={"SQLITE_DB_PATH": str(db_path)}, secrets={}).local_context
+    store = Store(Database(db_path))
+    profiles = ProfileStore(store.db)
+    profiles.ensure_seeded()
+    embedded = next(p for p in profiles.list() if p.kind == "local")
+    snapshot = Snapshot(embedded.name, "SmolLM2", profile_id=embedded.id)
+    conversation = answer_on(store, "2026-03-11", "SmolLM2", (300, 60), snapshot=snapshot)
+    with store.db.transaction() as conn:
+        conn.execute("UPDATE conversations SET profile_id = ? WHERE id = ?",
+                     (embedded.id, conversation))  # fmt: skip
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["c"] = str(conversation)
+    at.run()
+    assert not at.exception
+    texts = [p.text for p in at.sidebar.get("progress")]
+    share = 360 / window
+    assert texts == [plain(f"Context: 360 of {window:,} tokens ({share:.0%})")]
