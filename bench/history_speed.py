@@ -22,6 +22,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -211,6 +212,7 @@ def main() -> None:
         runs = args.runs if "sidebar" in label else max(5, args.runs // 3)
         median, p95, _ = timed(action, runs)
         print(f"  {label:<48}{median:>8.1f}ms{p95:>8.1f}ms")
+    usage_page_speed(store, path, max(3, args.runs // 10))
     if not args.no_browser:
         open_in_chromium(path, short_conversation(store), branched, rounds=args.browser_rounds)
 
@@ -282,6 +284,50 @@ def insert_message(conn, conversation_id, seq, role, content, model, parent, dep
          None if role == "user" else 40, None if role == "user" else 120, stamp, stamp,
          parent, depth),
     ).fetchone()[0]  # fmt: skip
+
+
+def usage_page_speed(store: Store, path: Path, runs: int) -> None:
+    """The Usage page's queries at this size, and the whole page in AppTest with cold caches
+    (a history change clears them) and warm ones."""
+    import os
+
+    from streamlit.testing.v1 import AppTest
+
+    from assistant.usage import Usage
+
+    usage = Usage(store.db)
+    with store.db.connect() as conn:
+        last = conn.execute("SELECT MAX(day) FROM usage_daily").fetchone()[0]
+    start = (date.fromisoformat(last) - timedelta(days=29)).isoformat()
+    print(f"\n{'usage page (the last 30 days of the history)':<50}{'median':>10}{'p95':>10}")
+    for label, action in (
+        ("daily rollup with costs (all days)", usage.daily),
+        ("newest 5,000 answers in 30 days", lambda: usage.answers(start, last)),
+        ("costliest conversations in 30 days", lambda: usage.conversation_costs(start, last)),
+        ("costliest conversations, all time",
+         lambda: usage.conversation_costs("2000-01-01", last)),
+    ):  # fmt: skip
+        median, p95, _ = timed(action, runs)
+        print(f"  {label:<48}{median:>8.1f}ms{p95:>8.1f}ms")
+    os.environ["SQLITE_DB_PATH"] = str(path)
+    app = str(Path(__file__).resolve().parent.parent / "app.py")
+    cold, warm = [], []
+    for _ in range(runs):
+        page = AppTest.from_file(app, default_timeout=120)
+        page.switch_page("app_pages/usage.py")
+        page.session_state["usage-range"] = (date.fromisoformat(start), date.fromisoformat(last))
+        started = time.perf_counter()
+        page.run()
+        cold.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        page.run()
+        warm.append((time.perf_counter() - started) * 1000)
+        assert not page.exception, page.exception
+        page.session_state["usage-range"]  # keep the page alive until here
+        with store.db.transaction() as conn:  # a history change: the next run reads anew
+            conn.execute("UPDATE history_version SET version = version + 1")
+    print(f"  {'the whole page, first run after a change':<48}{statistics.median(cold):>8.0f}ms")
+    print(f"  {'the whole page, again (cached)':<48}{statistics.median(warm):>8.0f}ms")
 
 
 def short_conversation(store: Store) -> int:
