@@ -8,6 +8,7 @@ answer waits in the queue sends that answer to the new URL.
 
 from __future__ import annotations
 
+import time
 from functools import partial
 from pathlib import Path
 
@@ -29,6 +30,8 @@ from assistant.providers.base import Provider
 from assistant.store import Snapshot
 from assistant.turns import LOCAL, REMOTE
 
+WINDOWS_CACHE_S = 600.0  # a model's reported context window is asked for again after this
+
 
 class Endpoints:
     """Providers for profiles (the key read at each call) and for answers' snapshots."""
@@ -39,6 +42,8 @@ class Endpoints:
         self.settings = settings
         self.profiles = profiles
         self.registry = registry
+        # (profile id, its last change, base URL) -> (when asked, model -> reported window)
+        self._windows: dict[tuple[object, ...], tuple[float, dict[str, int | None]]] = {}
 
     def effective(self, profile: Profile) -> Profile:
         """The profile with the values the environment fills in (OPENAI_BASE_URL, ...)."""
@@ -97,6 +102,23 @@ class Endpoints:
             partial(self.provider_for, probe=True),
             partial(self.list_models, probe=True),
         )
+
+    def reported_window(self, profile: Profile, model: str | None) -> int | None:
+        """The context window an endpoint reports for a model (None: it does not say, or it
+        cannot be asked)."""
+        profile = self.effective(profile)
+        if profile.kind == KIND_LOCAL or not model:
+            return None
+        key = (profile.id, profile.updated_at, profile.base_url)
+        cached = self._windows.get(key)
+        if cached is None or time.monotonic() - cached[0] > WINDOWS_CACHE_S:
+            try:
+                windows = self.remote_provider(profile).model_windows()
+            except ProviderError:  # asked again after the cache time, not at every page run
+                windows = {}
+            cached = (time.monotonic(), windows)
+            self._windows[key] = cached
+        return cached[1].get(model)
 
     def list_models(self, profile: Profile, probe: bool = False) -> list[str]:
         """The models an endpoint offers (`/models`); the embedded model offers its file."""

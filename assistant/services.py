@@ -106,6 +106,8 @@ class Services:
         """How full the next request of this chat is, against its model's window."""
         local = self.settings.local_context if resolved.profile.kind == "local" else None
         window = self.context_windows.of(resolved.model, local)
+        if window is None:  # what the endpoint says about the model, when it says it
+            window = self.endpoints.reported_window(resolved.profile, resolved.model)
         prompt = resolved.system_prompt
         if conversation_id is None:
             return gauge([], prompt, window)

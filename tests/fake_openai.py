@@ -59,6 +59,7 @@ class FakeOpenAIServer:
     def __init__(self, api_key: str | None = None, models: list[str] | None = None) -> None:
         self.api_key = api_key
         self.models = models or ["gpt-3.5-turbo", "fake-model"]
+        self.windows: dict[str, int] = {}  # context windows /models reports (as vLLM does)
         self.requests: list[RecordedRequest] = []
         self.default = Scenario()
         self._queue: deque[Scenario] = deque()
@@ -157,7 +158,13 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 return
             if self.path.rstrip("/").endswith("/models"):
                 data = [
-                    {"id": m, "object": "model", "created": 0, "owned_by": "fake"}
+                    {
+                        "id": m,
+                        "object": "model",
+                        "created": 0,
+                        "owned_by": "fake",
+                        **({"max_model_len": server.windows[m]} if m in server.windows else {}),
+                    }
                     for m in server.models
                 ]
                 self._json(200, {"object": "list", "data": data})

@@ -356,3 +356,13 @@ def test_a_message_that_would_overflow_the_window_is_refused_and_kept(remote, db
     assert any("context window" in t.value for t in at.toast)
     assert at.chat_input[0].value == long_text  # handed back
     assert len(Store(Database(db_path)).messages(1)) == 2  # nothing sent
+
+
+def test_the_gauge_uses_the_window_the_endpoint_reports(remote, db_path):
+    remote.windows["gpt-3.5-turbo"] = 4096  # as vLLM's /models says max_model_len
+    remote.enqueue(Scenario(chunks=["Ok."], prompt_tokens=400))
+    at = app().run()
+    at.chat_input[0].set_value("Hello").run()
+    assert [p.text for p in at.sidebar.get("progress")] == [
+        plain("Context: 401 of 4,096 tokens (10%)")
+    ]

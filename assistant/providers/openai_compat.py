@@ -78,10 +78,17 @@ class OpenAICompatProvider:
         return _OpenAIEventStream(self, request)
 
     def list_models(self) -> list[str]:
+        return sorted(self.model_windows())
+
+    def model_windows(self) -> dict[str, int | None]:
+        """The endpoint's models, each with the context window it reports, if it does: vLLM
+        (`max_model_len`), OpenRouter and others (`context_length`, `context_window`),
+        llama.cpp's server (`meta.n_ctx_train`)."""
         try:
-            return sorted(model.id for model in self.client.models.list())
+            models = list(self.client.models.list())
         except openai.APIError as exc:
             raise self.explain(exc, model=None) from exc
+        return {model.id: _reported_window(model) for model in models}
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -284,5 +291,19 @@ def _reasoning(delta: object) -> str | None:
     for name in ("reasoning_content", "reasoning"):
         value = getattr(delta, name, None)
         if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _reported_window(model: Any) -> int | None:
+    extra = getattr(model, "model_extra", None) or {}
+    meta = extra.get("meta") if isinstance(extra.get("meta"), dict) else {}
+    for value in (
+        extra.get("max_model_len"),
+        extra.get("context_length"),
+        extra.get("context_window"),
+        meta.get("n_ctx_train"),
+    ):
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
     return None
