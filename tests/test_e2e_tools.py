@@ -97,6 +97,8 @@ def test_the_usage_page_filters_charts_and_opens_a_conversation(page: Page, tmp_
     )
     Usage(store.db).prices.add("gpt-4o", 2.5, 10, earlier_too=True)
     app = StreamlitServer({"SQLITE_DB_PATH": str(db_path)}, tmp_path / "streamlit.log")
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(app.url) else None)
     try:
         page.goto(f"{app.url}/usage")
         answers_card = page.get_by_test_id("stMetric").filter(has_text="Answers")
@@ -119,3 +121,4 @@ def test_the_usage_page_filters_charts_and_opens_a_conversation(page: Page, tmp_
         expect(answers(page).nth(0)).to_contain_text("question about llama-local")
     finally:
         app.stop()
+    assert [url for url in outside if not url.startswith("data:")] == []  # charts are local
