@@ -315,13 +315,14 @@ def scroll_into_view(key: str) -> None:
     """Scroll the page to the container with this key (a fixed script; no user text in it).
 
     The chat page keeps itself scrolled to the bottom while it renders, so the script scrolls
-    again a few times during the first two seconds, until the element has stayed in view.
+    again a few times during the first 4.5 seconds (a long chat on a busy machine renders for
+    a while), until the element has stayed in view.
     """
     selector = json.dumps(f".st-key-{key}")
     st.html(
         "<script>(function () {"
         f" const find = () => document.querySelector({selector});"
-        " [0, 150, 400, 800, 1300, 2000].forEach((delay) => setTimeout(() => {"
+        " [0, 150, 400, 800, 1300, 2000, 3000, 4500].forEach((delay) => setTimeout(() => {"
         "  const el = find();"
         "  if (!el) return;"
         "  const box = el.getBoundingClientRect();"
