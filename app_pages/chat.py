@@ -25,6 +25,7 @@ from assistant.chat_settings import (
 from assistant.errors import AppError, InvalidInput, NotFound
 from assistant.profiles import KIND_LOCAL, endpoint_label, endpoint_title
 from assistant.safe_markdown import plain
+from assistant.starters import STARTERS
 from assistant.store import Message
 from assistant.usage import AnswerCost, money
 
@@ -583,8 +584,12 @@ def _watch_approval(answer_id: int, call_id: str) -> None:
 
 def _submit() -> None:
     """Chat input callback: create and start the turn, or say why not and keep the text."""
+    _send(st.session_state.get(PROMPT_KEY) or "")
+
+
+def _send(text: str) -> None:
+    """The one path a message takes, typed or a starter prompt clicked."""
     svc = ui.services()
-    text = st.session_state.get(PROMPT_KEY) or ""
     draft = _draft()
     try:
         conversation_id = ui.conversation_from_url(svc)
@@ -702,6 +707,20 @@ def _conversation(svc, conversation_id: int, draw_later: ui.Deferred) -> None:
             ui.scroll_into_view(ui.jump_key(target_message))
 
 
+def _starters() -> None:
+    """Four prompts that send on click, for a first message in a demo."""
+    grid = st.container(horizontal=True, gap="small")
+    for number, (label, prompt) in enumerate(STARTERS):
+        grid.button(
+            label,
+            key=f"starter-{number}",
+            help=prompt,
+            icon=":material/lightbulb:",
+            on_click=_send,
+            args=(prompt,),
+        )
+
+
 def chat_page() -> None:
     # First, and on every run: a layout set later in a run (or only by another page) makes the
     # page jump between widths.
@@ -724,7 +743,10 @@ def chat_page() -> None:
         if resolved.profile.kind == KIND_LOCAL:
             st.info(ui.LOCAL_MODEL_NOTE, icon=":material/memory:")
         else:
-            st.caption(f"Answers come from {resolved.model} at {endpoint_label(resolved.profile)}.")
+            st.caption(
+                plain(f"Answers come from {resolved.model} at {endpoint_label(resolved.profile)}.")
+            )
+        _starters()
     else:
         _conversation(svc, conversation_id, draw_later=sidebar)
     sidebar()  # when no live answer drew it already

@@ -366,3 +366,17 @@ def test_the_gauge_uses_the_window_the_endpoint_reports(remote, db_path):
     assert [p.text for p in at.sidebar.get("progress")] == [
         plain("Context: 401 of 4,096 tokens (10%)")
     ]
+
+
+def test_a_starter_prompt_sends_on_click(remote, db_path):
+    from assistant.starters import STARTERS
+
+    remote.enqueue(Scenario(chunks=["Paris."]))
+    at = app().run()
+    assert [b.label for b in at.button if (b.key or "").startswith("starter-")] == [
+        s[0] for s in STARTERS
+    ]
+    next(b for b in at.button if b.key == "starter-1").click().run()
+    assert not at.exception
+    assert STARTERS[1][1] in texts(at) and "Paris." in texts(at)
+    assert remote.completions()[-1].body["messages"][-1]["content"] == STARTERS[1][1]
