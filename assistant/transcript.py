@@ -215,21 +215,33 @@ def part_heading(part: Part) -> str:
 
 
 def tokens_per_second(message: Message) -> float | None:
-    """Generation speed after the first token, when the numbers allow it. Time spent in tool
-    calls and waiting for the user's approval is not generation time."""
-    if not message.completion_tokens or message.total_s is None:
+    """Generation speed after the first token, when the numbers allow it."""
+    return generation_speed(
+        message.completion_tokens, message.total_s, message.first_token_s, message.parts
+    )
+
+
+def generation_speed(
+    completion_tokens: int | None,
+    total_s: float | None,
+    first_token_s: float | None,
+    parts: list[Part],
+) -> float | None:
+    """Tokens per second after the first token. Time spent in tool calls and waiting for the
+    user's approval is not generation time."""
+    if not completion_tokens or total_s is None:
         return None
     elsewhere = sum(
         float(part.data.get(name) or 0.0)
-        for part in message.parts
+        for part in parts
         if part.kind == TOOL_RESULT
         for name in ("seconds", "waited_s")
         if isinstance(part.data.get(name), int | float)
     )
-    generating = message.total_s - (message.first_token_s or 0.0) - elsewhere
-    if generating <= 0 or message.completion_tokens < 2:
+    generating = total_s - (first_token_s or 0.0) - elsewhere
+    if generating <= 0 or completion_tokens < 2:
         return None
-    return (message.completion_tokens - 1) / generating
+    return (completion_tokens - 1) / generating
 
 
 LEGACY_PROVIDERS = ("openai", "local")  # snapshots from before endpoint profiles

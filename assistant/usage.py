@@ -23,9 +23,11 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
+from assistant import parts as answer_parts
 from assistant.db import Database
 from assistant.errors import InvalidInput, NotFound
 from assistant.store import FINAL_STATUSES, Message, now_iso
+from assistant.transcript import generation_speed
 
 SAMPLE_ANSWERS = 5_000  # answers read for medians and distributions, the newest first
 TABLE_ANSWERS = 1_000  # answers shown in the page's table (the CSV has them all)
@@ -184,9 +186,7 @@ class Usage:
         result = []
         for row in rows:
             data = dict(row)
-            free = data["profile_id"] in local or (
-                data["profile_id"] == 0 and data["endpoint"] == "local"
-            )
+            free = _is_free(data["profile_id"], data["endpoint"], local)
             data["free"] = free
             if free:
                 data["cost"] = 0.0
@@ -216,7 +216,7 @@ class Usage:
             rows = conn.execute(
                 "SELECT m.id, m.conversation_id, c.title, m.created_at, m.model, m.provider,"
                 " m.preset, m.profile_id, m.status, m.error, m.prompt_tokens,"
-                " m.completion_tokens, m.first_token_s, m.total_s"
+                " m.completion_tokens, m.first_token_s, m.total_s, m.parts AS parts_json"
                 " FROM messages AS m"
                 " JOIN conversations AS c ON c.id = m.conversation_id"
                 f" WHERE {where} ORDER BY m.created_at DESC LIMIT ?",
@@ -311,15 +311,19 @@ def _day_after(day: str) -> str:
 
 
 def _speed(row: dict[str, Any]) -> float | None:
-    tokens, total, first = row["completion_tokens"], row["total_s"], row["first_token_s"]
-    if not tokens or tokens < 2 or total is None:
-        return None
-    generating = total - (first or 0.0)
-    return (tokens - 1) / generating if generating > 0 else None
+    stored = row.pop("parts_json")
+    parts = answer_parts.loads(stored, "") if stored else []  # tool steps' times, if any
+    return generation_speed(row["completion_tokens"], row["total_s"], row["first_token_s"], parts)
+
+
+def _is_free(profile_id: int | None, provider: str | None, local: set[int]) -> bool:
+    """The embedded model or an endpoint on this machine (`local`: such profiles' ids); an
+    answer from before endpoint profiles names the embedded model as provider "local"."""
+    return profile_id in local or (not profile_id and provider == "local")
 
 
 def _row_cost(row: Any, local: set[int], prices: list[Price]) -> float | None:
-    if (row["profile_id"] in local) or (row["profile_id"] is None and row["provider"] == "local"):
+    if _is_free(row["profile_id"], row["provider"], local):
         return 0.0
     price = price_on(prices, row["model"] or "", (row["created_at"] or "")[:10])
     if price is None:
@@ -337,8 +341,7 @@ def _cost_of(message: Message, local: set[int], prices: list[Price]) -> AnswerCo
         "completion_tokens": message.completion_tokens,
     }
     amount = _row_cost(row, local, prices)
-    free = row["profile_id"] in local or (row["profile_id"] is None and row["provider"] == "local")
-    return AnswerCost(amount, free)
+    return AnswerCost(amount, _is_free(message.profile_id, message.provider, local))
 
 
 def money(amount: float | None) -> str:
