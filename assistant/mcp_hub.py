@@ -286,11 +286,14 @@ class McpHub:
 
     async def _list(self, server: ToolServer) -> list[Any]:
         connection = await self._connection(server)
-        result = await connection.client.list_tools()
-        tools = list(result.tools)
-        while getattr(result, "next_cursor", None):
-            result = await connection.client.list_tools(cursor=result.next_cursor)
-            tools += list(result.tools)
+        try:
+            result = await connection.client.list_tools()
+            tools = list(result.tools)
+            while getattr(result, "next_cursor", None):
+                result = await connection.client.list_tools(cursor=result.next_cursor)
+                tools += list(result.tools)
+        except Exception as exc:  # the server went away while listing: one sentence
+            raise ToolServerError(await self._broken(connection, exc)) from exc
         return tools
 
     async def _call(
@@ -305,24 +308,24 @@ class McpHub:
             )
         except TimeoutError:
             return ToolOutcome(f"The tool {tool} did not finish within {timeout:.0f} s.", True)
-        except MCPError as exc:
-            if "connection closed" not in str(exc).lower():
+        except Exception as exc:
+            if isinstance(exc, MCPError) and "connection closed" not in str(exc).lower():
                 # The server refused the call (an unknown tool, arguments it cannot take).
                 return ToolOutcome(f"The tool server refused the call: {exc}", True)
-            return await self._broken(connection, exc)
-        except Exception as exc:  # the connection broke mid-call
-            return await self._broken(connection, exc)
+            reason = await self._broken(connection, exc)  # the connection broke mid-call
+            return ToolOutcome(f"{reason} The call did not complete.", True)
         return _outcome(result)
 
-    async def _broken(self, connection: _Connection, exc: BaseException) -> ToolOutcome:
-        """The server went away mid-call: say why; the next use starts it again."""
+    async def _broken(self, connection: _Connection, exc: BaseException) -> str:
+        """The server went away mid-request: why, in a sentence; the next use starts it
+        again."""
         if self._connections.get(connection.server.name.lower()) is connection:
             del self._connections[connection.server.name.lower()]
         if connection.stderr is not None:
             await asyncio.sleep(0.1)  # let its last words reach the file
         reason = self._explain(connection, exc)
         connection.closing.set()
-        return ToolOutcome(f"{reason} The call did not complete.", True)
+        return reason
 
 
 async def _wait_all(tasks: list[asyncio.Task]) -> None:

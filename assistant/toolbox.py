@@ -30,7 +30,7 @@ POLICIES = (ASK, ALLOW)
 DEFAULT_TOOLS_KEY = "default_tools"
 STEP_LIMIT_KEY = "tool_step_limit"
 DEFAULT_STEP_LIMIT = 8
-TOOLS_CACHE_S = 60.0  # a server's tool list is asked for again after this long
+TOOLS_CACHE_S = 60.0  # a server's tool list is asked for again (in the background) after this
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,7 @@ class Toolbox:
         self.servers = servers
         self.hub = hub
         self._listed: dict[str, tuple[float, ToolServer, list[ToolInfo] | str]] = {}
+        self._refreshing: set[str] = set()  # servers being listed again in the background
         self._lock = threading.Lock()
 
     # -- choices ---------------------------------------------------------------------------
@@ -122,24 +123,40 @@ class Toolbox:
     # -- what servers offer ------------------------------------------------------------------
 
     def listing(self, server: ToolServer, fresh: bool = False) -> list[ToolInfo] | str:
-        """A server's tools, or the sentence saying why it cannot be used (cached a minute)."""
+        """A server's tools, or the sentence saying why it cannot be used.
+
+        Read once, then kept: past `TOOLS_CACHE_S` the kept list is still given at once and
+        asked for again in the background, so a page run or an answer waits for a server only
+        the first time (a server that hangs cannot stall the sidebar every minute). `fresh`
+        (the Check button) asks now.
+        """
         key = server.name.lower()
         with self._lock:
             cached = self._listed.get(key)
-        if (
-            not fresh
-            and cached is not None
-            and cached[1] == server
-            and time.monotonic() - cached[0] < TOOLS_CACHE_S
-        ):
+        if not fresh and cached is not None and cached[1] == server:
+            if time.monotonic() - cached[0] >= TOOLS_CACHE_S:
+                self._refresh_later(server)
             return cached[2]
+        return self._list_now(server)
+
+    def _list_now(self, server: ToolServer) -> list[ToolInfo] | str:
         try:
             result: list[ToolInfo] | str = self.hub.tools(server)
         except ToolServerError as exc:
             result = str(exc)
         with self._lock:
-            self._listed[key] = (time.monotonic(), server, result)
+            self._listed[server.name.lower()] = (time.monotonic(), server, result)
+            self._refreshing.discard(server.name.lower())
         return result
+
+    def _refresh_later(self, server: ToolServer) -> None:
+        with self._lock:
+            if server.name.lower() in self._refreshing:
+                return
+            self._refreshing.add(server.name.lower())
+        threading.Thread(
+            target=self._list_now, args=(server,), name="tool-list", daemon=True
+        ).start()
 
     def available(self) -> list[tuple[ToolServer, list[ToolInfo] | str]]:
         return [(server, self.listing(server)) for server in self.servers.enabled()]

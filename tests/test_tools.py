@@ -415,3 +415,19 @@ def test_kill_9_during_a_tool_call_keeps_the_earlier_steps(store, fake_server, h
     ]
     assert answer.parts[2].text == "3"
     assert answer.content == "First a sum. \n\nNow a wait. "
+
+
+def test_a_kept_tool_list_is_refreshed_in_the_background(kit, monkeypatch):
+    import assistant.toolbox as toolbox_module
+
+    _turns, toolbox, _server = kit
+    web = toolbox.servers.by_name("web")
+    first = toolbox.listing(web)
+    assert [t.name for t in first][:2] == ["add", "fail"]
+    monkeypatch.setattr(toolbox_module, "TOOLS_CACHE_S", 0.0)  # everything is old now
+    asked = []
+    real = toolbox.hub.tools
+    monkeypatch.setattr(toolbox.hub, "tools", lambda s: asked.append(s.name) or real(s))
+    assert toolbox.listing(web) is first  # given at once, not waited for
+    wait_until(lambda: asked == ["web"])  # and asked again behind the scenes
+    wait_until(lambda: toolbox.listing(web) is not first)
