@@ -12,22 +12,24 @@ import streamlit as st
 
 from assistant import ui
 from assistant.errors import AppError
+from assistant.i18n import _
 
 # The icon is a local file: a `:material/...` or emoji icon (also a page's own, which Streamlit
 # uses when none is set before `st.navigation`) makes the browser fetch it from a CDN.
-st.set_page_config(page_title="Assistant", page_icon=ui.APP_ICON)
+ui.use_session_language()
+st.set_page_config(page_title=_("Assistant"), page_icon=ui.APP_ICON)
 navigation = st.navigation(
     [
-        st.Page(ui.CHAT_PAGE, title="Chat", icon=":material/chat:", default=True),
+        st.Page(ui.CHAT_PAGE, title=_("Chat"), icon=":material/chat:", default=True),
         st.Page(
             ui.CONVERSATIONS_PAGE,
-            title="Conversations",
+            title=_("Conversations"),
             icon=":material/history:",
             url_path="conversations",
         ),
-        st.Page(ui.USAGE_PAGE, title="Usage", icon=":material/monitoring:", url_path="usage"),
+        st.Page(ui.USAGE_PAGE, title=_("Usage"), icon=":material/monitoring:", url_path="usage"),
         st.Page(
-            ui.SETTINGS_PAGE, title="Settings", icon=":material/settings:", url_path="settings"
+            ui.SETTINGS_PAGE, title=_("Settings"), icon=":material/settings:", url_path="settings"
         ),
     ]
 )

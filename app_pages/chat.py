@@ -23,6 +23,7 @@ from assistant.chat_settings import (
     with_prompt_choice,
 )
 from assistant.errors import AppError, InvalidInput, NotFound
+from assistant.i18n import _, ngettext, number
 from assistant.profiles import KIND_LOCAL, endpoint_label, endpoint_title
 from assistant.safe_markdown import plain
 from assistant.starters import STARTERS
@@ -84,7 +85,7 @@ def _save_edit(message_id: int) -> None:
 @ui.action
 def _fork(message_id: int) -> None:
     conversation_id = ui.services().fork(message_id)
-    ui.notify("A new chat from that message; the original is unchanged.")
+    ui.notify(_("A new chat from that message; the original is unchanged."))
     ui.open_conversation(conversation_id)
 
 
@@ -94,7 +95,7 @@ def _stop(answer_id: int) -> None:
     written_here = turns.is_live(answer_id)
     asked = turns.stop(answer_id) and not written_here
     if asked and turns.store.get_message(answer_id).status == "streaming":
-        ui.notify("Asked the server that writes this answer to stop it; it stops in a moment.")
+        ui.notify(_("Asked the server that writes this answer to stop it; it stops in a moment."))
 
 
 def _show_more(conversation_id: int, count: int) -> None:
@@ -103,9 +104,9 @@ def _show_more(conversation_id: int, count: int) -> None:
 
 def _sidebar_search(svc) -> None:
     query = st.text_input(
-        "Search conversations",
+        _("Search conversations"),
         key=SIDEBAR_SEARCH_KEY,
-        placeholder="Search conversations",
+        placeholder=_("Search conversations"),
         label_visibility="collapsed",
         icon=":material/search:",
     )
@@ -113,12 +114,12 @@ def _sidebar_search(svc) -> None:
         return
     hits = svc.store.search(query, limit=SIDEBAR_HITS, title_limit=3)
     if not hits:
-        st.caption(f"No matches for “{query.strip()}”.")
+        st.caption(_("No matches for “{query}”.").format(query=query.strip()))
     for hit in hits:
         ui.render_search_hit(hit, "sidebar-hit", on_open=ui.open_conversation)
     st.page_link(
         ui.CONVERSATIONS_PAGE,
-        label="All results",
+        label=_("All results"),
         icon=":material/manage_search:",
         query_params={ui.QUERY_SEARCH: query},
     )
@@ -169,7 +170,7 @@ def _change_prompt(conversation_id: int | None) -> None:
 
 @ui.action
 def _change_profile(conversation_id: int | None) -> None:
-    chat, _ = _current(conversation_id)
+    chat, _resolved = _current(conversation_id)
     profile_id = _widget(conversation_id, "profile")
     if profile_id is MISSING:
         return
@@ -180,7 +181,7 @@ def _change_profile(conversation_id: int | None) -> None:
 
 @ui.action
 def _change_model(conversation_id: int | None) -> None:
-    chat, _ = _current(conversation_id)
+    chat, _resolved = _current(conversation_id)
     model = _widget(conversation_id, "model")
     if model is MISSING:
         return
@@ -209,20 +210,26 @@ def _settings_panel(
 ) -> None:
     """Preset or one-off prompt, endpoint, model and parameters for this conversation."""
     st.caption(
-        f"**Model:** {plain(resolved.model or 'none chosen')}  \n"
-        f"**Endpoint:** {plain(endpoint_title(resolved.profile))}  \n"
-        f"**Prompt:** {plain(resolved.prompt_label)}"
+        _("**Model:** {model}  \n**Endpoint:** {endpoint}  \n**Prompt:** {prompt}").format(
+            model=plain(resolved.model or _("none chosen")),
+            endpoint=plain(endpoint_title(resolved.profile)),
+            prompt=plain(resolved.prompt_label),
+        )
     )
     for problem in resolved.problems:
         st.warning(problem, icon=":material/warning:")
     key = functools.partial(_panel_key, conversation_id)
-    with st.expander("Model and prompt for this chat", icon=":material/tune:"):
+    with st.expander(_("Model and prompt for this chat"), icon=":material/tune:"):
         presets = {p.id: p.name for p in svc.presets.list()}
-        labels = {**presets, PROMPT_ONE_OFF: "One-off prompt…", PROMPT_NONE: "No system prompt"}
+        labels = {
+            **presets,
+            PROMPT_ONE_OFF: _("One-off prompt…"),
+            PROMPT_NONE: _("No system prompt"),
+        }
         options = list(labels)
         chosen = prompt_choice(chat, resolved)
         st.selectbox(
-            "System prompt",
+            _("System prompt"),
             options,
             index=options.index(chosen) if chosen in options else options.index(PROMPT_NONE),
             format_func=labels.__getitem__,
@@ -232,7 +239,7 @@ def _settings_panel(
         )
         if st.session_state.get(key("prompt")) == PROMPT_ONE_OFF:
             st.text_area(
-                "One-off system prompt (this chat only)",
+                _("One-off system prompt (this chat only)"),
                 value=resolved.system_prompt,
                 key=key("one-off"),
                 on_change=_change_prompt,
@@ -241,7 +248,7 @@ def _settings_panel(
         profiles = {p.id: p.name for p in svc.profiles.list()}
         profile_ids = list(profiles)
         st.selectbox(
-            "Endpoint",
+            _("Endpoint"),
             profile_ids,
             index=profile_ids.index(resolved.profile.id),
             format_func=profiles.__getitem__,
@@ -251,19 +258,20 @@ def _settings_panel(
         )
         if resolved.profile.kind == KIND_LOCAL:
             st.caption(
-                f"Model: {plain(resolved.model)} (another GGUF file can be set "
-                "in Settings › Endpoints)."
+                _("Model: {model} (another GGUF file can be set in Settings › Endpoints).").format(
+                    model=plain(resolved.model)
+                )
             )
         else:
             ui.model_picker(
                 svc,
                 resolved.profile,
                 resolved.model,
-                label="Model",
+                label=_("Model"),
                 key=key("model"),
                 on_change=_change_model,
                 args=(conversation_id,),
-                help="The models the endpoint lists; type any other name too.",
+                help=_("The models the endpoint lists; type any other name too."),
             )
         ui.param_inputs(
             resolved.params.as_dict(),
@@ -271,15 +279,15 @@ def _settings_panel(
             on_change=_change_param,
             args=lambda name: (conversation_id, name),
         )
-        st.caption("Changes apply from the next answer; earlier answers keep theirs.")
+        st.caption(_("Changes apply from the next answer; earlier answers keep theirs."))
         st.button(
-            "Use the defaults",
+            _("Use the defaults"),
             icon=":material/restart_alt:",
             key=key("defaults"),
             on_click=_use_defaults,
             args=(conversation_id,),
         )
-        st.page_link(ui.SETTINGS_PAGE, label="Presets and endpoints", icon=":material/settings:")
+        st.page_link(ui.SETTINGS_PAGE, label=_("Presets and endpoints"), icon=":material/settings:")
 
 
 def _chat_tools(svc, conversation_id: int | None) -> dict[str, str]:
@@ -304,12 +312,18 @@ def _tools_panel(svc, conversation_id: int | None, resolved: Resolved) -> None:
     if not svc.tool_servers.enabled():
         return
     chosen = _chat_tools(svc, conversation_id)
-    label = f"Tools for this chat ({len(chosen)})" if chosen else "Tools for this chat"
+    label = (
+        _("Tools for this chat ({count})").format(count=len(chosen))
+        if chosen
+        else _("Tools for this chat")
+    )
     with st.expander(label, icon=":material/build:"):
         if resolved.profile.kind == KIND_LOCAL:
             st.caption(
-                "The embedded model cannot call tools; its answers come without them. Pick "
-                "another endpoint above to use tools."
+                _(
+                    "The embedded model cannot call tools; its answers come without them. "
+                    "Pick another endpoint above to use tools."
+                )
             )
             return
         keys: list[str] = []
@@ -326,25 +340,39 @@ def _context_gauge(svc, conversation_id: int | None, resolved: Resolved) -> None
     meter = svc.context(conversation_id, resolved)
     if conversation_id is None and not meter.used:
         return
-    about = "" if meter.measured else "about "
+    used = (
+        number(meter.used)
+        if meter.measured
+        else _("about {count}").format(count=number(meter.used))
+    )
     if meter.window is None:
         st.caption(
-            plain(f"Context: {about}{meter.used:,} tokens. Set {resolved.model}'s window in "
-                  "Settings › Prices & context to see how full it is.")
-        )  # fmt: skip
+            plain(
+                _(
+                    "Context: {used} tokens. Set {model}'s window in Settings › Prices & "
+                    "context to see how full it is."
+                ).format(used=used, model=resolved.model)
+            )
+        )
         return
     share = meter.fraction or 0.0
     st.progress(
         share,
-        text=plain(f"Context: {about}{meter.used:,} of {meter.window:,} tokens ({share:.0%})"),
+        text=plain(
+            _("Context: {used} of {window} tokens ({share})").format(
+                used=used, window=number(meter.window), share=f"{share:.0%}"
+            )
+        ),
     )
     if meter.warning:
         local = resolved.profile.kind == KIND_LOCAL
         st.caption(
-            "Nearly full: the embedded model leaves out the oldest messages to fit."
+            _("Nearly full: the embedded model leaves out the oldest messages to fit.")
             if local
-            else "Nearly full: a long message may not fit. Start a new chat from a message "
-            "(⑂) to carry on with less."
+            else _(
+                "Nearly full: a long message may not fit. Start a new chat from a message "
+                "(⑂) to carry on with less."
+            )
         )
 
 
@@ -354,8 +382,12 @@ def _conversation_total(svc, conversation_id: int) -> None:
     if not answers:
         return
     spent = f" · {money(cost)}" if cost else ""
-    counted = "1 answer" if answers == 1 else f"{answers:,} answers"
-    st.caption(plain(f"This chat: {tokens_in + tokens_out:,} tokens in {counted}{spent}"))
+    counted = ngettext(
+        "This chat: {tokens} tokens in {count} answer",
+        "This chat: {tokens} tokens in {count} answers",
+        answers,
+    ).format(tokens=number(tokens_in + tokens_out), count=number(answers))
+    st.caption(plain(counted + spent))
 
 
 def _sidebar(
@@ -367,7 +399,7 @@ def _sidebar(
 ) -> None:
     with st.sidebar:
         st.button(
-            "New chat",
+            _("New chat"),
             icon=":material/edit_square:",
             width="stretch",
             on_click=ui.open_conversation,
@@ -382,10 +414,10 @@ def _sidebar(
         _context_gauge(svc, conversation_id, resolved)
         if model_problem:
             st.error(model_problem, icon=":material/error:")
-        st.subheader("Recent", divider="gray")
+        st.subheader(_("Recent"), divider="gray")
         conversations = svc.store.list_conversations(limit=ui.SIDEBAR_CONVERSATIONS)
         if not conversations:
-            st.caption("Your conversations will appear here.")
+            st.caption(_("Your conversations will appear here."))
         for conversation in conversations:  # pinned ones come first
             is_open = conversation.id == conversation_id
             st.button(
@@ -396,12 +428,12 @@ def _sidebar(
                 type="primary" if is_open else "tertiary",
                 on_click=ui.open_conversation,
                 args=(conversation.id,),
-                help="Pinned" if conversation.pinned else None,
+                help=_("Pinned") if conversation.pinned else None,
             )
-        st.page_link(ui.CONVERSATIONS_PAGE, label="All conversations", icon=":material/history:")
+        st.page_link(ui.CONVERSATIONS_PAGE, label=_("All conversations"), icon=":material/history:")
 
 
-def _switcher(actions, ids: tuple[int, ...], current: int, noun: str) -> None:
+def _switcher(actions, ids: tuple[int, ...], current: int, earlier: str, later: str) -> None:
     """‹ n / m › between the siblings of a message (its versions or its edits)."""
     if len(ids) < 2:
         return
@@ -414,7 +446,7 @@ def _switcher(actions, ids: tuple[int, ...], current: int, noun: str) -> None:
         disabled=index == 0,
         on_click=_show_branch,
         args=(ids[max(index - 1, 0)],),
-        help=f"Earlier {noun}",
+        help=earlier,
     )
     actions.caption(f"{index + 1} / {len(ids)}", width="content")
     actions.button(
@@ -425,7 +457,7 @@ def _switcher(actions, ids: tuple[int, ...], current: int, noun: str) -> None:
         disabled=index == len(ids) - 1,
         on_click=_show_branch,
         args=(ids[min(index + 1, len(ids) - 1)],),
-        help=f"Later {noun}",
+        help=later,
     )
 
 
@@ -437,7 +469,7 @@ def _fork_button(actions, message_id: int) -> None:
         type="tertiary",
         on_click=_fork,
         args=(message_id,),
-        help="New chat from here",
+        help=_("New chat from here"),
     )
 
 
@@ -449,7 +481,9 @@ def _question(svc, exchange: transcript.Exchange, is_last: bool) -> None:
             return
         ui.render_parts(question)
         actions = st.container(horizontal=True, vertical_alignment="center", gap="small")
-        _switcher(actions, exchange.edits, question.id, "edit")
+        _switcher(actions, exchange.edits, question.id, _("Earlier edit"), _("Later edit"))
+        with actions:
+            ui.copy_button(question.content, key=f"copy-{question.id}")
         actions.button(
             "",
             key=f"edit-{question.id}",
@@ -457,12 +491,12 @@ def _question(svc, exchange: transcript.Exchange, is_last: bool) -> None:
             type="tertiary",
             on_click=_start_edit,
             args=(question.id,),
-            help="Edit and resend",
+            help=_("Edit and resend"),
         )
         _fork_button(actions, question.id)
         if exchange.answer is None and is_last:
             actions.button(
-                "Answer",
+                _("Answer"),
                 key=f"answer-{question.id}",
                 icon=":material/send:",
                 on_click=_answer_question,
@@ -475,18 +509,20 @@ def _edit_box(question: Message) -> None:
     key = _edit_key(question.id)
     # No max_chars: the browser would cut a long paste without a word. Save & send refuses
     # it with the input box's sentence, and the text stays here.
-    st.text_area("Edit your message", value=question.content, key=key, label_visibility="collapsed")
+    st.text_area(
+        _("Edit your message"), value=question.content, key=key, label_visibility="collapsed"
+    )
     row = st.container(horizontal=True, gap="small")
     row.button(
-        "Save & send",
+        _("Save & send"),
         key=f"save-{question.id}",
         type="primary",
         icon=":material/send:",
         on_click=_save_edit,
         args=(question.id,),
     )
-    row.button("Cancel", key=f"cancel-{question.id}", on_click=_cancel_edit, args=(question.id,))
-    st.caption("The original and its answers stay; ‹ › switches between them.")
+    row.button(_("Cancel"), key=f"cancel-{question.id}", on_click=_cancel_edit, args=(question.id,))
+    st.caption(_("The original and its answers stay; ‹ › switches between them."))
 
 
 def _answer(
@@ -503,7 +539,7 @@ def _answer(
             live = st.empty()
             with live.container():
                 st.button(
-                    "Stop",
+                    _("Stop"),
                     key=f"stop-{answer.id}",
                     icon=":material/stop_circle:",
                     type="tertiary",
@@ -525,10 +561,13 @@ def _answer(
             live.empty()
         ui.render_answer_body(answer, price(answer))
         actions = st.container(horizontal=True, vertical_alignment="center", gap="small")
-        _switcher(actions, exchange.versions, answer.id, "version")
+        _switcher(actions, exchange.versions, answer.id, _("Earlier version"), _("Later version"))
+        if answer.content:
+            with actions:
+                ui.copy_button(answer.content, key=f"copy-{answer.id}")
         if answer.status in ("error", "interrupted"):
             actions.button(
-                "Retry",
+                _("Retry"),
                 key=f"retry-{answer.id}",
                 icon=":material/refresh:",
                 on_click=_regenerate,
@@ -536,7 +575,7 @@ def _answer(
             )
         elif is_last:
             actions.button(
-                "Regenerate",
+                _("Regenerate"),
                 key=f"regenerate-{answer.id}",
                 icon=":material/autorenew:",
                 type="tertiary",
@@ -549,7 +588,7 @@ def _answer(
 @ui.action
 def _decide(answer_id: int, call_id: str, decision: str, always: bool = False) -> None:
     if not ui.services().turns.decide(answer_id, call_id, decision, always):
-        ui.notify("That call was already decided (maybe in another tab).")
+        ui.notify(_("That call was already decided (maybe in another tab)."))
 
 
 def _approval(svc, waiting: Approval) -> None:
@@ -557,16 +596,18 @@ def _approval(svc, waiting: Approval) -> None:
     another tab within a second."""
     with st.container(border=True, key=f"approval-{waiting.answer_id}"):
         st.markdown(
-            f"The assistant wants to run **{plain(waiting.server)}/{plain(waiting.tool)}** with:"
+            _("The assistant wants to run **{tool}** with:").format(
+                tool=f"{plain(waiting.server)}/{plain(waiting.tool)}"
+            )
         )
         st.code(json.dumps(waiting.arguments, ensure_ascii=False, indent=2), language="json")
         row = st.container(horizontal=True, gap="small")
         args = (waiting.answer_id, waiting.call_id)
-        row.button("Approve", type="primary", icon=":material/check:", key="approve",
+        row.button(_("Approve"), type="primary", icon=":material/check:", key="approve",
                    on_click=_decide, args=(*args, APPROVE))  # fmt: skip
-        row.button("Deny", icon=":material/block:", key="deny",
+        row.button(_("Deny"), icon=":material/block:", key="deny",
                    on_click=_decide, args=(*args, DENY))  # fmt: skip
-        row.button("Always allow this tool in this chat", type="tertiary", key="always",
+        row.button(_("Always allow this tool in this chat"), type="tertiary", key="always",
                    on_click=_decide, args=(*args, APPROVE, True))  # fmt: skip
         _watch_approval(waiting.answer_id, waiting.call_id)
 
@@ -598,7 +639,7 @@ def _send(text: str) -> None:
             tools = st.session_state.get(DRAFT_TOOLS_KEY)
             ids = svc.send(conversation_id, text, draft, tools)
         except NotFound:
-            ui.notify("That conversation was deleted; this is a new chat.")
+            ui.notify(_("That conversation was deleted; this is a new chat."))
             conversation_id = None
             ids = svc.send(None, text, draft, st.session_state.get(DRAFT_TOOLS_KEY))
     except AppError as exc:
@@ -615,15 +656,17 @@ def _send(text: str) -> None:
 def _refuse_overflow(svc, conversation_id: int | None, text: str) -> None:
     """A message that would overflow a remote model's window is refused before it is sent
     (the embedded model leaves out old messages by itself)."""
-    _, resolved = _current(conversation_id)
+    _chat, resolved = _current(conversation_id)
     if resolved.profile.kind == KIND_LOCAL:
         return
     meter = svc.context(conversation_id, resolved)
     if meter.overflows_with(text):
         raise InvalidInput(
-            f"This message would make the request about {meter.used:,} tokens plus the "
-            f"message, over {resolved.model}'s {meter.window:,}-token context window. Start a "
-            "new chat from a message (⑂) or shorten it. Your message is still in the box."
+            _(
+                "This message would make the request about {used} tokens plus the message, "
+                "over {model}'s {window}-token context window. Start a new chat from a "
+                "message (⑂) or shorten it. Your message is still in the box."
+            ).format(used=number(meter.used), model=resolved.model, window=number(meter.window))
         )
 
 
@@ -664,7 +707,7 @@ def _fork_note(svc, conversation_id: int) -> None:
     except NotFound:
         return
     row = st.container(horizontal=True, vertical_alignment="center", gap="small")
-    row.caption("Started from", width="content")
+    row.caption(_("Started from"), width="content")
     row.button(
         plain(title),
         key="forked-from",
@@ -672,7 +715,7 @@ def _fork_note(svc, conversation_id: int) -> None:
         type="tertiary",
         on_click=ui.open_conversation,
         args=(source.conversation_id, source.id),
-        help="Open the chat this one was copied from",
+        help=_("Open the chat this one was copied from"),
     )
 
 
@@ -689,7 +732,7 @@ def _conversation(svc, conversation_id: int, draw_later: ui.Deferred) -> None:
     price = svc.usage.coster()
     if view.earlier > 0:
         st.button(
-            f"Show earlier messages ({view.earlier} more)",
+            _("Show earlier messages ({count} more)").format(count=number(view.earlier)),
             icon=":material/expand_less:",
             type="tertiary",
             on_click=_show_more,
@@ -707,13 +750,14 @@ def _conversation(svc, conversation_id: int, draw_later: ui.Deferred) -> None:
             ui.scroll_into_view(ui.jump_key(target_message))
 
 
-def _starters() -> None:
+def _starters(embedded: bool) -> None:
     """Four prompts that send on click, for a first message in a demo."""
     grid = st.container(horizontal=True, gap="small")
-    for number, (label, prompt) in enumerate(STARTERS):
+    for index, starter in enumerate(STARTERS):
+        prompt = starter.text(embedded)
         grid.button(
-            label,
-            key=f"starter-{number}",
+            _(starter.label),
+            key=f"starter-{index}",
             help=prompt,
             icon=":material/lightbulb:",
             on_click=_send,
@@ -728,7 +772,9 @@ def chat_page() -> None:
     # The input comes before anything that reads the database, so that it (and the text in
     # it) stays when the rest of the page cannot be drawn. "disable": no second message while
     # an answer streams; Stop is the button in the bubble.
-    st.chat_input("Message the assistant", key=PROMPT_KEY, on_submit=_submit, submit_mode="disable")
+    st.chat_input(
+        _("Message the assistant"), key=PROMPT_KEY, on_submit=_submit, submit_mode="disable"
+    )
     ui.show_notices()
     svc = ui.services()
     conversation_id = ui.conversation_from_url(svc)
@@ -739,17 +785,32 @@ def chat_page() -> None:
         functools.partial(_sidebar, svc, conversation_id, chat, resolved, model_problem)
     )
     if conversation_id is None:
-        st.title("What can I help with?")
+        st.title(_("What can I help with?"))
         if resolved.profile.kind == KIND_LOCAL:
-            st.info(ui.LOCAL_MODEL_NOTE, icon=":material/memory:")
+            st.info(ui.local_model_note(resolved.model), icon=":material/memory:")
         else:
             st.caption(
-                plain(f"Answers come from {resolved.model} at {endpoint_label(resolved.profile)}.")
+                plain(
+                    _("Answers come from {model} at {endpoint}.").format(
+                        model=resolved.model, endpoint=endpoint_label(resolved.profile)
+                    )
+                )
             )
-        _starters()
+        _starters(embedded=resolved.profile.kind == KIND_LOCAL)
     else:
         _conversation(svc, conversation_id, draw_later=sidebar)
     sidebar()  # when no live answer drew it already
+    titler = svc.turns.titler
+    if conversation_id is not None and titler is not None and titler.pending(conversation_id):
+        _watch_title(conversation_id)
+
+
+@st.fragment(run_every=0.5)
+def _watch_title(conversation_id: int) -> None:
+    """The chat's automatic title is being written: show it in the sidebar once it is."""
+    titler = ui.services().turns.titler
+    if titler is None or not titler.pending(conversation_id):
+        st.rerun(scope="app")
 
 
 chat_page()

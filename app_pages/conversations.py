@@ -10,6 +10,7 @@ import streamlit as st
 
 from assistant import browse, export, importing, transcript, ui
 from assistant.errors import AppError, InvalidInput, NotFound
+from assistant.i18n import _, ngettext, number
 from assistant.safe_markdown import plain
 from assistant.store import TITLE_LIMIT_CHARS, Store
 
@@ -22,7 +23,10 @@ OPEN_KEY = "history_open"  # (conversation id, message id) to open on the chat p
 IMPORT_KEY = "history_import"
 CONFIRM_KEY = "history_confirm"  # ("trash", id) or ("empty",) while a confirmation is shown
 SEARCH_LIMIT = 50
-WHEN_COLUMN = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")
+
+
+def _when_column(label: str) -> dict:
+    return st.column_config.DatetimeColumn(label, format="YYYY-MM-DD HH:mm")
 
 
 # -- callbacks (they run before the page; the page reads what they leave) ---------------------
@@ -39,13 +43,14 @@ def _rename(conversation_id: int, key: str, old_title: str) -> None:
     except InvalidInput:
         st.session_state[key] = old_title  # the stored title stays; the notice says why
         raise
-    ui.notify(f"Renamed “{old_title}” to “{title}”.", "success")
+    ui.notify(_("Renamed “{old}” to “{new}”.").format(old=old_title, new=title), "success")
 
 
 @ui.action
 def _pin(conversation_id: int, pinned: bool, title: str) -> None:
     ui.services().store.set_pinned(conversation_id, pinned)
-    ui.notify(f"Pinned “{title}”." if pinned else f"Unpinned “{title}”.", "success")
+    sentence = _("Pinned “{title}”.") if pinned else _("Unpinned “{title}”.")
+    ui.notify(sentence.format(title=title), "success")
 
 
 @ui.action
@@ -57,9 +62,11 @@ def _restore(conversation_ids: list[int]) -> None:
         titles.append(store.get_conversation(conversation_id).title)
     st.session_state.pop(UNDO_KEY, None)
     ui.notify(
-        f"Restored “{titles[0]}”."
+        _("Restored “{title}”.").format(title=titles[0])
         if len(titles) == 1
-        else f"Restored {len(titles)} conversations.",
+        else ngettext(
+            "Restored {count} conversation.", "Restored {count} conversations.", len(titles)
+        ).format(count=len(titles)),
         "success",
     )
 
@@ -95,8 +102,14 @@ def _empty_trash() -> None:
     _cancel()
     removed = ui.services().store.empty_trash()
     st.session_state.pop(UNDO_KEY, None)
-    things = "1 conversation" if removed == 1 else f"{removed} conversations"
-    ui.notify(f"Deleted {things} for good.", "success")
+    ui.notify(
+        ngettext(
+            "Deleted {count} conversation for good.",
+            "Deleted {count} conversations for good.",
+            removed,
+        ).format(count=number(removed)),
+        "success",
+    )
 
 
 def _confirmation(question: str, confirm_label: str, on_confirm, args: tuple) -> None:
@@ -106,7 +119,7 @@ def _confirmation(question: str, confirm_label: str, on_confirm, args: tuple) ->
         row.button(
             confirm_label, type="primary", icon=":material/delete:", on_click=on_confirm, args=args
         )
-        row.button("Cancel", on_click=_cancel)
+        row.button(_("Cancel"), on_click=_cancel)
 
 
 # -- sections ---------------------------------------------------------------------------------
@@ -118,9 +131,9 @@ def _notices() -> None:
     if undo:
         conversation_id, title = undo
         row = st.container(horizontal=True, vertical_alignment="center")
-        row.caption(f"Moved “{plain(title)}” to the trash.")
+        row.caption(_("Moved “{title}” to the trash.").format(title=plain(title)))
         row.button(
-            "Undo",
+            _("Undo"),
             icon=":material/undo:",
             key="undo-trash",
             on_click=_restore,
@@ -132,9 +145,9 @@ def _search(svc) -> None:
     if SEARCH_KEY not in st.session_state:  # arriving from the sidebar's "All results"
         st.session_state[SEARCH_KEY] = st.query_params.get(ui.QUERY_SEARCH, "")
     query = st.text_input(
-        "Search titles and messages",
+        _("Search titles and messages"),
         key=SEARCH_KEY,
-        placeholder='Words, "an exact phrase", or 中文',
+        placeholder=_('Words, "an exact phrase", or 中文'),
         icon=":material/search:",
     )
     if not query.strip():
@@ -143,7 +156,9 @@ def _search(svc) -> None:
     hits = svc.store.search(query, limit=SEARCH_LIMIT)
     elapsed_ms = (time.perf_counter() - started) * 1000
     if not hits:
-        st.info(f"No matches for “{query.strip()}”.", icon=":material/search_off:")
+        st.info(
+            _("No matches for “{query}”.").format(query=query.strip()), icon=":material/search_off:"
+        )
         return
     st.caption(
         f"{browse.search_summary(hits, *svc.store.count_matches(query))} · {elapsed_ms:.0f} ms"
@@ -155,13 +170,14 @@ def _search(svc) -> None:
 
 def _filters(frame: pd.DataFrame) -> browse.Filters:
     row = st.container(horizontal=True, vertical_alignment="bottom")
-    days = row.date_input("Last activity between", value=(), format="YYYY-MM-DD", width=230)
-    models = row.multiselect("Model", browse.model_choices(frame), placeholder="Any model")
+    days = row.date_input(_("Last activity between"), value=(), format="YYYY-MM-DD", width=230)
+    models = row.multiselect(_("Model"), browse.model_choices(frame), placeholder=_("Any model"))
     toggles = row.container(width="content")
     attention = toggles.toggle(
-        "Needs attention", help="The shown answer of some question failed or was interrupted."
+        _("Needs attention"),
+        help=_("The shown answer of some question failed or was interrupted."),
     )
-    pinned = toggles.toggle("Pinned only")
+    pinned = toggles.toggle(_("Pinned only"))
     since = days[0] if len(days) >= 1 else None
     until = days[1] if len(days) == 2 else since
     return browse.Filters(since, until, tuple(models), attention, pinned)
@@ -171,13 +187,21 @@ def _table(svc) -> None:
     frame = ui.conversations_table(svc)
     if frame.empty:
         st.info(
-            "No conversations yet. Start one in **Chat**, or import a file in the "
-            "**Import & export** tab.",
+            _(
+                "No conversations yet. Start one in **Chat**, or import a file in the "
+                "**Import & export** tab."
+            ),
             icon=":material/forum:",
         )
         return
     shown = browse.apply_filters(frame, _filters(frame))
-    st.caption(f"{len(shown)} of {len(frame)} conversations · select a row to read it")
+    st.caption(
+        ngettext(
+            "{shown} of {count} conversation · select a row to read it",
+            "{shown} of {count} conversations · select a row to read it",
+            len(frame),
+        ).format(shown=number(len(shown)), count=number(len(frame)))
+    )
     ids = [int(i) for i in shown.index]
     selected = st.session_state.get(SELECTED_KEY)
     # The selection is kept as a conversation id, not a row. When the rows move (a pin, a
@@ -194,19 +218,24 @@ def _table(svc) -> None:
         hide_index=True,
         width="stretch",
         column_config={
-            "Title": st.column_config.TextColumn(width="medium"),
-            "Created": WHEN_COLUMN,
-            "Last activity": WHEN_COLUMN,
+            "Title": st.column_config.TextColumn(_("Title"), width="medium"),
+            "Created": _when_column(_("Created")),
+            "Last activity": _when_column(_("Last activity")),
+            "Models": st.column_config.TextColumn(_("Models")),
             "Messages": st.column_config.NumberColumn(
-                width="small", help="Messages on the branch last on screen."
+                _("Messages"), width="small", help=_("Messages on the branch last on screen.")
             ),
             "Branches": st.column_config.NumberColumn(
-                width="small", help="Edits and regenerated answers make branches; 1 is none."
+                _("Branches"),
+                width="small",
+                help=_("Edits and regenerated answers make branches; 1 is none."),
             ),
-            "Tokens": st.column_config.NumberColumn(format="%d", width="small"),
-            "Pinned": st.column_config.CheckboxColumn(width="small"),
+            "Tokens": st.column_config.NumberColumn(_("Tokens"), format="%d", width="small"),
+            "Pinned": st.column_config.CheckboxColumn(_("Pinned"), width="small"),
             "Needs attention": st.column_config.CheckboxColumn(
-                "Attention", width="small", help="The shown answer of some question failed."
+                _("Attention"),
+                width="small",
+                help=_("The shown answer of some question failed."),
             ),
         },
     )
@@ -224,19 +253,19 @@ def _details(svc, conversation_id: int) -> None:
     with st.container(border=True):
         key = f"title-{conversation.id}"
         st.text_input(
-            "Title",
+            _("Title"),
             value=conversation.title,
             key=key,
             max_chars=TITLE_LIMIT_CHARS,
             on_change=_rename,
             args=(conversation.id, key, conversation.title),
-            help="Type a new title and press Enter.",
+            help=_("Type a new title and press Enter."),
         )
         actions = st.container(horizontal=True, gap="small")
-        if actions.button("Open in chat", type="primary", icon=":material/chat:"):
+        if actions.button(_("Open in chat"), type="primary", icon=":material/chat:"):
             _go_to_chat(conversation.id)
         actions.button(
-            "Unpin" if conversation.pinned else "Pin",
+            _("Unpin") if conversation.pinned else _("Pin"),
             icon=":material/push_pin:",
             on_click=_pin,
             args=(conversation.id, not conversation.pinned, conversation.title),
@@ -244,9 +273,9 @@ def _details(svc, conversation_id: int) -> None:
         every_branch = False
         if svc.store.leaves(conversation.id)[1:]:
             every_branch = st.checkbox(
-                "Markdown and HTML with every branch",
+                _("Markdown and HTML with every branch"),
                 key=f"all-branches-{conversation.id}",
-                help="Otherwise they show the branch last on screen; JSON always has all.",
+                help=_("Otherwise they show the branch last on screen; JSON always has all."),
             )
         for fmt, label in (("md", "Markdown"), ("json", "JSON"), ("html", "HTML")):
             actions.download_button(
@@ -261,13 +290,15 @@ def _details(svc, conversation_id: int) -> None:
                 key=f"download-{fmt}-{conversation.id}",
             )
         actions.button(
-            "Delete", icon=":material/delete:", on_click=_ask, args=(("trash", conversation.id),)
+            _("Delete"), icon=":material/delete:", on_click=_ask, args=(("trash", conversation.id),)
         )
         if st.session_state.get(CONFIRM_KEY) == ("trash", conversation.id):
             _confirmation(
-                f"Move **{plain(conversation.title)}** to the trash? It leaves the "
-                "sidebar and the search results; you can restore it from the **Trash** tab.",
-                "Move to trash",
+                _(
+                    "Move **{title}** to the trash? It leaves the sidebar and the search "
+                    "results; you can restore it from the **Trash** tab."
+                ).format(title=plain(conversation.title)),
+                _("Move to trash"),
                 _trash,
                 (conversation.id, conversation.title),
             )
@@ -278,7 +309,11 @@ def _transcript(svc, conversation_id: int) -> None:
     svc.turns.recover(conversation_id=conversation_id)  # an answer whose process died: at once
     view = transcript.window(svc.store, conversation_id, transcript.EXCHANGES_SHOWN)
     if view.earlier:
-        st.caption(f"The last {len(view.exchanges)} of {view.total} exchanges.")
+        st.caption(
+            _("The last {shown} of {count} exchanges.").format(
+                shown=len(view.exchanges), count=number(view.total)
+            )
+        )
     for exchange in view.exchanges:
         with st.chat_message("user"):
             if len(exchange.edits) > 1:
@@ -291,14 +326,14 @@ def _transcript(svc, conversation_id: int) -> None:
             if len(exchange.versions) > 1:
                 st.caption(transcript.answer_label(exchange.version_index, len(exchange.versions)))
             if answer.is_live:
-                st.caption("Being written now; open it in the chat to follow it.")
+                st.caption(_("Being written now; open it in the chat to follow it."))
             ui.render_answer_body(answer)
 
 
 def _trash_tab(svc) -> None:
     trash = svc.store.list_trash()
     if not trash:
-        st.caption("The trash is empty.")
+        st.caption(_("The trash is empty."))
         return
     frame = pd.DataFrame(
         {
@@ -318,35 +353,43 @@ def _trash_tab(svc) -> None:
         hide_index=True,
         width="stretch",
         column_config={
-            "Deleted": WHEN_COLUMN,
-            "Last activity": WHEN_COLUMN,
+            "Title": st.column_config.TextColumn(_("Title")),
+            "Deleted": _when_column(_("Deleted")),
+            "Last activity": _when_column(_("Last activity")),
         },
     )
     chosen = [int(frame.index[row]) for row in event.selection.rows if row < len(frame)]
     row = st.container(horizontal=True)
     row.button(
-        f"Restore selected ({len(chosen)})" if chosen else "Restore selected",
+        _("Restore selected ({count})").format(count=len(chosen))
+        if chosen
+        else _("Restore selected"),
         icon=":material/restore_from_trash:",
         disabled=not chosen,
         on_click=_restore,
         args=(chosen,),
     )
-    row.button("Empty trash", icon=":material/delete_forever:", on_click=_ask, args=(("empty",),))
+    row.button(
+        _("Empty trash"), icon=":material/delete_forever:", on_click=_ask, args=(("empty",),)
+    )
     if st.session_state.get(CONFIRM_KEY) == ("empty",):
-        things = "1 conversation" if len(trash) == 1 else f"{len(trash)} conversations"
         _confirmation(
-            f"Delete {things} **for good**? This cannot be undone.",
-            "Delete forever",
+            ngettext(
+                "Delete {count} conversation **for good**? This cannot be undone.",
+                "Delete {count} conversations **for good**? This cannot be undone.",
+                len(trash),
+            ).format(count=number(len(trash))),
+            _("Delete forever"),
             _empty_trash,
             (),
         )
 
 
 def _import_export(svc) -> None:
-    st.subheader("Export everything", divider="gray")
+    st.subheader(_("Export everything"), divider="gray")
     has_conversations = not ui.conversations_table(svc).empty
     row = st.container(horizontal=True)
-    for fmt, label in (("jsonl", "All as JSON Lines"), ("json", "All as JSON")):
+    for fmt, label in (("jsonl", _("All as JSON Lines")), ("json", _("All as JSON"))):
         row.download_button(
             label,
             data=functools.partial(_export_bytes, svc.store, fmt, None),
@@ -356,21 +399,30 @@ def _import_export(svc) -> None:
             on_click="ignore",
             disabled=not has_conversations,
         )
-    st.caption("Conversations in the trash are not included. Nothing secret is ever stored.")
+    st.caption(_("Conversations in the trash are not included. Nothing secret is ever stored."))
 
-    st.subheader("Import", divider="gray")
+    st.subheader(_("Import"), divider="gray")
     st.caption(
-        "This app's JSON or JSON Lines export; `conversations.json` from a ChatGPT or "
-        "Claude.ai data export; an Open WebUI chat export; a LibreChat conversation export. "
-        "Branches come along. Conversations already here are skipped, so importing twice is "
-        "safe."
+        _(
+            "This app's JSON or JSON Lines export; `conversations.json` from a ChatGPT or "
+            "Claude.ai data export; an Open WebUI chat export; a LibreChat conversation "
+            "export. Branches come along. Conversations already here are skipped, so "
+            "importing twice is safe."
+        )
     )
-    upload = st.file_uploader("File to import", type=["json", "jsonl"], key=IMPORT_KEY)
-    if upload is not None and st.button("Import", type="primary", icon=":material/upload:"):
+    upload = st.file_uploader(_("File to import"), type=["json", "jsonl"], key=IMPORT_KEY)
+    if upload is not None and st.button(_("Import"), type="primary", icon=":material/upload:"):
         try:
             result = svc.store.import_conversations(importing.read_conversations(upload.getvalue()))
         except AppError as exc:  # a file it cannot read, or a database it cannot write
-            st.error(plain(f"{upload.name}: {exc} Nothing was imported."), icon=":material/error:")
+            st.error(
+                plain(
+                    _("{file}: {problem} Nothing was imported.").format(
+                        file=upload.name, problem=exc
+                    )
+                ),
+                icon=":material/error:",
+            )
         else:
             st.success(importing.describe(result), icon=":material/check_circle:")
 
@@ -390,10 +442,10 @@ def conversations_page() -> None:
     target = st.session_state.pop(OPEN_KEY, None)  # a search result was clicked
     if target is not None:
         _go_to_chat(*target)
-    st.title("Conversations")
+    st.title(_("Conversations"))
     _notices()
     _search(svc)
-    browse_tab, trash_tab, files_tab = st.tabs(["All", "Trash", "Import & export"])
+    browse_tab, trash_tab, files_tab = st.tabs([_("All"), _("Trash"), _("Import & export")])
     with browse_tab:
         _table(svc)
     with trash_tab:

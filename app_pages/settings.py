@@ -11,8 +11,10 @@ import pandas as pd
 import streamlit as st
 
 from assistant import connection, ui
+from assistant.app_settings import AUTO_TITLES_KEY, AUTOMATIC, LANGUAGE_KEY, THEME_KEY
 from assistant.chat_settings import PARAM_SPECS
 from assistant.errors import AppError, InvalidInput, ProviderError
+from assistant.i18n import LANGUAGES, N_, _, ngettext, number
 from assistant.profiles import (
     KEY_ENV,
     KEY_NONE,
@@ -42,11 +44,16 @@ NOTICE_KEY = "settings_notice"
 CONFIRM_KEY = "settings_confirm"  # ("preset" | "profile", id) awaiting a delete confirmation
 REPORTS_KEY = "connection_reports"
 KEY_SOURCE_LABELS = {
-    KEY_NONE: "No key",
-    KEY_ENV: "Environment variable",
-    KEY_SECRETS: "secrets.toml key",
+    KEY_NONE: N_("No key"),
+    KEY_ENV: N_("Environment variable"),
+    KEY_SECRETS: N_("secrets.toml key"),
 }
 USAGE_SHOWN = 5
+
+
+def translated(labels: dict) -> dict:
+    """Option labels in this run's language (fixed for the widget, as its options are)."""
+    return {value: _(label) for value, label in labels.items()}
 
 
 def _notify(message: str, problem: bool = False) -> None:
@@ -88,7 +95,7 @@ def _confirming(
         on_click=on_confirm,
         args=(item_id,),
     )
-    row.button("Cancel", key=f"{kind}-cancel-{item_id}", on_click=_cancel)
+    row.button(_("Cancel"), key=f"{kind}-cancel-{item_id}", on_click=_cancel)
     return True
 
 
@@ -101,7 +108,7 @@ def _usage_links(conversations) -> None:
             query_params={ui.QUERY_CONVERSATION: str(conversation.id)},
         )
     if len(conversations) > USAGE_SHOWN:
-        st.caption(f"and {len(conversations) - USAGE_SHOWN} more")
+        st.caption(_("and {count} more").format(count=len(conversations) - USAGE_SHOWN))
 
 
 # -- presets ----------------------------------------------------------------------------------
@@ -111,7 +118,10 @@ def _create_preset() -> None:
     svc = ui.services()
     name = st.session_state.get("new-preset-name", "")
     text = st.session_state.get("new-preset-text", "")
-    if _attempt(lambda: svc.presets.create(name, text), f"Preset “{name.strip()}” created."):
+    if _attempt(
+        lambda: svc.presets.create(name, text),
+        _("Preset “{strip}” created.").format(strip=name.strip()),
+    ):
         st.session_state["new-preset-name"] = ""
         st.session_state["new-preset-text"] = ""
 
@@ -120,54 +130,70 @@ def _save_preset(preset_id: int) -> None:
     svc = ui.services()
     name = st.session_state.get(f"preset-name-{preset_id}", "")
     text = st.session_state.get(f"preset-text-{preset_id}", "")
-    _attempt(lambda: svc.presets.update(preset_id, name, text), "Preset saved.")
+    _attempt(lambda: svc.presets.update(preset_id, name, text), _("Preset saved."))
 
 
 def _duplicate_preset(preset_id: int) -> None:
     svc = ui.services()
-    _attempt(lambda: _notify(f"Created “{svc.presets.duplicate(preset_id).name}”."))
+    _attempt(
+        lambda: _notify(_("Created “{name}”.").format(name=svc.presets.duplicate(preset_id).name))
+    )
 
 
 def _default_preset(preset_id: int | None) -> None:
     svc = ui.services()
-    _attempt(lambda: svc.presets.set_default(preset_id), "Default preset changed.")
+    _attempt(lambda: svc.presets.set_default(preset_id), _("Default preset changed."))
 
 
 def _delete_preset(preset_id: int) -> None:
     svc = ui.services()
     _cancel()
-    _attempt(lambda: svc.presets.delete(preset_id), "Preset deleted.")
+    _attempt(lambda: svc.presets.delete(preset_id), _("Preset deleted."))
 
 
 def _presets_tab(svc) -> None:
     st.caption(
-        "A preset is a named system prompt. Each chat uses a preset (or a one-off prompt), "
-        "chosen in the chat's sidebar. Editing a preset changes the next answers of the chats "
-        "that use it; answers already written keep the exact prompt they were made with."
+        _(
+            "A preset is a named system prompt. Each chat uses a preset (or a "
+            "one-off prompt), chosen in the chat's sidebar. Editing a preset changes "
+            "the next answers of the chats that use it; answers already written keep "
+            "the exact prompt they were made with."
+        )
     )
     problem = svc.presets.default_problem()
     if problem:
         st.warning(problem, icon=":material/warning:")
-    with st.expander("New preset", icon=":material/add:"), st.form("new-preset", border=False):
-        st.text_input("Name", key="new-preset-name", max_chars=60)
-        st.text_area("System prompt", key="new-preset-text", height=120)
-        st.form_submit_button("Create preset", on_click=_create_preset, type="primary")
+    with st.expander(_("New preset"), icon=":material/add:"), st.form("new-preset", border=False):
+        st.text_input(_("Name"), key="new-preset-name", max_chars=60)
+        st.text_area(_("System prompt"), key="new-preset-text", height=120)
+        st.form_submit_button(_("Create preset"), on_click=_create_preset, type="primary")
     default = svc.presets.default()
     usage = svc.store.usage("preset_id")
     for preset in svc.presets.list():
         is_default = default is not None and default.id == preset.id
         used = usage.get(preset.id, [])
-        label = preset.name + (" · default" if is_default else "")
+        label = preset.name + (_(" · default") if is_default else "")
         with st.expander(label, icon=":material/star:" if is_default else ":material/notes:"):
-            where = f"Used by {len(used)} chat{'s' if len(used) != 1 else ''}"
-            st.caption(where + (", and by every new chat." if is_default else "."))
+            where = (
+                ngettext(
+                    "Used by {count} chat, and by every new chat.",
+                    "Used by {count} chats, and by every new chat.",
+                    len(used),
+                )
+                if is_default
+                else ngettext("Used by {count} chat.", "Used by {count} chats.", len(used))
+            )
+            st.caption(where.format(count=len(used)))
             _usage_links(used)
             with st.form(f"preset-{preset.id}", border=False):
-                st.text_input("Name", value=preset.name, key=f"preset-name-{preset.id}")
+                st.text_input(_("Name"), value=preset.name, key=f"preset-name-{preset.id}")
                 st.text_area(
-                    "System prompt", value=preset.text, key=f"preset-text-{preset.id}", height=150
+                    _("System prompt"),
+                    value=preset.text,
+                    key=f"preset-text-{preset.id}",
+                    height=150,
                 )
-                st.form_submit_button("Save", on_click=_save_preset, args=(preset.id,))
+                st.form_submit_button(_("Save"), on_click=_save_preset, args=(preset.id,))
             _preset_actions(preset, is_default)
 
 
@@ -175,15 +201,17 @@ def _preset_actions(preset, is_default: bool) -> None:
     if _confirming(
         "preset",
         preset.id,
-        f"Delete “{plain(preset.name)}”? Chats set to it will use the default preset; "
-        "answers already written keep their prompt.",
-        "Delete preset",
+        _(
+            "Delete “{name}”? Chats set to it will use the default preset; answers "
+            "already written keep their prompt."
+        ).format(name=plain(preset.name)),
+        _("Delete preset"),
         _delete_preset,
     ):
         return
     row = st.container(horizontal=True)
     row.button(
-        "Make default",
+        _("Make default"),
         key=f"preset-default-{preset.id}",
         icon=":material/star:",
         disabled=is_default,
@@ -191,20 +219,20 @@ def _preset_actions(preset, is_default: bool) -> None:
         args=(preset.id,),
     )
     row.button(
-        "Duplicate",
+        _("Duplicate"),
         key=f"preset-duplicate-{preset.id}",
         icon=":material/content_copy:",
         on_click=_duplicate_preset,
         args=(preset.id,),
     )
     row.button(
-        "Delete",
+        _("Delete"),
         key=f"preset-delete-{preset.id}",
         icon=":material/delete:",
         on_click=_ask,
         args=("preset", preset.id),
         disabled=is_default,  # refused anyway: say so before asking, not after
-        help="The default preset cannot be deleted: make another one the default first."
+        help=_("The default preset cannot be deleted: make another one the default first.")
         if is_default
         else None,
     )
@@ -215,19 +243,19 @@ def _preset_actions(preset, is_default: bool) -> None:
 
 def _key_fields(prefix: str, source: str, key_name: str | None) -> None:
     st.radio(
-        "Where the key comes from",
+        _("Where the key comes from"),
         KEY_SOURCES,
         index=KEY_SOURCES.index(source),
-        format_func=KEY_SOURCE_LABELS.__getitem__,
+        format_func=translated(KEY_SOURCE_LABELS).__getitem__,
         key=f"{prefix}-key-source",
         horizontal=True,
-        help="The key itself is never stored: the app reads it when it sends a request.",
+        help=_("The key itself is never stored: the app reads it when it sends a request."),
     )
     st.text_input(
-        "Variable or key name (not the key itself)",
+        _("Variable or key name (not the key itself)"),
         value=key_name or "",
         key=f"{prefix}-key-name",
-        placeholder="e.g. OLLAMA_API_KEY or ollama.api_key",
+        placeholder=_("e.g. OLLAMA_API_KEY or ollama.api_key"),
     )
 
 
@@ -249,13 +277,18 @@ def _create_profile() -> None:
         try:  # no model typed: take the first one the endpoint lists, when it answers
             models = svc.endpoints.list_models(profile)
         except ProviderError as exc:
-            _notify(f"Endpoint “{profile.name}” added, but it did not list its models: {exc}")
+            _notify(
+                _("Endpoint “{name}” added, but it did not list its models: {exc}").format(
+                    name=profile.name, exc=exc
+                )
+            )
             return
         if models:
             svc.profiles.set_model(profile.id, models[0])
 
     if _attempt(create):
-        st.session_state.setdefault(NOTICE_KEY, (f"Endpoint “{name.strip()}” added.", False))
+        added = _("Endpoint “{name}” added.").format(name=name.strip())
+        st.session_state.setdefault(NOTICE_KEY, (added, False))
         for field in ("name", "url", "model", "key-name"):
             state[f"new-profile-{field}"] = ""
         ui.refresh_models()
@@ -286,7 +319,7 @@ def _save_profile(profile_id: int, confirmed: bool = False) -> None:
             model=state.get(f"{prefix}-model"),
             model_path=state.get(f"{prefix}-path"),
         ),
-        "Endpoint saved.",
+        _("Endpoint saved."),
     )
     st.session_state.get(REPORTS_KEY, {}).pop(profile_id, None)
     ui.refresh_models()
@@ -295,7 +328,7 @@ def _save_profile(profile_id: int, confirmed: bool = False) -> None:
 def _pick_model(profile_id: int) -> None:
     svc = ui.services()
     model = st.session_state.get(f"profile-{profile_id}-model")
-    _attempt(lambda: svc.profiles.set_model(profile_id, model), "Default model saved.")
+    _attempt(lambda: svc.profiles.set_model(profile_id, model), _("Default model saved."))
 
 
 def _check(profile_id: int) -> None:
@@ -310,34 +343,37 @@ def _check(profile_id: int) -> None:
 
 def _default_profile(profile_id: int | None) -> None:
     svc = ui.services()
-    _attempt(lambda: svc.profiles.set_default(profile_id), "Default endpoint changed.")
+    _attempt(lambda: svc.profiles.set_default(profile_id), _("Default endpoint changed."))
 
 
 def _delete_profile(profile_id: int) -> None:
     svc = ui.services()
     _cancel()
-    _attempt(lambda: svc.profiles.delete(profile_id), "Endpoint deleted.")
+    _attempt(lambda: svc.profiles.delete(profile_id), _("Endpoint deleted."))
 
 
 def _report(report: connection.CheckReport) -> None:
     icons = {True: ":material/check_circle:", False: ":material/cancel:", None: ":material/help:"}
     lines = [f"{icons[step.ok]} **{step.name}:** {plain(step.detail)}" for step in report.steps]
     box = st.success if report.ok else st.error
-    title = "Connection works." if report.ok else "The connection check found a problem."
+    title = _("Connection works.") if report.ok else _("The connection check found a problem.")
     box(title + "  \n" + "  \n".join(lines))
 
 
 def _profile_body(svc, profile, usage, default_id: int | None) -> None:
     effective = svc.endpoints.effective(profile)
-    facts = [KIND_LABELS[profile.kind], endpoint_label(effective)]
+    facts = [_(KIND_LABELS[profile.kind]), endpoint_label(effective)]
     if profile.kind != KIND_LOCAL:
         key = resolve_key(profile, svc.endpoints.registry.environ, svc.endpoints.registry.secrets())
-        found = "found" if key else "not set"
+        found = _("found") if key else _("not set")
         facts.append(
-            f"key: {profile.key_label}" + ("" if profile.key_source == KEY_NONE else f" ({found})")
+            _("key: {key}").format(key=profile.key_label)
+            + ("" if profile.key_source == KEY_NONE else f" ({found})")
         )
     used = usage.get(profile.id, [])
-    facts.append(f"used by {len(used)} chat{'s' if len(used) != 1 else ''}")
+    facts.append(
+        ngettext("used by {count} chat", "used by {count} chats", len(used)).format(count=len(used))
+    )
     st.caption(" · ".join(facts))
     _usage_links(used)
     if profile.kind == KIND_COMPATIBLE:
@@ -345,22 +381,24 @@ def _profile_body(svc, profile, usage, default_id: int | None) -> None:
             clean_base_url(profile.base_url, required=True)
         except InvalidInput as exc:
             st.warning(
-                f"The saved base URL cannot be used: {exc} Chats set to it use the embedded model "
-                "until you fix it.",
+                _(
+                    "The saved base URL cannot be used: {problem} Chats set to it use the "
+                    "embedded model until you fix it."
+                ).format(problem=exc),
                 icon=":material/warning:",
             )
     if profile.kind == KIND_LOCAL:
-        st.caption(f"Model: {plain(effective.model or 'no file found')}")
+        st.caption(_("Model: {model}").format(model=plain(effective.model or _("no file found"))))
     else:
         ui.model_picker(
             svc,
             profile,
             effective.model,
-            label="Default model",
+            label=_("Default model"),
             key=f"profile-{profile.id}-model",
             on_change=_pick_model,
             args=(profile.id,),
-            help="What new chats on this endpoint use; the list is what the endpoint reports.",
+            help=_("What new chats on this endpoint use; the list is what the endpoint reports."),
         )
     _profile_form(profile, effective)
     _profile_actions(profile, default_id)
@@ -369,39 +407,39 @@ def _profile_body(svc, profile, usage, default_id: int | None) -> None:
 def _profile_form(profile, effective) -> None:
     prefix = f"profile-{profile.id}"
     with st.form(prefix, border=False):
-        st.text_input("Name", value=profile.name, key=f"{prefix}-name")
+        st.text_input(_("Name"), value=profile.name, key=f"{prefix}-name")
         if profile.kind == KIND_LOCAL:
             st.text_input(
-                "GGUF file (blank: the bundled SmolLM2-135M)",
+                _("GGUF file (blank: the bundled SmolLM2-135M)"),
                 value=profile.model_path or "",
                 key=f"{prefix}-path",
                 placeholder=str(effective.model_path or ""),
             )
         else:
             st.text_input(
-                "Base URL",
+                _("Base URL"),
                 value=profile.base_url or "",
                 key=f"{prefix}-url",
-                placeholder="blank: api.openai.com, or OPENAI_BASE_URL when set"
+                placeholder=_("blank: api.openai.com, or OPENAI_BASE_URL when set")
                 if profile.kind == KIND_OPENAI
                 else "http://localhost:11434/v1",
             )
             _key_fields(prefix, profile.key_source, profile.key_name)
-        st.form_submit_button("Save", on_click=_save_profile, args=(profile.id,))
+        st.form_submit_button(_("Save"), on_click=_save_profile, args=(profile.id,))
 
 
 def _profile_actions(profile, default_id: int | None) -> None:
     prefix = f"profile-{profile.id}"
     row = st.container(horizontal=True)
     row.button(
-        "Check connection",
+        _("Check connection"),
         key=f"{prefix}-check",
         icon=":material/network_check:",
         on_click=_check,
         args=(profile.id,),
     )
     row.button(
-        "Make default",
+        _("Make default"),
         key=f"{prefix}-default",
         icon=":material/star:",
         disabled=default_id == profile.id,
@@ -410,7 +448,7 @@ def _profile_actions(profile, default_id: int | None) -> None:
     )
     if not profile.builtin:
         row.button(
-            "Delete",
+            _("Delete"),
             key=f"{prefix}-delete",
             icon=":material/delete:",
             on_click=_ask,
@@ -420,18 +458,23 @@ def _profile_actions(profile, default_id: int | None) -> None:
     _confirming(
         "url",
         profile.id,
-        f"Send the key in {plain(st.session_state.get(f'{prefix}-key-name') or '')} to "
-        f"{plain(new_url)}? Whoever runs that server receives it with every request. Save only "
-        "if you trust it.",
-        "Save and send the key there",
+        _(
+            "Send the key in {value} to {new_url}? Whoever runs that server receives "
+            "it with every request. Save only if you trust it."
+        ).format(
+            value=plain(st.session_state.get(f"{prefix}-key-name") or ""), new_url=plain(new_url)
+        ),
+        _("Save and send the key there"),
         functools.partial(_save_profile, confirmed=True),
         icon=":material/key:",
     )
     _confirming(
         "profile",
         profile.id,
-        f"Delete “{plain(profile.name)}”? Chats set to it will use the default endpoint.",
-        "Delete endpoint",
+        _("Delete “{name}”? Chats set to it will use the default endpoint.").format(
+            name=plain(profile.name)
+        ),
+        _("Delete endpoint"),
         _delete_profile,
     )
     report = st.session_state.get(REPORTS_KEY, {}).get(profile.id)
@@ -441,28 +484,33 @@ def _profile_actions(profile, default_id: int | None) -> None:
 
 def _endpoints_tab(svc) -> None:
     st.caption(
-        "Where answers come from. Keys are never stored: an endpoint names the environment "
-        "variable or the `.streamlit/secrets.toml` key that holds its key."
+        _(
+            "Where answers come from. Keys are never stored: an endpoint names the "
+            "environment variable or the `.streamlit/secrets.toml` key that holds "
+            "its key."
+        )
     )
-    with st.expander("Add an OpenAI-compatible endpoint", icon=":material/add:"):
+    with st.expander(_("Add an OpenAI-compatible endpoint"), icon=":material/add:"):
         st.caption(
-            "Ollama, vLLM, llama.cpp server, LM Studio or any server with /v1/chat/completions."
+            _("Ollama, vLLM, llama.cpp server, LM Studio or any server with /v1/chat/completions.")
         )
         with st.form("new-profile", border=False):
-            st.text_input("Name", key="new-profile-name", placeholder="e.g. Ollama on this PC")
             st.text_input(
-                "Base URL", key="new-profile-url", placeholder="http://localhost:11434/v1"
+                _("Name"), key="new-profile-name", placeholder=_("e.g. Ollama on this PC")
+            )
+            st.text_input(
+                _("Base URL"), key="new-profile-url", placeholder="http://localhost:11434/v1"
             )
             _key_fields("new-profile", KEY_NONE, None)
             st.text_input(
-                "Model (blank: the first one the endpoint lists)", key="new-profile-model"
+                _("Model (blank: the first one the endpoint lists)"), key="new-profile-model"
             )
-            st.form_submit_button("Add endpoint", on_click=_create_profile, type="primary")
+            st.form_submit_button(_("Add endpoint"), on_click=_create_profile, type="primary")
     default_id = svc.profiles.chosen_default_id()
     usage = svc.store.usage("profile_id")
     for profile in svc.profiles.list():
         is_default = default_id == profile.id
-        label = profile.name + (" · default" if is_default else "")
+        label = profile.name + (_(" · default") if is_default else "")
         icon = ":material/memory:" if profile.kind == KIND_LOCAL else ":material/cloud:"
         with st.expander(label, icon=icon):
             _profile_body(svc, profile, usage, default_id)
@@ -474,7 +522,7 @@ def _endpoints_tab(svc) -> None:
 def _save_defaults() -> None:
     svc = ui.services()
     values = {spec.name: st.session_state.get(f"default-{spec.name}") for spec in PARAM_SPECS}
-    _attempt(lambda: svc.chat.save_default_params(values), "Defaults saved.")
+    _attempt(lambda: svc.chat.save_default_params(values), _("Defaults saved."))
 
 
 def _change_default_preset() -> None:
@@ -487,17 +535,19 @@ def _change_default_profile() -> None:
 
 def _defaults_tab(svc) -> None:
     st.caption(
-        "New chats start with a copy of these; each chat can then change its own in the chat "
-        "sidebar. Changing a default does not change existing chats."
+        _(
+            "New chats start with a copy of these; each chat can then change its own "
+            "in the chat sidebar. Changing a default does not change existing chats."
+        )
     )
     presets = {p.id: p.name for p in svc.presets.list()}
     options = [*presets, None]
     default = svc.presets.default()
     st.selectbox(
-        "System prompt preset",
+        _("System prompt preset"),
         options,
         index=options.index(default.id if default else None),
-        format_func=lambda pid: presets[pid] if pid is not None else "No system prompt",
+        format_func={**presets, None: _("No system prompt")}.__getitem__,
         key="default-preset",
         on_change=_change_default_preset,
     )
@@ -505,74 +555,80 @@ def _defaults_tab(svc) -> None:
     profiles = {p.id: p.name for p in svc.profiles.list()}
     choices = [None, *profiles]
     st.selectbox(
-        "Endpoint",
+        _("Endpoint"),
         choices,
         index=choices.index(svc.profiles.chosen_default_id()),
-        format_func=lambda pid: (
-            profiles[pid]
-            if pid is not None
-            else f"Automatic (now {automatic.name}: {svc.settings.provider_reason})"
-        ),
+        format_func={
+            **profiles,
+            None: _("Automatic (now {name}: {provider_reason})").format(
+                name=automatic.name, provider_reason=svc.settings.provider_reason
+            ),
+        }.__getitem__,
         key="default-profile",
         on_change=_change_default_profile,
-        help="Automatic: OpenAI when OPENAI_API_KEY or OPENAI_BASE_URL is set, otherwise the "
-        "embedded model. The model is the endpoint's default model (Endpoints tab).",
+        help=_(
+            "Automatic: OpenAI when OPENAI_API_KEY or OPENAI_BASE_URL is set, "
+            "otherwise the embedded model. The model is the endpoint's default model "
+            "(Endpoints tab)."
+        ),
     )
     params, problems = svc.chat.default_params()
     for problem in problems:
         st.warning(problem, icon=":material/warning:")
     with st.form("defaults", border=False):
         ui.param_inputs(params.as_dict(), lambda name: f"default-{name}")
-        st.form_submit_button("Save defaults", on_click=_save_defaults, type="primary")
+        st.form_submit_button(_("Save defaults"), on_click=_save_defaults, type="primary")
 
 
 # -- tools (MCP servers) ---------------------------------------------------------------------
 
 TOOL_CHECKS_KEY = "tool_server_checks"  # server id -> its tools, or why it cannot be used
-TRANSPORT_LABELS = {STDIO: "Command (stdio)", HTTP: "URL (Streamable HTTP)"}
+TRANSPORT_LABELS = {STDIO: N_("Command (stdio)"), HTTP: N_("URL (Streamable HTTP)")}
 
 
 def _server_fields(prefix: str, server: ToolServer | None) -> None:
     """The fields of a server's settings (new or existing); values are read on save."""
     transport = st.radio(
-        "Transport",
+        _("Transport"),
         list(TRANSPORT_LABELS),
         index=list(TRANSPORT_LABELS).index(server.transport if server else STDIO),
-        format_func=TRANSPORT_LABELS.__getitem__,
+        format_func=translated(TRANSPORT_LABELS).__getitem__,
         key=f"{prefix}-transport",
         horizontal=True,
     )
-    st.text_input("Name", value=server.name if server else "", key=f"{prefix}-name",
-                  placeholder="e.g. time")  # fmt: skip
+    st.text_input(_("Name"), value=server.name if server else "", key=f"{prefix}-name",
+                  placeholder=_("e.g. time"))  # fmt: skip
     if transport == STDIO:
-        st.text_input("Command", value=(server.command or "") if server else "",
-                      key=f"{prefix}-command", placeholder="e.g. uvx")  # fmt: skip
+        st.text_input(_("Command"), value=(server.command or "") if server else "",
+                      key=f"{prefix}-command", placeholder=_("e.g. uvx"))  # fmt: skip
         st.text_input(
-            "Arguments",
+            _("Arguments"),
             value=shlex.join(server.args) if server else "",
             key=f"{prefix}-args",
-            placeholder="e.g. mcp-server-time --local-timezone Europe/Paris",
-            help="On one line, as in a terminal; quote an argument that has spaces.",
+            placeholder=_("e.g. mcp-server-time --local-timezone Europe/Paris"),
+            help=_("On one line, as in a terminal; quote an argument that has spaces."),
         )
         st.text_area(
-            "Environment values (NAME=value, one per line)",
+            _("Environment values (NAME=value, one per line)"),
             value="\n".join(f"{k}={v}" for k, v in server.env.items()) if server else "",
             key=f"{prefix}-env",
-            help="Plain values only (a time zone, a path). Never a key: name it below instead.",
+            help=_("Plain values only (a time zone, a path). Never a key: name it below instead."),
         )
         st.text_input(
-            "Variables passed through from the app's environment or secrets.toml",
+            _("Variables passed through from the app's environment or secrets.toml"),
             value=" ".join(server.env_pass) if server else "",
             key=f"{prefix}-pass",
-            placeholder="e.g. GITHUB_PERSONAL_ACCESS_TOKEN",
-            help="The server starts with a minimal environment; these names are read when it "
-            "starts and are never stored.",
+            placeholder=_("e.g. GITHUB_PERSONAL_ACCESS_TOKEN"),
+            help=_(
+                "The server starts with a minimal environment; these names are read when "
+                "it starts and are never stored."
+            ),
         )
     else:
         st.text_input("URL", value=(server.url or "") if server else "", key=f"{prefix}-url",
                       placeholder="http://127.0.0.1:8000/mcp")  # fmt: skip
-        st.text_input("Header (optional)", value=(server.header_name or "") if server else "",
-                      key=f"{prefix}-header", placeholder="e.g. Authorization")  # fmt: skip
+        st.text_input(_("Header (optional)"), value=(server.header_name or "") if server else "",
+                      key=f"{prefix}-header", placeholder=_("e.g. Authorization"))  # fmt: skip
         _key_fields(prefix, server.header_source if server else KEY_NONE,
                     server.header_key if server else None)  # fmt: skip
 
@@ -584,7 +640,7 @@ def _server_draft(prefix: str, enabled: bool = True) -> ServerDraft:
         if line.strip():
             name, sep, value = line.partition("=")
             if not sep:
-                raise InvalidInput(f"{line.strip()!r} is not NAME=value.")
+                raise InvalidInput(_("{strip!r} is not NAME=value.").format(strip=line.strip()))
             env[name.strip()] = value.strip()
     return ServerDraft(
         name=state.get(f"{prefix}-name") or "",
@@ -603,7 +659,9 @@ def _server_draft(prefix: str, enabled: bool = True) -> ServerDraft:
 
 def _add_server() -> None:
     svc = ui.services()
-    if _attempt(lambda: svc.tool_servers.save(_server_draft("new-server")), "Tool server added."):
+    if _attempt(
+        lambda: svc.tool_servers.save(_server_draft("new-server")), _("Tool server added.")
+    ):
         for field in ("name", "command", "args", "env", "pass", "url", "header", "key-name"):
             st.session_state[f"new-server-{field}"] = ""
 
@@ -617,7 +675,7 @@ def _save_server(server_id: int, enabled: bool) -> None:
         svc.tool_servers.save(_server_draft(prefix, enabled), server_id)
         svc.hub.forget(old.name)
 
-    _attempt(save, "Saved; the server starts again with these settings.")
+    _attempt(save, _("Saved; the server starts again with these settings."))
 
 
 def _toggle_server(server_id: int) -> None:
@@ -637,7 +695,9 @@ def _delete_server(server_id: int) -> None:
     svc = ui.services()
     server = svc.tool_servers.get(server_id)
     svc.hub.forget(server.name)
-    if _attempt(lambda: svc.tool_servers.delete(server_id), f"“{server.name}” deleted."):
+    if _attempt(
+        lambda: svc.tool_servers.delete(server_id), _("“{name}” deleted.").format(name=server.name)
+    ):
         st.session_state.pop(CONFIRM_KEY, None)
 
 
@@ -649,14 +709,21 @@ def _import_servers() -> None:
         parsed = read_mcp_servers_json(text or "")
         saved, skipped = svc.tool_servers.import_file(parsed)
     except AppError as exc:
-        _notify(f"Nothing was imported: {exc}", problem=True)
+        _notify(_("Nothing was imported: {exc}").format(exc=exc), problem=True)
         return
-    sentences = [f"Imported {len(saved)} tool server{'s' if len(saved) != 1 else ''}."]
+    sentences = [
+        ngettext(
+            "Imported {count} tool server.", "Imported {count} tool servers.", len(saved)
+        ).format(count=len(saved))
+    ]
     if skipped:
-        sentences.append(f"Already here, skipped: {', '.join(skipped)}.")
+        sentences.append(_("Already here, skipped: {join}.").format(join=", ".join(skipped)))
     if parsed.to_set:
         sentences.append(
-            "Secrets were not stored; set these in the environment or .streamlit/secrets.toml: "
+            _(
+    "Secrets were not stored; set these in the environment or "
+    ".streamlit/secrets.toml: "
+)
             + ", ".join(parsed.to_set) + "."
         )  # fmt: skip
     sentences += parsed.notes
@@ -677,24 +744,29 @@ def _change_step_limit() -> None:
 
 def _tools_tab(svc) -> None:
     st.caption(
-        "Model Context Protocol (MCP) servers give the model tools: a clock, files, a search. "
-        "Each tool call is shown in the answer, and asks for your approval unless you allow "
-        "that tool. Keys are never stored here: name the variable that holds them."
+        _(
+            "Model Context Protocol (MCP) servers give the model tools: a clock, "
+            "files, a search. Each tool call is shown in the answer, and asks for "
+            "your approval unless you allow that tool. Keys are never stored here: "
+            "name the variable that holds them."
+        )
     )
     checks = st.session_state.get(TOOL_CHECKS_KEY, {})
     for server in svc.tool_servers.list():
         prefix = f"server-{server.id}"
         title = plain(f"{server.name} · {server.where}")
         with st.expander(title, icon=":material/dns:" if server.enabled else ":material/block:"):
-            st.toggle("Enabled", value=server.enabled, key=f"{prefix}-enabled",
+            st.toggle(_("Enabled"), value=server.enabled, key=f"{prefix}-enabled",
                       on_change=_toggle_server, args=(server.id,))  # fmt: skip
             row = st.container(horizontal=True, gap="small")
-            row.button("Check", icon=":material/network_check:", key=f"{prefix}-check",
+            row.button(_("Check"), icon=":material/network_check:", key=f"{prefix}-check",
                        on_click=_check_server, args=(server.id,))  # fmt: skip
-            row.button("Delete", icon=":material/delete:", key=f"{prefix}-delete",
+            row.button(_("Delete"), icon=":material/delete:", key=f"{prefix}-delete",
                        on_click=_ask, args=("server", server.id))  # fmt: skip
-            if _confirming("server", server.id, f"Delete **{plain(server.name)}**? Chats keep "
-                           "the steps it ran.", "Delete", _delete_server):  # fmt: skip
+            question = _("Delete **{name}**? Chats keep the steps it ran.").format(
+                name=plain(server.name)
+            )
+            if _confirming("server", server.id, question, _("Delete"), _delete_server):
                 continue
             listed = checks.get(server.id)
             if isinstance(listed, str):
@@ -706,31 +778,31 @@ def _tools_tab(svc) -> None:
                     st.markdown(f"**{plain(info.name)}**: {plain(info.description)}")
                     st.code(json.dumps(info.input_schema, indent=2), language="json")
             _server_fields(prefix, server)
-            st.button("Save", key=f"{prefix}-save", on_click=_save_server,
+            st.button(_("Save"), key=f"{prefix}-save", on_click=_save_server,
                       args=(server.id, server.enabled))  # fmt: skip
-    with st.expander("Add a tool server", icon=":material/add:"):
+    with st.expander(_("Add a tool server"), icon=":material/add:"):
         _server_fields("new-server", None)
-        st.button("Add", type="primary", on_click=_add_server, key="new-server-add")
-    with st.expander("Import an mcpServers file (Claude Desktop, Cursor, VS Code)",
+        st.button(_("Add"), type="primary", on_click=_add_server, key="new-server-add")
+    with st.expander(_("Import an mcpServers file (Claude Desktop, Cursor, VS Code)"),
                      icon=":material/upload:"):  # fmt: skip
-        st.text_area("Paste the JSON", key="servers-json", height=150,
+        st.text_area(_("Paste the JSON"), key="servers-json", height=150,
                      placeholder='{"mcpServers": {"time": {"command": "uvx", "args": '
                      '["mcp-server-time"]}}}')  # fmt: skip
-        st.file_uploader("…or upload the file", type=["json"], key="servers-file")
-        st.button("Import", on_click=_import_servers, key="servers-import")
+        st.file_uploader(_("…or upload the file"), type=["json"], key="servers-file")
+        st.button(_("Import"), on_click=_import_servers, key="servers-import")
     if svc.tool_servers.enabled():
-        st.subheader("Tools new chats start with", divider="gray")
+        st.subheader(_("Tools new chats start with"), divider="gray")
         keys: list[str] = []
         keys += ui.tool_choices(svc, svc.turns.toolbox.default(), "default-tools",
                                 on_change=lambda: _change_default_tools(keys))  # fmt: skip
     st.number_input(
-        "Tool steps per answer, at most",
+        _("Tool steps per answer, at most"),
         min_value=1,
         max_value=50,
         value=svc.turns.toolbox.step_limit(),
         key="tool-step-limit",
         on_change=_change_step_limit,
-        help="An answer that keeps calling tools ends here and says so.",
+        help=_("An answer that keeps calling tools ends here and says so."),
     )
 
 
@@ -751,12 +823,12 @@ def _add_price() -> None:
             earlier_too=bool(state.get("price-earlier")),
         )
 
-    if _attempt(add, "Price saved."):
+    if _attempt(add, _("Price saved.")):
         state["price-pattern"] = ""
 
 
 def _delete_price(price_id: int) -> None:
-    _attempt(lambda: ui.services().usage.prices.delete(price_id), "Price deleted.")
+    _attempt(lambda: ui.services().usage.prices.delete(price_id), _("Price deleted."))
 
 
 def _set_window(model: str, window: int | None) -> None:
@@ -770,11 +842,14 @@ def _set_window_from_form() -> None:
 
 def _prices_tab(svc) -> None:
     st.caption(
-        "What answers cost, per million tokens, by model name (a pattern: gpt-4o* covers "
-        "gpt-4o-mini too; the most specific wins). Nothing ships as a current price. The "
-        "embedded model and endpoints on this machine cost nothing; other answers without a "
-        "price show their tokens and “no price set”. A new price counts from today, so "
-        "earlier answers keep the cost they had, unless you tick the box."
+        _(
+            "What answers cost, per million tokens, by model name (a pattern: "
+            "gpt-4o* covers gpt-4o-mini too; the most specific wins). Nothing ships "
+            "as a current price. The embedded model and endpoints on this machine "
+            "cost nothing; other answers without a price show their tokens and “no "
+            "price set”. A new price counts from today, so earlier answers keep the "
+            "cost they had, unless you tick the box."
+        )
     )
     prices = svc.usage.prices.list()
     if prices:
@@ -795,41 +870,127 @@ def _prices_tab(svc) -> None:
         )
         row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
         chosen = row.selectbox(
-            "Price to delete",
+            _("Price to delete"),
             [p.id for p in prices],
             format_func=lambda i: next(
-                f"{p.pattern} (from {p.valid_from})" for p in prices if p.id == i
+                _("{pattern} (from {valid_from})").format(
+                    pattern=p.pattern, valid_from=p.valid_from
+                )
+                for p in prices
+                if p.id == i
             ),
             key="price-delete-choice",
         )
-        row.button("Delete", key="price-delete", on_click=_delete_price, args=(chosen,))
+        row.button(_("Delete"), key="price-delete", on_click=_delete_price, args=(chosen,))
     with st.form("price-form", border=True):
-        st.text_input("Model or pattern", key="price-pattern", placeholder="e.g. gpt-4o*")
+        st.text_input(_("Model or pattern"), key="price-pattern", placeholder=_("e.g. gpt-4o*"))
         row = st.columns(3)
-        row[0].number_input("Input, $ per million", min_value=0.0, step=0.05, key="price-input")
-        row[1].number_input("Output, $ per million", min_value=0.0, step=0.05, key="price-output")
-        row[2].number_input("Cached input (optional)", min_value=0.0, step=0.05, value=None,
+        row[0].number_input(_("Input, $ per million"), min_value=0.0, step=0.05, key="price-input")
+        row[1].number_input(
+            _("Output, $ per million"), min_value=0.0, step=0.05, key="price-output"
+        )
+        row[2].number_input(_("Cached input (optional)"), min_value=0.0, step=0.05, value=None,
                             key="price-cached")  # fmt: skip
-        st.checkbox("Apply to earlier answers too (recompute history)", key="price-earlier")
-        st.form_submit_button("Save price", on_click=_add_price)
-    st.subheader("Context windows", divider="gray")
+        st.checkbox(_("Apply to earlier answers too (recompute history)"), key="price-earlier")
+        st.form_submit_button(_("Save price"), on_click=_add_price)
+    st.subheader(_("Context windows"), divider="gray")
     st.caption(
-        "How many tokens a model takes in one request, for the chat's context gauge and to "
-        f"refuse a message that would not fit. The embedded model's is known "
-        f"({svc.settings.local_context:,})."
+        _(
+            "How many tokens a model takes in one request, for the chat's context "
+            "gauge and to refuse a message that would not fit. The embedded model's "
+            "is known ({count})."
+        ).format(count=number(svc.settings.local_context))
     )
     windows = svc.context_windows.all()
     for model, window in sorted(windows.items()):
         row = st.container(horizontal=True, vertical_alignment="center", gap="small")
-        row.markdown(f"**{plain(model)}**: {window:,} tokens")
+        row.markdown(
+            _("**{model}**: {window} tokens").format(model=plain(model), window=number(window))
+        )
         row.button("", icon=":material/delete:", key=f"window-delete-{model}",
-                   on_click=_set_window, args=(model, None), help="Forget this window")  # fmt: skip
+                   on_click=_set_window, args=(model, None),
+                   help=_("Forget this window"))  # fmt: skip
     with st.form("window-form", border=True):
         row = st.columns(2)
-        row[0].text_input("Model", key="window-model", placeholder="e.g. gpt-4o")
-        row[1].number_input("Context window (tokens)", min_value=256, value=128_000, step=1024,
+        row[0].text_input(_("Model"), key="window-model", placeholder=_("e.g. gpt-4o"))
+        row[1].number_input(_("Context window (tokens)"), min_value=256, value=128_000, step=1024,
                             key="window-size")  # fmt: skip
-        st.form_submit_button("Save window", on_click=_set_window_from_form)
+        st.form_submit_button(_("Save window"), on_click=_set_window_from_form)
+
+
+# -- language, theme, titles ----------------------------------------------------------------
+
+LANGUAGE_CHOICE_KEY = "settings-language"
+THEME_CHOICE_KEY = "settings-theme"
+TITLES_KEY = "settings-auto-titles"
+THEME_LABELS = {"system": N_("Like the system"), "light": N_("Light"), "dark": N_("Dark")}
+
+
+def _language_label(choice: str) -> str:
+    if choice == AUTOMATIC:
+        return _("Like the browser ({language})").format(language=LANGUAGES[ui.browser_language()])
+    return LANGUAGES[choice]  # each language in its own words
+
+
+def _change_language() -> None:
+    choice = st.session_state.get(LANGUAGE_CHOICE_KEY) or AUTOMATIC
+    if _attempt(lambda: ui.services().preferences.set_language(choice)):
+        # This run already reads in the new language (the notice too).
+        st.session_state[ui.LANGUAGE_STATE] = (
+            ui.browser_language() if choice == AUTOMATIC else choice
+        )
+        _notify(_("Language changed."))
+
+
+def _change_theme() -> None:
+    choice = st.session_state.get(THEME_CHOICE_KEY) or "system"
+    _attempt(lambda: ui.services().preferences.set_theme(choice), _("Theme changed."))
+
+
+def _change_titles() -> None:
+    enabled = bool(st.session_state.get(TITLES_KEY))
+    _attempt(lambda: ui.services().preferences.set_auto_titles(enabled), _("Saved."))
+
+
+def _general_tab(svc) -> None:
+    preferences = svc.preferences.read()
+    choices = [AUTOMATIC, *LANGUAGES]
+    st.selectbox(
+        _("Language"),
+        choices,
+        index=choices.index(preferences[LANGUAGE_KEY]),
+        format_func=_language_label,
+        key=LANGUAGE_CHOICE_KEY,
+        on_change=_change_language,
+        help=_("The app's words, dates and numbers; your chats stay as they were written."),
+    )
+    themes = list(THEME_LABELS)
+    st.segmented_control(
+        _("Theme"),
+        themes,
+        default=preferences[THEME_KEY]["name"],
+        format_func=translated(THEME_LABELS).__getitem__,
+        key=THEME_CHOICE_KEY,
+        on_change=_change_theme,
+        required=True,
+    )
+    st.caption(
+        _(
+            "The page reloads once to switch; the app menu's Settings can still change it "
+            "for this browser."
+        )
+    )
+    st.toggle(
+        _("Automatic titles"),
+        value=preferences[AUTO_TITLES_KEY],
+        key=TITLES_KEY,
+        on_change=_change_titles,
+        help=_(
+            "After a chat's first answer, the chat's model writes a short title in the "
+            "chat's language. A title you set is never replaced; when the model's title is "
+            "poor, the first words of your message stay."
+        ),
+    )
 
 
 def settings_page() -> None:
@@ -837,7 +998,7 @@ def settings_page() -> None:
     # page jump between widths.
     st.set_page_config(layout="centered")
     svc = ui.services()
-    st.title("Settings")
+    st.title(_("Settings"))
     # Always present, so an error shown here does not move the tabs and expanders below it
     # (Streamlit would re-create them: the open tab and the open form would close).
     slot = st.empty()
@@ -850,9 +1011,18 @@ def settings_page() -> None:
             st.toast(message, icon=":material/error:")
         else:
             st.toast(message, icon=":material/check:")
-    presets_tab, endpoints_tab, defaults_tab, tools_tab, prices_tab = st.tabs(
-        ["Presets", "Endpoints", "New chats", "Tools", "Prices & context"]
+    presets_tab, endpoints_tab, defaults_tab, tools_tab, prices_tab, general_tab = st.tabs(
+        [
+            _("Presets"),
+            _("Endpoints"),
+            _("New chats"),
+            _("Tools"),
+            _("Prices & context"),
+            _("Language & look"),
+        ]
     )
+    with general_tab:
+        _general_tab(svc)
     with presets_tab:
         _presets_tab(svc)
     with endpoints_tab:

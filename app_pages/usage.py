@@ -10,11 +10,18 @@ import pandas as pd
 import streamlit as st
 
 from assistant import ui, usage_frames
+from assistant.i18n import N_, _, number
 from assistant.safe_markdown import plain
 from assistant.usage import SAMPLE_ANSWERS, TABLE_ANSWERS, money
 from assistant.usage_frames import Filters
 
 RANGE_KEY = "usage-range"
+STATUS_NAMES = {
+    "complete": N_("complete"),
+    "stopped": N_("stopped"),
+    "error": N_("error"),
+    "interrupted": N_("interrupted"),
+}
 
 
 def _filters(frame: pd.DataFrame) -> Filters:
@@ -23,17 +30,19 @@ def _filters(frame: pd.DataFrame) -> Filters:
     default = (max(first, today - timedelta(days=29)), max(last, today))
     row = st.container(horizontal=True, gap="small")
     picked = row.date_input(
-        "Dates", value=default, min_value=first, max_value=max(last, today), key=RANGE_KEY
+        _("Dates"), value=default, min_value=first, max_value=max(last, today), key=RANGE_KEY
     )
     start, end = picked if isinstance(picked, tuple | list) and len(picked) == 2 else default
     choices = {
         column: sorted(v for v in frame[column].unique() if v)
         for column in ("endpoint", "model", "preset")
     }
-    endpoints = row.multiselect("Endpoint", choices["endpoint"], key="usage-endpoint",
-                                placeholder="All")  # fmt: skip
-    models = row.multiselect("Model", choices["model"], key="usage-model", placeholder="All")
-    presets = row.multiselect("Preset", choices["preset"], key="usage-preset", placeholder="All")
+    endpoints = row.multiselect(_("Endpoint"), choices["endpoint"], key="usage-endpoint",
+                                placeholder=_("All"))  # fmt: skip
+    models = row.multiselect(_("Model"), choices["model"], key="usage-model",
+                             placeholder=_("All"))  # fmt: skip
+    presets = row.multiselect(_("Preset"), choices["preset"], key="usage-preset",
+                              placeholder=_("All"))  # fmt: skip
     return Filters(start, end, tuple(endpoints), tuple(models), tuple(presets))
 
 
@@ -62,80 +71,106 @@ def _headline(svc, now: pd.DataFrame, before: pd.DataFrame, filters: Filters) ->
     speed_before = _median([r["tokens_per_s"] for r in earlier])
     change = usage_frames.change
     cards = [
-        ("Answers", f"{head.answers:,}", change(head.answers, prior.answers), "normal"),
-        ("Tokens in", f"{head.tokens_in:,}", change(head.tokens_in, prior.tokens_in), "off"),
-        ("Tokens out", f"{head.tokens_out:,}", change(head.tokens_out, prior.tokens_out), "off"),
-        ("Cost", money(head.cost), change(head.cost, prior.cost), "inverse"),
-        ("Median first token", f"{ttft:.2f} s" if ttft is not None else "—",
+        (_("Answers"), number(head.answers), change(head.answers, prior.answers), "normal"),
+        (_("Tokens in"), number(head.tokens_in), change(head.tokens_in, prior.tokens_in), "off"),
+        (_("Tokens out"), number(head.tokens_out), change(head.tokens_out, prior.tokens_out),
+         "off"),
+        (_("Cost"), money(head.cost), change(head.cost, prior.cost), "inverse"),
+        (_("Median first token"), f"{ttft:.2f} s" if ttft is not None else "—",
          change(ttft, ttft_before), "inverse"),
-        ("Median tokens/s", f"{speed:.1f}" if speed is not None else "—",
+        (_("Median tokens/s"), f"{speed:.1f}" if speed is not None else "—",
          change(speed, speed_before), "normal"),
-        ("Error rate", f"{head.error_rate:.1%}" if head.error_rate is not None else "—",
+        (_("Error rate"), f"{head.error_rate:.1%}" if head.error_rate is not None else "—",
          change(head.error_rate, prior.error_rate), "inverse"),
     ]  # fmt: skip
     row = st.container(horizontal=True, gap="small")
     for label, value, delta, color in cards:
         row.metric(label, value, delta, delta_color=color, border=True,
-                   help="Against the previous period of the same length.")  # fmt: skip
+                   help=_("Against the previous period of the same length."))  # fmt: skip
     if not head.priced_all:
         st.caption(
-            "Some answers have no price set: their tokens count, their cost does not. "
-            "Add prices in Settings › Prices & context."
+            _(
+                "Some answers have no price set: their tokens count, their cost does not. "
+                "Add prices in Settings › Prices & context."
+            )
         )
     if len(sample) == SAMPLE_ANSWERS:
-        st.caption(f"Medians and distributions over the newest {SAMPLE_ANSWERS:,} answers.")
+        st.caption(
+            _("Medians and distributions over the newest {count} answers.").format(
+                count=number(SAMPLE_ANSWERS)
+            )
+        )
     return sample
 
 
 def _charts(now: pd.DataFrame, sample: list[dict]) -> None:
     left, right = st.columns(2)
     with_tokens = now.assign(tokens=now["tokens_in"] + now["tokens_out"])
-    left.subheader("Tokens per day")
-    left.bar_chart(usage_frames.per_day(with_tokens, "tokens"), y_label="tokens")
-    right.subheader("Cost per day")
+    left.subheader(_("Tokens per day"))
+    left.bar_chart(usage_frames.per_day(with_tokens, "tokens"), y_label=_("tokens"))
+    right.subheader(_("Cost per day"))
     cost = usage_frames.per_day(now.dropna(subset=["cost"]), "cost")
     if cost.empty or not cost.to_numpy().any():
-        right.caption("No cost in this period (no prices set, or free endpoints only).")
+        right.caption(_("No cost in this period (no prices set, or free endpoints only)."))
     else:
         right.bar_chart(cost, y_label="US$")
     speed = pd.DataFrame(
         {
             "model": [r["model"] or "?" for r in sample],
-            "first token (s)": [r["first_token_s"] for r in sample],
-            "tokens/s": [r["tokens_per_s"] for r in sample],
+            "first_token": [r["first_token_s"] for r in sample],
+            "tokens_per_s": [r["tokens_per_s"] for r in sample],
         }
     )
     left, right = st.columns(2)
-    for column, where in (("first token (s)", left), ("tokens/s", right)):
-        where.subheader(f"{column[0].upper()}{column[1:]} per model")
+    for column, where, heading, axis in (
+        ("first_token", left, _("First token per model"), _("first token (s)")),
+        ("tokens_per_s", right, _("Tokens/s per model"), _("tokens/s")),
+    ):
+        where.subheader(heading)
         data = speed.dropna(subset=[column])
         if data.empty:
-            where.caption("No timings in this period.")
+            where.caption(_("No timings in this period."))
             continue
         chart = (
             alt.Chart(data)
             .mark_boxplot(extent="min-max")
-            .encode(x=alt.X(f"{column}:Q"), y=alt.Y("model:N", title=None), color="model:N")
+            .encode(
+                x=alt.X(f"{column}:Q", title=axis),
+                y=alt.Y("model:N", title=None),
+                color=alt.Color("model:N", title=_("Model")),
+            )
         )
         where.altair_chart(chart, width="stretch")
     left, right = st.columns(2)
-    left.subheader("Answers by status")
-    left.bar_chart(usage_frames.statuses_per_day(now), y_label="answers")
-    right.subheader("Most common errors")
+    left.subheader(_("Answers by status"))
+    statuses = usage_frames.statuses_per_day(now)
+    statuses = statuses.rename(columns=lambda status: _(STATUS_NAMES.get(status, status)))
+    left.bar_chart(statuses, y_label=_("answers"))
+    right.subheader(_("Most common errors"))
     reasons = usage_frames.error_reasons(sample)
     if reasons.empty:
-        right.caption("No failed or interrupted answers in this period.")
+        right.caption(_("No failed or interrupted answers in this period."))
     else:
-        right.dataframe(reasons, hide_index=True, width="stretch")
+        right.dataframe(
+            reasons,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "Reason": st.column_config.TextColumn(_("Reason")),
+                "Answers": st.column_config.NumberColumn(_("Answers")),
+            },
+        )
 
 
 def _conversations(svc, filters: Filters) -> None:
-    st.subheader("The conversations that cost most")
+    st.subheader(_("The conversations that cost most"))
     rows = ui.usage_conversations(svc, _query(filters))
     if not rows:
-        st.caption("No conversations in this period.")
+        st.caption(_("No conversations in this period."))
     for row in rows:
-        label = f"{row['title']} · {money(row['cost'])} · {row['tokens']:,} tokens"
+        label = _("{title} · {cost} · {tokens} tokens").format(
+            title=row["title"], cost=money(row["cost"]), tokens=number(row["tokens"])
+        )
         if st.button(plain(label), key=f"usage-open-{row['conversation_id']}", type="tertiary",
                      icon=":material/chat:"):  # fmt: skip
             st.switch_page(
@@ -150,25 +185,36 @@ def _csv(svc, query: tuple) -> bytes:
 
 
 def _table(svc, filters: Filters) -> None:
-    st.subheader("Answers")
+    st.subheader(_("Answers"))
     query = _query(filters)
     rows = ui.usage_answers(svc, query, TABLE_ANSWERS)
     frame = usage_frames.answers_frame(rows)
+    frame["Status"] = frame["Status"].map(lambda status: _(STATUS_NAMES.get(status, status)))
     st.dataframe(
         frame.drop(columns=["conversation_id"]),
         hide_index=True,
         width="stretch",
         column_config={
-            "Date": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-            "Cost": st.column_config.NumberColumn(format="$%.4f"),
-            "TTFT (s)": st.column_config.NumberColumn(format="%.2f"),
-            "Tokens/s": st.column_config.NumberColumn(format="%.1f"),
+            "Date": st.column_config.DatetimeColumn(_("Date"), format="YYYY-MM-DD HH:mm"),
+            "Conversation": st.column_config.TextColumn(_("Conversation")),
+            "Model": st.column_config.TextColumn(_("Model")),
+            "Endpoint": st.column_config.TextColumn(_("Endpoint")),
+            "Tokens in": st.column_config.NumberColumn(_("Tokens in")),
+            "Tokens out": st.column_config.NumberColumn(_("Tokens out")),
+            "Cost": st.column_config.NumberColumn(_("Cost"), format="$%.4f"),
+            "TTFT (s)": st.column_config.NumberColumn(_("First token (s)"), format="%.2f"),
+            "Tokens/s": st.column_config.NumberColumn(_("Tokens/s"), format="%.1f"),
+            "Status": st.column_config.TextColumn(_("Status")),
         },
     )
     if len(rows) == TABLE_ANSWERS:
-        st.caption(f"The newest {TABLE_ANSWERS:,}; the CSV has every answer in the filter.")
+        st.caption(
+            _("The newest {count}; the CSV has every answer in the filter.").format(
+                count=number(TABLE_ANSWERS)
+            )
+        )
     st.download_button(
-        "Download CSV",
+        _("Download CSV"),
         data=lambda: _csv(svc, query),
         file_name=f"usage {query[0]} to {query[1]}.csv",
         mime="text/csv",
@@ -180,10 +226,10 @@ def _table(svc, filters: Filters) -> None:
 def usage_page() -> None:
     st.set_page_config(layout="wide")
     svc = ui.services()
-    st.title("Usage")
+    st.title(_("Usage"))
     frame = usage_frames.rollup_frame(ui.usage_rollup(svc))
     if frame.empty:
-        st.info("No finished answers yet: usage shows here once the chats have some.")
+        st.info(_("No finished answers yet: usage shows here once the chats have some."))
         return
     filters = _filters(frame)
     now = usage_frames.apply(frame, filters)

@@ -14,6 +14,7 @@ from typing import Any
 
 from assistant.db import Database
 from assistant.errors import InvalidInput
+from assistant.i18n import _
 from assistant.store import now_iso
 
 APPROVE, DENY = "approve", "deny"
@@ -48,7 +49,7 @@ class Approvals:
     def decide(self, answer_id: int, call_id: str, decision: str, always: bool = False) -> bool:
         """Record the user's decision; False when the call was decided already (another tab)."""
         if decision not in (APPROVE, DENY):
-            raise InvalidInput(f"Unknown decision {decision!r}.")
+            raise InvalidInput(_("Unknown decision {decision!r}.").format(decision=decision))
         with self.db.transaction() as conn:
             changed = conn.execute(
                 "UPDATE tool_approvals SET decision = ?, always = ?, decided_at = ?"

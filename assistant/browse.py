@@ -8,6 +8,7 @@ from datetime import date, datetime
 
 import pandas as pd
 
+from assistant.i18n import _, ngettext, number
 from assistant.store import COUNT_LIMIT, ConversationSummary, SearchHit
 
 COLUMNS = [
@@ -60,27 +61,38 @@ def table_key(ids: list[int]) -> str:
     return f"history_table-{zlib.crc32(repr(ids).encode()):08x}"
 
 
-def _count(number: int, word: str) -> str:
-    return f"{number:,} {word}" if number == 1 else f"{number:,} {word}s"
-
-
 def search_summary(hits: list[SearchHit], titles_found: int, messages_found: int) -> str:
     """What a result list shows, saying so when it shows only the best of more matches."""
     shown_titles = sum(1 for hit in hits if hit.message_id is None)
     shown_messages = len(hits) - shown_titles
-    parts = []
-    for shown, found, word in (
-        (shown_titles, titles_found, "title"),
-        (shown_messages, messages_found, "message"),
-    ):
-        found = max(found, shown)
-        if found > COUNT_LIMIT:
-            parts.append(f"the best {shown:,} of more than {COUNT_LIMIT:,} {word}s")
-        elif shown < found:
-            parts.append(f"the best {shown:,} of {_count(found, word)}")
-        else:
-            parts.append(_count(found, word))
-    return f"{parts[0].capitalize()} and {parts[1]}, best first"
+    titles_found = max(titles_found, shown_titles)
+    messages_found = max(messages_found, shown_messages)
+    if titles_found > COUNT_LIMIT:
+        titles = _("the best {shown} of more than {limit} titles")
+    elif shown_titles < titles_found:
+        titles = ngettext(
+            "the best {shown} of {found} title", "the best {shown} of {found} titles", titles_found
+        )
+    else:
+        titles = ngettext("{found} title", "{found} titles", titles_found)
+    if messages_found > COUNT_LIMIT:
+        messages = _("the best {shown} of more than {limit} messages")
+    elif shown_messages < messages_found:
+        messages = ngettext(
+            "the best {shown} of {found} message",
+            "the best {shown} of {found} messages",
+            messages_found,
+        )
+    else:
+        messages = ngettext("{found} message", "{found} messages", messages_found)
+    limit = number(COUNT_LIMIT)
+    text = _("{titles} and {messages}, best first").format(
+        titles=titles.format(shown=number(shown_titles), found=number(titles_found), limit=limit),
+        messages=messages.format(
+            shown=number(shown_messages), found=number(messages_found), limit=limit
+        ),
+    )
+    return text[:1].upper() + text[1:]
 
 
 def model_choices(frame: pd.DataFrame) -> list[str]:

@@ -23,6 +23,7 @@ from assistant.app_settings import write_setting
 from assistant.config import Settings
 from assistant.db import Database
 from assistant.errors import InvalidInput, NotFound
+from assistant.i18n import N_, _
 from assistant.presets import Preset, PresetStore, clean_text
 from assistant.profiles import (
     KIND_COMPATIBLE,
@@ -49,9 +50,9 @@ class ParamSpec:
 
 
 PARAM_SPECS = (
-    ParamSpec("temperature", "Temperature", float, 0.0, 2.0),
-    ParamSpec("max_tokens", "Max tokens", int, 1, 131_072),
-    ParamSpec("top_p", "Top p", float, 0.0, 1.0),
+    ParamSpec("temperature", N_("Temperature"), float, 0.0, 2.0),
+    ParamSpec("max_tokens", N_("Max tokens"), int, 1, 131_072),
+    ParamSpec("top_p", N_("Top p"), float, 0.0, 1.0),
 )
 
 
@@ -74,10 +75,14 @@ def clean_param(spec: ParamSpec, value: Any) -> Any:
         if spec.kind is int and float(value) != number:
             raise ValueError
     except (TypeError, ValueError):
-        raise InvalidInput(f"{spec.label} must be a number; got {value!r}.") from None
+        raise InvalidInput(
+            _("{label} must be a number; got {value!r}.").format(label=_(spec.label), value=value)
+        ) from None
     if not spec.low <= number <= spec.high:
         raise InvalidInput(
-            f"{spec.label} must be between {spec.low:g} and {spec.high:g}; got {number:g}."
+            _("{label} must be between {low:g} and {high:g}; got {number:g}.").format(
+                label=_(spec.label), low=spec.low, high=spec.high, number=number
+            )
         )
     return number
 
@@ -91,7 +96,11 @@ def params_with_fallback(saved: Any, fallback: Params, whose: str) -> tuple[Para
     if saved is None:
         return fallback, []
     if not isinstance(saved, Mapping):
-        return fallback, [f"The saved parameters of {whose} could not be read; using the defaults."]
+        return fallback, [
+            _("The saved parameters of {whose} could not be read; using the defaults.").format(
+                whose=whose
+            )
+        ]
     values: dict[str, Any] = {}
     problems: list[str] = []
     for spec in PARAM_SPECS:
@@ -103,7 +112,11 @@ def params_with_fallback(saved: Any, fallback: Params, whose: str) -> tuple[Para
             values[spec.name] = clean_param(spec, saved[spec.name])
         except InvalidInput as exc:
             values[spec.name] = default
-            problems.append(f"{exc} (saved for {whose}); using {default:g}.")
+            problems.append(
+                _("{exc} (saved for {whose}); using {default:g}.").format(
+                    exc=exc, whose=whose, default=default
+                )
+            )
     return Params(**values), problems
 
 
@@ -196,7 +209,7 @@ class ChatSettingsStore:
                 saved = json.loads(row[0])
             except ValueError:
                 saved = "damaged"  # present but undecodable: say so rather than silently reset
-        return params_with_fallback(saved, self.environment_params(), "new conversations")
+        return params_with_fallback(saved, self.environment_params(), _("new conversations"))
 
     def save_default_params(self, values: Mapping[str, Any]) -> Params:
         params = clean_params(values)
@@ -239,7 +252,11 @@ class ChatSettingsStore:
                 (conversation_id,),
             ).fetchone()
         if row is None:
-            raise NotFound(f"Conversation {conversation_id} does not exist.")
+            raise NotFound(
+                _("Conversation {conversation_id} does not exist.").format(
+                    conversation_id=conversation_id
+                )
+            )
         return _chat_settings(row)
 
     def save(self, conversation_id: int, chat: ChatSettings) -> ChatSettings:
@@ -270,12 +287,14 @@ class ChatSettingsStore:
         model = chat.model or profile.model or ""
         if not model:
             problems.append(
-                f"No model is chosen for “{profile.name}”. Pick one in this conversation's "
-                "settings or in Settings → Endpoints."
+                _(
+                    "No model is chosen for “{name}”. Pick one in this conversation's "
+                    "settings or in Settings → Endpoints."
+                ).format(name=profile.name)
             )
         defaults, default_problems = self.default_params()
         problems.extend(default_problems)
-        params, param_problems = params_with_fallback(chat.params, defaults, "this conversation")
+        params, param_problems = params_with_fallback(chat.params, defaults, _("this conversation"))
         problems.extend(param_problems)
         return Resolved(preset, prompt, profile, model, params, tuple(problems))
 
@@ -287,7 +306,7 @@ class ChatSettingsStore:
                 preset = self.presets.get(chat.preset_id)
                 return preset, preset.text
             except NotFound:
-                problems.append("The preset chosen here was deleted; using the default preset.")
+                problems.append(_("The preset chosen here was deleted; using the default preset."))
         default = self.presets.default()
         return default, default.text if default else ""
 
@@ -297,14 +316,18 @@ class ChatSettingsStore:
             try:
                 profile = self.profiles.get(chat.profile_id)
             except NotFound:
-                problems.append("The endpoint chosen here was deleted; using the default one.")
+                problems.append(_("The endpoint chosen here was deleted; using the default one."))
         if profile is None:
             profile = self.profiles.default(self.settings)
         if profile.kind == KIND_COMPATIBLE:
             try:
                 clean_base_url(profile.base_url, required=True)
             except InvalidInput as exc:
-                problems.append(f"Endpoint “{profile.name}”: {exc} Using the embedded model.")
+                problems.append(
+                    _("Endpoint “{name}”: {exc} Using the embedded model.").format(
+                        name=profile.name, exc=exc
+                    )
+                )
                 profile = self.profiles.automatic(self.settings)
         return effective(profile, self.settings)
 
@@ -342,4 +365,8 @@ def write_conversation_settings(
         ),
     ).rowcount
     if not changed:
-        raise NotFound(f"Conversation {conversation_id} does not exist.")
+        raise NotFound(
+            _("Conversation {conversation_id} does not exist.").format(
+                conversation_id=conversation_id
+            )
+        )

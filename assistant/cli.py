@@ -20,10 +20,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
-from assistant import connection, export, importing, textsearch, transcript
+from assistant import connection, export, i18n, importing, textsearch, transcript
 from assistant.config import Settings, load_settings, read_secrets_files
 from assistant.db import Database
 from assistant.errors import AppError, ConfigError, InvalidInput, NotFound, StorageError
+from assistant.i18n import _
 from assistant.lifecycle import STALE_AFTER_S, Lifecycle
 from assistant.mcp_hub import ToolServerError
 from assistant.migrations import LATEST_VERSION
@@ -75,13 +76,15 @@ def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
     # New chats use the default preset (SYSTEM_PROMPT only seeds it once): say which.
     default = services.presets.default()
     summary["system prompt"] = (
-        f"preset “{default.name}” (the default for new chats)" if default else "(none)"
+        _("preset “{name}” (the default for new chats)").format(name=default.name)
+        if default
+        else _("(none)")
     )
     for name, value in summary.items():
         print(f"{name:>22}: {value}", file=out)
     try:
         print(
-            f"{'schema version':>22}: {services.db.schema_version()} (app {LATEST_VERSION})",
+            f"{_('schema version'):>22}: {services.db.schema_version()} (app {LATEST_VERSION})",
             file=out,
         )
         if args.profile:
@@ -95,10 +98,10 @@ def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         services.turns.shutdown(wait=1)
     effective = services.endpoints.effective(profile)
-    print(f"{'endpoint profile':>22}: {profile.name} ({endpoint_label(effective)})", file=out)
-    print(f"{'model':>22}: {report.model or '(none chosen)'}", file=out)
+    print(f"{_('endpoint profile'):>22}: {profile.name} ({endpoint_label(effective)})", file=out)
+    print(f"{_('model'):>22}: {report.model or _('(none chosen)')}", file=out)
     for step in report.steps:
-        print(f"{step.name:>22}: {connection.MARKS[step.ok]}: {step.detail}", file=out)
+        print(f"{step.name:>22}: {_(connection.MARKS[step.ok])}: {step.detail}", file=out)
     return EXIT_OK if report.ok else EXIT_PROBLEM
 
 
@@ -121,7 +124,7 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
         _print_json(rows, out)
         return EXIT_OK
     if not rows:
-        print("The trash is empty." if args.trash else "No conversations yet.", file=out)
+        print(_("The trash is empty.") if args.trash else _("No conversations yet."), file=out)
         return EXIT_OK
     width = max(len(str(r["id"])) for r in rows)
     when = "deleted_at" if args.trash else "updated_at"
@@ -146,10 +149,10 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
         _print_json(export.conversation_record(store, conversation), out)
         return EXIT_OK
-    flags = " (pinned)" if conversation.pinned else ""
-    flags += " (in the trash)" if conversation.in_trash else ""
+    flags = _(" (pinned)") if conversation.pinned else ""
+    flags += _(" (in the trash)") if conversation.in_trash else ""
     print(f"# {conversation.title}{flags}", file=out)
-    print(f"started {_local(conversation.created_at)}", file=out)
+    print(_("started {when}").format(when=_local(conversation.created_at)), file=out)
     branches = transcript.branches_to_export(store, conversation.id, args.all_branches)
     for number, branch in enumerate(branches, start=1):
         heading = transcript.branch_heading(branch, number, len(branches), args.all_branches)
@@ -189,8 +192,10 @@ def cmd_tools(args: argparse.Namespace, out: TextIO) -> int:
             else services.tool_servers.enabled()
         )
         if not servers:
-            print("No tool servers yet: add one in Settings › Tools, or import an mcpServers "
-                  "file with `python -m assistant tools import FILE`.", file=out)  # fmt: skip
+            print(_(
+    "No tool servers yet: add one in Settings › Tools, or import an "
+    "mcpServers file with `python -m assistant tools import FILE`."
+), file=out)  # fmt: skip
             return EXIT_OK
         report, failed = [], False
         for server in servers:
@@ -211,7 +216,7 @@ def cmd_tools(args: argparse.Namespace, out: TextIO) -> int:
         for entry in report:
             print(f"{entry['server']}  ({entry['where']})", file=out)
             if entry["problem"]:
-                print(f"  cannot be used: {entry['problem']}", file=out)
+                print(_("  cannot be used: {entry}").format(entry=entry["problem"]), file=out)
             for tool in entry["tools"]:
                 summary = (tool["description"] or "").strip().split("\n")[0]
                 print(f"  {tool['name']}: {summary}", file=out)
@@ -226,7 +231,9 @@ def cmd_tools_import(args: argparse.Namespace, out: TextIO) -> int:
     try:
         data = Path(args.file).read_bytes()
     except OSError as exc:
-        raise CliError(f"{args.file} cannot be read: {exc.strerror or exc}.") from exc
+        raise CliError(
+            _("{file} cannot be read: {value}.").format(file=args.file, value=exc.strerror or exc)
+        ) from exc
     parsed = read_mcp_servers_json(data)  # InvalidInput: one sentence, exit 1
     services = _services(_settings())
     try:
@@ -238,11 +245,19 @@ def cmd_tools_import(args: argparse.Namespace, out: TextIO) -> int:
                      "set": parsed.to_set, "notes": parsed.notes}, out)  # fmt: skip
         return EXIT_OK
     for server in saved:
-        print(f"Imported {server.name}  ({server.where})", file=out)
+        print(
+            _("Imported {name}  ({where})").format(name=server.name, where=server.where), file=out
+        )
     for name in skipped:
-        print(f"Skipped {name}: a tool server of that name exists already.", file=out)
+        print(
+            _("Skipped {name}: a tool server of that name exists already.").format(name=name),
+            file=out,
+        )
     if parsed.to_set:
-        print("Secrets were not stored. Set these in the environment or .streamlit/secrets.toml: "
+        print(_(
+    "Secrets were not stored. Set these in the environment or "
+    ".streamlit/secrets.toml: "
+)
               + ", ".join(parsed.to_set), file=out)  # fmt: skip
     for note in parsed.notes:
         print(note, file=out)
@@ -269,14 +284,18 @@ def cmd_usage(args: argparse.Namespace, out: TextIO) -> int:
         else:
             entry["cost"] += row["cost"]
     report = []
-    for _, entry in sorted(totals.items()):
+    for _key, entry in sorted(totals.items()):
         priced = entry.pop("priced")
         report.append({**entry, "cost": entry["cost"] if priced else None})
     if args.json:
         _print_json(report, out)
         return EXIT_OK
     if not report:
-        print("No finished answers" + (f" since {args.since}." if args.since else "."), file=out)
+        print(
+            _("No finished answers")
+            + (_(" since {since}.").format(since=args.since) if args.since else "."),
+            file=out,
+        )
         return EXIT_OK
     width = max(len(str(e[args.by])) for e in report)
     print(
@@ -308,11 +327,15 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
         _print_json([_hit_record(h) for h in hits], out)
         return EXIT_OK
     if not hits:
-        print(f"No matches for “{args.query}”.", file=out)
+        print(_("No matches for “{query}”.").format(query=args.query), file=out)
         return EXIT_OK
     bold, plain = ("\033[1m", "\033[0m") if out.isatty() else ("[", "]")
     for hit in hits:
-        where = "title" if hit.message_id is None else f"{hit.role}, message {hit.message_id}"
+        where = (
+            "title"
+            if hit.message_id is None
+            else _("{role}, message {message_id}").format(role=hit.role, message_id=hit.message_id)
+        )
         where += f", {_local(hit.created_at)}"
         print(f"{hit.conversation_id:>5}  {hit.conversation_title}  ({where})", file=out)
         print(f"       {textsearch.snippet_plain(hit.snippet, bold, plain)}", file=out)
@@ -347,9 +370,16 @@ def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
             target = target / export.export_filename(conversations, args.format)
         _write_atomically(target, pieces)
     except (OSError, ValueError) as exc:  # ValueError: a name with a NUL byte
-        reason = getattr(exc, "strerror", None) or "not a file name"
-        raise CliError(f"Cannot write {target}: {reason}.") from exc
-    print(f"Wrote {len(conversations)} conversation(s) to {target}", file=sys.stderr)
+        reason = getattr(exc, "strerror", None) or _("not a file name")
+        raise CliError(
+            _("Cannot write {target}: {reason}.").format(target=target, reason=reason)
+        ) from exc
+    print(
+        _("Wrote {count} conversation(s) to {target}").format(
+            count=len(conversations), target=target
+        ),
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 
@@ -357,13 +387,17 @@ def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
     try:
         data = Path(args.file).read_bytes()
     except (OSError, ValueError) as exc:  # ValueError: a name with a NUL byte
-        reason = getattr(exc, "strerror", None) or "not a file name"
-        raise CliError(f"Cannot read {args.file}: {reason}.") from exc
+        reason = getattr(exc, "strerror", None) or _("not a file name")
+        raise CliError(
+            _("Cannot read {file}: {reason}.").format(file=args.file, reason=reason)
+        ) from exc
     store = _store(_settings())
     try:
         result = store.import_conversations(importing.read_conversations(data))
     except importing.ImportProblem as exc:
-        raise CliError(f"{args.file}: {exc} Nothing was imported.", EXIT_PROBLEM) from exc
+        raise CliError(
+            _("{file}: {exc} Nothing was imported.").format(file=args.file, exc=exc), EXIT_PROBLEM
+        ) from exc
     if args.json:
         _print_json(
             {"imported": result.imported, "skipped": result.skipped, "messages": result.messages},
@@ -380,7 +414,10 @@ def cmd_rm(args: argparse.Namespace, out: TextIO) -> int:
     store.trash(args.id)
     title = store.get_conversation(args.id).title
     print(
-        f"Moved “{title}” to the trash. Undo with: python -m assistant restore {args.id}", file=out
+        _("Moved “{title}” to the trash. Undo with: python -m assistant restore {id}").format(
+            title=title, id=args.id
+        ),
+        file=out,
     )
     return EXIT_OK
 
@@ -392,7 +429,7 @@ def cmd_restore(args: argparse.Namespace, out: TextIO) -> int:
         store.restore(args.id)
     except InvalidInput as exc:
         raise CliError(str(exc), EXIT_PROBLEM) from exc
-    print(f"Restored “{store.get_conversation(args.id).title}”.", file=out)
+    print(_("Restored “{title}”.").format(title=store.get_conversation(args.id).title), file=out)
     return EXIT_OK
 
 
@@ -406,9 +443,13 @@ def _whole_number(low: int, what: str) -> Callable[[str], int]:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{terminal_safe(text)!r} is not a number") from None
+            raise argparse.ArgumentTypeError(
+                _("{terminal_safe!r} is not a number").format(terminal_safe=terminal_safe(text))
+            ) from None
         if not low <= value <= SQLITE_MAX_ID:
-            raise argparse.ArgumentTypeError(f"{value} is not {what}")
+            raise argparse.ArgumentTypeError(
+                _("{value} is not {what}").format(value=value, what=what)
+            )
         return value
 
     return parse
@@ -451,7 +492,9 @@ def iso_day(text: str) -> str:
     try:
         return date.fromisoformat(text).isoformat()
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-05-01") from None
+        raise argparse.ArgumentTypeError(
+            _("{text!r} is not a date like 2026-05-01").format(text=text)
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -462,82 +505,90 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     doctor = sub.add_parser(
-        "doctor", help="settings, database and a connection check of an endpoint profile"
+        "doctor", help=_("settings, database and a connection check of an endpoint profile")
     )
     doctor.add_argument(
-        "--profile", metavar="NAME", help="the endpoint profile to check (default: the default)"
+        "--profile", metavar="NAME", help=_("the endpoint profile to check (default: the default)")
     )
-    doctor.add_argument("--model", metavar="MODEL", help="check this model instead")
+    doctor.add_argument("--model", metavar="MODEL", help=_("check this model instead"))
     doctor.set_defaults(func=cmd_doctor)
 
-    listing = sub.add_parser("list", help="conversations, pinned first, newest activity first")
-    listing.add_argument("--trash", action="store_true", help="list the trash instead")
-    listing.add_argument("--limit", type=count, metavar="N", help="at most N rows")
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing = sub.add_parser("list", help=_("conversations, pinned first, newest activity first"))
+    listing.add_argument("--trash", action="store_true", help=_("list the trash instead"))
+    listing.add_argument("--limit", type=count, metavar="N", help=_("at most N rows"))
+    listing.add_argument("--json", action="store_true", help=_("machine-readable output"))
     listing.set_defaults(func=cmd_list)
 
-    show = sub.add_parser("show", help="print one conversation")
+    show = sub.add_parser("show", help=_("print one conversation"))
     show.add_argument("id", type=conversation_number, metavar="ID")
-    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.add_argument("--json", action="store_true", help=_("machine-readable output"))
     show.add_argument(
-        "--all-branches", action="store_true", help="every branch, not only the one on screen"
+        "--all-branches", action="store_true", help=_("every branch, not only the one on screen")
     )
     show.set_defaults(func=cmd_show)
 
-    search = sub.add_parser("search", help="full-text search over titles and messages")
+    search = sub.add_parser("search", help=_("full-text search over titles and messages"))
     search.add_argument("query", metavar="QUERY")
-    search.add_argument("--limit", type=count, default=20, metavar="N", help="at most N messages")
-    search.add_argument("--json", action="store_true", help="machine-readable output")
+    search.add_argument(
+        "--limit", type=count, default=20, metavar="N", help=_("at most N messages")
+    )
+    search.add_argument("--json", action="store_true", help=_("machine-readable output"))
     search.set_defaults(func=cmd_search)
 
-    exp = sub.add_parser("export", help="export one conversation or all of them")
+    exp = sub.add_parser("export", help=_("export one conversation or all of them"))
     exp.add_argument("--format", choices=export.FORMATS, default="json")
     exp.add_argument(
-        "--conversation", type=conversation_number, metavar="ID", help="only this conversation"
+        "--conversation", type=conversation_number, metavar="ID", help=_("only this conversation")
     )
     exp.add_argument(
         "--all-branches",
         action="store_true",
-        help="Markdown and HTML: every branch, not only the one on screen (JSON has all)",
+        help=_("Markdown and HTML: every branch, not only the one on screen (JSON has all)"),
     )
-    exp.add_argument("-o", "--output", metavar="FILE", help="write to FILE (or into a folder)")
+    exp.add_argument("-o", "--output", metavar="FILE", help=_("write to FILE (or into a folder)"))
     exp.set_defaults(func=cmd_export)
 
     imp = sub.add_parser(
-        "import", help="import this app's JSON/JSONL export or ChatGPT's conversations.json"
+        "import", help=_("import this app's JSON/JSONL export or ChatGPT's conversations.json")
     )
     imp.add_argument("file", metavar="FILE")
-    imp.add_argument("--json", action="store_true", help="machine-readable output")
+    imp.add_argument("--json", action="store_true", help=_("machine-readable output"))
     imp.set_defaults(func=cmd_import)
 
-    use = sub.add_parser("usage", help="answers, tokens and cost by model, endpoint or day")
-    use.add_argument("--since", type=iso_day, metavar="DATE", help="from this day (YYYY-MM-DD)")
+    use = sub.add_parser("usage", help=_("answers, tokens and cost by model, endpoint or day"))
+    use.add_argument("--since", type=iso_day, metavar="DATE", help=_("from this day (YYYY-MM-DD)"))
     use.add_argument("--by", choices=("model", "endpoint", "day"), default="model")
-    use.add_argument("--json", action="store_true", help="machine-readable output")
+    use.add_argument("--json", action="store_true", help=_("machine-readable output"))
     use.set_defaults(func=cmd_usage)
 
-    tools = sub.add_parser("tools", help="MCP tool servers: list their tools, or import a file")
-    tools.add_argument("--server", metavar="NAME", help="only this server (enabled or not)")
-    tools.add_argument("--json", action="store_true", help="machine-readable output")
+    tools = sub.add_parser("tools", help=_("MCP tool servers: list their tools, or import a file"))
+    tools.add_argument("--server", metavar="NAME", help=_("only this server (enabled or not)"))
+    tools.add_argument("--json", action="store_true", help=_("machine-readable output"))
     tools.set_defaults(func=cmd_tools)
     tools_sub = tools.add_subparsers(dest="tools_command")
     tools_import = tools_sub.add_parser(
-        "import", help="servers from an mcpServers JSON file (Claude Desktop, Cursor, VS Code)"
+        "import", help=_("servers from an mcpServers JSON file (Claude Desktop, Cursor, VS Code)")
     )
     tools_import.add_argument("file", metavar="FILE")
-    tools_import.add_argument("--json", action="store_true", help="machine-readable output")
+    tools_import.add_argument("--json", action="store_true", help=_("machine-readable output"))
     tools_import.set_defaults(func=cmd_tools_import)
 
-    rm = sub.add_parser("rm", help="move a conversation to the trash")
+    rm = sub.add_parser("rm", help=_("move a conversation to the trash"))
     rm.add_argument("id", type=conversation_number, metavar="ID")
     rm.set_defaults(func=cmd_rm)
-    restore = sub.add_parser("restore", help="bring a conversation back from the trash")
+    restore = sub.add_parser("restore", help=_("bring a conversation back from the trash"))
     restore.add_argument("id", type=conversation_number, metavar="ID")
     restore.set_defaults(func=cmd_restore)
     return parser
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """The terminal's language (LANGUAGE, LC_ALL, LC_MESSAGES, LANG) for every message."""
+    with i18n.using(i18n.system_language()):
+        return _main(argv, out)
+
+
+def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
     out = out or sys.stdout
     parser = build_parser()
     try:
@@ -549,13 +600,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     try:
         return int(args.func(args, out))
     except CliError as exc:
-        print(f"error: {terminal_safe(str(exc))}", file=sys.stderr)
+        print(_("error: {problem}").format(problem=terminal_safe(str(exc))), file=sys.stderr)
         return exc.code
     except StorageError as exc:
-        print(f"error: {terminal_safe(str(exc))}", file=sys.stderr)
+        print(_("error: {problem}").format(problem=terminal_safe(str(exc))), file=sys.stderr)
         return EXIT_USAGE
     except AppError as exc:  # not found, refused input: the sentence says which
-        print(f"error: {terminal_safe(str(exc))}", file=sys.stderr)
+        print(_("error: {problem}").format(problem=terminal_safe(str(exc))), file=sys.stderr)
         return EXIT_PROBLEM
     except BrokenPipeError:  # `... | head` closed the pipe: not an error worth a traceback
         sys.stderr.close()

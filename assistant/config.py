@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import ConfigError
+from assistant.i18n import _
 
 DEFAULT_OPENAI_MODEL = "gpt-3.5-turbo"
 DEFAULT_DB_PATH = "./data/app.db"
@@ -82,7 +83,7 @@ class Settings:
     @property
     def endpoint_label(self) -> str:
         if self.provider == PROVIDER_LOCAL:
-            return "embedded model (offline)"
+            return _("embedded model (offline)")
         return self.openai_base_url or "api.openai.com"
 
     def summary(self) -> dict[str, str]:
@@ -95,10 +96,10 @@ class Settings:
             "database": str(self.db_path),
             "system prompt": (self.system_prompt[:60] + "…")
             if len(self.system_prompt) > 60
-            else (self.system_prompt or "(none)"),
+            else (self.system_prompt or _("(none)")),
             "local model file": str(self.local_model_path)
             if self.local_model_path
-            else "(not found)",
+            else _("(not found)"),
             "max input characters": str(self.max_input_chars),
         }
 
@@ -106,7 +107,7 @@ class Settings:
 def mask_secret(value: str | None) -> str:
     """`sk-abc…wxyz` style: enough to recognise a key, never enough to use it."""
     if not value:
-        return "(not set)"
+        return _("(not set)")
     if len(value) <= 8:
         return "****"
     return f"{value[:3]}…{value[-4:]}"
@@ -127,7 +128,9 @@ def read_secrets_files(paths: list[Path] | None = None) -> dict[str, Any]:
         try:
             merged.update(tomllib.loads(path.read_text(encoding="utf-8")))
         except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"Cannot read secrets file {path}: {exc}") from exc
+            raise ConfigError(
+                _("Cannot read secrets file {path}: {exc}").format(path=path, exc=exc)
+            ) from exc
     return merged
 
 
@@ -163,9 +166,15 @@ def _number(name: str, raw: str | None, default: float, kind: type, lo: float, h
     try:
         value = kind(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}.") from None
+        raise ConfigError(
+            _("{name} must be a number, got {raw!r}.").format(name=name, raw=raw)
+        ) from None
     if not lo <= value <= hi:
-        raise ConfigError(f"{name} must be between {lo} and {hi}, got {raw}.")
+        raise ConfigError(
+            _("{name} must be between {lo} and {hi}, got {raw}.").format(
+                name=name, lo=lo, hi=hi, raw=raw
+            )
+        )
     return value
 
 
@@ -182,7 +191,11 @@ def load_settings(
     api_key = get("OPENAI_API_KEY")
     base_url = get("OPENAI_BASE_URL")
     if base_url and not base_url.startswith(("http://", "https://")):
-        raise ConfigError(f"OPENAI_BASE_URL must start with http:// or https://, got {base_url!r}.")
+        raise ConfigError(
+            _("OPENAI_BASE_URL must start with http:// or https://, got {base_url!r}.").format(
+                base_url=base_url
+            )
+        )
 
     local_path_raw = get("ASSISTANT_LOCAL_MODEL")
     local_model_path = Path(local_path_raw).expanduser() if local_path_raw else find_bundled_model()
@@ -192,15 +205,17 @@ def load_settings(
         provider = explicit.lower()
         if provider not in PROVIDERS:
             raise ConfigError(
-                f"ASSISTANT_PROVIDER must be one of {', '.join(PROVIDERS)}, got {explicit!r}."
+                _("ASSISTANT_PROVIDER must be one of {join}, got {explicit!r}.").format(
+                    join=", ".join(PROVIDERS), explicit=explicit
+                )
             )
-        reason = "chosen by ASSISTANT_PROVIDER"
+        reason = _("chosen by ASSISTANT_PROVIDER")
     elif api_key:
-        provider, reason = PROVIDER_OPENAI, "OPENAI_API_KEY is set"
+        provider, reason = PROVIDER_OPENAI, _("OPENAI_API_KEY is set")
     elif base_url:
-        provider, reason = PROVIDER_OPENAI, "OPENAI_BASE_URL is set"
+        provider, reason = PROVIDER_OPENAI, _("OPENAI_BASE_URL is set")
     else:
-        provider, reason = PROVIDER_LOCAL, "no API key or base URL set"
+        provider, reason = PROVIDER_LOCAL, _("no API key or base URL set")
 
     return Settings(
         provider=provider,

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.errors import ProviderError
+from assistant.i18n import N_, _
 from assistant.profiles import KEY_NONE, KIND_LOCAL, Profile
 from assistant.providers.base import GenerationRequest, Provider, TextDelta
 
 PROBE_MESSAGES = [{"role": "user", "content": "Reply with the single word: ready"}]
 PROBE_PARAMS = {"max_tokens": 8, "temperature": 0.0}
-MARKS = {True: "ok", False: "FAILED", None: "not checked"}
+MARKS = {True: N_("ok"), False: N_("FAILED"), None: N_("not checked")}
 
 
 @dataclass(frozen=True)
@@ -72,21 +73,29 @@ def _check_local(
 ) -> None:
     path = Path(profile.model_path) if profile.model_path else None
     if path is None or not path.is_file():
-        where = str(path) if path else "no file configured"
-        report.add("Model file", False, f"The GGUF file is missing ({where}).")
+        where = str(path) if path else _("no file configured")
+        report.add(
+            _("Model file"), False, _("The GGUF file is missing ({where}).").format(where=where)
+        )
         return
-    report.add("Model file", True, f"{path.name}, {path.stat().st_size / 1e6:.0f} MB")
+    report.add(
+        _("Model file"),
+        True,
+        _("{name}, {value:.0f} MB").format(name=path.name, value=path.stat().st_size / 1e6),
+    )
     model = provider_for(profile)
     if getattr(model, "loaded", False):
-        report.add("Loads", True, "already loaded in this process")
+        report.add(_("Loads"), True, _("already loaded in this process"))
         return
     started = time.perf_counter()
     try:
         model.load()  # type: ignore[attr-defined]
     except ProviderError as exc:
-        report.add("Loads", False, exc.user_message)
+        report.add(_("Loads"), False, exc.user_message)
         return
-    report.add("Loads", True, f"ready in {time.perf_counter() - started:.2f} s")
+    report.add(
+        _("Loads"), True, _("ready in {value:.2f} s").format(value=time.perf_counter() - started)
+    )
 
 
 def _check_remote(
@@ -101,40 +110,52 @@ def _check_remote(
         models = list_models(profile)
     except ProviderError as exc:
         if exc.kind in ("connection", "timeout"):
-            report.add("Reachable", False, exc.user_message)
-            report.add("Key", None, "the endpoint did not answer.")
+            report.add(_("Reachable"), False, exc.user_message)
+            report.add(_("Key"), None, _("the endpoint did not answer."))
         elif exc.kind == "no_key":
-            report.add("Reachable", None, "there is no key to send.")
-            report.add("Key", False, exc.user_message)
+            report.add(_("Reachable"), None, _("there is no key to send."))
+            report.add(_("Key"), False, exc.user_message)
         elif exc.kind == "auth":
-            report.add("Reachable", True, f"{where} answered.")
-            report.add("Key", False, exc.user_message)
+            report.add(_("Reachable"), True, f"{where} answered.")
+            report.add(_("Key"), False, exc.user_message)
         elif exc.kind == "not_found":
-            report.add("Reachable", True, f"{where} answered, but lists no models (404).")
-            report.add("Key", None, "cannot be told without a model list; see the first token.")
-            report.add("Model", None, f"“{model}” is tried below.")
+            report.add(
+                _("Reachable"),
+                True,
+                _("{where} answered, but lists no models (404).").format(where=where),
+            )
+            report.add(
+                _("Key"), None, _("cannot be told without a model list; see the first token.")
+            )
+            report.add(_("Model"), None, _("“{model}” is tried below.").format(model=model))
             return
         else:
-            report.add("Reachable", False, exc.user_message)
-        report.add("Model", None, "an earlier step failed.")
+            report.add(_("Reachable"), False, exc.user_message)
+        report.add(_("Model"), None, _("an earlier step failed."))
         return
     elapsed = time.perf_counter() - started
-    report.add("Reachable", True, f"{where} answered in {elapsed * 1000:.0f} ms.")
     report.add(
-        "Key",
+        _("Reachable"),
         True,
-        "accepted." if profile.key_source != KEY_NONE else "none is sent; the endpoint agreed.",
+        _("{where} answered in {value:.0f} ms.").format(where=where, value=elapsed * 1000),
+    )
+    report.add(
+        _("Key"),
+        True,
+        "accepted." if profile.key_source != KEY_NONE else _("none is sent; the endpoint agreed."),
     )
     if not model:
-        report.add("Model", False, "No model is chosen. Pick one of: " + _few(models))
+        report.add(_("Model"), False, _("No model is chosen. Pick one of: ") + _few(models))
     elif models and model not in models:
         report.add(
-            "Model",
+            _("Model"),
             False,
-            f"“{model}” is not one of the {len(models)} models {where} offers: {_few(models)}",
+            _("“{model}” is not one of the {count} models {where} offers: {few}").format(
+                model=model, count=len(models), where=where, few=_few(models)
+            ),
         )
     else:
-        report.add("Model", True, f"“{model}” is offered.")
+        report.add(_("Model"), True, _("“{model}” is offered.").format(model=model))
 
 
 def _first_token(
@@ -153,18 +174,22 @@ def _first_token(
         finally:
             stream.close()
     except ProviderError as exc:
-        step = "Model" if exc.kind == "not_found" else "First token"
+        step = _("Model") if exc.kind == "not_found" else _("First token")
         report.add(step, False, exc.user_message)
         return
     if report.first_token_s is None:
-        report.add("First token", False, "The model answered with no text.")
+        report.add(_("First token"), False, _("The model answered with no text."))
         return
-    report.add("First token", True, f"after {report.first_token_s:.2f} s")
+    report.add(
+        _("First token"),
+        True,
+        _("after {first_token_s:.2f} s").format(first_token_s=report.first_token_s),
+    )
 
 
 def _few(models: list[str], shown: int = 8) -> str:
     if not models:
-        return "(the list is empty)"
+        return _("(the list is empty)")
     return ", ".join(models[:shown]) + (
-        f" and {len(models) - shown} more" if len(models) > shown else ""
+        _(" and {value} more").format(value=len(models) - shown) if len(models) > shown else ""
     )

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from assistant.app_settings import read_setting, write_setting
 from assistant.db import Database
 from assistant.errors import InvalidInput
+from assistant.i18n import _
 from assistant.store import CONTEXT_STATUSES, Message
 
 WINDOWS_KEY = "context_windows"
@@ -86,9 +87,9 @@ class ContextWindows:
     def set(self, model: str, window: int | None) -> None:
         name = model.strip()
         if not name:
-            raise InvalidInput("Enter the model's name.")
+            raise InvalidInput(_("Enter the model's name."))
         if window is not None and not 256 <= window <= 10_000_000:
-            raise InvalidInput("A context window is from 256 to 10,000,000 tokens.")
+            raise InvalidInput(_("A context window is from 256 to 10,000,000 tokens."))
         windows = self.all()
         if window is None:
             windows.pop(name, None)

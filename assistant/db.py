@@ -25,6 +25,7 @@ from pathlib import Path
 
 from assistant import migrations
 from assistant.errors import StorageError
+from assistant.i18n import _
 from assistant.textsearch import register_functions
 
 BUSY_TIMEOUT_MS = 5_000
@@ -35,28 +36,31 @@ IDLE_CLOSE_S = 2.0  # an idle connection older than this is closed (a page run t
 def _explain(path: Path, exc: sqlite3.Error) -> str:
     text = str(exc).lower()
     if "not a database" in text or "malformed" in text or "corrupt" in text:
-        return (
-            f"The database file {path} is damaged or is not an SQLite database. "
-            "Move it aside (your other files are untouched) or set SQLITE_DB_PATH to another file."
-        )
+        return _(
+            "The database file {path} is damaged or is not an SQLite database. Move "
+            "it aside (your other files are untouched) or set SQLITE_DB_PATH to "
+            "another file."
+        ).format(path=path)
     if (
         "readonly" in text
         or "read-only" in text
         or "unable to open" in text
         or "permission" in text
     ):
-        return (
-            f"The database file {path} cannot be opened for writing. "
-            "Check the folder's permissions or set SQLITE_DB_PATH to a writable place."
-        )
+        return _(
+            "The database file {path} cannot be opened for writing. Check the "
+            "folder's permissions or set SQLITE_DB_PATH to a writable place."
+        ).format(path=path)
     if "full" in text or "disk i/o error" in text:
-        return (
-            f"The disk that holds the database file {path} is full or failing. Free some "
-            "space, or check the disk."
-        )
+        return _(
+            "The disk that holds the database file {path} is full or failing. Free "
+            "some space, or check the disk."
+        ).format(path=path)
     if "locked" in text or "busy" in text:
-        return f"The database file {path} is busy (locked by another program). Try again."
-    return f"The database file {path} could not be used: {exc}"
+        return _("The database file {path} is busy (locked by another program). Try again.").format(
+            path=path
+        )
+    return _("The database file {path} could not be used: {exc}").format(path=path, exc=exc)
 
 
 class Database:
@@ -79,8 +83,10 @@ class Database:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StorageError(
-                f"Cannot create the folder for the database file {self.path}: {exc.strerror}. "
-                "Set SQLITE_DB_PATH to a writable place."
+                _(
+                    "Cannot create the folder for the database file {path}: {strerror}. Set "
+                    "SQLITE_DB_PATH to a writable place."
+                ).format(path=self.path, strerror=exc.strerror)
             ) from exc
         with self.connect() as conn:
             try:
@@ -189,7 +195,7 @@ class Database:
         """Close the idle connections (those lent out close when they come back)."""
         with self._idle_lock:
             idle, self._idle = self._idle, []
-        for conn, _ in idle:
+        for conn, _since in idle:
             conn.close()
 
     @contextmanager

@@ -16,6 +16,7 @@ from assistant import connection
 from assistant.config import PROVIDER_LOCAL, Settings
 from assistant.connection import CheckReport
 from assistant.errors import NotFound, ProviderError
+from assistant.i18n import _
 from assistant.profiles import (
     KIND_LOCAL,
     KIND_OPENAI,
@@ -66,7 +67,12 @@ class Endpoints:
         if key is None and (profile.kind != KIND_OPENAI or profile.base_url is None):
             problem = missing_key_message(profile)
             if problem is not None:
-                raise ProviderError("no_key", f"No API key for “{profile.name}”: {problem}")
+                raise ProviderError(
+                    "no_key",
+                    _("No API key for “{name}”: {problem}").format(
+                        name=profile.name, problem=problem
+                    ),
+                )
         return self.registry.remote(profile.base_url, key, key_hint=profile.key_label, probe=probe)
 
     def for_snapshot(self, snapshot: Snapshot) -> Provider:
@@ -78,8 +84,10 @@ class Endpoints:
         except NotFound:
             raise ProviderError(
                 "not_found",
-                f"The endpoint “{snapshot.provider}” was deleted. Choose another endpoint for "
-                "this conversation, then retry.",
+                _(
+                    "The endpoint “{provider}” was deleted. Choose another endpoint for this "
+                    "conversation, then retry."
+                ).format(provider=snapshot.provider),
             ) from None
         return self.provider_for(profile)
 

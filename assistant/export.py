@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from assistant import html_export, transcript
+from assistant.i18n import _
 from assistant.safe_markdown import plain_inline
 from assistant.store import Conversation, Message, Store
 
@@ -112,8 +113,12 @@ def conversation_markdown(
     lines = [
         f"# {plain_inline(conversation.title)}",  # a title is text, never Markdown (or an image)
         "",
-        f"*Started {transcript.readable_time(conversation.created_at)} · last activity "
-        f"{transcript.readable_time(conversation.updated_at)}*",
+        "*"
+        + _("Started {started} · last activity {last}").format(
+            started=transcript.readable_time(conversation.created_at),
+            last=transcript.readable_time(conversation.updated_at),
+        )
+        + "*",
     ]
     branches = transcript.branches_to_export(store, conversation.id, all_branches)
     for number, branch in enumerate(branches, start=1):
@@ -191,7 +196,11 @@ def chunks(
     elif fmt == "html":
         yield html_export.html_document(store, conversations, all_branches)
     else:
-        raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+        raise ValueError(
+            _("unknown export format {fmt!r}; use one of {join}").format(
+                fmt=fmt, join=", ".join(FORMATS)
+            )
+        )
 
 
 def render(

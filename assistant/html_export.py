@@ -19,6 +19,7 @@ from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 from assistant import transcript
+from assistant.i18n import _
 from assistant.parts import TEXT
 from assistant.store import Conversation, Message, Store
 
@@ -93,7 +94,11 @@ def conversation_section(
     parts = [
         '<section class="conversation">',
         f"<h1>{html.escape(conversation.title)}</h1>",
-        f'<p class="meta">Started {html.escape(started)} · last activity {html.escape(last)}</p>',
+        '<p class="meta">'
+        + html.escape(
+            _("Started {started} · last activity {last}").format(started=started, last=last)
+        )
+        + "</p>",
     ]
     branches = transcript.branches_to_export(store, conversation.id, all_branches)
     for number, branch in enumerate(branches, start=1):
@@ -148,7 +153,7 @@ def html_document(
     store: Store, conversations: list[Conversation], all_branches: bool = False
 ) -> str:
     """The conversations as one complete HTML page."""
-    title = conversations[0].title if len(conversations) == 1 else "Conversations"
+    title = conversations[0].title if len(conversations) == 1 else _("Conversations")
     code_style = HtmlFormatter().get_style_defs("pre code")
     sections = "\n".join(conversation_section(store, c, all_branches) for c in conversations)
     return (

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from assistant.errors import ImportProblem
+from assistant.i18n import _
 from assistant.import_tree import (
     content_uid,
     epoch_iso,
@@ -114,26 +115,32 @@ def chatgpt_conversation(item: dict[str, Any], number: int) -> ImportedConversat
     answer. `thoughts` and `reasoning_recap` nodes become the next answer's reasoning.
     """
     title = text_of(item.get("title"))
-    where = f'Conversation {number} ("{title[:40]}")' if title else f"Conversation {number}"
+    where = (
+        _('Conversation {number} ("{title}")').format(number=number, title=title[:40])
+        if title
+        else f"Conversation {number}"
+    )
     mapping = item.get("mapping")
     if not isinstance(mapping, dict) or not mapping:
-        raise ImportProblem(f'{where} has no "mapping" of messages.')
+        raise ImportProblem(_('{where} has no "mapping" of messages.').format(where=where))
     for key, node in mapping.items():
         if not isinstance(node, dict):
-            raise ImportProblem(f"{where}: message node {key!r} is not an object.")
+            raise ImportProblem(
+                _("{where}: message node {key!r} is not an object.").format(where=where, key=key)
+            )
     created_at = epoch_iso(item.get("create_time"), now_iso())
     updated_at = epoch_iso(item.get("update_time"), created_at)
     messages: dict[str, ImportedMessage] = {}
     shown_as: dict[str, str | None] = {}  # node -> the message that stands for it
     roots = [key for key, node in mapping.items() if node.get("parent") not in mapping]
     if not roots:
-        raise ImportProblem(f"{where}: its message tree has a loop.")
+        raise ImportProblem(_("{where}: its message tree has a loop.").format(where=where))
     stack: list[tuple[str, _Walk]] = [(root, _Walk()) for root in reversed(roots)]
     visited: set[str] = set()
     while stack:
         node_id, walk = stack.pop()
         if node_id in visited:
-            raise ImportProblem(f"{where}: its message tree has a loop.")
+            raise ImportProblem(_("{where}: its message tree has a loop.").format(where=where))
         visited.add(node_id)
         node = mapping[node_id]
         walk = _chatgpt_node(node, node_id, walk, messages, created_at)
@@ -141,7 +148,7 @@ def chatgpt_conversation(item: dict[str, Any], number: int) -> ImportedConversat
         children = [c for c in node.get("children") or [] if c in mapping]
         stack.extend((child, walk) for child in reversed(children))
     if len(visited) < len(mapping):
-        raise ImportProblem(f"{where}: its message tree has a loop.")
+        raise ImportProblem(_("{where}: its message tree has a loop.").format(where=where))
     current = item.get("current_node")
     active = shown_as.get(current) if isinstance(current, str) else None
     uid = _uid("chatgpt", item.get("conversation_id") or item.get("id"))
@@ -253,17 +260,25 @@ def claude_conversation(item: dict[str, Any], number: int) -> ImportedConversati
     """`chat_messages` with `parent_message_uuid` (an all-zero uuid at the root), else in
     list order; thinking becomes reasoning, attachments their extracted text."""
     title = text_of(item.get("name"))
-    where = f'Conversation {number} ("{title[:40]}")' if title else f"Conversation {number}"
+    where = (
+        _('Conversation {number} ("{title}")').format(number=number, title=title[:40])
+        if title
+        else f"Conversation {number}"
+    )
     raw = item.get("chat_messages")
     if not isinstance(raw, list):
-        raise ImportProblem(f'{where} has no "chat_messages" list.')
+        raise ImportProblem(_('{where} has no "chat_messages" list.').format(where=where))
     created_at = iso_or(item.get("created_at"), now_iso())
     updated_at = iso_or(item.get("updated_at"), created_at)
     messages: list[ImportedMessage] = []
     previous: str | None = None
     for index, entry in enumerate(raw):
         if not isinstance(entry, dict):
-            raise ImportProblem(f"{where}, message {index + 1}: is not an object.")
+            raise ImportProblem(
+                _("{where}, message {value}: is not an object.").format(
+                    where=where, value=index + 1
+                )
+            )
         sender = entry.get("sender")
         if sender not in ("human", "assistant"):
             continue
@@ -387,10 +402,14 @@ def open_webui_conversation(item: dict[str, Any], number: int) -> ImportedConver
     with `currentId` as the active leaf; `pinned` is kept."""
     chat = item.get("chat") if isinstance(item.get("chat"), dict) else {}
     title = text_of(item.get("title")) or text_of(chat.get("title"))
-    where = f'Conversation {number} ("{title[:40]}")' if title else f"Conversation {number}"
+    where = (
+        _('Conversation {number} ("{title}")').format(number=number, title=title[:40])
+        if title
+        else f"Conversation {number}"
+    )
     history = chat.get("history")
     if not isinstance(history, dict) or not isinstance(history.get("messages"), dict):
-        raise ImportProblem(f'{where} has no "chat.history.messages".')
+        raise ImportProblem(_('{where} has no "chat.history.messages".').format(where=where))
     created_at = epoch_iso(item.get("created_at"), now_iso())
     updated_at = epoch_iso(item.get("updated_at"), created_at)
     raw = sorted(
@@ -487,16 +506,20 @@ def _output_part(item: Any) -> Part | None:
 def librechat_conversation(item: dict[str, Any], number: int) -> ImportedConversation:
     """`messages` flat (`parentMessageId`, `isCreatedByUser`) or `recursive` (`children`)."""
     title = text_of(item.get("title"))
-    where = f'Conversation {number} ("{title[:40]}")' if title else f"Conversation {number}"
+    where = (
+        _('Conversation {number} ("{title}")').format(number=number, title=title[:40])
+        if title
+        else f"Conversation {number}"
+    )
     raw = item.get("messages")
     if not isinstance(raw, list):
-        raise ImportProblem(f'{where} has no "messages" list.')
+        raise ImportProblem(_('{where} has no "messages" list.').format(where=where))
     flat: list[tuple[dict[str, Any], str | None]] = []
     stack: list[tuple[Any, str | None]] = [(entry, None) for entry in reversed(raw)]
     while stack:  # a recursive export nests answers in `children`; a flat one has none
         entry, nested_parent = stack.pop()
         if not isinstance(entry, dict):
-            raise ImportProblem(f"{where}: a message is not an object.")
+            raise ImportProblem(_("{where}: a message is not an object.").format(where=where))
         flat.append((entry, nested_parent))
         key = entry.get("messageId")
         children = entry.get("children")

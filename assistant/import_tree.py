@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from assistant.errors import ImportProblem
+from assistant.i18n import _
 from assistant.store import ImportedConversation, ImportedMessage, make_title
 
 
@@ -26,7 +27,7 @@ def optional(item: dict[str, Any], name: str, kind: type | tuple[type, ...], whe
     value = item.get(name)
     if value is None:
         return None
-    return require(value, kind, where, f'"{name}" has the wrong type')
+    return require(value, kind, where, _('"{name}" has the wrong type').format(name=name))
 
 
 def text_of(value: Any) -> str:
@@ -70,7 +71,7 @@ def title_or_first_words(title: str, messages: list[ImportedMessage], drop: str 
         return title.strip()
     first = next((m.content for m in messages if m.role == "user"), "")
     first = first.replace(drop, "").strip() if drop else first.strip()
-    return make_title(first) if first else "Imported chat"
+    return make_title(first) if first else _("Imported chat")
 
 
 def parents_first(messages: list[ImportedMessage], where: str) -> list[ImportedMessage]:
@@ -93,7 +94,7 @@ def parents_first(messages: list[ImportedMessage], where: str) -> list[ImportedM
         ordered.append(message)
         stack.extend(reversed(children.get(message.key, [])))
     if len(ordered) != len(messages):
-        raise ImportProblem(f"{where}: its message tree has a loop.")
+        raise ImportProblem(_("{where}: its message tree has a loop.").format(where=where))
     roles = {m.key: m.role for m in ordered}
     return [
         replace(m, reply_to=m.parent)
@@ -114,6 +115,8 @@ def guarded(read: Callable[[Any, int], ImportedConversation], item: Any, number:
         title = item.get("title") if isinstance(item, dict) else None
         named = f" ({title[:40]!r})" if isinstance(title, str) and title else ""
         raise ImportProblem(
-            f"Conversation {number}{named} of this {app} export has a structure this app does "
-            f"not understand ({type(exc).__name__}: {exc})."
+            _(
+                "Conversation {number}{named} of this {app} export has a structure this "
+                "app does not understand ({name}: {exc})."
+            ).format(number=number, named=named, app=app, name=type(exc).__name__, exc=exc)
         ) from exc

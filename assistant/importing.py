@@ -19,6 +19,7 @@ from typing import Any
 from assistant import import_peers
 from assistant.errors import ImportProblem
 from assistant.export import EXPORT_FORMAT, EXPORT_FORMAT_VERSION
+from assistant.i18n import N_, _, ngettext
 from assistant.import_peers import ATTACHMENT_NOTE, CHATGPT_PROVIDER
 from assistant.import_tree import content_uid, guarded, optional, require
 from assistant.parts import KINDS, Part
@@ -34,8 +35,8 @@ __all__ = ["ATTACHMENT_NOTE", "CHATGPT_PROVIDER", "describe", "read_conversation
 
 IMPORT_TEXT_LIMIT = 200_000  # characters in one imported message (or prompt, or error)
 TITLE_IMPORT_LIMIT = 10_000
-INTERRUPTED_ON_IMPORT = "This answer was still being written when it was exported."
-SUPPORTED = (
+INTERRUPTED_ON_IMPORT = N_("This answer was still being written when it was exported.")
+SUPPORTED = N_(
     "Use this app's JSON or JSON Lines export, ChatGPT's or Claude.ai's conversations.json, "
     "an Open WebUI chat export or a LibreChat conversation export."
 )
@@ -45,7 +46,7 @@ def read_conversations(data: bytes | str) -> list[ImportedConversation]:
     """Any supported file's bytes -> conversations to import."""
     text = _decode(data)
     if not text.strip():
-        raise ImportProblem("The file is empty.")
+        raise ImportProblem(_("The file is empty."))
     try:
         document = _parse_json(text)
     except json.JSONDecodeError as exc:
@@ -53,7 +54,9 @@ def read_conversations(data: bytes | str) -> list[ImportedConversation]:
         if len(lines) > 1 and lines[0].lstrip().startswith("{"):
             return _checked(_read_jsonl(lines))
         raise ImportProblem(
-            f"The file is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})."
+            _("The file is not valid JSON ({msg} at line {lineno}, column {colno}).").format(
+                msg=exc.msg, lineno=exc.lineno, colno=exc.colno
+            )
         ) from exc
     if isinstance(document, dict) and document.get("format") == EXPORT_FORMAT:
         return _checked(_read_own_export(document))
@@ -61,19 +64,25 @@ def read_conversations(data: bytes | str) -> list[ImportedConversation]:
         return _checked([guarded(import_peers.librechat_conversation, document, 1, "LibreChat")])
     if isinstance(document, dict) and isinstance(document.get("messages"), list):
         # a one-line JSON Lines file
-        return _checked([_own_conversation(document, "The conversation")])
+        return _checked([_own_conversation(document, _("The conversation"))])
     if isinstance(document, dict) and isinstance(document.get("chat"), dict):
         document = [document]  # one Open WebUI chat
     if isinstance(document, list):
         if not document:
-            raise ImportProblem("The file holds an empty list: there is nothing to import.")
+            raise ImportProblem(_("The file holds an empty list: there is nothing to import."))
         for test, reader, app in _PEER_LISTS:
             if all(isinstance(item, dict) and test(item) for item in document):
                 return _checked(
                     [guarded(reader, item, i + 1, app) for i, item in enumerate(document)]
                 )
-        raise ImportProblem(f"The file is a JSON list, but not one this app knows. {SUPPORTED}")
-    raise ImportProblem(f"This is not a file the app can import. {SUPPORTED}")
+        raise ImportProblem(
+            _("The file is a JSON list, but not one this app knows. {SUPPORTED}").format(
+                SUPPORTED=_(SUPPORTED)
+            )
+        )
+    raise ImportProblem(
+        _("This is not a file the app can import. {SUPPORTED}").format(SUPPORTED=_(SUPPORTED))
+    )
 
 
 _PEER_LISTS = (
@@ -100,12 +109,18 @@ def _checked(conversations: list[ImportedConversation]) -> list[ImportedConversa
     """
     checked = []
     for number, conversation in enumerate(conversations, start=1):
-        where = f'Conversation {number} ("{_printable(conversation.title[:40])}")'
-        _text(conversation.title, where, "its title", TITLE_IMPORT_LIMIT)
-        _text(conversation.uid, where, '"uid"', TITLE_IMPORT_LIMIT)
+        where = _('Conversation {number} ("{printable}")').format(
+            number=number, printable=_printable(conversation.title[:40])
+        )
+        _text(conversation.title, where, _("its title"), TITLE_IMPORT_LIMIT)
+        _text(conversation.uid, where, _('"uid"'), TITLE_IMPORT_LIMIT)
         messages = []
         for index, message in enumerate(conversation.messages, start=1):
-            messages.append(_checked_message(message, f"{where}, message {index}"))
+            messages.append(
+                _checked_message(
+                    message, _("{where}, message {index}").format(where=where, index=index)
+                )
+            )
         checked.append(
             replace(
                 conversation,
@@ -118,18 +133,20 @@ def _checked(conversations: list[ImportedConversation]) -> list[ImportedConversa
 
 
 def _checked_message(message: ImportedMessage, place: str) -> ImportedMessage:
-    _text(message.content, place, "its text", IMPORT_TEXT_LIMIT)
+    _text(message.content, place, _("its text"), IMPORT_TEXT_LIMIT)
     for part in message.parts:
-        _text(part.text, place, f"its {part.kind} part", IMPORT_TEXT_LIMIT)
+        _text(part.text, place, _("its {kind} part").format(kind=part.kind), IMPORT_TEXT_LIMIT)
         try:
             _text(
                 json.dumps(part.data, allow_nan=False),
                 place,
-                f"its {part.kind} part",
+                _("its {kind} part").format(kind=part.kind),
                 IMPORT_TEXT_LIMIT,
             )
         except (ValueError, TypeError, RecursionError):
-            raise ImportProblem(f"{place}: its {part.kind} part cannot be stored.") from None
+            raise ImportProblem(
+                _("{place}: its {kind} part cannot be stored.").format(place=place, kind=part.kind)
+            ) from None
     for name in ("provider", "model", "system_prompt", "preset", "error"):
         value = getattr(message, name)
         if value is not None:
@@ -137,16 +154,24 @@ def _checked_message(message: ImportedMessage, place: str) -> ImportedMessage:
     for name in ("prompt_tokens", "completion_tokens"):
         value = getattr(message, name)
         if value is not None and not 0 <= value < 2**63:
-            raise ImportProblem(f'{place}: "{name}" is not a token count ({value}).')
+            raise ImportProblem(
+                _('{place}: "{name}" is not a token count ({value}).').format(
+                    place=place, name=name, value=value
+                )
+            )
     for name in ("first_token_s", "total_s"):
         value = getattr(message, name)
         if value is not None and not (0 <= value < 10**9):
-            raise ImportProblem(f'{place}: "{name}" is not a duration ({value}).')
+            raise ImportProblem(
+                _('{place}: "{name}" is not a duration ({value}).').format(
+                    place=place, name=name, value=value
+                )
+            )
     try:
         json.dumps(message.params, allow_nan=False)
-        _text(json.dumps(message.params), place, '"params"', IMPORT_TEXT_LIMIT)
+        _text(json.dumps(message.params), place, _('"params"'), IMPORT_TEXT_LIMIT)
     except (ValueError, TypeError, RecursionError):
-        raise ImportProblem(f'{place}: "params" cannot be stored.') from None
+        raise ImportProblem(_('{place}: "params" cannot be stored.').format(place=place)) from None
     updated_at = message.updated_at
     return replace(
         message,
@@ -162,14 +187,17 @@ def _printable(text: str) -> str:
 def _text(value: str, where: str, what: str, limit: int) -> None:
     if len(value) > limit:
         raise ImportProblem(
-            f"{where}: {what} has {len(value):,} characters; imported text is limited to {limit:,}."
+            _(
+                "{where}: {what} has {count:,} characters; imported text is limited to {limit:,}."
+            ).format(where=where, what=what, count=len(value), limit=limit)
         )
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise ImportProblem(
-            f"{where}: {what} is not valid Unicode text (character {exc.start + 1} is "
-            f"{value[exc.start]!a})."
+            _(
+                "{where}: {what} is not valid Unicode text (character {value} is {value2!a})."
+            ).format(where=where, what=what, value=exc.start + 1, value2=value[exc.start])
         ) from None
 
 
@@ -178,31 +206,36 @@ def _time(value: str, where: str, what: str) -> str:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except (ValueError, TypeError):
         raise ImportProblem(
-            f'{where}: "{what}" is not a date and time ({_printable(value[:40])!r}); use '
-            "ISO 8601, e.g. 2026-05-01T12:00:00Z."
+            _(
+                '{where}: "{what}" is not a date and time ({printable!r}); use ISO 8601, '
+                "e.g. 2026-05-01T12:00:00Z."
+            ).format(where=where, what=what, printable=_printable(value[:40]))
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
 def describe(result: ImportResult) -> str:
     """One sentence for the user about what an import did."""
     if not result.imported:
         if result.skipped:
-            return f"Nothing new: {_plural(result.skipped, 'conversation')} already here."
-        return "The file holds no conversations."
-    text = (
-        f"Imported {_plural(len(result.imported), 'conversation')} "
-        f"with {_plural(result.messages, 'message')}"
+            return ngettext(
+                "Nothing new: {count} conversation already here.",
+                "Nothing new: {count} conversations already here.",
+                result.skipped,
+            ).format(count=result.skipped)
+        return _("The file holds no conversations.")
+    conversations = ngettext(
+        "Imported {count} conversation", "Imported {count} conversations", len(result.imported)
+    ).format(count=len(result.imported))
+    messages = ngettext(" with {count} message", " with {count} messages", result.messages).format(
+        count=result.messages
     )
+    text = conversations + messages
     if result.skipped:
-        text += f"; skipped {result.skipped} already here"
-    return text + "."
+        text += _("; skipped {skipped} already here").format(skipped=result.skipped)
+    return text + _(".")
 
 
 def _decode(data: bytes | str) -> str:
@@ -212,7 +245,9 @@ def _decode(data: bytes | str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ImportProblem(
-            f"The file is not UTF-8 text (byte {exc.start} cannot be read); is it a JSON file?"
+            _(
+                "The file is not UTF-8 text (byte {start} cannot be read); is it a JSON file?"
+            ).format(start=exc.start)
         ) from exc
 
 
@@ -222,15 +257,17 @@ def _decode(data: bytes | str) -> str:
 def _read_own_export(document: dict[str, Any]) -> list[ImportedConversation]:
     version = document.get("version")
     if not isinstance(version, int) or version < 1:
-        raise ImportProblem('The export has no valid "version" number.')
+        raise ImportProblem(_('The export has no valid "version" number.'))
     if version > EXPORT_FORMAT_VERSION:
         raise ImportProblem(
-            f"The export is format version {version}, made by a newer version of the app; "
-            f"this one reads up to version {EXPORT_FORMAT_VERSION}."
+            _(
+                "The export is format version {version}, made by a newer version of the "
+                "app; this one reads up to version {EXPORT_FORMAT_VERSION}."
+            ).format(version=version, EXPORT_FORMAT_VERSION=EXPORT_FORMAT_VERSION)
         )
     conversations = document.get("conversations")
     if not isinstance(conversations, list):
-        raise ImportProblem('The export has no "conversations" list.')
+        raise ImportProblem(_('The export has no "conversations" list.'))
     return [
         _own_conversation(item, f"Conversation {index}")
         for index, item in enumerate(conversations, start=1)
@@ -242,7 +279,7 @@ def _parse_json(text: str) -> Any:
         return json.loads(text)
     except RecursionError:
         raise ImportProblem(
-            "The file nests lists or objects too deeply to be a conversation export."
+            _("The file nests lists or objects too deeply to be a conversation export.")
         ) from None
 
 
@@ -253,22 +290,27 @@ def _read_jsonl(lines: list[str]) -> list[ImportedConversation]:
             item = _parse_json(line)
         except json.JSONDecodeError as exc:
             raise ImportProblem(
-                f"Line {number} of the JSON Lines file is not valid JSON ({exc.msg})."
+                _("Line {number} of the JSON Lines file is not valid JSON ({msg}).").format(
+                    number=number, msg=exc.msg
+                )
             ) from exc
         result.append(_own_conversation(item, f"Line {number}"))
     return result
 
 
 def _own_conversation(item: Any, where: str) -> ImportedConversation:
-    require(item, dict, where, "is not an object")
-    title = require(item.get("title"), str, where, 'has no "title" text')
-    created_at = require(item.get("created_at"), str, where, 'has no "created_at" time')
+    require(item, dict, where, _("is not an object"))
+    title = require(item.get("title"), str, where, _('has no "title" text'))
+    created_at = require(item.get("created_at"), str, where, _('has no "created_at" time'))
     updated_at = optional(item, "updated_at", str, where) or created_at
-    raw_messages = require(item.get("messages"), list, where, 'has no "messages" list')
+    raw_messages = require(item.get("messages"), list, where, _('has no "messages" list'))
     ordered = sorted(enumerate(raw_messages), key=_file_order)
     named = f'{where} ("{title[:40]}")'
     messages = [
-        _own_message(raw, position, f"{named}, message {position + 1}") for position, raw in ordered
+        _own_message(
+            raw, position, _("{named}, message {value}").format(named=named, value=position + 1)
+        )
+        for position, raw in ordered
     ]
     is_tree = any(isinstance(raw, dict) and "parent" in raw for raw in raw_messages)
     messages, leaf = _own_tree(messages, named) if is_tree else _line_as_tree(messages, named)
@@ -278,7 +320,7 @@ def _own_conversation(item: Any, where: str) -> ImportedConversation:
     uid = optional(item, "uid", str, where) or content_uid(title, created_at, messages)
     return ImportedConversation(
         uid=uid,
-        title=title.strip() or "Imported chat",
+        title=title.strip() or _("Imported chat"),
         created_at=created_at,
         updated_at=updated_at,
         pinned=bool(item.get("pinned", False)),
@@ -297,8 +339,10 @@ def _own_tree(
     for position, message in enumerate(messages, start=1):
         if message.parent is not None and message.parent not in known:
             raise ImportProblem(
-                f"{where}, message {position}: it follows message {message.parent[:40]!r}, "
-                "which is not before it in the file."
+                _(
+                    "{where}, message {position}: it follows message {parent!r}, which is "
+                    "not before it in the file."
+                ).format(where=where, position=position, parent=message.parent[:40])
             )
         if message.role == "assistant":
             reply_to = message.reply_to if known.get(message.reply_to or "") == "user" else None
@@ -323,7 +367,9 @@ def _line_as_tree(
             reply_to = message.reply_to if message.reply_to in newest_answer else last_question
             if reply_to is None:
                 raise ImportProblem(
-                    f"{where}, message {position}: an answer with no question before it."
+                    _("{where}, message {position}: an answer with no question before it.").format(
+                        where=where, position=position
+                    )
                 )
             message = replace(message, reply_to=reply_to, parent=reply_to)
             newest_answer[reply_to] = message.key
@@ -349,24 +395,30 @@ def _file_order(pair: tuple[int, Any]) -> int:
 
 
 def _own_message(raw: Any, position: int, where: str) -> ImportedMessage:
-    require(raw, dict, where, "is not an object")
+    require(raw, dict, where, _("is not an object"))
     role = raw.get("role")
     if role not in ("user", "assistant"):
-        raise ImportProblem(f'{where}: role must be "user" or "assistant", not {role!r}.')
-    content = require(raw.get("content", ""), str, where, '"content" is not text')
+        raise ImportProblem(
+            _('{where}: role must be "user" or "assistant", not {role!r}.').format(
+                where=where, role=role
+            )
+        )
+    content = require(raw.get("content", ""), str, where, _('"content" is not text'))
     status = raw.get("status") or "complete"
     if status not in FINAL_STATUSES + LIVE_STATUSES:
-        raise ImportProblem(f"{where}: unknown status {status!r}.")
+        raise ImportProblem(
+            _("{where}: unknown status {status!r}.").format(where=where, status=status)
+        )
     error = optional(raw, "error", str, where)
     if role == "user":
         status = "complete"
     elif status in LIVE_STATUSES:  # importing must never start a generation
-        status, error = "interrupted", INTERRUPTED_ON_IMPORT
+        status, error = "interrupted", _(INTERRUPTED_ON_IMPORT)
     key = raw.get("id")
     params = optional(raw, "params", dict, where) or {}
     parent = raw.get("parent")
     if parent is not None and (not isinstance(parent, str | int) or isinstance(parent, bool)):
-        raise ImportProblem(f'{where}: "parent" has the wrong type.')
+        raise ImportProblem(_('{where}: "parent" has the wrong type.').format(where=where))
     return ImportedMessage(
         key=str(key) if key is not None else f"#{position}",
         role=role,
@@ -386,7 +438,7 @@ def _own_message(raw: Any, position: int, where: str) -> ImportedMessage:
         total_s=optional(raw, "total_s", (int, float), where),
         finish_reason=optional(raw, "finish_reason", str, where),
         error=error,
-        created_at=require(raw.get("created_at"), str, where, 'has no "created_at" time'),
+        created_at=require(raw.get("created_at"), str, where, _('has no "created_at" time')),
         updated_at=optional(raw, "updated_at", str, where),
     )
 
@@ -394,14 +446,16 @@ def _own_message(raw: Any, position: int, where: str) -> ImportedMessage:
 def _own_parts(value: Any, where: str) -> tuple[Part, ...]:
     if value is None:
         return ()
-    require(value, list, where, '"parts" is not a list')
+    require(value, list, where, _('"parts" is not a list'))
     parts = []
     for record in value:
-        require(record, dict, where, "a part is not an object")
+        require(record, dict, where, _("a part is not an object"))
         kind = record.get("type")
         if kind not in KINDS:
-            raise ImportProblem(f"{where}: a part has the unknown type {kind!r}.")
-        require(record.get("text", ""), str, where, "a part's text is not text")
+            raise ImportProblem(
+                _("{where}: a part has the unknown type {kind!r}.").format(where=where, kind=kind)
+            )
+        require(record.get("text", ""), str, where, _("a part's text is not text"))
         parts.append(
             Part(
                 kind,

@@ -39,6 +39,7 @@ from typing import Any
 from assistant import parts as answer_parts
 from assistant.db import Database
 from assistant.errors import ConversationBusy, InvalidInput, NotFound
+from assistant.i18n import N_, _
 from assistant.store import (
     CONTEXT_STATUSES,
     TITLE_LIMIT_CHARS,
@@ -55,8 +56,10 @@ from assistant.store import (
 from assistant.toolbox import function_name
 
 STALE_AFTER_S = 30.0  # a heartbeat older than this means the owner on another host is gone
-INTERRUPTED_TEXT = "The app stopped while this answer was being written; the text so far was kept."
-BUSY_TEXT = (
+INTERRUPTED_TEXT = N_(
+    "The app stopped while this answer was being written; the text so far was kept."
+)
+BUSY_TEXT = N_(
     "An answer is still being written in this conversation (maybe in another tab). Wait for it "
     "or stop it, then send again. Your message is still in the box."
 )
@@ -172,8 +175,8 @@ class Lifecycle:
         with self.db.transaction() as conn:
             if conversation_id is None:
                 conversation_id = conn.execute(
-                    "INSERT INTO conversations (title, created_at, updated_at, uid)"
-                    " VALUES (?, ?, ?, ?) RETURNING id",
+                    "INSERT INTO conversations (title, created_at, updated_at, uid, title_source)"
+                    " VALUES (?, ?, ?, ?, 'first_words') RETURNING id",
                     (make_title(text), now, now, new_uid()),
                 ).fetchone()[0]
                 if setup is not None:
@@ -186,7 +189,11 @@ class Lifecycle:
                     (now, conversation_id),
                 ).fetchone()
                 if found is None:
-                    raise NotFound(f"Conversation {conversation_id} does not exist.")
+                    raise NotFound(
+                        _("Conversation {conversation_id} does not exist.").format(
+                            conversation_id=conversation_id
+                        )
+                    )
                 parent = found[0] if found[0] is not None else _newest(conn, conversation_id)
                 if parent is not None:
                     _refuse_if_live(conn, parent)
@@ -206,7 +213,11 @@ class Lifecycle:
                 (user_message_id,),
             ).fetchone()
             if row is None or row["role"] != "user" or row["deleted_at"] is not None:
-                raise NotFound(f"User message {user_message_id} does not exist.")
+                raise NotFound(
+                    _("User message {user_message_id} does not exist.").format(
+                        user_message_id=user_message_id
+                    )
+                )
             conn.execute(
                 "UPDATE conversations SET updated_at = ? WHERE id = ?",
                 (now, row["conversation_id"]),
@@ -225,7 +236,11 @@ class Lifecycle:
                 (user_message_id,),
             ).fetchone()
             if row is None or row["role"] != "user":
-                raise NotFound(f"User message {user_message_id} does not exist.")
+                raise NotFound(
+                    _("User message {user_message_id} does not exist.").format(
+                        user_message_id=user_message_id
+                    )
+                )
             conversation_id = row["conversation_id"]
             conn.execute(
                 "UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id)
@@ -373,7 +388,7 @@ class Lifecycle:
                     "UPDATE messages SET status = 'interrupted', heartbeat_at = NULL,"
                     " stop_requested = 0, updated_at = ?, error = ?"
                     " WHERE id = ? AND status = 'streaming' AND owner IS ?",
-                    (now_iso(), INTERRUPTED_TEXT, row["id"], row["owner"]),
+                    (now_iso(), _(INTERRUPTED_TEXT), row["id"], row["owner"]),
                 ).rowcount
                 if changed:
                     recovered.append(int(row["id"]))
@@ -403,7 +418,7 @@ class Lifecycle:
         """
         answer = self.store.get_message(answer_id)
         if answer.role != "assistant" or answer.parent_id is None:
-            raise NotFound(f"Message {answer_id} is not an answer.")
+            raise NotFound(_("Message {answer_id} is not an answer.").format(answer_id=answer_id))
         history: list[dict[str, Any]] = []
         for message in self.store.path_to(answer.parent_id):
             if message.role == "user":
@@ -419,8 +434,10 @@ class Lifecycle:
         source = self.store.get_conversation(path[0].conversation_id)
         if path[-1].is_live:
             raise InvalidInput(
-                "This answer is still being written. Wait for it or stop it, then start a "
-                "new chat from here."
+                _(
+                    "This answer is still being written. Wait for it or stop it, then start "
+                    "a new chat from here."
+                )
             )
         now = now_iso()
         with self.db.transaction() as conn:
@@ -522,7 +539,7 @@ def _refuse_if_live(conn: sqlite3.Connection, message_id: int) -> None:
     """A reply to an answer still being written would be sent without it: refused."""
     row = conn.execute("SELECT status FROM messages WHERE id = ?", (message_id,)).fetchone()
     if row is not None and row[0] in ("pending", "streaming"):
-        raise ConversationBusy(BUSY_TEXT)
+        raise ConversationBusy(_(BUSY_TEXT))
 
 
 def _set_leaf(conn: sqlite3.Connection, conversation_id: int, leaf: int) -> None:
@@ -591,5 +608,5 @@ def _insert_pending(
             ),
         ).fetchone()
     except sqlite3.IntegrityError as exc:  # the unique index: this question has a live answer
-        raise ConversationBusy(BUSY_TEXT) from exc
+        raise ConversationBusy(_(BUSY_TEXT)) from exc
     return int(row[0])

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.errors import AppError
+from assistant.i18n import _
 from assistant.tool_servers import (
     STDIO,
     ToolServer,
@@ -151,14 +152,16 @@ class McpHub:
     def _run(self, coroutine: Any, timeout: float, server: ToolServer) -> Any:
         if self._closed:
             coroutine.close()
-            raise ToolServerError("The app is shutting down; tools are not available.")
+            raise ToolServerError(_("The app is shutting down; tools are not available."))
         future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
         try:
             return future.result(timeout)
         except (FutureTimeout, TimeoutError):
             future.cancel()
             raise ToolServerError(
-                f"The tool server {server.name} did not answer within {timeout:.0f} s."
+                _("The tool server {name} did not answer within {timeout:.0f} s.").format(
+                    name=server.name, timeout=timeout
+                )
             ) from None
 
     async def _connection(self, server: ToolServer) -> _Connection:
@@ -176,10 +179,14 @@ class McpHub:
         except TimeoutError:
             connection.closing.set()
             raise ToolServerError(
-                f"The tool server {server.name} did not start within {self.connect_timeout:.0f} s."
+                _("The tool server {name} did not start within {connect_timeout:.0f} s.").format(
+                    name=server.name, connect_timeout=self.connect_timeout
+                )
             ) from None
         if connection.client is None:
-            raise ToolServerError(connection.problem or f"The tool server {server.name} failed.")
+            raise ToolServerError(
+                connection.problem or _("The tool server {name} failed.").format(name=server.name)
+            )
         return connection
 
     async def _hold(self, connection: _Connection) -> None:
@@ -218,9 +225,14 @@ class McpHub:
             missing = missing_variables(server, environ, secrets)
             if missing:
                 raise ToolServerError(
-                    f"The tool server {server.name} needs {', '.join(missing)}: set "
-                    f"{'it' if len(missing) == 1 else 'them'} in the environment or in "
-                    ".streamlit/secrets.toml."
+                    _(
+                        "The tool server {name} needs {join}: set {value} in the environment or "
+                        "in .streamlit/secrets.toml."
+                    ).format(
+                        name=server.name,
+                        join=", ".join(missing),
+                        value="it" if len(missing) == 1 else "them",
+                    )
                 )
             params = StdioServerParameters(
                 command=server.command or "",
@@ -235,8 +247,12 @@ class McpHub:
         value = header_value(server, environ, secrets)
         if server.header_name and value is None:
             raise ToolServerError(
-                f"The tool server {server.name} sends {server.header_name} from "
-                f"{server.header_key}, which is not set."
+                _(
+                    "The tool server {name} sends {header_name} from {header_key}, which is "
+                    "not set."
+                ).format(
+                    name=server.name, header_name=server.header_name, header_key=server.header_key
+                )
             )
         import httpx2
 
@@ -260,29 +276,36 @@ class McpHub:
             if isinstance(leaf, ToolServerError):
                 return str(leaf)
             if isinstance(leaf, FileNotFoundError) and server.transport == STDIO:
-                return (
-                    f"The command {server.command!r} of the tool server {server.name} was not "
-                    "found. Install it, or give its full path."
-                )
+                return _(
+                    "The command {command!r} of the tool server {name} was not found. "
+                    "Install it, or give its full path."
+                ).format(command=server.command, name=server.name)
             status = getattr(getattr(leaf, "response", None), "status_code", None)
             status = status or connection.http_status
             if status in (401, 403):
-                return (
-                    f"The tool server {server.name} refused the credentials ({status}); check "
-                    f"{server.header_key or 'its header'}."
-                )
+                return _(
+                    "The tool server {name} refused the credentials ({status}); check {value}."
+                ).format(name=server.name, status=status, value=server.header_key or "its header")
             if status is not None:
-                return f"The tool server {server.name} answered HTTP {status} at {server.url}."
+                return _("The tool server {name} answered HTTP {status} at {url}.").format(
+                    name=server.name, status=status, url=server.url
+                )
             if type(leaf).__name__ in ("ConnectError", "ConnectionRefusedError"):
-                return f"Nothing answers at {server.url} (the tool server {server.name})."
+                return _("Nothing answers at {url} (the tool server {name}).").format(
+                    url=server.url, name=server.name
+                )
             if isinstance(leaf, TimeoutError) or "Timeout" in type(leaf).__name__:
-                return f"The tool server {server.name} did not answer in time."
+                return _("The tool server {name} did not answer in time.").format(name=server.name)
         if server.transport == STDIO and connection.stderr is not None:
             last = _last_line(connection.stderr) if not connection.stderr.closed else ""
             detail = f": {last}" if last else ""
-            return f"The tool server {server.name} exited{detail}."
+            return _("The tool server {name} exited{detail}.").format(
+                name=server.name, detail=detail
+            )
         first = leaves[0] if leaves else exc
-        return f"The tool server {server.name} failed ({type(first).__name__}: {first})."
+        return _("The tool server {name} failed ({name2}: {first}).").format(
+            name=server.name, name2=type(first).__name__, first=first
+        )
 
     async def _list(self, server: ToolServer) -> list[Any]:
         connection = await self._connection(server)
@@ -307,13 +330,20 @@ class McpHub:
                 connection.client.call_tool(tool, arguments, read_timeout_seconds=timeout), timeout
             )
         except TimeoutError:
-            return ToolOutcome(f"The tool {tool} did not finish within {timeout:.0f} s.", True)
+            return ToolOutcome(
+                _("The tool {tool} did not finish within {timeout:.0f} s.").format(
+                    tool=tool, timeout=timeout
+                ),
+                True,
+            )
         except Exception as exc:
             if isinstance(exc, MCPError) and "connection closed" not in str(exc).lower():
                 # The server refused the call (an unknown tool, arguments it cannot take).
-                return ToolOutcome(f"The tool server refused the call: {exc}", True)
+                return ToolOutcome(
+                    _("The tool server refused the call: {exc}").format(exc=exc), True
+                )
             reason = await self._broken(connection, exc)  # the connection broke mid-call
-            return ToolOutcome(f"{reason} The call did not complete.", True)
+            return ToolOutcome(_("{reason} The call did not complete.").format(reason=reason), True)
         return _outcome(result)
 
     async def _broken(self, connection: _Connection, exc: BaseException) -> str:

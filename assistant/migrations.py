@@ -83,6 +83,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
+from assistant.i18n import _
 from assistant.textsearch import register_functions
 
 MIGRATIONS: list[tuple[int, str, str]] = [
@@ -630,6 +631,15 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX answers_by_time ON messages (created_at) WHERE role = 'assistant';
         """,
     ),
+    (
+        10,
+        "where a conversation's title came from (automatic titles)",
+        # Titles that exist already are kept as they are ('set'): only a chat started after
+        # this migration has its first-words title replaced by its model's.
+        """
+        ALTER TABLE conversations ADD COLUMN title_source TEXT NOT NULL DEFAULT 'set';
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
@@ -668,8 +678,10 @@ def migrate(conn: sqlite3.Connection, target: int | None = None) -> int:
             version = current_version(conn)
             if version > LATEST_VERSION:
                 raise sqlite3.DatabaseError(
-                    f"database schema version {version} is newer than this app "
-                    f"({LATEST_VERSION}); upgrade the app"
+                    _(
+                        "database schema version {version} is newer than this app "
+                        "({LATEST_VERSION}); upgrade the app"
+                    ).format(version=version, LATEST_VERSION=LATEST_VERSION)
                 )
             step = next(((n, name, sql) for n, name, sql in MIGRATIONS if n == version + 1), None)
             if step is None or step[0] > target:

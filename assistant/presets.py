@@ -18,36 +18,46 @@ from dataclasses import dataclass
 from assistant.app_settings import read_setting, write_setting
 from assistant.db import Database
 from assistant.errors import InvalidInput, NotFound
+from assistant.i18n import N_, _
 from assistant.store import now_iso
 
 NAME_LIMIT_CHARS = 60
 TEXT_LIMIT_CHARS = 20_000
 DEFAULT_KEY = "default_preset_id"
 SEEDED_KEY = "presets_seeded"
-FROM_ENVIRONMENT = "From SYSTEM_PROMPT"
+FROM_ENVIRONMENT = N_("From SYSTEM_PROMPT")
 
 SHIPPED_PRESETS: tuple[tuple[str, str], ...] = (
     (
-        "Helpful assistant",
-        "You are a helpful, friendly assistant. Answer clearly and accurately, and say so "
-        "when you are not sure.",
+        N_("Helpful assistant"),
+        N_(
+            "You are a helpful, friendly assistant. Answer clearly and accurately, and say so "
+            "when you are not sure."
+        ),
     ),
     (
-        "Concise answers",
-        "Answer in as few words as possible: one or two sentences, or a short list. "
-        "No preamble and no repetition of the question.",
+        N_("Concise answers"),
+        N_(
+            "Answer in as few words as possible: one or two sentences, or a short list. "
+            "No preamble and no repetition of the question."
+        ),
     ),
     (
-        "Chinese ↔ English translator",
-        "You translate between Chinese and English. When the user writes Chinese, reply with "
-        "a natural English translation; when they write English or any other language, reply "
-        "with a natural Simplified Chinese translation. Reply with the translation only.",
+        N_("Chinese ↔ English translator"),
+        N_(
+            "You translate between Chinese and English. When the user writes Chinese, reply "
+            "with a natural English translation; when they write English or any other "
+            "language, reply with a natural Simplified Chinese translation. Reply with the "
+            "translation only."
+        ),
     ),
     (
-        "Code reviewer",
-        "You are a careful senior code reviewer. For the code the user shares, point out bugs, "
-        "security problems and unclear names first, then smaller style issues. Quote the lines "
-        "you mean, suggest concrete fixes, and be direct and brief.",
+        N_("Code reviewer"),
+        N_(
+            "You are a careful senior code reviewer. For the code the user shares, point out "
+            "bugs, security problems and unclear names first, then smaller style issues. Quote "
+            "the lines you mean, suggest concrete fixes, and be direct and brief."
+        ),
     ),
 )
 
@@ -75,9 +85,13 @@ def clean_name(name: str, what: str = "A preset", limit: int = NAME_LIMIT_CHARS)
     """A name with its whitespace collapsed; empty or too long is refused, naming `what`."""
     clean = re.sub(r"\s+", " ", name or "").strip()
     if not clean:
-        raise InvalidInput(f"{what} needs a name.")
+        raise InvalidInput(_("{what} needs a name.").format(what=what))
     if len(clean) > limit:
-        raise InvalidInput(f"{what} name can have at most {limit} characters ({len(clean)} given).")
+        raise InvalidInput(
+            _("{what} name can have at most {limit} characters ({count} given).").format(
+                what=what, limit=limit, count=len(clean)
+            )
+        )
     return clean
 
 
@@ -85,8 +99,10 @@ def clean_text(text: str) -> str:
     clean = text.strip()
     if len(clean) > TEXT_LIMIT_CHARS:
         raise InvalidInput(
-            f"A system prompt can have at most {TEXT_LIMIT_CHARS:,} characters "
-            f"({len(clean):,} given)."
+            _(
+                "A system prompt can have at most {TEXT_LIMIT_CHARS:,} characters "
+                "({count:,} given)."
+            ).format(TEXT_LIMIT_CHARS=TEXT_LIMIT_CHARS, count=len(clean))
         )
     return clean
 
@@ -104,12 +120,12 @@ class PresetStore:
                 return
             now = now_iso()
             ids = {}
-            for name, text in SHIPPED_PRESETS:
-                ids[name] = self._insert(conn, name, text, shipped=True, now=now)
+            for name, text in SHIPPED_PRESETS:  # in the language of the app's first page
+                ids[name] = self._insert(conn, _(name), _(text), shipped=True, now=now)
             default = ids[SHIPPED_PRESETS[0][0]]
             if system_prompt.strip():
                 default = self._insert(
-                    conn, FROM_ENVIRONMENT, clean_text(system_prompt), shipped=False, now=now
+                    conn, _(FROM_ENVIRONMENT), clean_text(system_prompt), shipped=False, now=now
                 )
             write_setting(conn, DEFAULT_KEY, default)
             write_setting(conn, SEEDED_KEY, True)
@@ -127,7 +143,7 @@ class PresetStore:
                 f"SELECT {_COLUMNS} FROM presets WHERE id = ?", (preset_id,)
             ).fetchone()
         if row is None:
-            raise NotFound(f"Preset {preset_id} does not exist.")
+            raise NotFound(_("Preset {preset_id} does not exist.").format(preset_id=preset_id))
         return _preset(row)
 
     def default(self) -> Preset | None:
@@ -149,9 +165,9 @@ class PresetStore:
             ).fetchone()
         if saved is None or saved[0] == "null" or self.default() is not None:
             return None
-        return (
-            "The saved default preset could not be found, so new chats have no system prompt. "
-            "Choose a default preset."
+        return _(
+            "The saved default preset could not be found, so new chats have no "
+            "system prompt. Choose a default preset."
         )
 
     # -- writing --------------------------------------------------------------------------
@@ -172,7 +188,7 @@ class PresetStore:
                 (name, text, now_iso(), preset_id),
             ).rowcount
         if not changed:
-            raise NotFound(f"Preset {preset_id} does not exist.")
+            raise NotFound(_("Preset {preset_id} does not exist.").format(preset_id=preset_id))
         return self.get(preset_id)
 
     def duplicate(self, preset_id: int) -> Preset:
@@ -181,7 +197,9 @@ class PresetStore:
         with self.db.transaction() as conn:
             number = 1
             while True:
-                suffix = " (copy)" if number == 1 else f" (copy {number})"
+                suffix = (
+                    _(" (copy)") if number == 1 else _(" (copy {number})").format(number=number)
+                )
                 name = original.name[: NAME_LIMIT_CHARS - len(suffix)] + suffix
                 if not _name_taken(conn, name):
                     break
@@ -194,10 +212,10 @@ class PresetStore:
         with self.db.transaction() as conn:
             if read_setting(conn, DEFAULT_KEY) == preset_id:
                 raise InvalidInput(
-                    "This preset is the default. Choose another default before deleting it."
+                    _("This preset is the default. Choose another default before deleting it.")
                 )
             if not conn.execute("DELETE FROM presets WHERE id = ?", (preset_id,)).rowcount:
-                raise NotFound(f"Preset {preset_id} does not exist.")
+                raise NotFound(_("Preset {preset_id} does not exist.").format(preset_id=preset_id))
 
     def set_default(self, preset_id: int | None) -> None:
         """Make a preset the default for new conversations (None: no system prompt)."""
@@ -223,7 +241,9 @@ class PresetStore:
         conn: sqlite3.Connection, name: str, except_id: int | None = None
     ) -> None:
         if _name_taken(conn, name, except_id):
-            raise InvalidInput(f"A preset named “{name}” already exists; choose another name.")
+            raise InvalidInput(
+                _("A preset named “{name}” already exists; choose another name.").format(name=name)
+            )
 
 
 def _name_taken(conn: sqlite3.Connection, name: str, except_id: int | None = None) -> bool:

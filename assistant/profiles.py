@@ -30,6 +30,7 @@ from assistant.app_settings import read_setting, write_setting
 from assistant.config import PROVIDER_LOCAL, SETTING_NAMES, Settings
 from assistant.db import Database
 from assistant.errors import InvalidInput, NotFound
+from assistant.i18n import N_, _
 from assistant.presets import clean_name as clean_preset_name
 from assistant.store import now_iso
 
@@ -37,9 +38,9 @@ KIND_LOCAL = "local"
 KIND_OPENAI = "openai"
 KIND_COMPATIBLE = "compatible"
 KIND_LABELS = {
-    KIND_LOCAL: "Embedded model",
+    KIND_LOCAL: N_("Embedded model"),
     KIND_OPENAI: "OpenAI",
-    KIND_COMPATIBLE: "OpenAI-compatible",
+    KIND_COMPATIBLE: N_("OpenAI-compatible"),
 }
 KEY_NONE, KEY_ENV, KEY_SECRETS = "none", "env", "secrets"
 KEY_SOURCES = (KEY_NONE, KEY_ENV, KEY_SECRETS)
@@ -81,12 +82,12 @@ class Profile:
     def key_label(self) -> str:
         """Where the key comes from, in words (never the key)."""
         if self.kind == KIND_LOCAL:
-            return "no key needed"
+            return _("no key needed")
         if self.key_source == KEY_ENV and self.key_name:
-            return f"environment variable {self.key_name}"
+            return _("environment variable {key_name}").format(key_name=self.key_name)
         if self.key_source == KEY_SECRETS and self.key_name:
-            return f"secrets.toml key {self.key_name}"
-        return "no key"
+            return _("secrets.toml key {key_name}").format(key_name=self.key_name)
+        return _("no key")
 
 
 _COLUMNS = (
@@ -102,55 +103,66 @@ def _profile(row: sqlite3.Row) -> Profile:
 
 
 def clean_name(name: str) -> str:
-    return clean_preset_name(name, "An endpoint", NAME_LIMIT_CHARS)
+    return clean_preset_name(name, _("An endpoint"), NAME_LIMIT_CHARS)
 
 
 def clean_base_url(url: str | None, required: bool) -> str | None:
     clean = (url or "").strip().rstrip("/")
     if not clean:
         if required:
-            raise InvalidInput("Enter the endpoint's base URL, e.g. http://localhost:11434/v1.")
+            raise InvalidInput(_("Enter the endpoint's base URL, e.g. http://localhost:11434/v1."))
         return None
     if len(clean) > URL_LIMIT_CHARS:
         raise InvalidInput(
-            f"A base URL can have at most {URL_LIMIT_CHARS:,} characters (this one has "
-            f"{len(clean):,})."
+            _(
+                "A base URL can have at most {URL_LIMIT_CHARS:,} characters (this one "
+                "has {count:,})."
+            ).format(URL_LIMIT_CHARS=URL_LIMIT_CHARS, count=len(clean))
         )
     parts = urlsplit(clean)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InvalidInput(
-            f"The base URL must start with http:// or https:// and name a host; got “{clean}”."
+            _(
+                "The base URL must start with http:// or https:// and name a host; got “{clean}”."
+            ).format(clean=clean)
         )
     return clean
 
 
 def clean_key(source: str, name: str | None) -> tuple[str, str | None]:
     if source not in KEY_SOURCES:
-        raise InvalidInput(f"Unknown key source {source!r}.")
+        raise InvalidInput(_("Unknown key source {source!r}.").format(source=source))
     clean = (name or "").strip()
     if source == KEY_NONE:
         return KEY_NONE, None
     if not clean:
         raise InvalidInput(
-            "Name the environment variable that holds the key."
+            _("Name the environment variable that holds the key.")
             if source == KEY_ENV
-            else "Name the secrets.toml key that holds the key."
+            else _("Name the secrets.toml key that holds the key.")
         )
     if source == KEY_ENV and not _ENV_NAME.match(clean):
         # The value is not repeated: it may be the key itself, pasted into the wrong field.
         raise InvalidInput(
-            "That is not an environment variable name: use letters, digits and _, "
-            "e.g. OLLAMA_API_KEY. Enter the variable's name, not the key itself."
+            _(
+                "That is not an environment variable name: use letters, digits and _, "
+                "e.g. OLLAMA_API_KEY. Enter the variable's name, not the key itself."
+            )
         )
     if source == KEY_SECRETS and not _SECRETS_PATH.match(clean):
         raise InvalidInput(
-            "That is not a secrets.toml key: use a name like my_key or section.my_key. "
-            "Enter the key's name, not the key itself."
+            _(
+                "That is not a secrets.toml key: use a name like my_key or "
+                "section.my_key. Enter the key's name, not the key itself."
+            )
         )
     if not_an_api_key(clean):
         raise InvalidInput(
-            f"{clean} is one of the app's own settings or secrets, not an API key; it is never "
-            "sent to an endpoint. Name the variable or secrets.toml key that holds the API key."
+            _(
+                "{clean} is one of the app's own settings or secrets, not an API key; it "
+                "is never sent to an endpoint. Name the variable or secrets.toml key "
+                "that holds the API key."
+            ).format(clean=clean)
         )
     return source, clean
 
@@ -172,7 +184,11 @@ def sends_key_to_a_new_url(current: Profile, base_url: str | None, key_source: s
 def clean_model(model: str | None) -> str | None:
     clean = (model or "").strip()
     if len(clean) > MODEL_LIMIT_CHARS:
-        raise InvalidInput(f"A model name can have at most {MODEL_LIMIT_CHARS} characters.")
+        raise InvalidInput(
+            _("A model name can have at most {MODEL_LIMIT_CHARS} characters.").format(
+                MODEL_LIMIT_CHARS=MODEL_LIMIT_CHARS
+            )
+        )
     return clean or None
 
 
@@ -182,7 +198,11 @@ def clean_model_path(path: str | None) -> str | None:
         return None
     resolved = Path(clean).expanduser()
     if not resolved.is_file():
-        raise InvalidInput(f"There is no file at {resolved}. Enter the path of a .gguf file.")
+        raise InvalidInput(
+            _("There is no file at {resolved}. Enter the path of a .gguf file.").format(
+                resolved=resolved
+            )
+        )
     return str(resolved)
 
 
@@ -218,9 +238,13 @@ def resolve_key(
 def missing_key_message(profile: Profile) -> str | None:
     """Why no key was found, for a profile that names a key source."""
     if profile.key_source == KEY_ENV:
-        return f"The environment variable {profile.key_name} is not set."
+        return _("The environment variable {key_name} is not set.").format(
+            key_name=profile.key_name
+        )
     if profile.key_source == KEY_SECRETS:
-        return f"The key {profile.key_name} is not in .streamlit/secrets.toml."
+        return _("The key {key_name} is not in .streamlit/secrets.toml.").format(
+            key_name=profile.key_name
+        )
     return None
 
 
@@ -254,7 +278,7 @@ def endpoint_title(profile: Profile) -> str:
 
 def endpoint_label(profile: Profile) -> str:
     if profile.kind == KIND_LOCAL:
-        return "embedded model (offline)"
+        return _("embedded model (offline)")
     return profile.base_url or "api.openai.com"
 
 
@@ -269,7 +293,7 @@ class ProfileStore:
                 return
             now = now_iso()
             for name, kind, source, key_name in (
-                ("Embedded model", KIND_LOCAL, KEY_NONE, None),
+                (_("Embedded model"), KIND_LOCAL, KEY_NONE, None),
                 ("OpenAI", KIND_OPENAI, KEY_ENV, OPENAI_KEY_VARIABLE),
             ):
                 if not _name_taken(conn, name):
@@ -297,7 +321,9 @@ class ProfileStore:
                 f"SELECT {_COLUMNS} FROM profiles WHERE id = ?", (profile_id,)
             ).fetchone()
         if row is None:
-            raise NotFound(f"Endpoint profile {profile_id} does not exist.")
+            raise NotFound(
+                _("Endpoint profile {profile_id} does not exist.").format(profile_id=profile_id)
+            )
         return _profile(row)
 
     def by_name(self, name: str) -> Profile:
@@ -307,7 +333,11 @@ class ProfileStore:
             ).fetchone()
         if row is None:
             known = ", ".join(p.name for p in self.list())
-            raise NotFound(f"There is no endpoint profile named “{name}”. Known: {known}.")
+            raise NotFound(
+                _("There is no endpoint profile named “{name}”. Known: {known}.").format(
+                    name=name, known=known
+                )
+            )
         return _profile(row)
 
     def builtin(self, kind: str) -> Profile:
@@ -316,7 +346,11 @@ class ProfileStore:
                 f"SELECT {_COLUMNS} FROM profiles WHERE kind = ? ORDER BY id LIMIT 1", (kind,)
             ).fetchone()
         if row is None:
-            raise NotFound(f"The built-in {KIND_LABELS[kind]} profile is missing.")
+            raise NotFound(
+                _("The built-in {KIND_LABELS} profile is missing.").format(
+                    KIND_LABELS=_(KIND_LABELS[kind])
+                )
+            )
         return _profile(row)
 
     def chosen_default_id(self) -> int | None:
@@ -401,18 +435,22 @@ class ProfileStore:
                 (clean, now_iso(), profile_id),
             ).rowcount
         if not changed:
-            raise NotFound(f"Endpoint profile {profile_id} does not exist.")
+            raise NotFound(
+                _("Endpoint profile {profile_id} does not exist.").format(profile_id=profile_id)
+            )
         return self.get(profile_id)
 
     def delete(self, profile_id: int) -> None:
         """Delete an added endpoint; conversations set to it go back to the default."""
         profile = self.get(profile_id)
         if profile.builtin:
-            raise InvalidInput(f"“{profile.name}” is built in and cannot be deleted.")
+            raise InvalidInput(
+                _("“{name}” is built in and cannot be deleted.").format(name=profile.name)
+            )
         with self.db.transaction() as conn:
             if read_setting(conn, DEFAULT_KEY) == profile_id:
                 raise InvalidInput(
-                    "This endpoint is the default. Choose another default before deleting it."
+                    _("This endpoint is the default. Choose another default before deleting it.")
                 )
             conn.execute("DELETE FROM profiles WHERE id = ?", (profile_id,))
 
@@ -428,7 +466,11 @@ class ProfileStore:
         conn: sqlite3.Connection, name: str, except_id: int | None = None
     ) -> None:
         if _name_taken(conn, name, except_id):
-            raise InvalidInput(f"An endpoint named “{name}” already exists; choose another name.")
+            raise InvalidInput(
+                _("An endpoint named “{name}” already exists; choose another name.").format(
+                    name=name
+                )
+            )
 
 
 def _name_taken(conn: sqlite3.Connection, name: str, except_id: int | None = None) -> bool:

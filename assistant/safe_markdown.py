@@ -14,6 +14,8 @@ from functools import lru_cache
 
 from markdown_it import MarkdownIt
 
+from assistant.i18n import _
+
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")  # Streamlit's Markdown too
 _COMMONMARK_INLINE = re.compile(r"([\\`*_\[\]!|~<>])")  # enough mid-line in a plain file
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.M)
@@ -130,7 +132,11 @@ def _closing(text: str, opening: int, left: str, right: str) -> int | None:
 
 
 def _as_link(alt: str, url: str) -> str:
-    label = plain(f"image: {alt.strip() or 'untitled'} ({url})" if url else "image")
+    label = plain(
+        _("image: {value} ({url})").format(value=alt.strip() or "untitled", url=url)
+        if url
+        else "image"
+    )
     if not url:
         return label
     return f"[{label}](<{url.replace('>', '%3E')}>)"

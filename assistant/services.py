@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from assistant.app_settings import Preferences
 from assistant.chat_settings import (
     ChatSettings,
     ChatSettingsStore,
@@ -26,6 +27,7 @@ from assistant.presets import PresetStore
 from assistant.profiles import ProfileStore
 from assistant.providers import ProviderRegistry
 from assistant.store import Store, TurnIds
+from assistant.titles import Titler
 from assistant.tool_servers import ToolServerStore
 from assistant.toolbox import Toolbox, write_chat_tools
 from assistant.turns import LOCAL, TurnManager
@@ -56,6 +58,7 @@ class Services:
     hub: McpHub
     usage: Usage
     context_windows: ContextWindows
+    preferences: Preferences
 
     @classmethod
     def build(
@@ -77,6 +80,7 @@ class Services:
         endpoints = Endpoints(settings, profiles, registry)
         hub = McpHub(lambda: environ, read_secrets)
         tool_servers = ToolServerStore(db)
+        preferences = Preferences(db)
         turns = TurnManager(
             store,
             endpoints.for_snapshot,
@@ -86,6 +90,7 @@ class Services:
             workers=settings.workers,
             toolbox=Toolbox(db, tool_servers, hub),
             takes_tools=lambda snapshot: endpoints.lane(snapshot) != LOCAL,
+            titler=Titler(store, endpoints.for_snapshot, preferences.auto_titles),
         )
         return cls(
             settings,
@@ -100,6 +105,7 @@ class Services:
             hub,
             Usage(db),
             ContextWindows(db),
+            preferences,
         )
 
     def context(self, conversation_id: int | None, resolved: Resolved) -> Gauge:

@@ -21,6 +21,7 @@ from assistant import parts as answer_parts
 from assistant import textsearch
 from assistant.db import Database
 from assistant.errors import InvalidInput, NotFound
+from assistant.i18n import _
 
 TITLE_MAX_CHARS = 48  # a title made from the first message
 TITLE_LIMIT_CHARS = 200  # a title the user types
@@ -63,6 +64,7 @@ class Conversation:
     uid: str = ""
     active_leaf: int | None = None  # the end of the branch on screen
     forked_from: int | None = None  # the message a "New chat from here" copied up to
+    title_source: str = "set"  # see titles.py: first_words, model, kept, user, set
 
     @property
     def in_trash(self) -> bool:
@@ -227,7 +229,7 @@ def make_title(text: str) -> str:
     """The first words of a message, cut at a word boundary."""
     words = re.sub(r"\s+", " ", text).strip()
     if len(words) <= TITLE_MAX_CHARS:
-        return words or "New chat"
+        return words or _("New chat")
     cut = words[:TITLE_MAX_CHARS].rsplit(" ", 1)[0] or words[:TITLE_MAX_CHARS]
     return cut.rstrip(" ,.;:") + "…"
 
@@ -254,7 +256,8 @@ def _message(row: sqlite3.Row) -> Message:
 
 
 _CONVERSATION_COLUMNS = (
-    "id, title, created_at, updated_at, pinned, deleted_at, uid, active_leaf, forked_from"
+    "id, title, created_at, updated_at, pinned, deleted_at, uid, active_leaf, forked_from,"
+    " title_source"
 )
 
 
@@ -303,21 +306,59 @@ class Store:
                 (conversation_id,),
             ).fetchone()
         if row is None:
-            raise NotFound(f"Conversation {conversation_id} does not exist.")
+            raise NotFound(
+                _("Conversation {conversation_id} does not exist.").format(
+                    conversation_id=conversation_id
+                )
+            )
         return _conversation(row)
 
     def rename(self, conversation_id: int, title: str) -> str:
         """Set a new title (whitespace tidied); returns it. Empty or over-long is refused."""
         clean = re.sub(r"\s+", " ", title).strip()
         if not clean:
-            raise InvalidInput("A title cannot be empty.")
+            raise InvalidInput(_("A title cannot be empty."))
         if len(clean) > TITLE_LIMIT_CHARS:
             raise InvalidInput(
-                f"A title can have at most {TITLE_LIMIT_CHARS} characters (this one has "
-                f"{len(clean)})."
+                _(
+                    "A title can have at most {TITLE_LIMIT_CHARS} characters (this one has "
+                    "{count})."
+                ).format(TITLE_LIMIT_CHARS=TITLE_LIMIT_CHARS, count=len(clean))
             )
-        self._update_conversation(conversation_id, "title = ?", (clean,))
+        self._update_conversation(conversation_id, "title = ?, title_source = 'user'", (clean,))
         return clean
+
+    def title_source(self, conversation_id: int) -> str:
+        return self.get_conversation(conversation_id).title_source
+
+    def questions_in(self, conversation_id: int) -> int:
+        """How many user messages the conversation holds (every branch)."""
+        with self.db.connect() as conn:
+            return int(
+                conn.execute(
+                    "SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND role = 'user'",
+                    (conversation_id,),
+                ).fetchone()[0]
+            )
+
+    def set_automatic_title(self, conversation_id: int, title: str | None) -> bool:
+        """The model's title, or None to keep the first words; only while the title is still
+        the first words (a rename made meanwhile wins). True when a title was written."""
+        with self.db.transaction() as conn:
+            if title is None:
+                conn.execute(
+                    "UPDATE conversations SET title_source = 'kept'"
+                    " WHERE id = ? AND title_source = 'first_words'",
+                    (conversation_id,),
+                )
+                return False
+            return bool(
+                conn.execute(
+                    "UPDATE conversations SET title = ?, title_source = 'model'"
+                    " WHERE id = ? AND title_source = 'first_words'",
+                    (title, conversation_id),
+                ).rowcount
+            )
 
     def set_pinned(self, conversation_id: int, pinned: bool) -> None:
         self._update_conversation(conversation_id, "pinned = ?", (int(pinned),))
@@ -331,7 +372,11 @@ class Store:
     def restore(self, conversation_id: int) -> None:
         conversation = self.get_conversation(conversation_id)
         if not conversation.in_trash:
-            raise InvalidInput(f"Conversation {conversation_id} is not in the trash.")
+            raise InvalidInput(
+                _("Conversation {conversation_id} is not in the trash.").format(
+                    conversation_id=conversation_id
+                )
+            )
         self._update_conversation(conversation_id, "deleted_at = NULL", ())
 
     def delete_forever(self, conversation_id: int) -> None:
@@ -341,10 +386,16 @@ class Store:
                 "SELECT deleted_at FROM conversations WHERE id = ?", (conversation_id,)
             ).fetchone()
             if row is None:
-                raise NotFound(f"Conversation {conversation_id} does not exist.")
+                raise NotFound(
+                    _("Conversation {conversation_id} does not exist.").format(
+                        conversation_id=conversation_id
+                    )
+                )
             if row["deleted_at"] is None:
                 raise InvalidInput(
-                    f"Conversation {conversation_id} is not in the trash; move it there first."
+                    _(
+                        "Conversation {conversation_id} is not in the trash; move it there first."
+                    ).format(conversation_id=conversation_id)
                 )
             conn.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
 
@@ -361,7 +412,11 @@ class Store:
                 f"UPDATE conversations SET {assignment} WHERE id = ?", (*values, conversation_id)
             ).rowcount
         if not changed:
-            raise NotFound(f"Conversation {conversation_id} does not exist.")
+            raise NotFound(
+                _("Conversation {conversation_id} does not exist.").format(
+                    conversation_id=conversation_id
+                )
+            )
 
     def history_version(self) -> int:
         """Changes whenever `summaries()` could change (a counter kept by triggers)."""
@@ -476,7 +531,9 @@ class Store:
     ) -> tuple[int, int]:
         parent = new_ids.get(message.parent) if message.parent else None
         if message.parent and parent is None:
-            raise InvalidInput(f"Message {message.key!r} follows a message the file lacks.")
+            raise InvalidInput(
+                _("Message {key!r} follows a message the file lacks.").format(key=message.key)
+            )
         reply_to = new_ids.get(message.reply_to) if message.reply_to else None
         depth = parent[1] + 1 if parent else 0
         parts = list(message.parts)
@@ -597,7 +654,7 @@ class Store:
         `setting` is "preset_id" or "profile_id"; newest activity first.
         """
         if setting not in SETTING_COLUMNS:
-            raise ValueError(f"not a conversation setting: {setting!r}")
+            raise ValueError(_("not a conversation setting: {setting!r}").format(setting=setting))
         with self.db.connect() as conn:
             rows = conn.execute(
                 f"SELECT {setting} AS setting, {_CONVERSATION_COLUMNS} FROM conversations"
@@ -628,7 +685,7 @@ class Store:
                 f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
             ).fetchone()
         if row is None:
-            raise NotFound(f"Message {message_id} does not exist.")
+            raise NotFound(_("Message {message_id} does not exist.").format(message_id=message_id))
         return _message(row)
 
     # -- the message tree ----------------------------------------------------------------
@@ -676,7 +733,7 @@ class Store:
                 (message_id,),
             ).fetchall()
         if not rows:
-            raise NotFound(f"Message {message_id} does not exist.")
+            raise NotFound(_("Message {message_id} does not exist.").format(message_id=message_id))
         return [_message(r) for r in rows]
 
     def messages_by_id(self, ids: Iterable[int]) -> dict[int, Message]:
@@ -737,7 +794,7 @@ class Store:
                 (message_id,),
             ).fetchone()
         if row is None:
-            raise NotFound(f"Message {message_id} does not exist.")
+            raise NotFound(_("Message {message_id} does not exist.").format(message_id=message_id))
         return int(row[0])
 
     def show_branch(self, message_id: int) -> int:

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from assistant.db import Database
 from assistant.errors import InvalidInput, NotFound
+from assistant.i18n import _
 from assistant.profiles import KEY_ENV, KEY_NONE, KEY_SECRETS, clean_key, secret_value
 from assistant.store import now_iso
 
@@ -85,19 +86,23 @@ def clean(draft: ServerDraft) -> ServerDraft:
     """The draft with tidy values, or InvalidInput saying what to change."""
     name = " ".join(draft.name.split())
     if not name:
-        raise InvalidInput("Give the server a name.")
+        raise InvalidInput(_("Give the server a name."))
     if len(name) > NAME_LIMIT_CHARS or not _NAME.match(name) or "/" in name:
         raise InvalidInput(
-            f"A server name has at most {NAME_LIMIT_CHARS} letters, digits, spaces, '.', '_' "
-            "or '-' (it names its tools, e.g. time/get_current_time)."
+            _(
+                "A server name has at most {NAME_LIMIT_CHARS} letters, digits, spaces, "
+                "'.', '_' or '-' (it names its tools, e.g. time/get_current_time)."
+            ).format(NAME_LIMIT_CHARS=NAME_LIMIT_CHARS)
         )
     for variable in (*draft.env, *draft.env_pass):
         if not _ENV_NAME.match(variable):
-            raise InvalidInput(f"{variable!r} is not an environment variable name.")
+            raise InvalidInput(
+                _("{variable!r} is not an environment variable name.").format(variable=variable)
+            )
     if draft.transport == STDIO:
         command = (draft.command or "").strip()
         if not command:
-            raise InvalidInput("Enter the command that starts the server, e.g. uvx.")
+            raise InvalidInput(_("Enter the command that starts the server, e.g. uvx."))
         return ServerDraft(
             name,
             STDIO,
@@ -108,19 +113,25 @@ def clean(draft: ServerDraft) -> ServerDraft:
             enabled=draft.enabled,
         )
     if draft.transport != HTTP:
-        raise InvalidInput(f"Unknown transport {draft.transport!r}: use stdio or http.")
+        raise InvalidInput(
+            _("Unknown transport {transport!r}: use stdio or http.").format(
+                transport=draft.transport
+            )
+        )
     url = (draft.url or "").strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InvalidInput("Enter the server's URL, e.g. http://127.0.0.1:8000/mcp.")
+        raise InvalidInput(_("Enter the server's URL, e.g. http://127.0.0.1:8000/mcp."))
     header_name = (draft.header_name or "").strip() or None
     source, key = (KEY_NONE, None)
     if header_name:
         if not re.match(r"^[A-Za-z0-9-]+$", header_name):
-            raise InvalidInput(f"{header_name!r} is not an HTTP header name.")
+            raise InvalidInput(
+                _("{header_name!r} is not an HTTP header name.").format(header_name=header_name)
+            )
         source, key = clean_key(draft.header_source, draft.header_key)
         if source == KEY_NONE:
-            raise InvalidInput("Say where the header's value comes from: a variable or a key.")
+            raise InvalidInput(_("Say where the header's value comes from: a variable or a key."))
     return ServerDraft(
         name,
         HTTP,
@@ -137,7 +148,7 @@ def parse_args(text: str) -> tuple[str, ...]:
     try:
         return tuple(shlex.split(text))
     except ValueError as exc:
-        raise InvalidInput(f"The arguments cannot be read: {exc}.") from None
+        raise InvalidInput(_("The arguments cannot be read: {exc}.").format(exc=exc)) from None
 
 
 # -- the connection's secrets, read when a server starts ---------------------------------------
@@ -204,27 +215,31 @@ def read_mcp_servers_json(data: bytes | str) -> ServersFile:
     try:
         document = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise InvalidInput(f"This is not valid JSON ({exc}).") from None
+        raise InvalidInput(_("This is not valid JSON ({exc}).").format(exc=exc)) from None
     entries = None
     if isinstance(document, dict):
         entries = document.get("mcpServers", document.get("servers"))
     if not isinstance(entries, dict) or not entries:
         raise InvalidInput(
-            'The file has no "mcpServers" object. It looks like {"mcpServers": {"time": '
-            '{"command": "uvx", "args": ["mcp-server-time"]}}}.'
+            _(
+                'The file has no "mcpServers" object. It looks like {"mcpServers": '
+                '{"time": {"command": "uvx", "args": ["mcp-server-time"]}}}.'
+            )
         )
     drafts: list[ServerDraft] = []
     to_set: list[str] = []
     notes: list[str] = []
     for name, entry in entries.items():
         if not isinstance(entry, dict):
-            raise InvalidInput(f"The server {name!r} is not an object.")
+            raise InvalidInput(_("The server {name!r} is not an object.").format(name=name))
         if isinstance(entry.get("command"), str):
             draft = _stdio_draft(str(name), entry, to_set, notes)
         elif isinstance(entry.get("url"), str):
             draft = _http_draft(str(name), entry, to_set, notes)
         else:
-            raise InvalidInput(f'The server {name!r} has neither a "command" nor a "url".')
+            raise InvalidInput(
+                _('The server {name!r} has neither a "command" nor a "url".').format(name=name)
+            )
         drafts.append(clean(draft))
     return ServersFile(drafts, list(dict.fromkeys(to_set)), notes)
 
@@ -232,10 +247,12 @@ def read_mcp_servers_json(data: bytes | str) -> ServersFile:
 def _stdio_draft(name: str, entry: dict[str, Any], to_set: list[str], notes: list[str]):
     args = entry.get("args") or []
     if not isinstance(args, list) or not all(isinstance(a, str | int | float) for a in args):
-        raise InvalidInput(f'The server {name!r}: "args" is not a list of words.')
+        raise InvalidInput(
+            _('The server {name!r}: "args" is not a list of words.').format(name=name)
+        )
     env = entry.get("env") or {}
     if not isinstance(env, dict):
-        raise InvalidInput(f'The server {name!r}: "env" is not an object.')
+        raise InvalidInput(_('The server {name!r}: "env" is not an object.').format(name=name))
     kept: dict[str, str] = {}
     passed: list[str] = []
     for variable, value in env.items():
@@ -246,7 +263,11 @@ def _stdio_draft(name: str, entry: dict[str, Any], to_set: list[str], notes: lis
         elif isinstance(value, str | int | float) and not isinstance(value, bool):
             kept[str(variable)] = str(value)
         else:
-            notes.append(f"{name}: {variable} is not a plain value and was left out.")
+            notes.append(
+                _("{name}: {variable} is not a plain value and was left out.").format(
+                    name=name, variable=variable
+                )
+            )
     return ServerDraft(
         name,
         STDIO,
@@ -260,7 +281,7 @@ def _stdio_draft(name: str, entry: dict[str, Any], to_set: list[str], notes: lis
 def _http_draft(name: str, entry: dict[str, Any], to_set: list[str], notes: list[str]):
     headers = entry.get("headers") or {}
     if not isinstance(headers, dict):
-        raise InvalidInput(f'The server {name!r}: "headers" is not an object.')
+        raise InvalidInput(_('The server {name!r}: "headers" is not an object.').format(name=name))
     header_name = header_key = None
     source = KEY_NONE
     for header, value in headers.items():
@@ -268,8 +289,10 @@ def _http_draft(name: str, entry: dict[str, Any], to_set: list[str], notes: list
         secret = bool(_SECRET_HEADERS.match(header)) or is_secret_name(header)
         if header_name is not None or not secret:
             notes.append(
-                f"{name}: the header {header} was left out (one header per server, whose value "
-                "comes from a variable)."
+                _(
+                    "{name}: the header {header} was left out (one header per server, whose "
+                    "value comes from a variable)."
+                ).format(name=name, header=header)
             )
             continue
         reference = _VARIABLE_REFERENCE.match(str(value).removeprefix("Bearer ").strip())
@@ -312,7 +335,7 @@ class ToolServerStore:
                 f"SELECT {_COLUMNS} FROM mcp_servers WHERE id = ?", (server_id,)
             ).fetchone()
         if row is None:
-            raise NotFound(f"Tool server {server_id} does not exist.")
+            raise NotFound(_("Tool server {server_id} does not exist.").format(server_id=server_id))
         return _server(row)
 
     def by_name(self, name: str) -> ToolServer:
@@ -321,7 +344,7 @@ class ToolServerStore:
                 f"SELECT {_COLUMNS} FROM mcp_servers WHERE name = ?", (name.strip(),)
             ).fetchone()
         if row is None:
-            raise NotFound(f"There is no tool server named {name.strip()!r}.")
+            raise NotFound(_("There is no tool server named {strip!r}.").format(strip=name.strip()))
         return _server(row)
 
     def save(self, draft: ServerDraft, server_id: int | None = None) -> ToolServer:
@@ -358,9 +381,13 @@ class ToolServerStore:
                         (*values, now, server_id),
                     ).rowcount
                     if not changed:
-                        raise NotFound(f"Tool server {server_id} does not exist.")
+                        raise NotFound(
+                            _("Tool server {server_id} does not exist.").format(server_id=server_id)
+                        )
         except sqlite3.IntegrityError:
-            raise InvalidInput(f"A tool server named {tidy.name!r} exists already.") from None
+            raise InvalidInput(
+                _("A tool server named {name!r} exists already.").format(name=tidy.name)
+            ) from None
         return self.get(server_id)
 
     def import_file(self, servers: ServersFile) -> tuple[list[ToolServer], list[str]]:

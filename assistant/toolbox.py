@@ -22,6 +22,7 @@ from typing import Any
 from assistant.app_settings import read_setting, write_setting
 from assistant.db import Database
 from assistant.errors import InvalidInput
+from assistant.i18n import _
 from assistant.mcp_hub import RESULT_LIMIT_CHARS, McpHub, ToolInfo, ToolOutcome, ToolServerError
 from assistant.tool_servers import ToolServer, ToolServerStore
 
@@ -116,7 +117,7 @@ class Toolbox:
 
     def set_step_limit(self, limit: int) -> None:
         if not 1 <= limit <= 50:
-            raise InvalidInput("The step limit is from 1 to 50 tool steps per answer.")
+            raise InvalidInput(_("The step limit is from 1 to 50 tool steps per answer."))
         with self.db.transaction() as conn:
             write_setting(conn, STEP_LIMIT_KEY, limit)
 
@@ -181,7 +182,12 @@ class Toolbox:
 
     def run(self, tool: ChatTool | None, call: ToolCall, arguments: Any) -> ToolOutcome:
         if tool is None:
-            return ToolOutcome(f"There is no tool named {call.function!r} in this chat.", True)
+            return ToolOutcome(
+                _("There is no tool named {function!r} in this chat.").format(
+                    function=call.function
+                ),
+                True,
+            )
         if not isinstance(arguments, dict):
             return ToolOutcome(bad_arguments(call), True)
         try:
@@ -191,7 +197,7 @@ class Toolbox:
         if len(outcome.text) > RESULT_LIMIT_CHARS:
             cut = outcome.text[:RESULT_LIMIT_CHARS]
             more = len(outcome.text) - RESULT_LIMIT_CHARS
-            text = f"{cut}\n[… {more:,} more characters were cut]"
+            text = _("{cut}\n[… {more:,} more characters were cut]").format(cut=cut, more=more)
             outcome = ToolOutcome(text, outcome.is_error, None, outcome.seconds, outcome.notes)
         return outcome
 
@@ -216,7 +222,7 @@ def parse_arguments(call: ToolCall) -> Any:
 
 def bad_arguments(call: ToolCall) -> str:
     shown = call.arguments if len(call.arguments) <= 200 else call.arguments[:200] + "…"
-    return f"The arguments were not a JSON object: {shown}"
+    return _("The arguments were not a JSON object: {shown}").format(shown=shown)
 
 
 def _policies(value: Any) -> dict[str, str]:
@@ -228,5 +234,7 @@ def _policies(value: Any) -> dict[str, str]:
 def _checked(chosen: dict[str, str]) -> dict[str, str]:
     for key, policy in chosen.items():
         if "/" not in key or policy not in POLICIES:
-            raise InvalidInput(f"Not a tool choice: {key!r} -> {policy!r}.")
+            raise InvalidInput(
+                _("Not a tool choice: {key!r} -> {policy!r}.").format(key=key, policy=policy)
+            )
     return dict(chosen)

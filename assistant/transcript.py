@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from assistant.i18n import _, ngettext, number
 from assistant.parts import ATTACHMENT, REASONING, TOOL_CALL, TOOL_RESULT, Part
 from assistant.store import Message, Store
 
@@ -178,14 +179,18 @@ def branch_heading(branch: Branch, number: int, count: int, every_branch: bool) 
         others = sum(len(e.edits) - 1 + len(e.versions) - 1 for e in branch.exchanges)
         if not others:
             return None
-        return (
+        return _(
             "The branch last on screen; other versions and edits exist (export with all "
             "branches to include them)."
         )
     if branch.after is None:
-        return f"Branch 1 of {count} (the one last on screen)" if count > 1 else None
+        if count < 2:
+            return None
+        return _("Branch 1 of {count} (the one last on screen)").format(count=count)
     where = make_snippet_title(branch.after.content)
-    return f"Branch {number} of {count}, after “{where}”"
+    return _("Branch {index} of {count}, after “{where}”").format(
+        index=number, count=count, where=where
+    )
 
 
 def make_snippet_title(text: str, limit: int = 60) -> str:
@@ -198,19 +203,21 @@ def part_heading(part: Part) -> str:
     if part.kind == REASONING:
         seconds = part.data.get("seconds")
         if isinstance(seconds, int | float):
-            return f"Thought for {seconds:.0f} s"
-        return "Thoughts"
+            return _("Thought for {seconds} s").format(seconds=f"{seconds:.0f}")
+        return _("Thoughts")
     if part.kind == ATTACHMENT:
-        return f"Attachment: {part.data.get('name') or 'file'}"
+        return _("Attachment: {name}").format(name=part.data.get("name") or _("file"))
     if part.kind in (TOOL_CALL, TOOL_RESULT):
         server = part.data.get("server")
         name = f"{server}/{part.data.get('name')}" if server else part.data.get("name") or "tool"
         if part.kind == TOOL_CALL:
-            return f"Tool call: {name}"
+            return _("Tool call: {name}").format(name=name)
         seconds = part.data.get("seconds")
         timing = f", {seconds:.2f} s" if isinstance(seconds, int | float) else ""
-        failed = " (failed)" if part.data.get("is_error") else ""
-        return f"Tool result: {name}{timing}{failed}"
+        failed = _(" (failed)") if part.data.get("is_error") else ""
+        return _("Tool result: {name}{timing}{failed}").format(
+            name=name, timing=timing, failed=failed
+        )
     return part.kind
 
 
@@ -251,12 +258,12 @@ def prompt_label(preset: str | None, system_prompt: str | None) -> str:
     """How a system prompt is named: its preset, or what kind it is."""
     if preset:
         return preset
-    return "one-off prompt" if system_prompt else "no system prompt"
+    return _("one-off prompt") if system_prompt else _("no system prompt")
 
 
 def caption(message: Message) -> str:
     """model · endpoint · prompt · temperature · tokens · first token · tokens/s (what is known)."""
-    parts = [message.model or "unknown model"]
+    parts = [message.model or _("unknown model")]
     # Answers made with endpoint profiles, and imported ones that name their endpoint/preset
     # (older answers' `provider` is only an id: "openai" or "local").
     if message.provider and (message.profile_id is not None or message.preset is not None):
@@ -264,46 +271,46 @@ def caption(message: Message) -> str:
         parts.append(prompt_label(message.preset, message.system_prompt))
     temperature = message.params.get("temperature")
     if isinstance(temperature, int | float):
-        parts.append(f"temperature {temperature:g}")
+        parts.append(_("temperature {value}").format(value=f"{temperature:g}"))
     if message.completion_tokens is not None:
         count = message.completion_tokens
-        parts.append(f"{count} token" if count == 1 else f"{count} tokens")
+        parts.append(ngettext("{count} token", "{count} tokens", count).format(count=number(count)))
     if message.first_token_s is not None:
-        parts.append(f"first token {message.first_token_s:.2f} s")
+        parts.append(_("first token {seconds} s").format(seconds=f"{message.first_token_s:.2f}"))
     speed = tokens_per_second(message)
     if speed is not None:
-        parts.append(f"{speed:.1f} tokens/s")
+        parts.append(_("{speed} tokens/s").format(speed=f"{speed:.1f}"))
     elif message.total_s is not None:
         parts.append(f"{message.total_s:.2f} s")
     calls = sum(1 for part in message.parts if part.kind == TOOL_CALL)
     if calls:
-        parts.append("1 tool call" if calls == 1 else f"{calls} tool calls")
+        parts.append(ngettext("{count} tool call", "{count} tool calls", calls).format(count=calls))
     if message.status == "stopped":
-        parts.append("stopped")
+        parts.append(_("stopped"))
     elif message.finish_reason == "length":
-        parts.append("cut at the token limit")
+        parts.append(_("cut at the token limit"))
     elif message.finish_reason == "tool_steps":
-        parts.append("ended at the tool step limit")
+        parts.append(_("ended at the tool step limit"))
     elif message.finish_reason == "no_tools":
-        parts.append("answered without tools (the endpoint does not take them)")
+        parts.append(_("answered without tools (the endpoint does not take them)"))
     return " · ".join(parts)
 
 
 def provenance(message: Message) -> list[tuple[str, str]]:
     """What an answer was generated with, as (label, value) rows, from its snapshot."""
-    provider = message.provider or "unknown"
+    provider = message.provider or _("unknown")
     if message.profile_id is None and provider in LEGACY_PROVIDERS:
-        provider = "embedded model" if provider == "local" else "OpenAI / OPENAI_BASE_URL"
-    rows = [("Endpoint", provider), ("Model", message.model or "unknown")]
+        provider = _("embedded model") if provider == "local" else "OpenAI / OPENAI_BASE_URL"
+    rows = [(_("Endpoint"), provider), (_("Model"), message.model or _("unknown"))]
     for name, label in (
-        ("temperature", "Temperature"),
-        ("top_p", "Top p"),
-        ("max_tokens", "Max tokens"),
+        ("temperature", _("Temperature")),
+        ("top_p", _("Top p")),
+        ("max_tokens", _("Max tokens")),
     ):
         value = message.params.get(name)
         if isinstance(value, int | float):
             rows.append((label, f"{value:g}"))
-    rows.append(("System prompt", prompt_label(message.preset, message.system_prompt)))
+    rows.append((_("System prompt"), prompt_label(message.preset, message.system_prompt)))
     return rows
 
 
@@ -317,21 +324,25 @@ def readable_time(iso: str) -> str:
 
 
 def answer_label(index: int, count: int) -> str:
-    return "Assistant" if count == 1 else f"Assistant (version {index + 1} of {count})"
+    if count == 1:
+        return _("Assistant")
+    return _("Assistant (version {index} of {count})").format(index=index + 1, count=count)
 
 
 def question_label(index: int, count: int) -> str:
-    return "You" if count == 1 else f"You (edit {index + 1} of {count})"
+    if count == 1:
+        return _("You")
+    return _("You (edit {index} of {count})").format(index=index + 1, count=count)
 
 
 def answer_note(answer: Message) -> str | None:
     """A line saying how an answer ended when it did not simply complete."""
     if answer.status == "error":
-        return f"The answer failed: {answer.error or 'unknown error'}"
+        return _("The answer failed: {problem}").format(problem=answer.error or _("unknown error"))
     if answer.status == "interrupted":
-        return answer.error or "The answer was interrupted."
+        return answer.error or _("The answer was interrupted.")
     if answer.status == "stopped":
-        return "Stopped by the user."
+        return _("Stopped by the user.")
     if answer.status in ("pending", "streaming"):
-        return "Still being written when exported."
+        return _("Still being written when exported.")
     return None

@@ -33,8 +33,9 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from assistant import i18n
 from assistant.approvals import APPROVE, Approvals
 from assistant.errors import (
     AlreadyClaimed,
@@ -44,6 +45,7 @@ from assistant.errors import (
     ProviderError,
     StorageError,
 )
+from assistant.i18n import _
 from assistant.lifecycle import INTERRUPTED_TEXT, STALE_AFTER_S, Lifecycle, Owner
 from assistant.mcp_hub import ToolOutcome
 from assistant.parts import TEXT, TOOL_CALL, TOOL_RESULT, Part, ThinkSplitter
@@ -61,6 +63,9 @@ from assistant.providers.base import (
 )
 from assistant.store import ConversationSetup, FinalResult, Message, Snapshot, Store, TurnIds
 from assistant.toolbox import ASK, ChatTool, Toolbox, ToolCall, bad_arguments, parse_arguments
+
+if TYPE_CHECKING:
+    from assistant.titles import Titler
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +163,7 @@ class LiveTurn:
     saved_at: float = 0.0  # monotonic time of the last checkpoint; 0: the first word saves at once
     saving: threading.Lock = field(default_factory=threading.Lock)  # one checkpoint at a time
     concluded: bool = False  # the final state is being written (by the worker or by stop)
+    language: str = field(default_factory=i18n.current)  # of the page that started it
 
     def append(self, text: str) -> None:
         with self.changed:
@@ -278,7 +284,7 @@ class WorkerPool:
     def submit(self, live: LiveTurn) -> None:
         with self._ready:
             if self._closed:
-                raise RuntimeError("the worker pool is closed")
+                raise RuntimeError(_("the worker pool is closed"))
             self._queue.append(live)
             if self._idle == 0 and len(self._threads) < self._size:
                 thread = threading.Thread(
@@ -320,7 +326,8 @@ class WorkerPool:
                 if not self._queue:
                     return
                 live = self._queue.popleft()
-            self._run(live)
+            with i18n.using(live.language):  # its error sentences in the user's language
+                self._run(live)
 
 
 def _added(total: Usage | None, more: Usage | None) -> Usage | None:
@@ -360,8 +367,10 @@ class TurnManager:
         stale_after: float = STALE_AFTER_S,
         toolbox: Toolbox | None = None,
         takes_tools: Callable[[Snapshot], bool] | None = None,
+        titler: Titler | None = None,
     ) -> None:
         self.store = store
+        self.titler = titler  # names a chat after its first answer
         self.lifecycle = lifecycle or Lifecycle(store.db, store)
         self._providers = providers
         self.max_input_chars = max_input_chars
@@ -390,11 +399,14 @@ class TurnManager:
         """The text to store (trimmed), or a TurnError saying what to change."""
         cleaned = (text or "").strip()
         if not cleaned:
-            raise EmptyMessage("Type a message first.")
+            raise EmptyMessage(_("Type a message first."))
         if len(cleaned) > self.max_input_chars:
             raise MessageTooLong(
-                f"Your message has {len(cleaned):,} characters; the limit is "
-                f"{self.max_input_chars:,}. Shorten it or split it into parts. Nothing was sent."
+                _(
+                    "Your message has {count:,} characters; the limit is "
+                    "{max_input_chars:,}. Shorten it or split it into parts. Nothing was "
+                    "sent."
+                ).format(count=len(cleaned), max_input_chars=self.max_input_chars)
             )
         return cleaned
 
@@ -445,7 +457,7 @@ class TurnManager:
         """A new version of an answer (also Retry after an error), started; the old one stays."""
         old = self.store.get_message(answer_id)
         if old.role != "assistant" or old.reply_to is None:
-            raise NotFound(f"Message {answer_id} is not an answer.")
+            raise NotFound(_("Message {answer_id} is not an answer.").format(answer_id=answer_id))
         self.recover(conversation_id=old.conversation_id)
         new_id = self.lifecycle.add_answer(old.reply_to, snapshot)
         log.info("turn %d created as a new version of turn %d", new_id, answer_id)
@@ -471,7 +483,7 @@ class TurnManager:
         if snapshot is None:
             snapshot = self.store.get_message(answer_id).snapshot
         if not self.lifecycle.claim(answer_id, self.owner, time.time()):
-            raise AlreadyClaimed("This answer is already being written (maybe in another tab).")
+            raise AlreadyClaimed(_("This answer is already being written (maybe in another tab)."))
         live = LiveTurn(answer_id, self._lane(snapshot))
         with self._lock:
             self._live[answer_id] = live
@@ -729,7 +741,7 @@ class TurnManager:
             answer = self.store.get_message(answer_id)
             snapshot = answer.snapshot
             tools = self._tools(answer)
-            _, history = self.lifecycle.context_for(answer_id, with_tools=bool(tools))
+            _tools, history = self.lifecycle.context_for(answer_id, with_tools=bool(tools))
             messages: list[dict[str, Any]] = (
                 [{"role": "system", "content": snapshot.system_prompt}]
                 if snapshot.system_prompt
@@ -786,7 +798,10 @@ class TurnManager:
             status, error = "error", str(exc)
             log.error("turn %d: storage failed: %s", answer_id, exc)
         except Exception as exc:  # a bug must not leave the turn hanging in `streaming`
-            status, error = "error", f"Unexpected error ({type(exc).__name__}). See the server log."
+            status, error = (
+                "error",
+                _("Unexpected error ({name}). See the server log.").format(name=type(exc).__name__),
+            )
             log.exception("turn %d crashed", answer_id)
         finally:
             if live.cancel.is_set():
@@ -869,11 +884,15 @@ class TurnManager:
         if tool is not None and isinstance(arguments, dict) and tool.policy == ASK:
             decision = self._ask(live, answer, tool, step, arguments)
             if decision is None:  # stopped while waiting: the call is not made
-                step.state, step.result, step.is_error = DONE, "Stopped before the call.", True
+                step.state, step.result, step.is_error = DONE, _("Stopped before the call."), True
                 live.step_changed()
                 return step.result
             if decision != APPROVE:
-                step.state, step.result, step.is_error = DONE, "The user declined this call.", True
+                step.state, step.result, step.is_error = (
+                    DONE,
+                    _("The user declined this call."),
+                    True,
+                )
                 live.step_changed()
                 return step.result
         step.state = RUNNING
@@ -974,7 +993,7 @@ class TurnManager:
         )
 
     def _interrupted(self, live: LiveTurn) -> FinalResult:
-        return self._result(live, "interrupted", None, INTERRUPTED_TEXT)
+        return self._result(live, "interrupted", None, _(INTERRUPTED_TEXT))
 
     def _conclude(self, live: LiveTurn, result: FinalResult) -> None:
         """Write the final state once (retrying), release the turn and wake its followers."""
@@ -1005,6 +1024,9 @@ class TurnManager:
             delay = min(delay * 2, RETRY_MAX_S)
         with self._lock:
             self._live.pop(live.answer_id, None)
+        if result.status == "complete" and self.titler is not None and live.problem is None:
+            # Before the followers wake: a page that draws the end sees the title pending.
+            self.titler.after_answer(live.answer_id)
         live.end()
         log.info(
             "turn %d %s: %s tokens, %.2f s",

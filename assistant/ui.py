@@ -5,6 +5,7 @@ Pages stay thin: they call these helpers and the library; nothing here holds pro
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import gc
 import html
@@ -17,11 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from assistant import textsearch, transcript
+from assistant import i18n, textsearch, transcript
+from assistant.app_settings import AUTOMATIC, LANGUAGE_KEY, THEME_KEY
 from assistant.chat_settings import PARAM_SPECS
 from assistant.config import SETTING_NAMES, load_settings
 from assistant.errors import AppError, ConfigError, InvalidInput, ProviderError, StorageError
+from assistant.i18n import N_, _, ngettext, number
 from assistant.parts import ATTACHMENT, REASONING, TEXT, TOOL_CALL, TOOL_RESULT, Part
 from assistant.profiles import KIND_LOCAL, Profile
 from assistant.safe_markdown import plain, without_images
@@ -45,11 +49,15 @@ QUERY_MESSAGE = "m"  # jump to this message in the open conversation
 QUERY_SEARCH = "q"  # the conversations page's search box
 SIDEBAR_CONVERSATIONS = 50
 MODELS_CACHE_SECONDS = 600  # an endpoint's model list is asked for again after this long
-LOCAL_MODEL_NOTE = (
-    "Embedded SmolLM2-135M: a small offline demo model. It answers fast and needs no key or "
-    "network, but it knows little. Pick another endpoint in the sidebar, or set OPENAI_API_KEY "
-    "or OPENAI_BASE_URL, for a capable model."
-)
+
+
+def local_model_note(model: str | None) -> str:
+    """The first screen's honest label for the embedded model."""
+    return _(
+        "Answers come from {model}, a small offline demo model on this computer: fast, "
+        "often wrong, and at home in English only. Pick another endpoint in the sidebar, or "
+        "set OPENAI_API_KEY or OPENAI_BASE_URL, for a capable model."
+    ).format(model=model or "SmolLM2-135M")
 
 
 def read_secrets() -> tuple[dict[str, Any], str | None]:
@@ -59,7 +67,9 @@ def read_secrets() -> tuple[dict[str, Any], str | None]:
     except FileNotFoundError:
         return {}, None
     except Exception as exc:  # a malformed secrets.toml: keep going on the environment
-        return {}, f"`.streamlit/secrets.toml` could not be read and was ignored: {exc}"
+        return {}, _(
+            "`.streamlit/secrets.toml` could not be read and was ignored: {problem}"
+        ).format(problem=exc)
 
 
 def _settings_inputs(secrets: dict[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -93,9 +103,79 @@ def services() -> Services:
         return _services(_settings_inputs(secrets))
     except (ConfigError, StorageError) as exc:
         st.error(str(exc), icon=":material/error:")
-        st.caption("Fix the setting and reload the page; nothing was written.")
+        st.caption(_("Fix the setting and reload the page; nothing was written."))
         st.stop()
         raise  # st.stop() raises; this line is for type checkers
+
+
+# -- language and theme -----------------------------------------------------------------------
+
+LANGUAGE_STATE = "ui_language"  # this browser session's language, for every run and fragment
+
+
+def _session_language() -> str | None:
+    """The resolver `i18n` asks: the language of the session whose script runs this thread."""
+    if get_script_run_ctx(suppress_warning=True) is None:
+        return None  # a worker thread: it carries its own (`i18n.using`)
+    try:
+        return st.session_state.get(LANGUAGE_STATE)
+    except Exception:  # no session state outside a running script
+        return None
+
+
+def browser_language() -> str:
+    return i18n.normalize(st.context.locale) or i18n.ENGLISH
+
+
+def use_session_language() -> None:
+    """First in every page run: this session's language (the one picked in Settings, else the
+    browser's), and the theme picked in Settings. A database that cannot be read leaves the
+    browser's language; the page then says what is wrong, in it."""
+    i18n.set_resolver(_session_language)
+    if LANGUAGE_STATE not in st.session_state:
+        # Before the services are built: a new database seeds its presets in this language.
+        st.session_state[LANGUAGE_STATE] = browser_language()
+    try:
+        secrets, _problem = read_secrets()
+        preferences = _services(_settings_inputs(secrets)).preferences.read()
+    except AppError:
+        return
+    choice = preferences[LANGUAGE_KEY]
+    st.session_state[LANGUAGE_STATE] = browser_language() if choice == AUTOMATIC else choice
+    apply_theme(preferences[THEME_KEY])
+
+
+# Streamlit keeps a browser's theme (Light, Dark, System) in localStorage, one key per page
+# path; its settings menu writes it. A choice made in Settings is written there once (per
+# change: the version) and the page reloads to show it.
+_THEME_SCRIPT = r"""<script>(function () {
+ const choice = %(choice)s, version = %(version)s;
+ const marker = "assistant-theme-version";
+ if (localStorage.getItem(marker) === version) return;
+ localStorage.setItem(marker, version);
+ const base = window.location.pathname.replace(/\/(conversations|usage|settings)?\/?$/, "");
+ for (const page of ["", "/", "/conversations", "/usage", "/settings"]) {
+  const path = (base + page) || "/";
+  localStorage.setItem("stActiveTheme-" + path + "-v2", JSON.stringify(choice));
+ }
+ window.location.reload();
+})();</script>"""
+THEME_NAMES = {"system": "System", "light": "Light", "dark": "Dark"}
+
+
+def apply_theme(theme: dict[str, Any]) -> None:
+    """Make this browser show the theme picked in Settings (nothing until one is picked)."""
+    version = int(theme.get("version") or 0)
+    if version == 0:
+        return  # never picked: Streamlit follows the system setting
+    st.html(
+        _THEME_SCRIPT
+        % {
+            "choice": json.dumps(THEME_NAMES[theme["name"]]),
+            "version": json.dumps(str(version)),
+        },
+        unsafe_allow_javascript=True,
+    )
 
 
 # -- notices and actions ----------------------------------------------------------------------
@@ -144,7 +224,7 @@ def show_problem(exc: AppError) -> None:
     """A page run that met a storage (or other understood) failure: one sentence, no traceback."""
     log.warning("page run failed: %s", exc)
     st.error(plain(str(exc)), icon=":material/error:")
-    st.caption("Nothing you typed was lost. Reload the page when the problem is fixed.")
+    st.caption(_("Nothing you typed was lost. Reload the page when the problem is fixed."))
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -168,7 +248,7 @@ def ensure_model_loaded(svc: Services, profile: Profile) -> str | None:
     if model.loaded:
         return None
     try:
-        with st.spinner("Loading the embedded model (once per start)…"):
+        with st.spinner(_("Loading the embedded model (once per start)…")):
             model.load()
     except ProviderError as exc:
         return exc.user_message
@@ -184,7 +264,7 @@ def _models(_svc: Services, profile_id: int, updated_at: str) -> tuple[list[str]
     except ProviderError as exc:
         return [], exc.user_message
     except LookupError:
-        return [], "This endpoint no longer exists."
+        return [], _("This endpoint no longer exists.")
 
 
 def model_choices(svc: Services, profile: Profile) -> tuple[list[str], str | None]:
@@ -218,7 +298,7 @@ def model_picker(
         models,
         index=models.index(current) if current in models else None,
         accept_new_options=True,
-        placeholder="Pick or type a model name",
+        placeholder=_("Pick or type a model name"),
         key=key,
         on_change=on_change,
         args=args,
@@ -228,11 +308,11 @@ def model_picker(
         "",
         icon=":material/refresh:",
         key=f"{key}-refresh",
-        help="Ask the endpoint for its models again",
+        help=_("Ask the endpoint for its models again"),
         on_click=refresh_models,
     )
     if problem:
-        st.caption(f"Could not list models: {problem}")
+        st.caption(_("Could not list models: {problem}").format(problem=problem))
 
 
 def param_inputs(
@@ -250,15 +330,17 @@ def param_inputs(
             # No bounds in the widget: a browser-side bound refuses 999999 without a word;
             # the settings' own check answers with the allowed range.
             st.number_input(
-                spec.label,
+                _(spec.label),
                 value=int(values[spec.name]),
                 step=64,
-                help=f"From {int(spec.low):,} to {int(spec.high):,}.",
+                help=_("From {low} to {high}.").format(
+                    low=number(spec.low), high=number(spec.high)
+                ),
                 **extra,
             )
         else:
             st.slider(
-                spec.label,
+                _(spec.label),
                 min_value=float(spec.low),
                 max_value=float(spec.high),
                 value=float(values[spec.name]),
@@ -278,11 +360,11 @@ def conversation_from_url(svc: Services) -> int | None:
         conversation_id = int(raw)
         in_trash = svc.store.get_conversation(conversation_id).in_trash
     except (ValueError, LookupError):
-        st.toast("That conversation does not exist; starting a new chat.")
+        st.toast(_("That conversation does not exist; starting a new chat."))
         open_conversation(None)
         return None
     if in_trash:
-        st.toast("That conversation is in the trash; restore it from Conversations › Trash.")
+        st.toast(_("That conversation is in the trash; restore it from Conversations › Trash."))
         open_conversation(None)
         return None
     return conversation_id
@@ -355,10 +437,22 @@ HIT_STYLE = (
 )
 
 
+def _day(iso: str) -> str:
+    """The day of an ISO time, the language's way; what cannot be read shows as it is."""
+    try:
+        return i18n.date(dt.date.fromisoformat(iso[:10]))
+    except ValueError:
+        return iso[:10]
+
+
 def render_search_hit(hit: SearchHit, key_prefix: str, on_open: Any) -> None:
     """A result: the conversation's title, where and the snippet, all one button that calls
     `on_open(c, m)`."""
-    where = "title" if hit.message_id is None else ("you" if hit.role == "user" else "assistant")
+    where = (
+        _("title")
+        if hit.message_id is None
+        else (_("you") if hit.role == "user" else _("assistant"))
+    )
     key = f"{key_prefix}-{hit.conversation_id}-{hit.message_id}"
     with st.container(key=f"hitbox-{key}", gap=None):
         st.button(
@@ -371,7 +465,7 @@ def render_search_hit(hit: SearchHit, key_prefix: str, on_open: Any) -> None:
         )
         st.html(
             f'<div style="{SNIPPET_STYLE}">{textsearch.snippet_html(hit.snippet)} '
-            f"<span style='opacity:.7'>· {where} · {html.escape(hit.created_at[:10])}</span>"
+            f"<span style='opacity:.7'>· {where} · {html.escape(_day(hit.created_at))}</span>"
             f"</div>{HIT_STYLE}"
         )
 
@@ -397,11 +491,14 @@ def provenance_help(message: Message, cost: AnswerCost | None = None) -> str:
     lines = [f"- **{label}:** {plain(value)}" for label, value in transcript.provenance(message)]
     if message.prompt_tokens is not None or message.completion_tokens is not None:
         lines.append(
-            f"- **Tokens:** {message.prompt_tokens or 0:,} in, "
-            f"{message.completion_tokens or 0:,} out"
+            _("- **Tokens:** {tokens_in} in, {tokens_out} out").format(
+                tokens_in=number(message.prompt_tokens or 0),
+                tokens_out=number(message.completion_tokens or 0),
+            )
         )
     if cost is not None:
-        lines.append(f"- **Cost:** {plain('free (local)' if cost.free else money(cost.amount))}")
+        spent = _("free (local)") if cost.free else money(cost.amount)
+        lines.append(_("- **Cost:** {cost}").format(cost=plain(spent)))
     if message.system_prompt:  # quoted as plain text, so that it wraps in the tooltip
         lines.append("")
         lines += [f"> {plain(line)}" for line in message.system_prompt.splitlines()]
@@ -418,8 +515,10 @@ PART_ICONS = {
 
 def reasoning_label(seconds: float | None, thinking: bool = False) -> str:
     if thinking:
-        return "Thinking…"
-    return f"Thought for {seconds:.0f} s" if seconds is not None else "Thoughts"
+        return _("Thinking…")
+    if seconds is None:
+        return _("Thoughts")
+    return _("Thought for {seconds} s").format(seconds=f"{seconds:.0f}")
 
 
 def render_parts(message: Message, waiting_call: str | None = None) -> None:
@@ -449,23 +548,25 @@ def render_parts(message: Message, waiting_call: str | None = None) -> None:
             elif part.kind in (TOOL_CALL, TOOL_RESULT):
                 st.code(part.text, language="json" if part.kind == TOOL_CALL else None)
             else:
-                st.text(part.text or "(the export did not include this file's text)")
+                st.text(part.text or _("(the export did not include this file's text)"))
 
 
 def render_answer_body(answer: Message, cost: AnswerCost | None = None) -> None:
     """A finished answer: its parts, how it ended when not complete, and its caption."""
     render_parts(answer)
     if answer.status == "error":
-        st.error(plain(answer.error or "The answer failed."), icon=":material/error:")
+        st.error(plain(answer.error or _("The answer failed.")), icon=":material/error:")
     elif answer.status == "interrupted":
-        st.warning(plain(answer.error or "This answer was interrupted."), icon=":material/warning:")
+        st.warning(
+            plain(answer.error or _("This answer was interrupted.")), icon=":material/warning:"
+        )
     elif answer.status == "stopped" and not answer.content:
-        st.caption("Stopped before the first word.")
+        st.caption(_("Stopped before the first word."))
     if answer.status in FINAL_STATUSES:
         render_answer_caption(answer, cost)
 
 
-KEPT_IN_MEMORY = (
+KEPT_IN_MEMORY = N_(
     "The answer is kept in memory and saved as soon as the database can be written again."
 )
 
@@ -473,14 +574,22 @@ KEPT_IN_MEMORY = (
 def progress_sentence(progress: Progress, has_text: bool) -> str | None:
     """What the page says about a live answer, or None while its words speak for themselves."""
     if progress.phase == QUEUED:
-        place = "next in line" if progress.ahead == 0 else f"{progress.ahead} answers ahead of it"
-        return f"Queued: {place}… {progress.seconds:.0f} s"
+        seconds = f"{progress.seconds:.0f}"
+        if progress.ahead == 0:
+            return _("Queued: next in line… {seconds} s").format(seconds=seconds)
+        return ngettext(
+            "Queued: {count} answer ahead of it… {seconds} s",
+            "Queued: {count} answers ahead of it… {seconds} s",
+            progress.ahead,
+        ).format(count=progress.ahead, seconds=seconds)
     if has_text:
         return None
     if progress.phase == WAITING:
-        return f"Waiting for the first word… {progress.seconds:.0f} s"
+        return _("Waiting for the first word… {seconds} s").format(
+            seconds=f"{progress.seconds:.0f}"
+        )
     if progress.phase == ELSEWHERE:
-        return "Being written by another window or server of this app…"
+        return _("Being written by another window or server of this app…")
     return None
 
 
@@ -562,7 +671,7 @@ def follow_answer(turns: TurnManager, answer_id: int, later: Deferred | None = N
         progress = turns.progress(answer_id)
         sentence = progress_sentence(progress, bool(text))
         wanted = (
-            ("problem", f"{progress.problem} {KEPT_IN_MEMORY}")
+            ("problem", f"{progress.problem} {_(KEPT_IN_MEMORY)}")
             if progress.problem
             else ("caption", sentence)
             if sentence
@@ -586,9 +695,74 @@ def follow_answer(turns: TurnManager, answer_id: int, later: Deferred | None = N
     return False
 
 
+# -- copy ---------------------------------------------------------------------------------------
+
+# One small button per message. It copies in the browser (no page run, nothing sent to the
+# server); without the clipboard API (an http:// address on a LAN) it falls back to a selection.
+_COPY_ICON = (
+    '<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true"><path fill="currentColor"'
+    ' d="M9 18q-.8 0-1.4-.6T7 16V4q0-.8.6-1.4T9 2h9q.8 0 1.4.6T20 4v12q0 .8-.6 1.4T18 18Zm0-2h9V4H9'
+    'Zm-4 6q-.8 0-1.4-.6T3 20V6h2v14h11v2Z"/></svg>'
+)
+_COPY_JS = """
+export default function (component) {
+  const { data, parentElement } = component;
+  const button = parentElement.querySelector("button");
+  const label = parentElement.querySelector(".label");
+  button.title = data.label;
+  button.setAttribute("aria-label", data.label);
+  const fallback = (text) => {
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    const ok = document.execCommand("copy");
+    area.remove();
+    return ok ? Promise.resolve() : Promise.reject(new Error("copy refused"));
+  };
+  button.onclick = () => {
+    const text = data.text;
+    const copying = navigator.clipboard && window.isSecureContext
+      ? navigator.clipboard.writeText(text).catch(() => fallback(text))
+      : fallback(text);
+    copying.then(
+      () => { label.textContent = data.done; button.dataset.state = "done"; },
+      () => { label.textContent = data.failed; button.dataset.state = "failed"; },
+    ).finally(() => setTimeout(() => {
+      label.textContent = ""; delete button.dataset.state;
+    }, 1500));
+  };
+}
+"""
+_COPY_CSS = """
+button { display: inline-flex; align-items: center; gap: .3rem; border: none;
+  background: transparent; color: var(--st-text-color); opacity: .7; cursor: pointer;
+  padding: .25rem .35rem; border-radius: .4rem; font: inherit; font-size: .8rem; }
+button:hover, button:focus-visible { opacity: 1; color: var(--st-primary-color); }
+button[data-state="done"] { opacity: 1; color: var(--st-primary-color); }
+"""
+_copy_component = st.components.v2.component(
+    "assistant_copy",
+    html=f'<button type="button">{_COPY_ICON}<span class="label"></span></button>',
+    css=_COPY_CSS,
+    js=_COPY_JS,
+)
+
+
+def copy_button(text: str, key: str) -> None:
+    """Copy `text` (a message's whole Markdown) to the clipboard, in the browser."""
+    _copy_component(
+        data={"text": text, "label": _("Copy"), "done": _("Copied"), "failed": _("Not copied")},
+        key=key,
+        width="content",
+    )
+
+
 # -- tools ----------------------------------------------------------------------------------
 
-POLICY_LABELS = {"ask": "Ask every time", "allow": "Always allow"}
+POLICY_LABELS = {"ask": N_("Ask every time"), "allow": N_("Always allow")}
 
 
 def tool_choice_keys(prefix: str, key: str) -> tuple[str, str]:
@@ -619,7 +793,7 @@ def tool_choices(
     keys: list[str] = []
     available = svc.turns.toolbox.available() if svc.turns.toolbox else []
     if not available:
-        st.caption("No tool servers yet: add one in Settings › Tools.")
+        st.caption(_("No tool servers yet: add one in Settings › Tools."))
         return keys
     for server, listed in available:
         st.markdown(f"**{plain(server.name)}**")
@@ -639,10 +813,10 @@ def tool_choices(
             )
             if info.key in chosen:
                 row.selectbox(
-                    "Approval",
+                    _("Approval"),
                     list(POLICY_LABELS),
                     index=list(POLICY_LABELS).index(chosen[info.key]),
-                    format_func=POLICY_LABELS.__getitem__,
+                    format_func={k: _(v) for k, v in POLICY_LABELS.items()}.__getitem__,
                     key=policy,
                     label_visibility="collapsed",
                     on_change=on_change,
@@ -655,11 +829,11 @@ def tool_step_label(call: Part, result: Part | None, state: str | None = None) -
     """server/tool · time · how it ended, as plain text (names come from a server)."""
     name = f"{call.data.get('server') or '?'}/{call.data.get('name') or '?'}"
     if result is None:
-        doing = "waiting for your approval" if state == "waiting" else "running…"
+        doing = _("waiting for your approval") if state == "waiting" else _("running…")
         return plain(f"{name} · {doing}")
     seconds = result.data.get("seconds")
     timing = f" · {seconds:.2f} s" if isinstance(seconds, int | float) else ""
-    ending = " · failed" if result.data.get("is_error") else ""
+    ending = " · " + _("failed") if result.data.get("is_error") else ""
     return plain(f"{name}{timing}{ending}")
 
 
@@ -668,11 +842,11 @@ def render_tool_step(call: Part, result: Part | None, state: str | None = None) 
     failed = bool(result and result.data.get("is_error"))
     icon = ":material/error:" if failed else ":material/build:"
     with st.expander(tool_step_label(call, result, state), icon=icon):
-        st.caption("Arguments")
+        st.caption(_("Arguments"))
         st.code(_pretty_json(call.text), language="json")
         if result is not None:
-            st.caption("Result" if not failed else "Result (the tool reported an error)")
-            st.code(result.text or "(empty)", language=None, wrap_lines=True)
+            st.caption(_("Result") if not failed else _("Result (the tool reported an error)"))
+            st.code(result.text or _("(empty)"), language=None, wrap_lines=True)
 
 
 def _pretty_json(text: str) -> str:

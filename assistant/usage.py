@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from assistant import parts as answer_parts
 from assistant.db import Database
 from assistant.errors import InvalidInput, NotFound
+from assistant.i18n import _
 from assistant.store import FINAL_STATUSES, Message, now_iso
 from assistant.transcript import generation_speed
 
@@ -90,12 +91,16 @@ class PriceStore:
         """A price from today on (`earlier_too`: for every answer, recomputing history)."""
         clean = pattern.strip()
         if not clean or len(clean) > 200:
-            raise InvalidInput("Enter a model name or pattern, e.g. gpt-4o or gpt-4o*.")
+            raise InvalidInput(_("Enter a model name or pattern, e.g. gpt-4o or gpt-4o*."))
         for label, value in (("input", input_per_m), ("output", output_per_m)):
             if not (isinstance(value, int | float) and 0 <= value <= 10_000):
-                raise InvalidInput(f"The {label} price is per million tokens, from 0 to 10,000.")
+                raise InvalidInput(
+                    _("The {label} price is per million tokens, from 0 to 10,000.").format(
+                        label=label
+                    )
+                )
         if cached_input_per_m is not None and not 0 <= cached_input_per_m <= 10_000:
-            raise InvalidInput("The cached input price is per million tokens, from 0 to 10,000.")
+            raise InvalidInput(_("The cached input price is per million tokens, from 0 to 10,000."))
         valid_from = EARLIEST if earlier_too else (today or date.today().isoformat())
         with self.db.transaction() as conn:
             price_id = conn.execute(
@@ -108,7 +113,7 @@ class PriceStore:
     def delete(self, price_id: int) -> None:
         with self.db.transaction() as conn:
             if not conn.execute("DELETE FROM prices WHERE id = ?", (price_id,)).rowcount:
-                raise NotFound(f"Price {price_id} does not exist.")
+                raise NotFound(_("Price {price_id} does not exist.").format(price_id=price_id))
 
 
 def is_local_endpoint(kind: str | None, base_url: str | None, provider: str | None) -> bool:
@@ -273,7 +278,7 @@ class Usage:
             marks = ",".join("?" * len(best))
             found = conn.execute(
                 f"SELECT id, title FROM conversations WHERE id IN ({marks})",
-                [cid for cid, _ in best],
+                [cid for cid, _cost in best],
             ).fetchall()
             titles = {row[0]: row[1] for row in found}
         return [
@@ -347,7 +352,7 @@ def _cost_of(message: Message, local: set[int], prices: list[Price]) -> AnswerCo
 def money(amount: float | None) -> str:
     """$0.0123 for small amounts, $12.34 beyond a dollar; "no price set" without one."""
     if amount is None:
-        return "no price set"
+        return _("no price set")
     if amount == 0:
         return "$0"
     return f"${amount:,.4f}" if amount < 1 else f"${amount:,.2f}"

@@ -108,3 +108,11 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02):
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+def without_auto_titles(db_path: Path) -> None:
+    """For tests about something else: no title request after the first answer (it would
+    take a scripted reply of the fake server and change the title they look at)."""
+    from assistant.app_settings import Preferences
+
+    Preferences(Database(db_path)).set_auto_titles(False)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import seed
+from conftest import without_auto_titles
 from fake_openai import Scenario
 from streamlit.testing.v1 import AppTest
 
@@ -47,6 +48,7 @@ def test_first_visit_offers_the_embedded_model(monkeypatch, db_path):
 
 
 def test_sending_a_message_streams_the_answer_and_keeps_it(remote, db_path):
+    without_auto_titles(db_path)
     remote.enqueue(Scenario(chunks=["Hi ", "there", "!"]))
     at = app().run()
     at.chat_input[0].set_value("Hello").run()
@@ -118,7 +120,8 @@ def test_wrong_key_is_explained_without_showing_it(monkeypatch, db_path):
     assert KEY not in page_text
 
 
-def test_regenerate_keeps_the_earlier_answer(remote):
+def test_regenerate_keeps_the_earlier_answer(remote, db_path):
+    without_auto_titles(db_path)
     remote.enqueue(Scenario(chunks=["First."]), Scenario(chunks=["Second."]))
     at = app().run()
     at.chat_input[0].set_value("Hello").run()
@@ -177,6 +180,7 @@ def test_answer_left_by_a_dead_process_shows_as_interrupted_with_retry(remote, d
 
 
 def test_titles_and_messages_with_markdown_images_never_render_an_image(remote, db_path):
+    without_auto_titles(db_path)
     hostile = "Hi ![x](http://collector.invalid/p.png?d=1) **bold**"
     remote.enqueue(Scenario(chunks=["Answer ", "![y](http://collector.invalid/a.png)"]))
     at = app().run()
@@ -232,6 +236,7 @@ def _button(at: AppTest, key: str):
 
 
 def test_edit_save_and_send_branches_and_cancel_changes_nothing(remote, db_path):
+    without_auto_titles(db_path)
     remote.enqueue(Scenario(chunks=["One."]), Scenario(chunks=["Two."]))
     at = app().run()
     at.chat_input[0].set_value("First").run()
@@ -275,6 +280,7 @@ def test_a_search_hit_on_another_branch_opens_that_branch(remote, db_path):
 
 
 def test_fork_opens_a_new_chat_with_a_link_back(remote, db_path):
+    without_auto_titles(db_path)
     remote.enqueue(Scenario(chunks=["A."]), Scenario(chunks=["B."]))
     at = app().run()
     at.chat_input[0].set_value("Q1").run()
@@ -318,6 +324,7 @@ def test_a_fork_takes_the_chat_settings_along(remote, db_path):
 
 
 def test_a_fork_from_a_question_offers_to_answer_it(remote, db_path):
+    without_auto_titles(db_path)
     remote.enqueue(Scenario(chunks=["A."]), Scenario(chunks=["Fresh answer."]))
     at = app().run()
     at.chat_input[0].set_value("Only question").run()
@@ -369,14 +376,15 @@ def test_the_gauge_uses_the_window_the_endpoint_reports(remote, db_path):
 
 
 def test_a_starter_prompt_sends_on_click(remote, db_path):
+    without_auto_titles(db_path)
     from assistant.starters import STARTERS
 
     remote.enqueue(Scenario(chunks=["Paris."]))
     at = app().run()
     assert [b.label for b in at.button if (b.key or "").startswith("starter-")] == [
-        s[0] for s in STARTERS
+        s.label for s in STARTERS
     ]
     next(b for b in at.button if b.key == "starter-1").click().run()
     assert not at.exception
-    assert STARTERS[1][1] in texts(at) and "Paris." in texts(at)
-    assert remote.completions()[-1].body["messages"][-1]["content"] == STARTERS[1][1]
+    assert STARTERS[1].prompt in texts(at) and "Paris." in texts(at)
+    assert remote.completions()[-1].body["messages"][-1]["content"] == STARTERS[1].prompt

@@ -31,6 +31,7 @@ def build(db_path: Path, environ: dict[str, str], secrets: dict | None = None) -
 @pytest.fixture
 def svc(db_path: Path) -> Iterator[Services]:
     services = build(db_path, {KEY_VARIABLE: KEY})
+    services.preferences.set_auto_titles(False)  # the tests read the last request
     yield services
     services.turns.shutdown(wait=2)
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import wait_until
+from conftest import wait_until, without_auto_titles
 from streamlit.testing.v1 import AppTest
 
 from assistant.chat_settings import PROMPT_ONE_OFF
@@ -65,6 +65,7 @@ def test_presets_can_be_created_edited_duplicated_made_default_and_deleted(remot
         "New chats",
         "Tools",
         "Prices & context",
+        "Language & look",
     ]
     for name in ("Helpful assistant · default", "Concise answers", "Code reviewer"):
         assert name in expanders(at)
@@ -166,6 +167,7 @@ def test_new_chat_defaults_are_saved_and_a_bad_saved_value_is_survived(remote, d
 
 
 def test_chat_sidebar_switches_preset_one_off_model_and_temperature(remote, db_path):
+    without_auto_titles(db_path)
     at = chat_page()
     at.chat_input[0].set_value("First").run()
     wait_until(lambda: len(remote.completions()) == 1)

@@ -100,7 +100,8 @@ def test_migration_9_builds_the_rollup_from_an_existing_history(db_path):
     answer_on(store, "2026-01-02", "gpt-4o", (7, 9))
     with store.db.transaction() as conn:
         conn.execute("DELETE FROM usage_daily")
-        conn.execute("DELETE FROM schema_migrations WHERE version = 9")
+        conn.execute("DELETE FROM schema_migrations WHERE version >= 9")
+        conn.execute("ALTER TABLE conversations DROP COLUMN title_source")  # migration 10
         conn.execute("DROP TABLE usage_daily")
         conn.execute("DROP TABLE prices")
         for name in ("usage_daily_answer_changed", "usage_daily_answer_removed"):

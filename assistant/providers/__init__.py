@@ -11,6 +11,7 @@ from typing import Any
 
 from assistant.config import PROVIDER_LOCAL, PROVIDER_OPENAI, Settings
 from assistant.errors import ProviderError
+from assistant.i18n import _
 from assistant.providers.base import (
     EventStream,
     Finish,
@@ -111,4 +112,6 @@ class ProviderRegistry:
             return self.local_model()
         if provider_id == PROVIDER_OPENAI:
             return self.openai()
-        raise ProviderError("bad_request", f"Unknown provider {provider_id!r}.")
+        raise ProviderError(
+            "bad_request", _("Unknown provider {provider_id!r}.").format(provider_id=provider_id)
+        )

@@ -16,6 +16,7 @@ from typing import Any
 import openai
 
 from assistant.errors import ProviderError
+from assistant.i18n import _
 from assistant.providers.base import (
     Finish,
     GenerationRequest,
@@ -134,17 +135,25 @@ class OpenAICompatProvider:
         if isinstance(exc, openai.AuthenticationError):
             return ProviderError(
                 "auth",
-                f"The API key was rejected by {where} (401). Check {self.key_hint}.",
+                _("The API key was rejected by {where} (401). Check {key_hint}.").format(
+                    where=where, key_hint=self.key_hint
+                ),
             )
         if isinstance(exc, openai.PermissionDeniedError):
             return ProviderError(
                 "auth", f"The API key is not allowed to do this at {where} (403). {detail}".strip()
             )
         if isinstance(exc, openai.NotFoundError):
-            what = f"The model “{model}”" if model else "The requested resource"
+            what = (
+                _("The model “{model}”").format(model=model)
+                if model
+                else _("The requested resource")
+            )
             return ProviderError(
                 "not_found",
-                f"{what} was not found at {where} (404). Check the model name or the base URL.",
+                _(
+                    "{what} was not found at {where} (404). Check the model name or the base URL."
+                ).format(what=what, where=where),
             )
         if isinstance(exc, openai.RateLimitError):
             if "quota" in detail.lower():
@@ -153,11 +162,19 @@ class OpenAICompatProvider:
                 )
             return ProviderError(
                 "rate_limit",
-                f"Rate limited by {where} (429): too many requests. Wait a moment, then retry.",
+                _(
+                    "Rate limited by {where} (429): too many requests. Wait a moment, then retry."
+                ).format(where=where),
             )
         if isinstance(exc, openai.APITimeoutError):
             waited = self._timeout * tries if waited is None else waited
-            attempts = f" ({tries} attempts of {self._timeout:g} s each)" if tries > 1 else ""
+            attempts = (
+                _(" ({tries} attempts of {timeout:g} s each)").format(
+                    tries=tries, timeout=self._timeout
+                )
+                if tries > 1
+                else ""
+            )
             return ProviderError(
                 "timeout",
                 f"{where} did not answer for {waited:.{1 if waited < 10 else 0}f} s{attempts}. "
@@ -166,22 +183,39 @@ class OpenAICompatProvider:
         if isinstance(exc, openai.APIConnectionError):
             return ProviderError(
                 "connection",
-                f"Could not connect to {where}. Is the server running and the URL right?",
+                _("Could not connect to {where}. Is the server running and the URL right?").format(
+                    where=where
+                ),
             )
         if isinstance(exc, openai.BadRequestError):
-            return ProviderError("bad_request", f"{where} rejected the request (400): {detail}")
+            return ProviderError(
+                "bad_request",
+                _("{where} rejected the request (400): {detail}").format(
+                    where=where, detail=detail
+                ),
+            )
         if isinstance(exc, openai.APIStatusError):
             if exc.status_code >= 500:
                 return ProviderError(
                     "server",
-                    f"{where} had an internal error ({exc.status_code}). Retry in a moment.",
+                    _("{where} had an internal error ({status_code}). Retry in a moment.").format(
+                        where=where, status_code=exc.status_code
+                    ),
                 )
             return ProviderError(
-                "unknown", f"{where} answered with an error ({exc.status_code}): {detail}"
+                "unknown",
+                _("{where} answered with an error ({status_code}): {detail}").format(
+                    where=where, status_code=exc.status_code, detail=detail
+                ),
             )
         if isinstance(exc, openai.APIError):
-            return ProviderError("server", f"{where} sent an error: {detail}")
-        return ProviderError("unknown", f"Unexpected error talking to {where}: {detail}")
+            return ProviderError(
+                "server", _("{where} sent an error: {detail}").format(where=where, detail=detail)
+            )
+        return ProviderError(
+            "unknown",
+            _("Unexpected error talking to {where}: {detail}").format(where=where, detail=detail),
+        )
 
 
 def _server_message(exc: BaseException) -> str:
@@ -269,7 +303,9 @@ class _OpenAIEventStream:
                 # Mid-answer, a transport error means the stream was cut, not "unreachable".
                 raise ProviderError(
                     "stream_cut",
-                    f"The connection to {provider.endpoint} broke off in the middle of the answer.",
+                    _("The connection to {endpoint} broke off in the middle of the answer.").format(
+                        endpoint=provider.endpoint
+                    ),
                 ) from exc
             # Mid-stream, nothing is retried: the wait is one read timeout.
             raise provider.explain(exc, request.model) from exc
@@ -280,7 +316,9 @@ class _OpenAIEventStream:
         if finish is None:
             raise ProviderError(
                 "stream_cut",
-                f"The connection to {provider.endpoint} ended before the answer was finished.",
+                _("The connection to {endpoint} ended before the answer was finished.").format(
+                    endpoint=provider.endpoint
+                ),
             )
         yield Finish(finish)
 

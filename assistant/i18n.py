@@ -1,0 +1,141 @@
+"""The app's languages: gettext catalogs, the current language, and dates and numbers.
+
+Every string a person reads is written in English in the code and marked: `_("…")` where it is
+shown, `N_("…")` where it is defined ahead of time (module constants, translated when shown),
+`ngettext(singular, plural, n)` for counts. Placeholders are `{name}` fields filled with
+`.format()` after translation, so a translator can move them. The catalogs are
+`assistant/locale/<language>/LC_MESSAGES/assistant.po`; they are compiled in memory with Babel
+on first use (no build step), and `make messages` re-extracts the English strings into them.
+
+Which language is current:
+- inside `using(language)` (a worker thread, the CLI, a test), that language;
+- otherwise what the registered resolver says (the UI registers one that reads the browser
+  session's choice, so fragments and page runs agree);
+- otherwise English.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import datetime as dt
+import functools
+import gettext
+import io
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+ENGLISH = "en"
+CHINESE = "zh_CN"
+LANGUAGES: dict[str, str] = {ENGLISH: "English", CHINESE: "简体中文"}  # each in its own words
+DOMAIN = "assistant"
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+
+_override: contextvars.ContextVar[str | None] = contextvars.ContextVar("language", default=None)
+_resolver: Callable[[], str | None] | None = None
+
+
+def N_(message: str) -> str:
+    """Mark a string for translation where it is defined; `_()` translates it where shown."""
+    return message
+
+
+def normalize(tag: str | None) -> str | None:
+    """A browser or system language tag ("zh-CN", "zh_Hans", "en-US.UTF-8") as one of ours."""
+    if not tag:
+        return None
+    tag = tag.split(".")[0].replace("-", "_").lower()
+    if tag.startswith("zh"):
+        return CHINESE  # Traditional Chinese readers get Simplified rather than English
+    if tag.startswith("en"):
+        return ENGLISH
+    return None
+
+
+def set_resolver(resolver: Callable[[], str | None] | None) -> None:
+    """Register how to find the language when no `using()` is active (the UI's session)."""
+    global _resolver
+    _resolver = resolver
+
+
+def current() -> str:
+    language = _override.get()
+    if language is None and _resolver is not None:
+        language = _resolver()
+    return language if language in LANGUAGES else ENGLISH
+
+
+@contextlib.contextmanager
+def using(language: str | None) -> Iterator[None]:
+    token = _override.set(language if language in LANGUAGES else ENGLISH)
+    try:
+        yield
+    finally:
+        _override.reset(token)
+
+
+def system_language(environ: dict[str, str] | None = None) -> str:
+    """The language of a terminal: LANGUAGE, LC_ALL, LC_MESSAGES or LANG (gettext's order)."""
+    environ = dict(os.environ) if environ is None else environ
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        for tag in (environ.get(name) or "").split(":"):
+            found = normalize(tag)
+            if found:
+                return found
+    return ENGLISH
+
+
+def catalog_path(language: str) -> Path:
+    return LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+@functools.cache
+def translations(language: str) -> gettext.NullTranslations:
+    """The compiled catalog for a language (English: the strings as written)."""
+    if language == ENGLISH:
+        return gettext.NullTranslations()
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    with catalog_path(language).open("rb") as handle:
+        catalog = read_po(handle, locale=language)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)
+
+
+def _(message: str) -> str:
+    return translations(current()).gettext(message)
+
+
+def ngettext(singular: str, plural: str, count: int) -> str:
+    return translations(current()).ngettext(singular, plural, count)
+
+
+def pgettext(context: str, message: str) -> str:
+    """A translation chosen by context, for short words that mean two things ("Open")."""
+    return translations(current()).pgettext(context, message)
+
+
+# -- dates and numbers -----------------------------------------------------------------------
+
+
+def _babel_locale() -> str:
+    return "zh_Hans_CN" if current() == CHINESE else "en_US"
+
+
+def number(value: float, digits: int = 0) -> str:
+    """A number grouped the language's way (1,234 / 1,234.5)."""
+    from babel.numbers import format_decimal
+
+    pattern = "#,##0" + ("." + "0" * digits if digits else "")
+    return format_decimal(value, format=pattern, locale=_babel_locale())
+
+
+def date(value: dt.date, style: str = "medium") -> str:
+    """A date the language's way: "Nov 30, 2026" / "2026年11月30日"."""
+    from babel.dates import format_date
+
+    return format_date(value, format=style, locale=_babel_locale())
