@@ -923,6 +923,7 @@ def _prices_tab(svc) -> None:
 LANGUAGE_CHOICE_KEY = "settings-language"
 THEME_CHOICE_KEY = "settings-theme"
 TITLES_KEY = "settings-auto-titles"
+TAB_QUERY, LOOK_TAB = "tab", "look"  # ?tab=look opens Settings at Language & look
 THEME_LABELS = {"system": N_("Like the system"), "light": N_("Light"), "dark": N_("Dark")}
 
 
@@ -940,10 +941,12 @@ def _change_language() -> None:
             ui.browser_language() if choice == AUTOMATIC else choice
         )
         _notify(_("Language changed."))
+        st.query_params[TAB_QUERY] = LOOK_TAB  # the new tab labels would open the first tab
 
 
 def _change_theme() -> None:
     choice = st.session_state.get(THEME_CHOICE_KEY) or "system"
+    st.query_params[TAB_QUERY] = LOOK_TAB  # the page reloads: come back to this tab
     _attempt(lambda: ui.services().preferences.set_theme(choice), _("Theme changed."))
 
 
@@ -1011,15 +1014,10 @@ def settings_page() -> None:
             st.toast(message, icon=":material/error:")
         else:
             st.toast(message, icon=":material/check:")
+    look = _("Language & look")
     presets_tab, endpoints_tab, defaults_tab, tools_tab, prices_tab, general_tab = st.tabs(
-        [
-            _("Presets"),
-            _("Endpoints"),
-            _("New chats"),
-            _("Tools"),
-            _("Prices & context"),
-            _("Language & look"),
-        ]
+        [_("Presets"), _("Endpoints"), _("New chats"), _("Tools"), _("Prices & context"), look],
+        default=look if st.query_params.get(TAB_QUERY) == LOOK_TAB else None,
     )
     with general_tab:
         _general_tab(svc)

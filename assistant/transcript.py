@@ -281,7 +281,7 @@ def caption(message: Message) -> str:
     if speed is not None:
         parts.append(_("{speed} tokens/s").format(speed=f"{speed:.1f}"))
     elif message.total_s is not None:
-        parts.append(f"{message.total_s:.2f} s")
+        parts.append(_("{seconds} s").format(seconds=f"{message.total_s:.2f}"))
     calls = sum(1 for part in message.parts if part.kind == TOOL_CALL)
     if calls:
         parts.append(ngettext("{count} tool call", "{count} tool calls", calls).format(count=calls))

@@ -741,7 +741,7 @@ button { display: inline-flex; align-items: center; gap: .3rem; border: none;
   background: transparent; color: var(--st-text-color); opacity: .7; cursor: pointer;
   padding: .25rem .35rem; border-radius: .4rem; font: inherit; font-size: .8rem; }
 button:hover, button:focus-visible { opacity: 1; color: var(--st-primary-color); }
-button[data-state="done"] { opacity: 1; color: var(--st-primary-color); }
+button[data-state="done"] { opacity: 1; }
 """
 _copy_component = st.components.v2.component(
     "assistant_copy",

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import wait_until
+from conftest import wait_until, without_auto_titles
 from playwright.sync_api import Page
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +37,17 @@ def free_port() -> int:
 
 
 class StreamlitServer:
-    def __init__(self, env: dict[str, str], log_path: Path, script: str = "app.py") -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        script: str = "app.py",
+        auto_titles: bool = False,
+    ) -> None:
+        if not auto_titles and env.get("SQLITE_DB_PATH"):
+            # A title request after each first answer would take the fake server's scripted
+            # replies and rename the chats the tests click on; the title tests turn it on.
+            without_auto_titles(Path(env["SQLITE_DB_PATH"]))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ASSISTANT_"))}
@@ -105,7 +115,7 @@ def browser():
 
 @pytest.fixture
 def page(browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, locale="en-US")
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     yield page
