@@ -18,7 +18,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
-from assistant import transcript
+from assistant import i18n, transcript
 from assistant.i18n import _
 from assistant.parts import TEXT
 from assistant.store import Conversation, Message, Store
@@ -158,7 +158,7 @@ def html_document(
     sections = "\n".join(conversation_section(store, c, all_branches) for c in conversations)
     return (
         "<!DOCTYPE html>\n"
-        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<html lang="{i18n.current().replace("_", "-")}">\n<head>\n<meta charset="utf-8">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{html.escape(title)}</title>\n"

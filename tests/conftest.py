@@ -70,6 +70,19 @@ def fake_server() -> Iterator[FakeOpenAIServer]:
     server.stop()
 
 
+REMOTE_KEY = "sk-apptest-secret-0987654321"
+
+
+@pytest.fixture
+def remote(monkeypatch, fake_server, db_path):
+    """The app's environment pointing at the fake server (AppTest reads it at each run)."""
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", REMOTE_KEY)
+    monkeypatch.setenv("OPENAI_MAX_RETRIES", "0")
+    monkeypatch.setenv("SQLITE_DB_PATH", str(db_path))
+    return fake_server
+
+
 @pytest.fixture
 def closed_port() -> int:
     """A port on 127.0.0.1 with nothing listening."""

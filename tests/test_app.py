@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import seed
-from conftest import without_auto_titles
+from conftest import REMOTE_KEY, without_auto_titles
 from fake_openai import Scenario
 from streamlit.testing.v1 import AppTest
 
@@ -15,16 +14,7 @@ from assistant.safe_markdown import plain
 from assistant.store import Store
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-KEY = "sk-apptest-secret-0987654321"
-
-
-@pytest.fixture
-def remote(monkeypatch, fake_server, db_path):
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_server.base_url)
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("OPENAI_MAX_RETRIES", "0")
-    monkeypatch.setenv("SQLITE_DB_PATH", str(db_path))
-    return fake_server
+KEY = REMOTE_KEY
 
 
 def app() -> AppTest:

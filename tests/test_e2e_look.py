@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from browser_support import TIMEOUT_MS, StreamlitServer, answers
-from fake_openai import FakeOpenAIServer, Scenario
+from fake_openai import Scenario
 from playwright.sync_api import Page, expect
 
 from assistant.db import Database
@@ -29,18 +29,11 @@ ANSWER = "北京是中国的首都。\n\n```python\nprint('北京')\n```"
 
 
 @pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    fake = FakeOpenAIServer().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def app(server, tmp_path) -> Iterator[tuple[StreamlitServer, Path]]:
+def app(fake_server, tmp_path) -> Iterator[tuple[StreamlitServer, Path]]:
     db_path = tmp_path / "app.db"
     running = StreamlitServer(
         {
-            "OPENAI_BASE_URL": server.base_url,
+            "OPENAI_BASE_URL": fake_server.base_url,
             "OPENAI_API_KEY": "sk-e2e-look",
             "OPENAI_MAX_RETRIES": "0",
             "SQLITE_DB_PATH": str(db_path),
@@ -91,7 +84,10 @@ def pick_theme(page: Page, label: str) -> None:
     page.get_by_role("radio", name=label, exact=True).click()
 
 
-def test_a_chinese_dark_demo_sends_a_starter_and_copies_the_answer(app, server, browser, tmp_path):
+def test_a_chinese_dark_demo_sends_a_starter_and_copies_the_answer(
+    app, fake_server, browser, tmp_path
+):
+    server = fake_server
     running, db_path = app
     folder = shots(tmp_path)
     context = browser.new_context(

@@ -50,18 +50,6 @@ ALLOWED = {
 }  # fmt: skip
 
 
-KEY = "sk-test-i18n"
-
-
-@pytest.fixture
-def remote(monkeypatch, fake_server, db_path):
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_server.base_url)
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("OPENAI_MAX_RETRIES", "0")
-    monkeypatch.setenv("SQLITE_DB_PATH", str(db_path))
-    return fake_server
-
-
 def catalog_messages(language: str) -> dict[str, tuple[str, ...]]:
     with i18n.catalog_path(language).open("rb") as handle:
         catalog = read_po(handle, locale=language)

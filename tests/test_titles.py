@@ -46,16 +46,14 @@ KEY = "sk-titles"
 
 
 @pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    fake = FakeOpenAIServer().start()
-    yield fake
-    fake.stop()
+def server(fake_server: FakeOpenAIServer) -> FakeOpenAIServer:
+    return fake_server
 
 
 @pytest.fixture
-def svc(db_path: Path, server: FakeOpenAIServer) -> Iterator[Services]:
+def svc(db_path: Path, fake_server: FakeOpenAIServer) -> Iterator[Services]:
     environ = {
-        "OPENAI_BASE_URL": server.base_url,
+        "OPENAI_BASE_URL": fake_server.base_url,
         "OPENAI_API_KEY": KEY,
         "OPENAI_MAX_RETRIES": "0",
         "SQLITE_DB_PATH": str(db_path),
