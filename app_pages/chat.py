@@ -473,7 +473,7 @@ def _fork_button(actions, message_id: int) -> None:
     )
 
 
-def _question(svc, exchange: transcript.Exchange, is_last: bool) -> None:
+def _question(svc, exchange: transcript.Exchange, is_last: bool, draw_later: ui.Deferred) -> None:
     question = exchange.question
     with st.chat_message("user"):
         if st.session_state.get(EDITING_STATE) == question.id:
@@ -482,8 +482,16 @@ def _question(svc, exchange: transcript.Exchange, is_last: bool) -> None:
         ui.render_parts(question)
         actions = st.container(horizontal=True, vertical_alignment="center", gap="small")
         _switcher(actions, exchange.edits, question.id, _("Earlier edit"), _("Later edit"))
-        with actions:
-            ui.copy_button(question.content, key=f"copy-{question.id}")
+        slot = actions.empty()
+
+        def copy() -> None:
+            with slot:
+                ui.copy_button(question.content, key=f"copy-{question.id}")
+
+        if exchange.answer is not None and exchange.answer.is_live:
+            draw_later.add(copy)  # not in the same pass as the first words: see ui.Deferred
+        else:
+            copy()
         actions.button(
             "",
             key=f"edit-{question.id}",
@@ -743,7 +751,7 @@ def _conversation(svc, conversation_id: int, draw_later: ui.Deferred) -> None:
         is_last = index == len(exchanges) - 1
         box = st.container(border=True, key=ui.jump_key(target_message)) if is_target else None
         with box or contextlib.nullcontext():
-            _question(svc, exchange, is_last)
+            _question(svc, exchange, is_last, draw_later)
             if exchange.answer is not None:
                 _answer(svc, exchange, is_last, draw_later, price)
         if is_target:
@@ -776,6 +784,7 @@ def chat_page() -> None:
         _("Message the assistant"), key=PROMPT_KEY, on_submit=_submit, submit_mode="disable"
     )
     ui.show_notices()
+    ui.copy_support()
     svc = ui.services()
     conversation_id = ui.conversation_from_url(svc)
     chat, resolved = _current(conversation_id)

@@ -937,9 +937,7 @@ def _change_language() -> None:
     choice = st.session_state.get(LANGUAGE_CHOICE_KEY) or AUTOMATIC
     if _attempt(lambda: ui.services().preferences.set_language(choice)):
         # This run already reads in the new language (the notice too).
-        st.session_state[ui.LANGUAGE_STATE] = (
-            ui.browser_language() if choice == AUTOMATIC else choice
-        )
+        ui.set_session_language(ui.browser_language() if choice == AUTOMATIC else choice)
         _notify(_("Language changed."))
         st.query_params[TAB_QUERY] = LOOK_TAB  # the new tab labels would open the first tab
 

@@ -8,7 +8,8 @@ shown, `N_("…")` where it is defined ahead of time (module constants, translat
 on first use (no build step), and `make messages` re-extracts the English strings into them.
 
 Which language is current:
-- inside `using(language)` (a worker thread, the CLI, a test), that language;
+- inside `using(language)` (a worker thread, the CLI, a test), or after `pin(language)` (a page
+  run, at its start), that language;
 - otherwise what the registered resolver says (the UI registers one that reads the browser
   session's choice, so fragments and page runs agree);
 - otherwise English.
@@ -64,6 +65,12 @@ def current() -> str:
     if language is None and _resolver is not None:
         language = _resolver()
     return language if language in LANGUAGES else ENGLISH
+
+
+def pin(language: str | None) -> None:
+    """The language of this thread (and what it starts with a copied context) until changed:
+    a page run pins its session's language once instead of asking for it at every string."""
+    _override.set(language if language in LANGUAGES else ENGLISH)
 
 
 @contextlib.contextmanager
@@ -139,3 +146,16 @@ def date(value: dt.date, style: str = "medium") -> str:
     from babel.dates import format_date
 
     return format_date(value, format=style, locale=_babel_locale())
+
+
+def preload() -> None:
+    """Load every catalog and the locale data for numbers and dates now.
+
+    The UI calls this before `gc.freeze()`: loaded lazily by the first page that shows a
+    number, Babel's locale tables would stay in the collector's young generations, and
+    Streamlit's full collection after every page run would walk them each time."""
+    for language in LANGUAGES:
+        translations(language)
+        with using(language):
+            number(1234.5, 1)
+            date(dt.date(2026, 1, 1))

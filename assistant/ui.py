@@ -84,6 +84,7 @@ def _services(inputs: tuple[tuple[str, str], ...]) -> Services:
     settings = load_settings(environ=dict(inputs), secrets={})
     configure_logging(settings.log_level)
     services = Services.build(settings)
+    i18n.preload()  # before the freeze below
     # Streamlit runs gc.collect(2) after every page run. With the SDKs and the app loaded, that
     # walk over ~140,000 objects took 55-70 ms holding the GIL: the next run (the first word
     # after Enter) and every other tab's stream waited for it. What is alive now lives as long
@@ -127,21 +128,30 @@ def browser_language() -> str:
     return i18n.normalize(st.context.locale) or i18n.ENGLISH
 
 
+def set_session_language(language: str) -> None:
+    """This session's language from now on, this run included.
+
+    Also pinned for the thread that runs this script: `_()` is called a few hundred times a
+    run, and asking the session state each time cost about 2 ms a run. A fragment's run,
+    which does not start at app.py, asks the session state (`_session_language`)."""
+    st.session_state[LANGUAGE_STATE] = language
+    i18n.pin(language)
+
+
 def use_session_language() -> None:
     """First in every page run: this session's language (the one picked in Settings, else the
     browser's), and the theme picked in Settings. A database that cannot be read leaves the
     browser's language; the page then says what is wrong, in it."""
     i18n.set_resolver(_session_language)
-    if LANGUAGE_STATE not in st.session_state:
-        # Before the services are built: a new database seeds its presets in this language.
-        st.session_state[LANGUAGE_STATE] = browser_language()
+    # Before the services are built: a new database seeds its presets in this language.
+    set_session_language(st.session_state.get(LANGUAGE_STATE) or browser_language())
     try:
         secrets, _problem = read_secrets()
         preferences = _services(_settings_inputs(secrets)).preferences.read()
     except AppError:
         return
     choice = preferences[LANGUAGE_KEY]
-    st.session_state[LANGUAGE_STATE] = browser_language() if choice == AUTOMATIC else choice
+    set_session_language(browser_language() if choice == AUTOMATIC else choice)
     apply_theme(preferences[THEME_KEY])
 
 
@@ -605,8 +615,15 @@ class Deferred:
     HEAD_START_S = 0.1
 
     def __init__(self, draw: Callable[[], None]) -> None:
-        self._draw: Callable[[], None] | None = draw
+        self._draws: list[Callable[[], None]] | None = [draw]
         self._not_before: float | None = None
+
+    def add(self, draw: Callable[[], None]) -> None:
+        """Draw this too when the time comes (at once if it has come)."""
+        if self._draws is None:
+            draw()
+        else:
+            self._draws.append(draw)
 
     def first_words_drawn(self) -> None:
         if self._not_before is None:
@@ -618,12 +635,13 @@ class Deferred:
 
     def __call__(self) -> None:
         """Draw it now (after what is left of the head start), unless it was drawn already."""
-        draw, self._draw = self._draw, None
-        if draw is None:
+        draws, self._draws = self._draws, None
+        if draws is None:
             return
         if self._not_before is not None:
             time.sleep(max(0.0, self._not_before - time.monotonic()))
-        draw()
+        for draw in draws:
+            draw()
 
 
 def follow_answer(turns: TurnManager, answer_id: int, later: Deferred | None = None) -> bool:
@@ -697,65 +715,76 @@ def follow_answer(turns: TurnManager, answer_id: int, later: Deferred | None = N
 
 # -- copy ---------------------------------------------------------------------------------------
 
-# One small button per message. It copies in the browser (no page run, nothing sent to the
-# server); without the clipboard API (an http:// address on a LAN) it falls back to a selection.
-_COPY_ICON = (
-    '<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true"><path fill="currentColor"'
-    ' d="M9 18q-.8 0-1.4-.6T7 16V4q0-.8.6-1.4T9 2h9q.8 0 1.4.6T20 4v12q0 .8-.6 1.4T18 18Zm0-2h9V4H9'
-    'Zm-4 6q-.8 0-1.4-.6T3 20V6h2v14h11v2Z"/></svg>'
+# One small button per message that copies in the browser: no page run, nothing sent to the
+# server. It is plain HTML (not a component: 20 components on a page cost ~4 ms a run as
+# widgets) with the text in an attribute; one click handler on the page serves them all.
+# Without the clipboard API (an http:// address on a LAN) it falls back to a selection copy.
+# Streamlit's own icon font (served by the app, as its `:material/…:` icons are); raw SVG would
+# be stripped from st.html.
+_COPY_ICON = '<span class="assistant-copy-icon" aria-hidden="true">content_copy</span>'
+_COPY_STYLE = (
+    ".assistant-copy { display: inline-flex; align-items: center; gap: .3rem; border: none;"
+    " background: transparent; color: inherit; opacity: .7; cursor: pointer;"
+    " padding: .25rem .35rem; border-radius: .4rem; font: inherit; font-size: .8rem; }"
+    " .assistant-copy:hover, .assistant-copy:focus-visible, .assistant-copy[data-state]"
+    " { opacity: 1; }"
+    " .assistant-copy-icon { font-family: 'Material Symbols Rounded'; font-size: 1.1rem;"
+    " line-height: 1; font-weight: normal; font-style: normal; letter-spacing: normal;"
+    " text-transform: none; white-space: nowrap; -webkit-font-feature-settings: 'liga';"
+    " font-feature-settings: 'liga'; user-select: none; }"
 )
-_COPY_JS = """
-export default function (component) {
-  const { data, parentElement } = component;
-  const button = parentElement.querySelector("button");
-  const label = parentElement.querySelector(".label");
-  button.title = data.label;
-  button.setAttribute("aria-label", data.label);
-  const fallback = (text) => {
-    const area = document.createElement("textarea");
-    area.value = text;
-    area.style.position = "fixed";
-    area.style.opacity = "0";
-    document.body.appendChild(area);
-    area.select();
-    const ok = document.execCommand("copy");
-    area.remove();
-    return ok ? Promise.resolve() : Promise.reject(new Error("copy refused"));
-  };
-  button.onclick = () => {
-    const text = data.text;
-    const copying = navigator.clipboard && window.isSecureContext
-      ? navigator.clipboard.writeText(text).catch(() => fallback(text))
-      : fallback(text);
-    copying.then(
-      () => { label.textContent = data.done; button.dataset.state = "done"; },
-      () => { label.textContent = data.failed; button.dataset.state = "failed"; },
-    ).finally(() => setTimeout(() => {
-      label.textContent = ""; delete button.dataset.state;
-    }, 1500));
-  };
-}
-"""
-_COPY_CSS = """
-button { display: inline-flex; align-items: center; gap: .3rem; border: none;
-  background: transparent; color: var(--st-text-color); opacity: .7; cursor: pointer;
-  padding: .25rem .35rem; border-radius: .4rem; font: inherit; font-size: .8rem; }
-button:hover, button:focus-visible { opacity: 1; color: var(--st-primary-color); }
-button[data-state="done"] { opacity: 1; }
-"""
-_copy_component = st.components.v2.component(
-    "assistant_copy",
-    html=f'<button type="button">{_COPY_ICON}<span class="label"></span></button>',
-    css=_COPY_CSS,
-    js=_COPY_JS,
-)
+_COPY_SCRIPT = """(function () {
+ if (window.assistantCopy) return;
+ window.assistantCopy = true;
+ const fallback = (text) => {
+  const area = document.createElement("textarea");
+  area.value = text;
+  area.style.position = "fixed";
+  area.style.opacity = "0";
+  document.body.appendChild(area);
+  area.select();
+  const ok = document.execCommand("copy");
+  area.remove();
+  return ok ? Promise.resolve() : Promise.reject(new Error("copy refused"));
+ };
+ document.addEventListener("click", (event) => {
+  const button = event.target.closest && event.target.closest("button.assistant-copy");
+  if (!button) return;
+  const text = button.dataset.text;
+  const label = button.querySelector(".assistant-copy-label");
+  const copying = navigator.clipboard && window.isSecureContext
+   ? navigator.clipboard.writeText(text).catch(() => fallback(text))
+   : fallback(text);
+  copying.then(
+   () => { label.textContent = button.dataset.done; button.dataset.state = "done"; },
+   () => { label.textContent = button.dataset.failed; button.dataset.state = "failed"; },
+  ).finally(() => setTimeout(() => {
+   label.textContent = ""; delete button.dataset.state;
+  }, 1500));
+ });
+})();"""
+
+
+def copy_support() -> None:
+    """The copy buttons' style and click handler, once per page run (before any button): a
+    style in every button made the browser restyle the page once per message."""
+    st.html(
+        f"<style>{_COPY_STYLE}</style><script>{_COPY_SCRIPT}</script>",
+        unsafe_allow_javascript=True,
+    )
 
 
 def copy_button(text: str, key: str) -> None:
-    """Copy `text` (a message's whole Markdown) to the clipboard, in the browser."""
-    _copy_component(
-        data={"text": text, "label": _("Copy"), "done": _("Copied"), "failed": _("Not copied")},
-        key=key,
+    """Copy `text` (a message's whole Markdown) to the clipboard, in the browser (the page
+    called `copy_support()` first)."""
+    label, done, failed = (
+        html.escape(t, quote=True) for t in (_("Copy"), _("Copied"), _("Not copied"))
+    )
+    st.html(  # the label span shows "Copied" for a moment (the script)
+        f'<button type="button" class="assistant-copy" id="{html.escape(key, quote=True)}"'
+        f' title="{label}" aria-label="{label}" data-text="{html.escape(text, quote=True)}"'
+        f' data-done="{done}" data-failed="{failed}">'
+        f'{_COPY_ICON}<span class="assistant-copy-label"></span></button>',
         width="content",
     )
 

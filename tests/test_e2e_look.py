@@ -100,8 +100,7 @@ def test_a_chinese_dark_demo_sends_a_starter_and_copies_the_answer(
     outside: list[str] = []
 
     def audit(request) -> None:
-        url = request.url.removeprefix("blob:")  # the copy button's script, made in the page
-        if urlsplit(url).netloc != origin:
+        if urlsplit(request.url).netloc != origin:
             outside.append(request.url)
 
     context.on("request", audit)

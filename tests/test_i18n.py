@@ -164,7 +164,7 @@ def shown_strings(at: AppTest) -> list[str]:
             except Exception:  # an element without it
                 continue
             if isinstance(value, str):
-                found.append(value)
+                found.append(visible(value) if value.lstrip().startswith("<") else value)
             elif isinstance(value, list | tuple):
                 found.extend(v for v in value if isinstance(v, str))
         children = getattr(node, "children", None)
@@ -174,6 +174,14 @@ def shown_strings(at: AppTest) -> list[str]:
 
     walk(at._tree)
     return found
+
+
+def visible(body: str) -> str:
+    """What an st.html body shows: its text and titles, not its style, script or icons."""
+    body = re.sub(r"<(script|style)\b.*?</\1>", " ", body, flags=re.S)
+    body = re.sub(r'<span[^>]*aria-hidden="true"[^>]*>.*?</span>', " ", body, flags=re.S)
+    titles = " ".join(re.findall(r'title="([^"]*)"', body))
+    return re.sub(r"<[^>]+>", " ", body) + " " + titles
 
 
 def english_left(strings: list[str], allowed: set[str]) -> set[str]:
