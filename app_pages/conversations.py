@@ -8,7 +8,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from assistant import browse, export, importing, transcript, ui
+from assistant import browse, export, i18n, importing, transcript, ui
 from assistant.errors import AppError, InvalidInput, NotFound
 from assistant.i18n import _, ngettext, number
 from assistant.safe_markdown import plain
@@ -72,10 +72,16 @@ def _restore(conversation_ids: list[int]) -> None:
 
 
 def _export_bytes(
-    store: Store, fmt: str, conversation_id: int | None, all_branches: bool = False
+    store: Store,
+    fmt: str,
+    conversation_id: int | None,
+    all_branches: bool = False,
+    language: str = i18n.ENGLISH,
 ) -> bytes:
-    """Built when the download button is clicked (in another thread), not on every run."""
-    return export.render(store, fmt, conversation_id, all_branches).encode("utf-8")
+    """Built when the download button is clicked (in another thread, which has no session:
+    the page's language comes along), not on every run."""
+    with i18n.using(language):
+        return export.render(store, fmt, conversation_id, all_branches).encode("utf-8")
 
 
 # -- confirmations (inline, so one mis-click never deletes anything) -------------------------
@@ -281,7 +287,7 @@ def _details(svc, conversation_id: int) -> None:
             actions.download_button(
                 label,
                 data=functools.partial(
-                    _export_bytes, svc.store, fmt, conversation.id, every_branch
+                    _export_bytes, svc.store, fmt, conversation.id, every_branch, i18n.current()
                 ),
                 file_name=export.export_filename([conversation], fmt),
                 mime=export.MIME_TYPES[fmt],
@@ -392,7 +398,7 @@ def _import_export(svc) -> None:
     for fmt, label in (("jsonl", _("All as JSON Lines")), ("json", _("All as JSON"))):
         row.download_button(
             label,
-            data=functools.partial(_export_bytes, svc.store, fmt, None),
+            data=functools.partial(_export_bytes, svc.store, fmt, None, False, i18n.current()),
             file_name=export.all_conversations_filename(fmt),
             mime=export.MIME_TYPES[fmt],
             icon=":material/download:",

@@ -330,3 +330,16 @@ def test_the_cli_speaks_the_terminals_language(tmp_path):
     assert shown.returncode != 0
     assert "对话 999 不存在。" in shown.stderr
     assert "Traceback" not in shown.stderr
+
+
+def test_exports_have_their_headings_in_the_language_of_the_page(history):
+    from assistant import export
+
+    conversation = next(c for c in history.list_conversations() if c.title == "长城有多长？")
+    with i18n.using(i18n.CHINESE):
+        markdown = export.render(history, "md", conversation.id)
+        page = export.render(history, "html", conversation.id)
+    assert "开始于" in markdown and "**你**" in markdown and "**助手**" in markdown
+    assert '<html lang="zh-CN">' in page and "开始于" in page
+    with i18n.using(i18n.ENGLISH):
+        assert "**You**" in export.render(history, "md", conversation.id)
