@@ -17,6 +17,6 @@ bench:
 messages:
 	mkdir -p build
 	pybabel extract --no-location --omit-header --sort-output -k N_ -k ngettext:1,2 \
-		-k pgettext:1c,2 -o build/assistant.pot app.py app_pages assistant
+		-o build/assistant.pot app.py app_pages assistant
 	pybabel update --width 100 -i build/assistant.pot -d assistant/locale \
 		-D assistant

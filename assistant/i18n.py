@@ -121,11 +121,6 @@ def ngettext(singular: str, plural: str, count: int) -> str:
     return translations(current()).ngettext(singular, plural, count)
 
 
-def pgettext(context: str, message: str) -> str:
-    """A translation chosen by context, for short words that mean two things ("Open")."""
-    return translations(current()).pgettext(context, message)
-
-
 # -- dates and numbers -----------------------------------------------------------------------
 
 

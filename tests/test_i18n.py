@@ -27,7 +27,7 @@ from assistant.store import FinalResult, Snapshot, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2)}
+KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
 PAGES = {
     "chat": "app_pages/chat.py",
     "conversations": "app_pages/conversations.py",
