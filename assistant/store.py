@@ -241,6 +241,8 @@ _MESSAGE_COLUMNS = (
     " parts AS parts_json"
 )
 
+# The same, from a table aliased `q` (a join).
+_MESSAGE_COLUMNS_Q = ", ".join(f"q.{column.strip()}" for column in _MESSAGE_COLUMNS.split(","))
 
 _IMPORT_COLUMNS = (
     "conversation_id, seq, role, content, status, reply_to, provider, model, params,"
@@ -328,18 +330,21 @@ class Store:
         self._update_conversation(conversation_id, "title = ?, title_source = 'user'", (clean,))
         return clean
 
-    def title_source(self, conversation_id: int) -> str:
-        return self.get_conversation(conversation_id).title_source
-
-    def questions_in(self, conversation_id: int) -> int:
-        """How many user messages the conversation holds (every branch)."""
+    def first_question_to_title(self, answer_id: int) -> Message | None:
+        """The question of this answer when its chat still has its first-words title and this
+        is its first exchange (one user message on any branch); otherwise None. One query:
+        it runs at the end of every answer."""
         with self.db.connect() as conn:
-            return int(
-                conn.execute(
-                    "SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND role = 'user'",
-                    (conversation_id,),
-                ).fetchone()[0]
-            )
+            row = conn.execute(
+                f"SELECT {_MESSAGE_COLUMNS_Q} FROM messages AS a"
+                " JOIN conversations AS c ON c.id = a.conversation_id"
+                " JOIN messages AS q ON q.id = a.parent_id"
+                " WHERE a.id = ? AND c.title_source = 'first_words'"
+                "   AND (SELECT COUNT(*) FROM messages AS u"
+                "        WHERE u.conversation_id = a.conversation_id AND u.role = 'user') = 1",
+                (answer_id,),
+            ).fetchone()
+        return _message(row) if row is not None else None
 
     def set_automatic_title(self, conversation_id: int, title: str | None) -> bool:
         """The model's title, or None to keep the first words; only while the title is still

@@ -112,18 +112,14 @@ class Titler:
         try:
             if not self._enabled():
                 return None
+            question = self.store.first_question_to_title(answer_id)
+            if question is None:
+                return None  # a later exchange, or a title that is not the first words
             answer = self.store.get_message(answer_id)
-            conversation_id = answer.conversation_id
-            if self.store.title_source(conversation_id) != FIRST_WORDS:
-                return None
-            if self.store.questions_in(conversation_id) != 1:
-                return None  # not the first exchange
-            question = self.store.get_message(answer.parent_id) if answer.parent_id else None
         except AppError as exc:  # the database is busy or the chat is gone: no title, no harm
             log.info("no automatic title for answer %d: %s", answer_id, exc)
             return None
-        if question is None:
-            return None
+        conversation_id = answer.conversation_id
         with self._lock:
             if conversation_id in self._pending:
                 return None
