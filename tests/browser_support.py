@@ -36,6 +36,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def remote_env(server, db_path: Path) -> dict[str, str]:
+    """The app pointed at a fake OpenAI-compatible server, its history in `db_path`."""
+    return {
+        "OPENAI_BASE_URL": server.base_url,
+        "OPENAI_API_KEY": "sk-e2e-test-key",
+        "OPENAI_MAX_RETRIES": "0",
+        "SQLITE_DB_PATH": str(db_path),
+    }
+
+
 class StreamlitServer:
     def __init__(
         self,

@@ -13,6 +13,7 @@ from browser_support import (
     TIMEOUT_MS,
     StreamlitServer,
     answers,
+    remote_env,
     send,
 )
 from conftest import wait_until
@@ -38,15 +39,7 @@ def remote_server() -> Iterator[FakeOpenAIServer]:
 def remote_app(remote_server, tmp_path_factory) -> Iterator[tuple[StreamlitServer, Path]]:
     folder = tmp_path_factory.mktemp("e2e-remote")
     db_path = folder / "app.db"
-    app = StreamlitServer(
-        {
-            "OPENAI_BASE_URL": remote_server.base_url,
-            "OPENAI_API_KEY": "sk-e2e-test-key",
-            "OPENAI_MAX_RETRIES": "0",
-            "SQLITE_DB_PATH": str(db_path),
-        },
-        folder / "streamlit.log",
-    )
+    app = StreamlitServer(remote_env(remote_server, db_path), folder / "streamlit.log")
     yield app, db_path
     app.stop()
 

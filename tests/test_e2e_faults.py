@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import seed
-from browser_support import StreamlitServer, answers, send
+from browser_support import StreamlitServer, answers, remote_env, send
 from conftest import wait_until
 from fake_openai import FakeOpenAIServer, Scenario
 from lock_holder import HeldLock
@@ -36,13 +36,7 @@ def server() -> Iterator[FakeOpenAIServer]:
 def start_app(
     server: FakeOpenAIServer, folder: Path, logs: Path | None = None, **extra: str
 ) -> StreamlitServer:
-    env = {
-        "OPENAI_BASE_URL": server.base_url,
-        "OPENAI_API_KEY": "sk-e2e-test-key",
-        "OPENAI_MAX_RETRIES": "0",
-        "SQLITE_DB_PATH": str(folder / "app.db"),
-        **extra,
-    }
+    env = {**remote_env(server, folder / "app.db"), **extra}
     return StreamlitServer(env, (logs or folder) / f"streamlit-{time.monotonic_ns()}.log")
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from browser_support import TIMEOUT_MS, StreamlitServer, answers
+from browser_support import TIMEOUT_MS, StreamlitServer, answers, remote_env
 from fake_openai import Scenario
 from playwright.sync_api import Page, expect
 
@@ -32,14 +32,7 @@ ANSWER = "北京是中国的首都。\n\n```python\nprint('北京')\n```"
 def app(fake_server, tmp_path) -> Iterator[tuple[StreamlitServer, Path]]:
     db_path = tmp_path / "app.db"
     running = StreamlitServer(
-        {
-            "OPENAI_BASE_URL": fake_server.base_url,
-            "OPENAI_API_KEY": "sk-e2e-look",
-            "OPENAI_MAX_RETRIES": "0",
-            "SQLITE_DB_PATH": str(db_path),
-        },
-        tmp_path / "streamlit.log",
-        auto_titles=True,
+        remote_env(fake_server, db_path), tmp_path / "streamlit.log", auto_titles=True
     )
     yield running, db_path
     running.stop()

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from browser_support import StreamlitServer, answers, send
+from browser_support import StreamlitServer, answers, remote_env, send
 from fake_openai import FakeOpenAIServer, Scenario
 from playwright.sync_api import Page, expect
 from tool_helpers import TIME_SERVER
@@ -41,15 +41,7 @@ def test_a_tool_call_is_approved_in_the_page_and_kept_in_the_history(server, pag
             {"id": "call_tokyo", "name": "time__get_current_time", "arguments": arguments}]),
         Scenario(chunks=["In Tokyo it is ", "a fine hour."]),
     )  # fmt: skip
-    app = StreamlitServer(
-        {
-            "OPENAI_BASE_URL": server.base_url,
-            "OPENAI_API_KEY": "sk-e2e-test-key",
-            "OPENAI_MAX_RETRIES": "0",
-            "SQLITE_DB_PATH": str(db_path),
-        },
-        tmp_path / "streamlit.log",
-    )
+    app = StreamlitServer(remote_env(server, db_path), tmp_path / "streamlit.log")
     try:
         page.goto(app.url)
         send(page, "What time is it in Tokyo?")
