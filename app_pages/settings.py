@@ -120,7 +120,7 @@ def _create_preset() -> None:
     text = st.session_state.get("new-preset-text", "")
     if _attempt(
         lambda: svc.presets.create(name, text),
-        _("Preset “{strip}” created.").format(strip=name.strip()),
+        _("Preset “{name}” created.").format(name=name.strip()),
     ):
         st.session_state["new-preset-name"] = ""
         st.session_state["new-preset-text"] = ""
@@ -459,10 +459,10 @@ def _profile_actions(profile, default_id: int | None) -> None:
         "url",
         profile.id,
         _(
-            "Send the key in {value} to {new_url}? Whoever runs that server receives "
+            "Send the key in {variable} to {new_url}? Whoever runs that server receives "
             "it with every request. Save only if you trust it."
         ).format(
-            value=plain(st.session_state.get(f"{prefix}-key-name") or ""), new_url=plain(new_url)
+            variable=plain(st.session_state.get(f"{prefix}-key-name") or ""), new_url=plain(new_url)
         ),
         _("Save and send the key there"),
         functools.partial(_save_profile, confirmed=True),
@@ -640,7 +640,7 @@ def _server_draft(prefix: str, enabled: bool = True) -> ServerDraft:
         if line.strip():
             name, sep, value = line.partition("=")
             if not sep:
-                raise InvalidInput(_("{strip!r} is not NAME=value.").format(strip=line.strip()))
+                raise InvalidInput(_("{line!r} is not NAME=value.").format(line=line.strip()))
             env[name.strip()] = value.strip()
     return ServerDraft(
         name=state.get(f"{prefix}-name") or "",
@@ -717,7 +717,7 @@ def _import_servers() -> None:
         ).format(count=len(saved))
     ]
     if skipped:
-        sentences.append(_("Already here, skipped: {join}.").format(join=", ".join(skipped)))
+        sentences.append(_("Already here, skipped: {names}.").format(names=", ".join(skipped)))
     if parsed.to_set:
         sentences.append(
             _(

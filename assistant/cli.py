@@ -232,7 +232,7 @@ def cmd_tools_import(args: argparse.Namespace, out: TextIO) -> int:
         data = Path(args.file).read_bytes()
     except OSError as exc:
         raise CliError(
-            _("{file} cannot be read: {value}.").format(file=args.file, value=exc.strerror or exc)
+            _("{file} cannot be read: {reason}.").format(file=args.file, reason=exc.strerror or exc)
         ) from exc
     parsed = read_mcp_servers_json(data)  # InvalidInput: one sentence, exit 1
     services = _services(_settings())
@@ -444,7 +444,7 @@ def _whole_number(low: int, what: str) -> Callable[[str], int]:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                _("{terminal_safe!r} is not a number").format(terminal_safe=terminal_safe(text))
+                _("{text!r} is not a number").format(text=terminal_safe(text))
             ) from None
         if not low <= value <= SQLITE_MAX_ID:
             raise argparse.ArgumentTypeError(

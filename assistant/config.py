@@ -205,8 +205,8 @@ def load_settings(
         provider = explicit.lower()
         if provider not in PROVIDERS:
             raise ConfigError(
-                _("ASSISTANT_PROVIDER must be one of {join}, got {explicit!r}.").format(
-                    join=", ".join(PROVIDERS), explicit=explicit
+                _("ASSISTANT_PROVIDER must be one of {choices}, got {value!r}.").format(
+                    choices=", ".join(PROVIDERS), value=explicit
                 )
             )
         reason = _("chosen by ASSISTANT_PROVIDER")

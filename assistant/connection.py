@@ -81,7 +81,7 @@ def _check_local(
     report.add(
         _("Model file"),
         True,
-        _("{name}, {value:.0f} MB").format(name=path.name, value=path.stat().st_size / 1e6),
+        _("{name}, {megabytes:.0f} MB").format(name=path.name, megabytes=path.stat().st_size / 1e6),
     )
     model = provider_for(profile)
     if getattr(model, "loaded", False):
@@ -94,7 +94,9 @@ def _check_local(
         report.add(_("Loads"), False, exc.user_message)
         return
     report.add(
-        _("Loads"), True, _("ready in {value:.2f} s").format(value=time.perf_counter() - started)
+        _("Loads"),
+        True,
+        _("ready in {seconds:.2f} s").format(seconds=time.perf_counter() - started),
     )
 
 
@@ -137,7 +139,9 @@ def _check_remote(
     report.add(
         _("Reachable"),
         True,
-        _("{where} answered in {value:.0f} ms.").format(where=where, value=elapsed * 1000),
+        _("{where} answered in {milliseconds:.0f} ms.").format(
+            where=where, milliseconds=elapsed * 1000
+        ),
     )
     report.add(
         _("Key"),
@@ -191,5 +195,5 @@ def _few(models: list[str], shown: int = 8) -> str:
     if not models:
         return _("(the list is empty)")
     return ", ".join(models[:shown]) + (
-        _(" and {value} more").format(value=len(models) - shown) if len(models) > shown else ""
+        _(" and {count} more").format(count=len(models) - shown) if len(models) > shown else ""
     )

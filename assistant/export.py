@@ -197,8 +197,8 @@ def chunks(
         yield html_export.html_document(store, conversations, all_branches)
     else:
         raise ValueError(
-            _("unknown export format {fmt!r}; use one of {join}").format(
-                fmt=fmt, join=", ".join(FORMATS)
+            _("unknown export format {fmt!r}; use one of {formats}").format(
+                fmt=fmt, formats=", ".join(FORMATS)
             )
         )
 

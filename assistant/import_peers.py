@@ -275,8 +275,8 @@ def claude_conversation(item: dict[str, Any], number: int) -> ImportedConversati
     for index, entry in enumerate(raw):
         if not isinstance(entry, dict):
             raise ImportProblem(
-                _("{where}, message {value}: is not an object.").format(
-                    where=where, value=index + 1
+                _("{where}, message {number}: is not an object.").format(
+                    where=where, number=index + 1
                 )
             )
         sender = entry.get("sender")

@@ -76,12 +76,12 @@ def read_conversations(data: bytes | str) -> list[ImportedConversation]:
                     [guarded(reader, item, i + 1, app) for i, item in enumerate(document)]
                 )
         raise ImportProblem(
-            _("The file is a JSON list, but not one this app knows. {SUPPORTED}").format(
-                SUPPORTED=_(SUPPORTED)
+            _("The file is a JSON list, but not one this app knows. {supported}").format(
+                supported=_(SUPPORTED)
             )
         )
     raise ImportProblem(
-        _("This is not a file the app can import. {SUPPORTED}").format(SUPPORTED=_(SUPPORTED))
+        _("This is not a file the app can import. {supported}").format(supported=_(SUPPORTED))
     )
 
 
@@ -196,8 +196,8 @@ def _text(value: str, where: str, what: str, limit: int) -> None:
     except UnicodeEncodeError as exc:
         raise ImportProblem(
             _(
-                "{where}: {what} is not valid Unicode text (character {value} is {value2!a})."
-            ).format(where=where, what=what, value=exc.start + 1, value2=value[exc.start])
+                "{where}: {what} is not valid Unicode text (character {position} is {character!a})."
+            ).format(where=where, what=what, position=exc.start + 1, character=value[exc.start])
         ) from None
 
 
@@ -308,7 +308,9 @@ def _own_conversation(item: Any, where: str) -> ImportedConversation:
     named = f'{where} ("{title[:40]}")'
     messages = [
         _own_message(
-            raw, position, _("{named}, message {value}").format(named=named, value=position + 1)
+            raw,
+            position,
+            _("{conversation}, message {number}").format(conversation=named, number=position + 1),
         )
         for position, raw in ordered
     ]

@@ -226,12 +226,12 @@ class McpHub:
             if missing:
                 raise ToolServerError(
                     _(
-                        "The tool server {name} needs {join}: set {value} in the environment or "
-                        "in .streamlit/secrets.toml."
+                        "The tool server {name} needs {variables}: set {them} in the "
+                        "environment or in .streamlit/secrets.toml."
                     ).format(
                         name=server.name,
-                        join=", ".join(missing),
-                        value="it" if len(missing) == 1 else "them",
+                        variables=", ".join(missing),
+                        them="it" if len(missing) == 1 else "them",
                     )
                 )
             params = StdioServerParameters(
@@ -284,8 +284,8 @@ class McpHub:
             status = status or connection.http_status
             if status in (401, 403):
                 return _(
-                    "The tool server {name} refused the credentials ({status}); check {value}."
-                ).format(name=server.name, status=status, value=server.header_key or "its header")
+                    "The tool server {name} refused the credentials ({status}); check {source}."
+                ).format(name=server.name, status=status, source=server.header_key or "its header")
             if status is not None:
                 return _("The tool server {name} answered HTTP {status} at {url}.").format(
                     name=server.name, status=status, url=server.url
@@ -303,8 +303,8 @@ class McpHub:
                 name=server.name, detail=detail
             )
         first = leaves[0] if leaves else exc
-        return _("The tool server {name} failed ({name2}: {first}).").format(
-            name=server.name, name2=type(first).__name__, first=first
+        return _("The tool server {name} failed ({error_type}: {error}).").format(
+            name=server.name, error_type=type(first).__name__, error=first
         )
 
     async def _list(self, server: ToolServer) -> list[Any]:

@@ -347,9 +347,7 @@ class ProfileStore:
             ).fetchone()
         if row is None:
             raise NotFound(
-                _("The built-in {KIND_LABELS} profile is missing.").format(
-                    KIND_LABELS=_(KIND_LABELS[kind])
-                )
+                _("The built-in {kind} profile is missing.").format(kind=_(KIND_LABELS[kind]))
             )
         return _profile(row)
 

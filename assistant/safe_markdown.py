@@ -133,9 +133,7 @@ def _closing(text: str, opening: int, left: str, right: str) -> int | None:
 
 def _as_link(alt: str, url: str) -> str:
     label = plain(
-        _("image: {value} ({url})").format(value=alt.strip() or "untitled", url=url)
-        if url
-        else "image"
+        _("image: {alt} ({url})").format(alt=alt.strip() or "untitled", url=url) if url else "image"
     )
     if not url:
         return label

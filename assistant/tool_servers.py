@@ -344,7 +344,7 @@ class ToolServerStore:
                 f"SELECT {_COLUMNS} FROM mcp_servers WHERE name = ?", (name.strip(),)
             ).fetchone()
         if row is None:
-            raise NotFound(_("There is no tool server named {strip!r}.").format(strip=name.strip()))
+            raise NotFound(_("There is no tool server named {name!r}.").format(name=name.strip()))
         return _server(row)
 
     def save(self, draft: ServerDraft, server_id: int | None = None) -> ToolServer:
