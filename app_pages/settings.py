@@ -259,6 +259,7 @@ def _key_fields(prefix: str, source: str, key_name: str | None) -> None:
     )
 
 
+@ui.owner_only
 def _create_profile() -> None:
     svc = ui.services()
     state = st.session_state
@@ -294,6 +295,7 @@ def _create_profile() -> None:
         ui.refresh_models()
 
 
+@ui.owner_only
 def _save_profile(profile_id: int, confirmed: bool = False) -> None:
     svc = ui.services()
     state = st.session_state
@@ -325,12 +327,14 @@ def _save_profile(profile_id: int, confirmed: bool = False) -> None:
     ui.refresh_models()
 
 
+@ui.owner_only
 def _pick_model(profile_id: int) -> None:
     svc = ui.services()
     model = st.session_state.get(f"profile-{profile_id}-model")
     _attempt(lambda: svc.profiles.set_model(profile_id, model), _("Default model saved."))
 
 
+@ui.owner_only
 def _check(profile_id: int) -> None:
     svc = ui.services()
     try:
@@ -341,11 +345,13 @@ def _check(profile_id: int) -> None:
     st.session_state.setdefault(REPORTS_KEY, {})[profile_id] = report
 
 
+@ui.owner_only
 def _default_profile(profile_id: int | None) -> None:
     svc = ui.services()
     _attempt(lambda: svc.profiles.set_default(profile_id), _("Default endpoint changed."))
 
 
+@ui.owner_only
 def _delete_profile(profile_id: int) -> None:
     svc = ui.services()
     _cancel()
@@ -482,7 +488,24 @@ def _profile_actions(profile, default_id: int | None) -> None:
         _report(report)
 
 
+def _endpoints_read_only(svc) -> None:
+    """What a visitor sees of the endpoints: which exist, nothing to change or probe."""
+    ui.owner_only_notice()
+    default_id = svc.profiles.chosen_default_id()
+    for profile in svc.profiles.list():
+        effective = svc.endpoints.effective(profile)
+        facts = [_(KIND_LABELS[profile.kind]), endpoint_label(effective)]
+        if profile.kind != KIND_LOCAL and effective.model:
+            facts.append(effective.model)
+        name = plain(profile.name) + (_(" · default") if default_id == profile.id else "")
+        st.markdown(f"**{name}**")
+        st.caption(plain(" · ".join(facts)))
+
+
 def _endpoints_tab(svc) -> None:
+    if not ui.is_host_owner():
+        _endpoints_read_only(svc)
+        return
     st.caption(
         _(
             "Where answers come from. Keys are never stored: an endpoint names the "
@@ -657,6 +680,7 @@ def _server_draft(prefix: str, enabled: bool = True) -> ServerDraft:
     )
 
 
+@ui.owner_only
 def _add_server() -> None:
     svc = ui.services()
     if _attempt(
@@ -666,6 +690,7 @@ def _add_server() -> None:
             st.session_state[f"new-server-{field}"] = ""
 
 
+@ui.owner_only
 def _save_server(server_id: int, enabled: bool) -> None:
     svc = ui.services()
     prefix = f"server-{server_id}"
@@ -678,12 +703,14 @@ def _save_server(server_id: int, enabled: bool) -> None:
     _attempt(save, _("Saved; the server starts again with these settings."))
 
 
+@ui.owner_only
 def _toggle_server(server_id: int) -> None:
     svc = ui.services()
     enabled = bool(st.session_state.get(f"server-{server_id}-enabled"))
     _attempt(lambda: svc.tool_servers.set_enabled(server_id, enabled))
 
 
+@ui.owner_only
 def _check_server(server_id: int) -> None:
     svc = ui.services()
     server = svc.tool_servers.get(server_id)
@@ -691,6 +718,7 @@ def _check_server(server_id: int) -> None:
     st.session_state.setdefault(TOOL_CHECKS_KEY, {})[server_id] = listed
 
 
+@ui.owner_only
 def _delete_server(server_id: int) -> None:
     svc = ui.services()
     server = svc.tool_servers.get(server_id)
@@ -701,6 +729,7 @@ def _delete_server(server_id: int) -> None:
         st.session_state.pop(CONFIRM_KEY, None)
 
 
+@ui.owner_only
 def _import_servers() -> None:
     svc = ui.services()
     upload = st.session_state.get("servers-file")
@@ -731,18 +760,35 @@ def _import_servers() -> None:
     st.session_state["servers-json"] = ""
 
 
+@ui.owner_only
 def _change_default_tools(keys: list[str]) -> None:
     toolbox = ui.services().turns.toolbox
     chosen = ui.read_tool_choices("default-tools", keys, toolbox.default())
     _attempt(lambda: toolbox.set_default(chosen))
 
 
+@ui.owner_only
 def _change_step_limit() -> None:
     toolbox = ui.services().turns.toolbox
     _attempt(lambda: toolbox.set_step_limit(int(st.session_state["tool-step-limit"])))
 
 
+def _tools_read_only(svc) -> None:
+    """What a visitor sees of the tool servers: their names and whether they are on."""
+    ui.owner_only_notice()
+    servers = svc.tool_servers.list()
+    if not servers:
+        st.caption(_("No tool servers yet."))
+    for server in servers:
+        state = _("on") if server.enabled else _("off")
+        st.markdown(f"**{plain(server.name)}** · {state}")
+    st.caption(_("Choose the tools of a chat in its sidebar, under Tools for this chat."))
+
+
 def _tools_tab(svc) -> None:
+    if not ui.is_host_owner():
+        _tools_read_only(svc)
+        return
     st.caption(
         _(
             "Model Context Protocol (MCP) servers give the model tools: a clock, "

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from assistant.door import parse_allowed_hosts, split_host
 from assistant.errors import ConfigError
 from assistant.i18n import _
 
@@ -50,6 +51,7 @@ SETTING_NAMES = (
     "ASSISTANT_WORKERS",
     "ASSISTANT_DB_BUSY_TIMEOUT",
     "ASSISTANT_LOG_LEVEL",
+    "ASSISTANT_ALLOWED_HOSTS",
 )
 
 
@@ -72,6 +74,8 @@ class Settings:
     workers: int
     log_level: str
     db_busy_timeout: float = 5.0  # seconds a write waits for another program's lock
+    # Names besides this machine's own that browsers may use to reach the app (`door.py`).
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def model(self) -> str:
@@ -178,6 +182,22 @@ def _number(name: str, raw: str | None, default: float, kind: type, lo: float, h
     return value
 
 
+def _allowed_hosts(raw: str | None) -> tuple[str, ...]:
+    """ASSISTANT_ALLOWED_HOSTS as names; an entry that is not a host name is refused (a typo
+    must not silently leave a LAN locked out, nor widen the door)."""
+    names = parse_allowed_hosts(raw)
+    entries = (raw or "").replace(",", " ").split()
+    if len(names) != len(entries):
+        bad = next(e for e in entries if e != "*" and split_host(e.lstrip(".")) is None)
+        raise ConfigError(
+            _(
+                "ASSISTANT_ALLOWED_HOSTS must list host names or addresses (such as "
+                "chat.example.org, .example.org or 192.168.1.20), got {entry!r}."
+            ).format(entry=bad)
+        )
+    return names
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None
 ) -> Settings:
@@ -255,4 +275,5 @@ def load_settings(
         db_busy_timeout=_number(
             "ASSISTANT_DB_BUSY_TIMEOUT", get("ASSISTANT_DB_BUSY_TIMEOUT"), 5.0, float, 0.05, 600
         ),
+        allowed_hosts=_allowed_hosts(get("ASSISTANT_ALLOWED_HOSTS")),
     )

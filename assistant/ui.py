@@ -24,6 +24,7 @@ from assistant import i18n, textsearch, transcript
 from assistant.app_settings import AUTOMATIC, LANGUAGE_KEY, THEME_KEY
 from assistant.chat_settings import PARAM_SPECS
 from assistant.config import SETTING_NAMES, load_settings
+from assistant.door import Door, Visit, owner_only_reason
 from assistant.errors import AppError, ConfigError, InvalidInput, ProviderError, StorageError
 from assistant.i18n import N_, _, ngettext, number
 from assistant.parts import ATTACHMENT, REASONING, TEXT, TOOL_CALL, TOOL_RESULT, Part
@@ -107,6 +108,84 @@ def services() -> Services:
         st.caption(_("Fix the setting and reload the page; nothing was written."))
         st.stop()
         raise  # st.stop() raises; this line is for type checkers
+
+
+# -- the door ---------------------------------------------------------------------------------
+
+OWNER_STATE = "door_owner"  # this browser session is the host's owner (door.Door.is_owner)
+
+
+def _client_visit() -> Visit | None:
+    """This session's websocket handshake; None when no browser is behind the run (AppTest, a
+    bare script run), which is the owner's own code."""
+    from streamlit import config, runtime
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    # AppTest stands a mock in for the server, and says so in this option (patched on
+    # `config`, not on `st.get_option`).
+    if ctx is None or not runtime.exists() or config.get_option("global.appTest"):
+        return None
+    client = runtime.get_instance().get_client(ctx.session_id)
+    context = getattr(client, "client_context", None)
+    if context is None:  # a session without a handshake: nothing to trust
+        return Visit(host=None, origin=None, peer=None)
+    return Visit.from_handshake(context.headers, context.remote_ip)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _door(inputs: tuple[tuple[str, str], ...], server_address: str | None) -> Door:
+    try:
+        allowed = load_settings(environ=dict(inputs), secrets={}).allowed_hosts
+    except ConfigError:  # the page says what is wrong; meanwhile only this machine's names
+        allowed = ()
+    return Door(allowed, server_address)
+
+
+def guard_door() -> None:
+    """First in every page run, before anything is read or written: a browser that reached the
+    app under a foreign name or from another site's page gets one sentence and nothing else;
+    whether this session is the host's owner is noted for the pages (`is_host_owner`)."""
+    visit = _client_visit()
+    if visit is None:
+        st.session_state.setdefault(OWNER_STATE, True)
+        return
+    secrets, _problem = read_secrets()
+    door = _door(_settings_inputs(secrets), st.get_option("server.address"))
+    refusal = door.refusal(visit)
+    if refusal is None:
+        st.session_state[OWNER_STATE] = door.is_owner(visit)
+        return
+    log.warning("refused a browser session: host=%r origin=%r", visit.host, visit.origin)
+    i18n.pin(browser_language())
+    st.set_page_config(page_title=_("Assistant"), page_icon=APP_ICON)
+    st.error(plain(refusal), icon=":material/block:")
+    st.stop()
+
+
+def is_host_owner() -> bool:
+    """This browser may change what runs programs or names secrets (endpoints, key sources,
+    tool servers): a browser on this machine that came straight in."""
+    return bool(st.session_state.get(OWNER_STATE, False))
+
+
+def owner_only(callback: Callable[..., None]) -> Callable[..., None]:
+    """A widget callback that changes the host's programs or secrets: refused (a notice) for
+    anyone but the host's owner, even if a forged message reaches it."""
+
+    @functools.wraps(callback)
+    def guarded(*args: Any, **kwargs: Any) -> None:
+        if not is_host_owner():
+            log.warning("refused %s from a visitor", callback.__name__)
+            notify(owner_only_reason(), "error")
+            return
+        callback(*args, **kwargs)
+
+    return guarded
+
+
+def owner_only_notice() -> None:
+    """Where the host's controls would be, for a visitor: why they are read-only."""
+    st.info(owner_only_reason(), icon=":material/lock:")
 
 
 # -- language and theme -----------------------------------------------------------------------

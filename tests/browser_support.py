@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import wait_until, without_auto_titles
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -28,6 +28,10 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
 ]
 TIMEOUT_MS = 30_000
+# Playwright's `expect` waits 5 s by default: a first page of a new browser, or any page on a
+# 2-core machine busy with other work, can take longer. A check that passes returns at once.
+EXPECT_TIMEOUT_MS = 20_000
+expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
 
 def free_port() -> int:
@@ -53,6 +57,7 @@ class StreamlitServer:
         log_path: Path,
         script: str = "app.py",
         auto_titles: bool = False,
+        address: str = "127.0.0.1",
     ) -> None:
         if not auto_titles and env.get("SQLITE_DB_PATH"):
             # A title request after each first answer would take the fake server's scripted
@@ -72,7 +77,7 @@ class StreamlitServer:
                 "--server.port",
                 str(self.port),
                 "--server.address",
-                "127.0.0.1",
+                address,
                 "--server.headless",
                 "true",
             ],
