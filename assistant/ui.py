@@ -151,12 +151,12 @@ def guard_door() -> None:
         return
     secrets, _problem = read_secrets()
     door = _door(_settings_inputs(secrets), st.get_option("server.address"))
-    refusal = door.refusal(visit)
-    if refusal is None:
+    if door.refusal(visit) is None:
         st.session_state[OWNER_STATE] = door.is_owner(visit)
         return
     log.warning("refused a browser session: host=%r origin=%r", visit.host, visit.origin)
-    i18n.pin(browser_language())
+    i18n.pin(browser_language())  # the sentence in the browser's language (no database read)
+    refusal = door.refusal(visit) or ""
     st.set_page_config(page_title=_("Assistant"), page_icon=APP_ICON)
     st.error(plain(refusal), icon=":material/block:")
     st.stop()

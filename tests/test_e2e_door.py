@@ -78,8 +78,15 @@ def playwright_chromium():
         yield playwright.chromium
 
 
-def new_page(browser: Browser) -> Page:
-    page = browser.new_context(viewport={"width": 1200, "height": 900}, locale="en-US").new_page()
+def shots(tmp_path: Path) -> Path:
+    """Screenshots go to $E2E_SCREENSHOTS when it is set, never into the repository."""
+    folder = Path(os.environ.get("E2E_SCREENSHOTS") or tmp_path / "shots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def new_page(browser: Browser, locale: str = "en-US") -> Page:
+    page = browser.new_context(viewport={"width": 1200, "height": 900}, locale=locale).new_page()
     page.set_default_timeout(TIMEOUT_MS)
     return page
 
@@ -93,6 +100,7 @@ def test_a_page_under_a_foreign_name_that_resolves_here_gets_one_sentence(
         page = new_page(rebinding)
         page.goto(f"http://evil.example:{app.port}/")
         expect(page.get_by_text(FOREIGN)).to_be_visible()
+        page.screenshot(path=shots(tmp_path) / "door-foreign-name.png")
         expect(page.get_by_text("evil.example")).to_have_count(1)  # the name, in the sentence
         # Nothing else: no history, no navigation, no chat input, no settings.
         assert SECRET_TITLE not in page.content()
@@ -226,8 +234,10 @@ def test_a_visitor_on_the_network_can_chat_but_not_change_what_runs_on_the_host(
         page.goto(f"http://{host_ip}:{app.port}/settings")
         page.get_by_role("tab", name="Endpoints").click()
         expect(page.get_by_text(OWNER_ONLY).first).to_be_visible()
+        expect(page.get_by_text("OpenAI", exact=True).first).to_be_visible()  # listed, read-only
         page.get_by_role("tab", name="Tools").click()
         expect(page.get_by_text(OWNER_ONLY).nth(1)).to_be_visible()
+        page.screenshot(path=shots(tmp_path) / "door-visitor-tools.png")
         for control in (
             "Add an OpenAI-compatible endpoint",
             "Add a tool server",
@@ -243,6 +253,16 @@ def test_a_visitor_on_the_network_can_chat_but_not_change_what_runs_on_the_host(
         mine.get_by_role("tab", name="Endpoints").click()
         expect(mine.get_by_text("Add an OpenAI-compatible endpoint")).to_be_visible()
         expect(mine.get_by_text(OWNER_ONLY)).to_have_count(0)
+        # A Chinese visitor reads the same in Chinese.
+        chinese = new_page(visitor, locale="zh-CN")
+        chinese.goto(f"http://{host_ip}:{app.port}/settings")
+        chinese.get_by_role("tab", name="端点").click()
+        expect(chinese.get_by_text("只有运行本应用的那台电脑上的浏览器").first).to_be_visible()
+        expect(chinese.get_by_text("OpenAI", exact=True).first).to_be_visible()  # listed
+        chinese.screenshot(path=shots(tmp_path) / "door-visitor-endpoints-zh.png")
+        chinese.goto(f"http://not-allowed.test:{app.port}/")
+        expect(chinese.get_by_text("本应用不响应名称")).to_be_visible()
+        chinese.screenshot(path=shots(tmp_path) / "door-foreign-name-zh.png")
     finally:
         visitor.close()
         owner.close()
