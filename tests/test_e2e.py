@@ -156,7 +156,9 @@ def test_embedded_model_answers_hello_with_no_key_and_no_network(browser, tmp_pa
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         page.goto(app.url)
-        expect(page.get_by_text("small offline demo model")).to_be_visible()
+        # The first page of a start loads the model: seconds on a quiet machine, far more on a
+        # busy one.
+        expect(page.get_by_text("small offline demo model")).to_be_visible(timeout=120_000)
         send(page, "Hello")
         caption = answers(page).nth(1).get_by_text("SmolLM2-135M-Instruct")
         expect(caption).to_contain_text("Embedded model · Helpful assistant")
