@@ -98,18 +98,20 @@ class JsonLineRepair:
     a character or an escape). `breaks`: the bytes that end a line."""
 
     def __init__(self, breaks: bytes = b"\n") -> None:
-        self._pending = b""
-        self._breaks = breaks
+        self._pending: list[bytes] = []  # a line in pieces (a long one is not copied per piece)
+        self._breaks = [breaks[i : i + 1] for i in range(len(breaks))]
         self._line = re.compile(b"[^" + re.escape(breaks) + b"]*[" + re.escape(breaks) + b"]")
 
     def feed(self, data: bytes) -> bytes:
-        data = self._pending + data
-        end = max(data.rfind(self._breaks[i : i + 1]) for i in range(len(self._breaks))) + 1
-        self._pending = data[end:]
-        lines = self._line.findall(data, 0, end)
-        return b"".join(repaired_json(line) for line in lines)
+        end = max(data.rfind(b) for b in self._breaks) + 1
+        if not end:
+            self._pending.append(data)
+            return b""
+        lines = b"".join([*self._pending, data[:end]])
+        self._pending = [data[end:]] if end < len(data) else []
+        return b"".join(repaired_json(line) for line in self._line.findall(lines))
 
     def flush(self) -> bytes:
         """The last line, which had no line break (the end of a JSON body)."""
-        rest, self._pending = self._pending, b""
+        rest, self._pending = b"".join(self._pending), []
         return repaired_json(rest) if rest else b""
