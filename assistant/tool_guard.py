@@ -24,7 +24,6 @@ Standard library only, started with `-I -S`: it costs one small interpreter star
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sys
@@ -87,8 +86,11 @@ class Guard:
     def signal_group(self, signum: int) -> None:
         if self.child is None:
             return
-        with contextlib.suppress(ProcessLookupError, PermissionError):  # gone already
+        # Not contextlib.suppress: importing contextlib adds to every server's start.
+        try:  # noqa: SIM105
             os.killpg(self.child, signum)
+        except (ProcessLookupError, PermissionError):  # gone already
+            pass
 
     def forward(self, reading: int) -> None:
         """The server's stdout to ours, repaired line by line, until it closes."""
