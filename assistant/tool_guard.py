@@ -125,7 +125,7 @@ def _write(data: bytes) -> bool:
     return True
 
 
-def die_with(parent: int, guard: Guard) -> bool:
+def die_with(parent: int) -> bool:
     """Ask to be signalled when the parent dies; False when it is gone already."""
     if sys.platform.startswith("linux"):
         import ctypes
@@ -151,7 +151,7 @@ def main(argv: list[str]) -> int:
     guard = Guard()
     for signum in _STOP_SIGNALS:
         signal.signal(signum, guard.stop)
-    if not die_with(int(argv[0]), guard):
+    if not die_with(int(argv[0])):
         return 1
     try:
         reading = guard.start(argv[1:])
