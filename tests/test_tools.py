@@ -526,3 +526,17 @@ def test_close_stops_running_and_starting_servers_and_their_children_at_once(sto
         "The tool server stuck was stopped before it started.",
         "The app is shutting down; tools are not available.",
     )
+
+
+def test_the_guard_starts_nothing_when_the_app_is_gone_already(tmp_path):
+    """The app died between starting the guard and the guard asking for the parent-death
+    signal (the parent it was given is not its parent any more): the server never starts."""
+    from assistant.mcp_hub import GUARD
+
+    witness = tmp_path / "started"
+    server = [sys.executable, "-c", f"open({str(witness)!r}, 'w')"]
+    other = subprocess.run([sys.executable, "-I", "-S", str(GUARD), "1", *server], timeout=30)
+    assert other.returncode == 1 and not witness.exists()
+    ours = subprocess.run([sys.executable, "-I", "-S", str(GUARD), str(os.getpid()), *server],
+                          timeout=30)  # fmt: skip
+    assert ours.returncode == 0 and witness.exists()
