@@ -605,7 +605,7 @@ def _defaults_tab(svc) -> None:
 
 # -- tools (MCP servers) ---------------------------------------------------------------------
 
-TOOL_CHECKS_KEY = "tool_server_checks"  # server id -> its tools, or why it cannot be used
+TOOL_CHECKS_KEY = "tool_server_checks"  # ids of the servers whose Check button was pressed
 TRANSPORT_LABELS = {STDIO: N_("Command (stdio)"), HTTP: N_("URL (Streamable HTTP)")}
 
 
@@ -714,8 +714,8 @@ def _toggle_server(server_id: int) -> None:
 def _check_server(server_id: int) -> None:
     svc = ui.services()
     server = svc.tool_servers.get(server_id)
-    listed = svc.turns.toolbox.listing(server, fresh=True)
-    st.session_state.setdefault(TOOL_CHECKS_KEY, {})[server_id] = listed
+    svc.turns.toolbox.check(server)  # in the background: the page shows "Checking…" meanwhile
+    st.session_state.setdefault(TOOL_CHECKS_KEY, set()).add(server_id)
 
 
 @ui.owner_only
@@ -785,6 +785,23 @@ def _tools_read_only(svc) -> None:
     st.caption(_("Choose the tools of a chat in its sidebar, under Tools for this chat."))
 
 
+def _check_result(svc, server) -> None:
+    """What the Check button found: the tools, why the server cannot be used, or (while it
+    starts, which may take its whole connect timeout) that it is being checked."""
+    listed = svc.turns.toolbox.listing(server, wait=False)
+    if listed is None:
+        st.caption(_("Checking…"))
+        ui.watch_tool_servers([server])
+    elif isinstance(listed, str):
+        st.error(plain(listed), icon=":material/error:")
+    else:
+        counted = ngettext("{count} tool.", "{count} tools.", len(listed))
+        st.success(counted.format(count=len(listed)), icon=":material/check:")
+        for info in listed:
+            st.markdown(f"**{plain(info.name)}**: {plain(info.description)}")
+            st.code(json.dumps(info.input_schema, indent=2), language="json")
+
+
 def _tools_tab(svc) -> None:
     if not ui.is_host_owner():
         _tools_read_only(svc)
@@ -797,7 +814,7 @@ def _tools_tab(svc) -> None:
             "name the variable that holds them."
         )
     )
-    checks = st.session_state.get(TOOL_CHECKS_KEY, {})
+    checks = st.session_state.get(TOOL_CHECKS_KEY, set())
     for server in svc.tool_servers.list():
         prefix = f"server-{server.id}"
         title = plain(f"{server.name} · {server.where}")
@@ -814,15 +831,8 @@ def _tools_tab(svc) -> None:
             )
             if _confirming("server", server.id, question, _("Delete"), _delete_server):
                 continue
-            listed = checks.get(server.id)
-            if isinstance(listed, str):
-                st.error(plain(listed), icon=":material/error:")
-            elif listed is not None:
-                st.success(f"{len(listed)} tool{'s' if len(listed) != 1 else ''}.",
-                           icon=":material/check:")  # fmt: skip
-                for info in listed:
-                    st.markdown(f"**{plain(info.name)}**: {plain(info.description)}")
-                    st.code(json.dumps(info.input_schema, indent=2), language="json")
+            if server.id in checks:
+                _check_result(svc, server)
             _server_fields(prefix, server)
             st.button(_("Save"), key=f"{prefix}-save", on_click=_save_server,
                       args=(server.id, server.enabled))  # fmt: skip

@@ -9,22 +9,36 @@ deadline, so no call can hang an answer: past its timeout it is a result saying 
 Every failure is one sentence (`ToolServerError`): the command was not found, the process
 exited (with the last line it wrote to stderr), the connection was refused, the credentials
 were refused (401/403), or no answer came in time.
+
+A stdio server runs under `tool_guard` (POSIX): it dies with the app, even after `kill -9`,
+and its children with it. What a server sends is repaired before the SDK parses it (a lone
+surrogate, bytes that are not UTF-8, a raw control character would make the SDK drop the whole
+message and the call would wait for its timeout): by the guard on stdio, in the HTTP client's
+response hook on Streamable HTTP; the result's text is then `repaired`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import json
 import logging
+import os
+import shutil
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import CancelledError as FutureCancelled
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from assistant.clean_text import JsonLineRepair, repaired
 from assistant.errors import AppError
 from assistant.i18n import _
 from assistant.tool_servers import (
@@ -39,7 +53,9 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 20.0
 CALL_TIMEOUT_S = 60.0
+CLOSE_TIMEOUT_S = 5.0  # at exit: how long running servers get to end on their own
 RESULT_LIMIT_CHARS = 20_000  # a tool result longer than this is cut (and says so) for the model
+GUARD = Path(__file__).with_name("tool_guard.py")
 
 
 class ToolServerError(AppError):
@@ -80,6 +96,7 @@ class _Connection:
     stderr: Any = None
     http: Any = None  # the HTTP client of a Streamable HTTP server (closed with the connection)
     http_status: int | None = None  # the last error status it answered (the SDK drops it)
+    scope: Any = None  # the anyio cancel scope around the connection: cancelled to stop a start
 
     @property
     def alive(self) -> bool:
@@ -102,6 +119,7 @@ class McpHub:
         self._thread = threading.Thread(target=self._loop.run_forever, name="mcp", daemon=True)
         self._thread.start()
         self._connections: dict[str, _Connection] = {}
+        self._waiting: set[Future] = set()  # the calls in flight, let go of at close
         self._closed = False
         atexit.register(self.close)
 
@@ -129,23 +147,36 @@ class McpHub:
         """Close a server's connection (its settings changed); the next use starts it again."""
         connection = self._connections.pop(server_name.lower(), None)
         if connection is not None and not self._closed:
-            self._loop.call_soon_threadsafe(connection.closing.set)
+            self._loop.call_soon_threadsafe(_stop, connection)
 
     def close(self) -> None:
-        """Stop every server (at exit, or when the services are replaced)."""
+        """Stop every server (at exit, or when the services are replaced).
+
+        Running servers get their stdin closed and up to CLOSE_TIMEOUT_S to end (the SDK kills
+        them after 2 s); a server still starting has nothing to finish and is stopped at once.
+        Then the loop's thread ends, and with it (on Linux) every guard's parent thread: a
+        server the SDK could not stop in time gets SIGTERM from its guard all the same.
+        """
         if self._closed:
             return
         self._closed = True
-        for connection in list(self._connections.values()):
-            self._loop.call_soon_threadsafe(connection.closing.set)
-        tasks = [c.task for c in self._connections.values() if c.task is not None]
-        if tasks:
-            waiting = asyncio.run_coroutine_threadsafe(_wait_all(tasks), self._loop)
+        connections = list(self._connections.values())
+        running = [c.task for c in connections if c.task is not None and c.client is not None]
+        for connection in connections:
+            self._loop.call_soon_threadsafe(_stop, connection)
+        if running:
+            waiting = asyncio.run_coroutine_threadsafe(
+                _wait_all(running, CLOSE_TIMEOUT_S), self._loop
+            )
             try:
-                waiting.result(5)
+                waiting.result(CLOSE_TIMEOUT_S + 1)
             except Exception:  # closing: nothing left to tell anyone
                 log.warning("MCP servers did not all stop in time")
         self._loop.call_soon_threadsafe(self._loop.stop)
+        if threading.current_thread() is not self._thread:
+            self._thread.join(2)
+        for future in list(self._waiting):  # nothing will answer them now
+            future.cancel()
 
     # -- inside the loop -------------------------------------------------------------------
 
@@ -154,6 +185,7 @@ class McpHub:
             coroutine.close()
             raise ToolServerError(_("The app is shutting down; tools are not available."))
         future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        self._waiting.add(future)
         try:
             return future.result(timeout)
         except (FutureTimeout, TimeoutError):
@@ -163,21 +195,27 @@ class McpHub:
                     name=server.name, timeout=timeout
                 )
             ) from None
+        except FutureCancelled:  # closed meanwhile
+            raise ToolServerError(_("The app is shutting down; tools are not available.")) from None
+        finally:
+            self._waiting.discard(future)
 
     async def _connection(self, server: ToolServer) -> _Connection:
+        if self._closed:  # asked just before the close: nothing new starts now
+            raise ToolServerError(_("The app is shutting down; tools are not available."))
         key = server.name.lower()
         connection = self._connections.get(key)
         if connection is not None and connection.server != server:
-            connection.closing.set()  # its settings changed
+            _stop(connection)  # its settings changed
             connection = None
-        if connection is None or (connection.task is not None and connection.task.done()):
+        if connection is None or connection.closing.is_set() or _ended(connection):
             connection = _Connection(server)
             self._connections[key] = connection
             connection.task = asyncio.ensure_future(self._hold(connection))
         try:
             await asyncio.wait_for(connection.ready.wait(), self.connect_timeout)
         except TimeoutError:
-            connection.closing.set()
+            _stop(connection)  # a server stuck starting is stopped; the next use starts anew
             raise ToolServerError(
                 _("The tool server {name} did not start within {connect_timeout:.0f} s.").format(
                     name=server.name, connect_timeout=self.connect_timeout
@@ -191,16 +229,18 @@ class McpHub:
 
     async def _hold(self, connection: _Connection) -> None:
         """Open the connection, keep it until asked to close, then close it in this task."""
+        import anyio
         from mcp import Client  # imported on first use: the chat page does not need it
 
         server = connection.server
         try:
-            target = self._target(connection)
-            async with Client(target, read_timeout_seconds=self.call_timeout) as client:
-                connection.client = client
-                connection.ready.set()
-                log.info("tool server %s connected", server.name)
-                await connection.closing.wait()
+            with anyio.CancelScope() as connection.scope:
+                target = self._target(connection)
+                async with Client(target, read_timeout_seconds=self.call_timeout) as client:
+                    connection.client = client
+                    connection.ready.set()
+                    log.info("tool server %s connected", server.name)
+                    await connection.closing.wait()
         except BaseException as exc:  # every failure becomes one sentence
             if isinstance(exc, asyncio.CancelledError) and connection.closing.is_set():
                 return
@@ -215,7 +255,6 @@ class McpHub:
                 await connection.http.aclose()
 
     def _target(self, connection: _Connection) -> Any:
-        from mcp import StdioServerParameters
         from mcp.client.stdio import stdio_client
         from mcp.client.streamable_http import streamable_http_client
 
@@ -234,11 +273,7 @@ class McpHub:
                         them="it" if len(missing) == 1 else "them",
                     )
                 )
-            params = StdioServerParameters(
-                command=server.command or "",
-                args=list(server.args),
-                env=child_environment(server, environ, secrets),
-            )
+            params = _guarded(server, child_environment(server, environ, secrets))
             # Closed when the connection ends (in `_hold`); its last line explains an exit.
             connection.stderr = tempfile.TemporaryFile(  # noqa: SIM115
                 "w+", encoding="utf-8", errors="replace"
@@ -256,16 +291,18 @@ class McpHub:
             )
         import httpx2
 
-        async def note_status(response: Any) -> None:
+        async def on_response(response: Any) -> None:
             if response.status_code >= 400:
                 connection.http_status = response.status_code
+            _repair_body(response, httpx2)
 
         headers = {server.header_name: value} if server.header_name and value else {}
         connection.http = httpx2.AsyncClient(
-            headers=headers,
+            # Uncompressed, so that what arrives can be repaired as it streams.
+            headers={**headers, "Accept-Encoding": "identity"},
             # The SDK's own defaults: a server may hold an event stream open for minutes.
             timeout=httpx2.Timeout(30.0, read=300.0),
-            event_hooks={"response": [note_status]},
+            event_hooks={"response": [on_response]},
         )
         return streamable_http_client(server.url or "", http_client=connection.http)
 
@@ -276,10 +313,7 @@ class McpHub:
             if isinstance(leaf, ToolServerError):
                 return str(leaf)
             if isinstance(leaf, FileNotFoundError) and server.transport == STDIO:
-                return _(
-                    "The command {command!r} of the tool server {name} was not found. "
-                    "Install it, or give its full path."
-                ).format(command=server.command, name=server.name)
+                return _not_found(server)
             status = getattr(getattr(leaf, "response", None), "status_code", None)
             status = status or connection.http_status
             if status in (401, 403):
@@ -354,12 +388,92 @@ class McpHub:
         if connection.stderr is not None:
             await asyncio.sleep(0.1)  # let its last words reach the file
         reason = self._explain(connection, exc)
-        connection.closing.set()
+        _stop(connection)
         return reason
 
 
-async def _wait_all(tasks: list[asyncio.Task]) -> None:
-    await asyncio.wait(tasks, timeout=5)
+async def _wait_all(tasks: list[asyncio.Task], timeout: float) -> None:
+    await asyncio.wait(tasks, timeout=timeout)
+
+
+def _ended(connection: _Connection) -> bool:
+    return connection.task is not None and connection.task.done()
+
+
+def _stop(connection: _Connection) -> None:
+    """In the loop: end a connection; one still starting is cancelled (the SDK then stops its
+    process), since it may never answer and would never see `closing`."""
+    connection.closing.set()
+    if connection.client is None and connection.scope is not None:
+        connection.scope.cancel()
+        # Whoever waits for it hears now, not after the SDK's 2 s for the process to end.
+        connection.problem = connection.problem or _(
+            "The tool server {name} was stopped before it started."
+        ).format(name=connection.server.name)
+        connection.ready.set()
+
+
+def _not_found(server: ToolServer) -> str:
+    return _(
+        "The command {command!r} of the tool server {name} was not found. "
+        "Install it, or give its full path."
+    ).format(command=server.command, name=server.name)
+
+
+def _guarded(server: ToolServer, extra_env: dict[str, str]) -> Any:
+    """The SDK's parameters to start `server` under the guard (see tool_guard.py).
+
+    The command is looked up on the PATH the server will get, here: the guard always exists,
+    so a missing command would otherwise be an exit instead of "not found"."""
+    from mcp import StdioServerParameters
+    from mcp.client.stdio import get_default_environment
+
+    env = get_default_environment() | extra_env
+    command = shutil.which(server.command or "", path=env.get("PATH", os.defpath))
+    if command is None:
+        raise ToolServerError(_not_found(server))
+    if os.name != "posix":  # no process groups or parent-death signal to lean on
+        return StdioServerParameters(
+            command=command, args=list(server.args), env=extra_env, encoding_error_handler="replace"
+        )
+    return StdioServerParameters(
+        command=sys.executable,
+        args=["-I", "-S", str(GUARD), str(os.getpid()), command, *server.args],
+        env=extra_env,
+        encoding_error_handler="replace",
+    )
+
+
+def _repair_body(response: Any, httpx2: Any) -> None:
+    """Before anything reads it, the response's body is set to stream through `repaired_json`
+    (JSON bodies, and event streams whose `data:` lines are JSON). In the client's response
+    hook, so it holds for every transport, proxies included."""
+    if response.headers.get("content-encoding", "identity").lower() == "identity":
+        response.stream = _repaired_stream_type(httpx2)(response.stream)
+
+
+@functools.cache
+def _repaired_stream_type(httpx2: Any) -> type:
+    class RepairedStream(httpx2.AsyncByteStream):
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+
+        @property
+        def elapsed(self) -> Any:  # what httpx reads for `response.elapsed`
+            return getattr(self._inner, "elapsed", None)
+
+        async def __aiter__(self):
+            repair = JsonLineRepair(b"\r\n")
+            async for chunk in self._inner:
+                if out := repair.feed(chunk):
+                    yield out
+            if rest := repair.flush():
+                yield rest
+
+        async def aclose(self) -> None:
+            await self._inner.aclose()
+
+    return RepairedStream
 
 
 def _leaves(exc: BaseException):
@@ -379,7 +493,7 @@ def _last_line(stream: Any) -> str:
         lines = [line.strip() for line in stream.read().splitlines() if line.strip()]
     except (OSError, ValueError):
         return ""
-    return lines[-1][:300] if lines else ""
+    return repaired(lines[-1][:300]) if lines else ""
 
 
 def _schema(value: Any) -> dict[str, Any]:
@@ -406,9 +520,9 @@ def _outcome(result: Any) -> ToolOutcome:
             text = getattr(getattr(block, "resource", None), "text", None)
             texts.append(text) if isinstance(text, str) else notes.append("[a file, not shown]")
     structured = getattr(result, "structured_content", None)
-    text = "\n".join(texts)
+    text = repaired("\n".join(texts))
     if not text and structured is not None:
-        text = json.dumps(structured, ensure_ascii=False, indent=2)
+        text = repaired(json.dumps(structured, ensure_ascii=False, indent=2))
     if notes:
         text = "\n".join(filter(None, [text, *notes]))
     return ToolOutcome(text, bool(result.is_error), structured, 0.0, tuple(notes))

@@ -123,22 +123,33 @@ class Toolbox:
 
     # -- what servers offer ------------------------------------------------------------------
 
-    def listing(self, server: ToolServer, fresh: bool = False) -> list[ToolInfo] | str:
-        """A server's tools, or the sentence saying why it cannot be used.
+    def listing(self, server: ToolServer, wait: bool = True) -> list[ToolInfo] | str | None:
+        """A server's tools, the sentence saying why it cannot be used, or None: not listed
+        yet and `wait` is False (it is being listed in the background).
 
         Read once, then kept: past `TOOLS_CACHE_S` the kept list is still given at once and
-        asked for again in the background, so a page run or an answer waits for a server only
-        the first time (a server that hangs cannot stall the sidebar every minute). `fresh`
-        (the Check button) asks now.
+        asked for again in the background, so an answer waits for a server only the first
+        time (a server that hangs cannot stall it every minute). A page never waits
+        (`wait=False`): a server may take its whole connect timeout to start, or never start.
         """
         key = server.name.lower()
         with self._lock:
             cached = self._listed.get(key)
-        if not fresh and cached is not None and cached[1] == server:
+        if cached is not None and cached[1] == server:
             if time.monotonic() - cached[0] >= TOOLS_CACHE_S:
                 self._refresh_later(server)
             return cached[2]
+        if not wait:
+            self._refresh_later(server)
+            return None
         return self._list_now(server)
+
+    def check(self, server: ToolServer) -> None:
+        """Forget what the server listed and list it again in the background (the Check
+        button): `listing(server, wait=False)` is None until the new answer is in."""
+        with self._lock:
+            self._listed.pop(server.name.lower(), None)
+        self._refresh_later(server)
 
     def _list_now(self, server: ToolServer) -> list[ToolInfo] | str:
         try:
@@ -159,16 +170,21 @@ class Toolbox:
             target=self._list_now, args=(server,), name="tool-list", daemon=True
         ).start()
 
-    def available(self) -> list[tuple[ToolServer, list[ToolInfo] | str]]:
-        return [(server, self.listing(server)) for server in self.servers.enabled()]
+    def available(self, wait: bool = True) -> list[tuple[ToolServer, list[ToolInfo] | str | None]]:
+        """Each enabled server with its `listing` (None: still starting, when not `wait`)."""
+        return [(server, self.listing(server, wait)) for server in self.servers.enabled()]
 
     def for_chat(self, conversation_id: int | None) -> list[ChatTool]:
+        """The chat's tools, for an answer: it waits for the servers they come from to start
+        (only those: a stuck server the chat does not use holds nothing up)."""
         chosen = self.chosen(conversation_id)
         if not chosen:
             return []
+        used = {key.split("/", 1)[0] for key in chosen}
         tools = []
-        for server, listed in self.available():
-            if isinstance(listed, str):
+        for server in self.servers.enabled():
+            listed = self.listing(server) if server.name in used else None
+            if not isinstance(listed, list):
                 continue
             for info in listed:
                 if info.key in chosen:

@@ -50,6 +50,7 @@ QUERY_MESSAGE = "m"  # jump to this message in the open conversation
 QUERY_SEARCH = "q"  # the conversations page's search box
 SIDEBAR_CONVERSATIONS = 50
 MODELS_CACHE_SECONDS = 600  # an endpoint's model list is asked for again after this long
+TOOLS_POLL_S = 1.0  # how often a page looks whether the tool servers it waits for are ready
 
 
 def local_model_note(model: str | None) -> str:
@@ -899,12 +900,17 @@ def tool_choices(
     """A toggle and an approval policy per tool of the enabled servers; returns the tool keys
     drawn. A server that cannot be used says why in one line."""
     keys: list[str] = []
-    available = svc.turns.toolbox.available() if svc.turns.toolbox else []
+    # Never waits: a server still starting is said so, and the page is drawn again when it is.
+    available = svc.turns.toolbox.available(wait=False) if svc.turns.toolbox else []
     if not available:
         st.caption(_("No tool servers yet: add one in Settings › Tools."))
         return keys
+    starting = [server for server, listed in available if listed is None]
     for server, listed in available:
         st.markdown(f"**{plain(server.name)}**")
+        if listed is None:
+            st.caption(_("Starting… its tools appear here when it is ready."))
+            continue
         if isinstance(listed, str):
             st.caption(plain(listed))
             continue
@@ -930,7 +936,19 @@ def tool_choices(
                     on_change=on_change,
                     width=170,
                 )
+    if starting:
+        watch_tool_servers(starting)
     return keys
+
+
+@st.fragment(run_every=TOOLS_POLL_S)
+def watch_tool_servers(servers: list[Any]) -> None:
+    """Servers were still starting when the page was drawn: draw it again as soon as one of
+    them has answered (its tools, or why it cannot be used), so a quick server is not held up
+    by a slow one. The fragment itself draws nothing."""
+    toolbox = services().turns.toolbox
+    if toolbox is None or any(toolbox.listing(s, wait=False) is not None for s in servers):
+        st.rerun(scope="app")
 
 
 def tool_step_label(call: Part, result: Part | None, state: str | None = None) -> str:

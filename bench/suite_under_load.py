@@ -45,9 +45,9 @@ def main() -> int:
     try:
         for run in range(1, args.runs + 1):
             started = time.monotonic()
+            command = [sys.executable, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider"]
             result = subprocess.run(
-                [sys.executable, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider"]
-                + args.pytest_args,
+                [*command, *args.pytest_args],
                 cwd=ROOT,
                 capture_output=True,
                 text=True,

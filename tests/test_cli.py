@@ -364,3 +364,33 @@ def test_show_and_export_give_the_branch_on_screen_or_every_branch(db_path, tmp_
     messages = record["conversations"][0]["messages"]
     assert [m["parent"] for m in messages] == [None, messages[0]["id"], messages[0]["id"]]
     assert record["conversations"][0]["active_leaf"] == messages[2]["id"]
+
+
+def test_tools_lists_each_server_or_says_why_in_one_sentence(tmp_path):
+    """Servers run under the tool guard: a missing command is still "not found" (looked up
+    before the guard starts), an exit still ends with the server's last stderr line."""
+    failing = "import sys; sys.stderr.write('boom: missing config\\n'); sys.exit(3)"
+    servers = {
+        "mcpServers": {
+            "gone": {"command": "no-such-mcp-server"},
+            "exits": {"command": sys.executable, "args": ["-c", failing]},
+            "local": {
+                "command": sys.executable,
+                "args": [str(ROOT / "tests" / "mcp_test_server.py"), "--stdio"],
+            },
+        }
+    }
+    (tmp_path / "servers.json").write_text(json.dumps(servers))
+    env = {"SQLITE_DB_PATH": str(tmp_path / "app.db")}
+    imported = run_cli("tools", "import", "servers.json", env=env, cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    listed = run_cli("tools", env=env, cwd=tmp_path)
+    assert listed.returncode == cli.EXIT_PROBLEM
+    assert "Traceback" not in listed.stderr
+    out = listed.stdout
+    assert (
+        "  cannot be used: The command 'no-such-mcp-server' of the tool server gone was not "
+        "found. Install it, or give its full path.\n" in out
+    )
+    assert "  cannot be used: The tool server exits exited: boom: missing config.\n" in out
+    assert "  add: Add two integers.\n" in out

@@ -1,17 +1,20 @@
 """End to end with tools: `streamlit run`, headless Chromium, the fake OpenAI server calling
-`get_current_time`, and the real `mcp-server-time` over stdio."""
+`get_current_time`, and the real `mcp-server-time` over stdio; tool servers that end with the
+app however it ends."""
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
 from browser_support import StreamlitServer, answers, remote_env, send
+from conftest import wait_until
 from fake_openai import FakeOpenAIServer, Scenario
 from playwright.sync_api import Page, expect
-from tool_helpers import TIME_SERVER
+from tool_helpers import TIME_SERVER, live_server, marked_processes, new_marker, stuck_server
 
 from assistant import export
 from assistant.db import Database
@@ -114,3 +117,35 @@ def test_the_usage_page_filters_charts_and_opens_a_conversation(page: Page, tmp_
     finally:
         app.stop()
     assert [url for url in outside if not url.startswith("data:")] == []  # charts are local
+
+
+@pytest.mark.parametrize("ending", ["kill -9", "SIGTERM"])
+def test_tool_servers_and_their_children_end_with_the_app(server, page: Page, tmp_path, ending):
+    """A server that answers and one stuck starting (with a child, as `npx` has `node`).
+    Before: after kill -9 the stuck server and its child lived on (the one that answered
+    ended 1-3 s later, when it read the end of its stdin); after SIGTERM too."""
+    marker = new_marker()
+    db_path = tmp_path / "app.db"
+    servers = ToolServerStore(Database(db_path))
+    servers.save(live_server(marker))
+    servers.save(stuck_server(marker))
+    app = StreamlitServer(remote_env(server, db_path), tmp_path / "streamlit.log")
+    try:
+        page.goto(app.url)
+        panel = page.get_by_test_id("stSidebar").get_by_text("Tools for this chat")
+        panel.click()
+        expect(page.get_by_text("Starting… its tools appear here").first).to_be_visible()
+        if ending == "kill -9":  # the quick server is up and answering, the other still starts
+            expect(page.get_by_test_id("stSidebar").get_by_text("add", exact=True)).to_be_visible()
+        # Two guards, two servers and the stuck one's child.
+        wait_until(lambda: len(marked_processes(marker)) == 5, timeout=30)
+        ended = time.monotonic()
+        if ending == "kill -9":
+            app.kill()
+        else:
+            app.stop()  # SIGTERM; its exit hooks run
+        wait_until(lambda: not marked_processes(marker), timeout=10)
+        print(f"{ending}: the tool servers ended {time.monotonic() - ended:.2f} s later")
+    finally:
+        if app.process.poll() is None:
+            app.kill()

@@ -4,11 +4,13 @@ real database and the fake OpenAI-compatible server."""
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from conftest import wait_until, without_auto_titles
 from streamlit.testing.v1 import AppTest
+from tool_helpers import live_server, marked_processes, new_marker, stuck_server
 
 from assistant.chat_settings import PROMPT_ONE_OFF
 from assistant.db import Database
@@ -17,6 +19,7 @@ from assistant.presets import PresetStore
 from assistant.profiles import ProfileStore
 from assistant.safe_markdown import plain
 from assistant.store import Store
+from assistant.tool_servers import ToolServerStore
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 SETTINGS = "app_pages/settings.py"
@@ -267,7 +270,9 @@ def test_tool_servers_are_added_checked_imported_and_chosen(remote, db_path):
     assert plain(shown) in expanders(at)
     server_id = 1
     at = next(b for b in at.button if b.key == f"server-{server_id}-check").click().run()
-    assert "2 tools." in [s.value for s in at.success]
+    # The check runs in the background: the page is drawn at once and again when it is done.
+    assert "Checking…" in [c.value for c in at.caption]
+    wait_until(lambda: "2 tools." in [s.value for s in at.run().success], timeout=30)
     # A pasted mcpServers file: the token is not stored, the page says what to set.
     at.text_area(key="servers-json").input(
         '{"mcpServers": {"gh": {"command": "no-such-mcp-server", "env": {"GITHUB_TOKEN": '
@@ -280,7 +285,7 @@ def test_tool_servers_are_added_checked_imported_and_chosen(remote, db_path):
         stored = conn.execute("SELECT env, env_pass FROM mcp_servers WHERE name = 'gh'").fetchone()
     assert "ghp_abc123" not in str(tuple(stored)) and '"TZ": "UTC"' in stored[0]
     at = next(b for b in at.button if b.key == "server-2-check").click().run()
-    assert any(plain("needs GITHUB_TOKEN") in e.value for e in at.error)
+    wait_until(lambda: any(plain("needs GITHUB_TOKEN") in e.value for e in at.run().error))
     # The default tools for new chats: get_current_time, asking first.
     at.toggle(key="default-tools-use-time-get-current-time").set_value(True).run()
     with Database(db_path).connect() as conn:
@@ -292,3 +297,32 @@ def test_tool_servers_are_added_checked_imported_and_chosen(remote, db_path):
     chat = chat_page()
     labels = [e.label for e in chat.sidebar.expander]
     assert "Tools for this chat (1)" in labels
+
+
+STARTING = "Starting… its tools appear here when it is ready."
+
+
+def test_a_tool_server_that_never_starts_does_not_hold_up_the_chat_page(remote, db_path):
+    marker = new_marker()
+    servers = ToolServerStore(Database(db_path))
+    servers.save(stuck_server(marker))
+    servers.save(live_server(marker))
+    try:
+        started = time.monotonic()
+        at = chat_page()
+        seconds = time.monotonic() - started
+        assert not at.exception
+        # Before: the first run waited for the stuck server's 20 s connect timeout (22 s).
+        assert seconds < 8, f"the chat page took {seconds:.1f} s"
+        panel = next(e for e in at.sidebar.expander if e.label == "Tools for this chat")
+        assert [c.value for c in panel.caption] == [STARTING, STARTING]
+        # The quick server's tools are picked up when it is ready, the stuck one still starts.
+        wait_until(lambda: "add" in [t.label for t in at.run().sidebar.toggle], timeout=30)
+        assert not at.exception
+        # Two guards, two servers and the stuck one's child.
+        wait_until(lambda: len(marked_processes(marker)) == 5)
+    finally:
+        from assistant.ui import _services
+
+        _services.clear()  # the app's services retire: the hub stops every server
+    wait_until(lambda: not marked_processes(marker), timeout=15)

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from conftest import wait_until
 from fake_openai import FakeOpenAIServer, Scenario
-from tool_helpers import TIME_SERVER
+from mcp_test_server import GARBLED_REPAIRED
+from tool_helpers import TIME_SERVER, live_server, marked_processes, new_marker, stuck_server
 
 from assistant.approvals import APPROVE, DENY
 from assistant.db import Database
@@ -39,12 +40,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def http_tools() -> Iterator[str]:
+def _http_server(*flags: str) -> Iterator[str]:
     """The SDK-written test server over Streamable HTTP; yields its URL."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, str(TESTS / "mcp_test_server.py"), str(port)],
+        [sys.executable, str(TESTS / "mcp_test_server.py"), str(port), *flags],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -55,6 +55,18 @@ def http_tools() -> Iterator[str]:
     finally:
         process.kill()  # uvicorn's graceful stop would wait for the open event streams
         process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def http_tools() -> Iterator[str]:
+    """Answers in event streams (the SDK's default)."""
+    yield from _http_server()
+
+
+@pytest.fixture(scope="module")
+def http_json_tools() -> Iterator[str]:
+    """Answers in JSON bodies."""
+    yield from _http_server("--json")
 
 
 def _listening(port: int) -> bool:
@@ -431,3 +443,100 @@ def test_a_kept_tool_list_is_refreshed_in_the_background(kit, monkeypatch):
     assert toolbox.listing(web) is first  # given at once, not waited for
     wait_until(lambda: asked == ["web"])  # and asked again behind the scenes
     wait_until(lambda: toolbox.listing(web) is not first)
+
+
+def test_bad_characters_in_a_result_are_repaired_at_once_over_stdio_and_http(
+    kit, store, http_json_tools
+):
+    """A lone surrogate, bytes that are not UTF-8 and control characters in a result. Before,
+    the SDK refused the whole message: over stdio the step stayed "running…" until the call
+    timeout (60 s) and the server answered nothing more; over HTTP the call failed with a
+    validation error."""
+    turns, toolbox, server = kit
+    toolbox.servers.save(ServerDraft("json", HTTP, url=http_json_tools))
+    toolbox.set_default({"local/garbled": ALLOW, "web/garbled": ALLOW, "json/garbled": ALLOW})
+    server.enqueue(
+        Scenario(
+            chunks=[],
+            tool_calls=[
+                call("s", "local__garbled", {}),
+                call("h", "web__garbled", {}),
+                call("j", "json__garbled", {}),
+            ],
+        ),
+        Scenario(chunks=["Read them."]),
+    )
+    ids = turns.send(None, "Garbled", SNAP)
+    run_to_end(turns, ids.assistant_message_id)
+    answer = store.get_message(ids.assistant_message_id)
+    assert answer.status == "complete" and answer.content == "Read them."
+    results = [p for p in answer.parts if p.kind == "tool_result"]
+    assert [(p.text, p.data["is_error"]) for p in results] == [(GARBLED_REPAIRED, False)] * 3
+    assert all(p.data["seconds"] < 2.5 for p in results)  # not cut at the kit's 3 s timeout
+    assert tool_messages(server) == {"s": GARBLED_REPAIRED, "h": GARBLED_REPAIRED,
+                                     "j": GARBLED_REPAIRED}  # fmt: skip
+    assert toolbox.hub.call(toolbox.servers.by_name("local"), "add", {"a": 2, "b": 2}).text == "4"
+
+
+def test_a_server_outlives_the_thread_that_first_asked_for_it(store):
+    """The guard's parent-death signal comes when the *thread* that started it ends: the hub
+    starts servers from its own loop thread, not from the worker or page that asked."""
+    marker = new_marker()
+    hub = McpHub(lambda: os.environ, lambda: {}, connect_timeout=30)
+    live = ToolServerStore(store.db).save(live_server(marker))
+    try:
+        asking = threading.Thread(target=hub.tools, args=(live,))
+        asking.start()
+        asking.join()
+        processes = marked_processes(marker)
+        assert len(processes) == 2  # the guard and the server
+        ended = time.monotonic() + 1.0
+        while time.monotonic() < ended:  # a second of calls after that thread ended
+            assert hub.call(live, "add", {"a": 1, "b": 2}).text == "3"
+        assert marked_processes(marker) == processes
+    finally:
+        hub.close()
+    wait_until(lambda: not marked_processes(marker), timeout=10)
+
+
+def test_close_stops_running_and_starting_servers_and_their_children_at_once(store):
+    marker = new_marker()
+    hub = McpHub(lambda: os.environ, lambda: {}, connect_timeout=60)
+    servers = ToolServerStore(store.db)
+    live, stuck = servers.save(live_server(marker)), servers.save(stuck_server(marker))
+    assert "add" in [t.name for t in hub.tools(live)]
+    waiting: list[str] = []
+
+    def ask_the_stuck_one() -> None:
+        try:
+            hub.tools(stuck)
+        except ToolServerError as exc:
+            waiting.append(str(exc))
+
+    threading.Thread(target=ask_the_stuck_one, daemon=True).start()
+    # Two guards, two servers and the stuck one's child.
+    wait_until(lambda: len(marked_processes(marker)) == 5, timeout=30)
+    started = time.monotonic()
+    hub.close()
+    assert time.monotonic() - started < 3.0
+    wait_until(lambda: not marked_processes(marker), timeout=5)
+    # Who waited for the stuck server hears at once, not at its 60 s connect timeout.
+    wait_until(lambda: waiting, timeout=5)
+    assert waiting[0] in (
+        "The tool server stuck was stopped before it started.",
+        "The app is shutting down; tools are not available.",
+    )
+
+
+def test_the_guard_starts_nothing_when_the_app_is_gone_already(tmp_path):
+    """The app died between starting the guard and the guard asking for the parent-death
+    signal (the parent it was given is not its parent any more): the server never starts."""
+    from assistant.mcp_hub import GUARD
+
+    witness = tmp_path / "started"
+    server = [sys.executable, "-c", f"open({str(witness)!r}, 'w')"]
+    other = subprocess.run([sys.executable, "-I", "-S", str(GUARD), "1", *server], timeout=30)
+    assert other.returncode == 1 and not witness.exists()
+    ours = subprocess.run([sys.executable, "-I", "-S", str(GUARD), str(os.getpid()), *server],
+                          timeout=30)  # fmt: skip
+    assert ours.returncode == 0 and witness.exists()
