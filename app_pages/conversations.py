@@ -162,8 +162,9 @@ def _search(svc) -> None:
     hits = svc.store.search(query, limit=SEARCH_LIMIT)
     elapsed_ms = (time.perf_counter() - started) * 1000
     if not hits:
-        st.info(
-            _("No matches for “{query}”.").format(query=query.strip()), icon=":material/search_off:"
+        st.info(  # the query can come from a link (?q=…): it is text
+            plain(_("No matches for “{query}”.").format(query=query.strip())),
+            icon=":material/search_off:",
         )
         return
     st.caption(

@@ -61,7 +61,8 @@ def local_model_note(model: str | None) -> str:
 
 
 def read_secrets() -> tuple[dict[str, Any], str | None]:
-    """`st.secrets` as a dict; a missing file is normal, a broken one is reported, not raised."""
+    """`st.secrets` as a dict; a missing file is normal, a broken one is reported (in Markdown
+    in which the parser's words, which quote the file, are text), not raised."""
     try:
         return st.secrets.to_dict(), None
     except FileNotFoundError:
@@ -69,7 +70,7 @@ def read_secrets() -> tuple[dict[str, Any], str | None]:
     except Exception as exc:  # a malformed secrets.toml: keep going on the environment
         return {}, _(
             "`.streamlit/secrets.toml` could not be read and was ignored: {problem}"
-        ).format(problem=exc)
+        ).format(problem=plain(str(exc)))
 
 
 def _settings_inputs(secrets: dict[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -103,7 +104,7 @@ def services() -> Services:
     try:
         return _services(_settings_inputs(secrets))
     except (ConfigError, StorageError) as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(plain(str(exc)), icon=":material/error:")  # it quotes the setting's value
         st.caption(_("Fix the setting and reload the page; nothing was written."))
         st.stop()
         raise  # st.stop() raises; this line is for type checkers
@@ -322,7 +323,7 @@ def model_picker(
         on_click=refresh_models,
     )
     if problem:
-        st.caption(_("Could not list models: {problem}").format(problem=problem))
+        st.caption(plain(_("Could not list models: {problem}").format(problem=problem)))
 
 
 def param_inputs(

@@ -95,7 +95,7 @@ def test_search_shows_ranked_hits_and_opens_the_conversation_at_the_message(hist
 def test_no_matches_says_so(history):
     at = page().run()
     at.text_input(key="history_search").set_value("zebra").run()
-    assert at.info[0].value == "No matches for “zebra”."
+    assert at.info[0].value == plain("No matches for “zebra”.")
 
 
 def test_selecting_a_row_shows_the_transcript_and_rename_pin_delete_undo(history):
