@@ -63,8 +63,9 @@ def import_file(store: Store, data: bytes | str) -> ImportResult:
 
 
 def refuse_if_too_large(size: int) -> None:
-    """The page's limit, checked before anything is read: parsing takes about seven times the
-    file's size in memory while it lasts (a 195 MB ChatGPT export: 1.5 GB at the peak)."""
+    """The page's limit, checked before anything is read: an import takes about 3.5 times the
+    file's size in memory while it lasts (a 195 MB ChatGPT export: 640 MB more at the peak,
+    `bench/import_memory.py`)."""
     if size > IMPORT_LIMIT_MB * 1024 * 1024:
         raise ImportProblem(
             _(
@@ -152,7 +153,8 @@ def _skip_space(text: str, position: int) -> int:
 def _read_list(text: str, start: int) -> list[ImportedConversation]:
     """A JSON list of other apps' conversations, read one item at a time: each item becomes a
     conversation before the next is parsed, so the whole file is never held as Python objects
-    (a ChatGPT export of 200 MB took 1.5 GB that way). The first item says which app made it;
+    (a 195 MB ChatGPT export peaked at 1.5 GB that way, 820 MB this way, the upload
+    included). The first item says which app made it;
     every other item must be the same kind."""
     conversations: list[ImportedConversation] = []
     reader = None
