@@ -114,7 +114,7 @@ def _sidebar_search(svc) -> None:
         return
     hits = svc.store.search(query, limit=SIDEBAR_HITS, title_limit=3)
     if not hits:
-        st.caption(_("No matches for “{query}”.").format(query=query.strip()))
+        st.caption(plain(_("No matches for “{query}”.").format(query=query.strip())))
     for hit in hits:
         ui.render_search_hit(hit, "sidebar-hit", on_open=ui.open_conversation)
     st.page_link(
@@ -216,8 +216,8 @@ def _settings_panel(
             prompt=plain(resolved.prompt_label),
         )
     )
-    for problem in resolved.problems:
-        st.warning(problem, icon=":material/warning:")
+    for problem in resolved.problems:  # they name presets and endpoints
+        st.warning(plain(problem), icon=":material/warning:")
     key = functools.partial(_panel_key, conversation_id)
     with st.expander(_("Model and prompt for this chat"), icon=":material/tune:"):
         presets = {p.id: p.name for p in svc.presets.list()}
@@ -413,7 +413,7 @@ def _sidebar(
             _conversation_total(svc, conversation_id)
         _context_gauge(svc, conversation_id, resolved)
         if model_problem:
-            st.error(model_problem, icon=":material/error:")
+            st.error(plain(model_problem), icon=":material/error:")  # it names the file
         st.subheader(_("Recent"), divider="gray")
         conversations = svc.store.list_conversations(limit=ui.SIDEBAR_CONVERSATIONS)
         if not conversations:
@@ -796,7 +796,7 @@ def chat_page() -> None:
     if conversation_id is None:
         st.title(_("What can I help with?"))
         if resolved.profile.kind == KIND_LOCAL:
-            st.info(ui.local_model_note(resolved.model), icon=":material/memory:")
+            st.info(plain(ui.local_model_note(resolved.model)), icon=":material/memory:")
         else:
             st.caption(
                 plain(

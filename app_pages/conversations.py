@@ -20,7 +20,9 @@ TRASH_TABLE_KEY = "trash_table"
 UNDO_KEY = "history_undo"  # (id, title) of the conversation just moved to the trash
 SELECTED_KEY = "history_selected"  # the conversation id the panel below the table shows
 OPEN_KEY = "history_open"  # (conversation id, message id) to open on the chat page
-IMPORT_KEY = "history_import"
+IMPORT_KEY = "history_import"  # the uploader's key, with the generation after it
+IMPORT_GENERATION_KEY = "history_import_generation"
+IMPORT_RESULT_KEY = "history_import_result"  # (problem?, sentence) of the last import
 CONFIRM_KEY = "history_confirm"  # ("trash", id) or ("empty",) while a confirmation is shown
 SEARCH_LIMIT = 50
 
@@ -162,8 +164,9 @@ def _search(svc) -> None:
     hits = svc.store.search(query, limit=SEARCH_LIMIT)
     elapsed_ms = (time.perf_counter() - started) * 1000
     if not hits:
-        st.info(
-            _("No matches for “{query}”.").format(query=query.strip()), icon=":material/search_off:"
+        st.info(  # the query can come from a link (?q=…): it is text
+            plain(_("No matches for “{query}”.").format(query=query.strip())),
+            icon=":material/search_off:",
         )
         return
     st.caption(
@@ -416,21 +419,45 @@ def _import_export(svc) -> None:
             "importing twice is safe."
         )
     )
-    upload = st.file_uploader(_("File to import"), type=["json", "jsonl"], key=IMPORT_KEY)
-    if upload is not None and st.button(_("Import"), type="primary", icon=":material/upload:"):
-        try:
-            result = svc.store.import_conversations(importing.read_conversations(upload.getvalue()))
-        except AppError as exc:  # a file it cannot read, or a database it cannot write
-            st.error(
-                plain(
-                    _("{file}: {problem} Nothing was imported.").format(
-                        file=upload.name, problem=exc
-                    )
-                ),
-                icon=":material/error:",
-            )
+    # A new key after each import: Streamlit lets go of the file the widget held.
+    generation = st.session_state.get(IMPORT_GENERATION_KEY, 0)
+    upload = st.file_uploader(
+        _("File to import"),
+        type=["json", "jsonl"],
+        key=f"{IMPORT_KEY}-{generation}",
+        max_upload_size=importing.IMPORT_LIMIT_MB,
+        help=_(
+            "Up to {limit} MB here; a larger file imports with the command "
+            "python -m assistant import FILE."
+        ).format(limit=importing.IMPORT_LIMIT_MB),
+    )
+    said = st.session_state.pop(IMPORT_RESULT_KEY, None)
+    if said is not None:
+        problem, sentence = said
+        if problem:
+            st.error(plain(sentence), icon=":material/error:")
         else:
-            st.success(importing.describe(result), icon=":material/check_circle:")
+            st.success(sentence, icon=":material/check_circle:")
+    if upload is not None and st.button(_("Import"), type="primary", icon=":material/upload:"):
+        _import(svc, upload)
+        st.session_state[IMPORT_GENERATION_KEY] = generation + 1
+        st.rerun()  # draws the new, empty uploader and what the import did
+
+
+def _import(svc, upload) -> None:
+    """Import the uploaded file, holding it once, and let it go afterwards."""
+    name = upload.name
+    try:
+        importing.refuse_if_too_large(upload.size)
+        result = importing.import_file(svc.store, ui.take_upload(upload))
+    except AppError as exc:  # a file it cannot read, or a database it cannot write
+        sentence = _("{file}: {problem} Nothing was imported.").format(file=name, problem=exc)
+        st.session_state[IMPORT_RESULT_KEY] = (True, sentence)
+    else:
+        st.session_state[IMPORT_RESULT_KEY] = (False, importing.describe(result))
+    finally:
+        ui.forget_upload(upload)
+        ui.give_memory_back()
 
 
 def _go_to_chat(conversation_id: int, message_id: int | None = None) -> None:

@@ -162,7 +162,7 @@ def _presets_tab(svc) -> None:
     )
     problem = svc.presets.default_problem()
     if problem:
-        st.warning(problem, icon=":material/warning:")
+        st.warning(plain(problem), icon=":material/warning:")
     with st.expander(_("New preset"), icon=":material/add:"), st.form("new-preset", border=False):
         st.text_input(_("Name"), key="new-preset-name", max_chars=60)
         st.text_area(_("System prompt"), key="new-preset-text", height=120)
@@ -172,7 +172,7 @@ def _presets_tab(svc) -> None:
     for preset in svc.presets.list():
         is_default = default is not None and default.id == preset.id
         used = usage.get(preset.id, [])
-        label = preset.name + (_(" · default") if is_default else "")
+        label = plain(preset.name) + (_(" · default") if is_default else "")
         with st.expander(label, icon=":material/star:" if is_default else ":material/notes:"):
             where = (
                 ngettext(
@@ -380,7 +380,7 @@ def _profile_body(svc, profile, usage, default_id: int | None) -> None:
     facts.append(
         ngettext("used by {count} chat", "used by {count} chats", len(used)).format(count=len(used))
     )
-    st.caption(" · ".join(facts))
+    st.caption(plain(" · ".join(facts)))  # the base URL and the key's name are the user's
     _usage_links(used)
     if profile.kind == KIND_COMPATIBLE:
         try:
@@ -390,7 +390,7 @@ def _profile_body(svc, profile, usage, default_id: int | None) -> None:
                 _(
                     "The saved base URL cannot be used: {problem} Chats set to it use the "
                     "embedded model until you fix it."
-                ).format(problem=exc),
+                ).format(problem=plain(str(exc))),
                 icon=":material/warning:",
             )
     if profile.kind == KIND_LOCAL:
@@ -533,7 +533,7 @@ def _endpoints_tab(svc) -> None:
     usage = svc.store.usage("profile_id")
     for profile in svc.profiles.list():
         is_default = default_id == profile.id
-        label = profile.name + (_(" · default") if is_default else "")
+        label = plain(profile.name) + (_(" · default") if is_default else "")
         icon = ":material/memory:" if profile.kind == KIND_LOCAL else ":material/cloud:"
         with st.expander(label, icon=icon):
             _profile_body(svc, profile, usage, default_id)
@@ -597,7 +597,7 @@ def _defaults_tab(svc) -> None:
     )
     params, problems = svc.chat.default_params()
     for problem in problems:
-        st.warning(problem, icon=":material/warning:")
+        st.warning(plain(problem), icon=":material/warning:")
     with st.form("defaults", border=False):
         ui.param_inputs(params.as_dict(), lambda name: f"default-{name}")
         st.form_submit_button(_("Save defaults"), on_click=_save_defaults, type="primary")

@@ -385,7 +385,7 @@ def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
     try:
-        data = Path(args.file).read_bytes()
+        held = [Path(args.file).read_bytes()]  # popped below: the bytes go once decoded
     except (OSError, ValueError) as exc:  # ValueError: a name with a NUL byte
         reason = getattr(exc, "strerror", None) or _("not a file name")
         raise CliError(
@@ -393,7 +393,7 @@ def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
         ) from exc
     store = _store(_settings())
     try:
-        result = store.import_conversations(importing.read_conversations(data))
+        result = importing.import_file(store, held.pop())  # what the page calls too
     except importing.ImportProblem as exc:
         raise CliError(
             _("{file}: {exc} Nothing was imported.").format(file=args.file, exc=exc), EXIT_PROBLEM

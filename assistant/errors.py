@@ -19,9 +19,25 @@ escapes is one, and is logged with its traceback.
 
 from __future__ import annotations
 
+import re
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """Text that can be encoded, shown and stored: a lone surrogate becomes U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
 
 class AppError(Exception):
-    """A failure the user can understand; the message says what happened and what to do."""
+    """A failure the user can understand; the message says what happened and what to do.
+
+    The message often quotes what the user or a file gave (a title, a name); a lone surrogate
+    in it would make the page that shows it fail, so it is replaced here, once for all.
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(printable(a) if isinstance(a, str) else a for a in args))
 
 
 class StorageError(AppError, RuntimeError):
@@ -84,4 +100,4 @@ class ProviderError(AppError):
     def __init__(self, kind: str, user_message: str) -> None:
         super().__init__(user_message)
         self.kind = kind if kind in self.KINDS else "unknown"
-        self.user_message = user_message
+        self.user_message = str(self)

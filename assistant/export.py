@@ -213,25 +213,52 @@ def render(
 
 # -- file names -------------------------------------------------------------------------------
 
-_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {
-    f"{port}{n}" for port in ("COM", "LPT") for n in range(1, 10)
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"} | {
+    f"{port}{n}" for port in ("COM", "LPT") for n in (*"123456789", "¹", "²", "³")
 }
 _UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]+')
+# Joiners shape Persian and Indic words and emoji sequences (👩‍💻) and move nothing: kept
+# inside a word, dropped where they join nothing.
+_JOINERS = "\u200c\u200d"
+_LONE_JOINERS = re.compile(rf"(?<![^\s{_JOINERS}])[{_JOINERS}]+|[{_JOINERS}]+(?![^\s{_JOINERS}])")
 MAX_NAME_BYTES = 120
+
+
+def _without_invisible(name: str) -> str:
+    """The name without format characters (Cf), surrogates (Cs) and controls (Cc).
+
+    Format characters are invisible but act: a right-to-left override (U+202E) shows
+    "report\u202efdp.exe" as "reportexe.pdf", isolates and marks reorder what follows, a
+    zero-width space makes two names that look alike differ. Controls and line or paragraph
+    separators become spaces (they separated words); a lone surrogate cannot be written to a
+    file system at all.
+    """
+    kept = []
+    for char in name:
+        category = unicodedata.category(char)
+        if category in ("Cc", "Zl", "Zp"):
+            kept.append(" ")
+        elif category not in ("Cf", "Cs") or char in _JOINERS:
+            kept.append(char)
+    return "".join(kept)
 
 
 def safe_filename(title: str, extension: str, fallback: str = "conversation") -> str:
     """A file name that works on Windows, macOS and Linux, keeping the title readable.
 
-    Drops path separators and characters Windows refuses, control characters, leading dots,
-    trailing dots and spaces; avoids reserved device names; keeps the name under 120 bytes.
+    Drops path separators and characters Windows refuses, control and invisible format
+    characters (direction overrides and marks, zero-width spaces: `_without_invisible`),
+    leading dots, trailing dots and spaces; avoids reserved device names; keeps the name
+    under 120 bytes.
     """
-    name = unicodedata.normalize("NFC", title)
+    name = _without_invisible(unicodedata.normalize("NFC", title))
     name = _UNSAFE.sub(" ", name)
-    name = re.sub(r"\s+", " ", name).strip().strip(".").strip()
+    name = re.sub(r"\s+", " ", _LONE_JOINERS.sub("", name))
+    name = name.strip().strip(".").strip()
     encoded = name.encode("utf-8")[:MAX_NAME_BYTES]
-    name = encoded.decode("utf-8", errors="ignore").rstrip(". ")
-    if not name or name.split(".")[0].upper() in _WINDOWS_RESERVED:
+    name = encoded.decode("utf-8", errors="ignore")
+    name = _LONE_JOINERS.sub("", name).rstrip(". ")  # the cut may end on a joiner
+    if not name or name.split(".")[0].rstrip(" ").upper() in _WINDOWS_RESERVED:
         name = f"{fallback} {name}".strip() if name else fallback
     return f"{name}.{extension}"
 

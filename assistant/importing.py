@@ -12,6 +12,9 @@ versions), and with their branches ChatGPT's, Claude.ai's and Open WebUI's
 from __future__ import annotations
 
 import json
+import logging
+import re
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -29,10 +32,13 @@ from assistant.store import (
     ImportedConversation,
     ImportedMessage,
     ImportResult,
+    Store,
 )
 
-__all__ = ["ATTACHMENT_NOTE", "CHATGPT_PROVIDER", "describe", "read_conversations"]
+__all__ = ["ATTACHMENT_NOTE", "CHATGPT_PROVIDER", "describe", "import_file", "read_conversations"]
 
+log = logging.getLogger(__name__)
+IMPORT_LIMIT_MB = 100  # largest file the page imports (MiB, as Streamlit counts); the CLI any
 IMPORT_TEXT_LIMIT = 200_000  # characters in one imported message (or prompt, or error)
 TITLE_IMPORT_LIMIT = 10_000
 INTERRUPTED_ON_IMPORT = N_("This answer was still being written when it was exported.")
@@ -42,44 +48,82 @@ SUPPORTED = N_(
 )
 
 
+def import_file(store: Store, data: bytes | str) -> ImportResult:
+    """Read a file's bytes and write its conversations in one transaction: what the page and
+    the CLI call. ImportProblem (one sentence naming what and where) when the file cannot be
+    imported; then nothing was written.
+
+    Pass the bytes without keeping a reference to them (`import_file(store, read())`): they
+    are let go as soon as they are decoded, and the text as soon as it is parsed, so a large
+    file is not held three times while its conversations are written.
+    """
+    box = [data]
+    del data
+    return store.import_conversations(_guarded_read(box))
+
+
+def refuse_if_too_large(size: int) -> None:
+    """The page's limit, checked before anything is read: an import takes about 3.5 times the
+    file's size in memory while it lasts (a 195 MB ChatGPT export: 640 MB more at the peak,
+    `bench/import_memory.py`)."""
+    if size > IMPORT_LIMIT_MB * 1024 * 1024:
+        raise ImportProblem(
+            _(
+                "The file has {size} MB; the page imports files up to {limit} MB. Import it "
+                "with the command python -m assistant import FILE."
+            ).format(size=f"{size / 1024 / 1024:,.1f}", limit=IMPORT_LIMIT_MB)
+        )
+
+
 def read_conversations(data: bytes | str) -> list[ImportedConversation]:
-    """Any supported file's bytes -> conversations to import."""
-    text = _decode(data)
-    if not text.strip():
+    """Any supported file's bytes -> conversations to import (nothing is written)."""
+    box = [data]
+    del data
+    return _guarded_read(box)
+
+
+def _guarded_read(box: list[bytes | str]) -> list[ImportedConversation]:
+    """The readers below, with a last net: a file that breaks them in a way not foreseen is
+    refused in a sentence (and the traceback logged, as the bug it is), never shown."""
+    try:
+        return _checked(_read(box))
+    except ImportProblem:
+        raise
+    except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError) as exc:
+        log.exception("import: a file broke the reader")
+        problem = ImportProblem(
+            _(
+                "The file could not be read: it has a shape this app does not understand ({name})."
+            ).format(name=type(exc).__name__)
+        )
+        problem.unexpected = True  # the tests look for this: every shape must have a sentence
+        raise problem from exc
+
+
+def _read(box: list[bytes | str]) -> list[ImportedConversation]:
+    text = _decode(box.pop())  # the bytes go now; only the text is left
+    if not text or text.isspace():
         raise ImportProblem(_("The file is empty."))
+    start = _skip_space(text, 0)
+    if text.startswith("[", start):
+        return _read_list(text, start)
     try:
         document = _parse_json(text)
     except json.JSONDecodeError as exc:
-        lines = [line for line in text.splitlines() if line.strip()]
-        if len(lines) > 1 and lines[0].lstrip().startswith("{"):
-            return _checked(_read_jsonl(lines))
-        raise ImportProblem(
-            _("The file is not valid JSON ({msg} at line {lineno}, column {colno}).").format(
-                msg=exc.msg, lineno=exc.lineno, colno=exc.colno
-            )
-        ) from exc
+        first_line_end = text.find("\n", start)
+        if first_line_end > 0 and text[start] == "{" and _NOT_SPACE.search(text, first_line_end):
+            return _read_jsonl(text)
+        raise _not_json(exc) from None  # (the error holds the whole text)
+    del text  # the parsed document is all that is needed now
     if isinstance(document, dict) and document.get("format") == EXPORT_FORMAT:
-        return _checked(_read_own_export(document))
+        return _read_own_export(document)
     if isinstance(document, dict) and "conversationId" in document and "messages" in document:
-        return _checked([guarded(import_peers.librechat_conversation, document, 1, "LibreChat")])
+        return [guarded(import_peers.librechat_conversation, document, 1, "LibreChat")]
     if isinstance(document, dict) and isinstance(document.get("messages"), list):
         # a one-line JSON Lines file
-        return _checked([_own_conversation(document, _("The conversation"))])
+        return [_own_conversation(document, _("The conversation"))]
     if isinstance(document, dict) and isinstance(document.get("chat"), dict):
-        document = [document]  # one Open WebUI chat
-    if isinstance(document, list):
-        if not document:
-            raise ImportProblem(_("The file holds an empty list: there is nothing to import."))
-        for test, reader, app in _PEER_LISTS:
-            if all(isinstance(item, dict) and test(item) for item in document):
-                return _checked(
-                    [guarded(reader, item, i + 1, app) for i, item in enumerate(document)]
-                )
-        raise ImportProblem(
-            _("The file is a JSON list, but not one this app knows. {supported}").format(
-                supported=_(SUPPORTED)
-            )
-        )
+        return [guarded(import_peers.open_webui_conversation, document, 1, "Open WebUI")]
     raise ImportProblem(
         _("This is not a file the app can import. {supported}").format(supported=_(SUPPORTED))
     )
@@ -95,6 +139,88 @@ _PEER_LISTS = (
     ),
     (lambda item: "conversationId" in item, import_peers.librechat_conversation, "LibreChat"),
 )
+_DECODER = json.JSONDecoder()
+_SPACE = frozenset(" \t\n\r")
+_NOT_SPACE = re.compile(r"\S")
+
+
+def _skip_space(text: str, position: int) -> int:
+    while position < len(text) and text[position] in _SPACE:
+        position += 1
+    return position
+
+
+def _read_list(text: str, start: int) -> list[ImportedConversation]:
+    """A JSON list of other apps' conversations, read one item at a time: each item becomes a
+    conversation before the next is parsed, so the whole file is never held as Python objects
+    (a 195 MB ChatGPT export peaked at 1.5 GB that way, 820 MB this way, the upload
+    included). The first item says which app made it;
+    every other item must be the same kind."""
+    conversations: list[ImportedConversation] = []
+    reader = None
+    for number, item in enumerate(_list_items(text, start), start=1):
+        if reader is None:
+            reader = next(
+                ((r, app) for test, r, app in _PEER_LISTS if isinstance(item, dict) and test(item)),
+                None,
+            )
+            if reader is None:
+                raise ImportProblem(
+                    _("The file is a JSON list, but not one this app knows. {supported}").format(
+                        supported=_(SUPPORTED)
+                    )
+                )
+        read, app = reader
+        test = next(t for t, r, _app in _PEER_LISTS if r is read)
+        if not (isinstance(item, dict) and test(item)):
+            raise ImportProblem(
+                _("Item {number} of the list is not a {app} conversation like the first.").format(
+                    number=number, app=app
+                )
+            )
+        conversations.append(guarded(read, item, number, app))
+    if not conversations:
+        raise ImportProblem(_("The file holds an empty list: there is nothing to import."))
+    return conversations
+
+
+def _list_items(text: str, start: int) -> Iterator[Any]:
+    """The items of the JSON list at `start`, parsed one by one (the same errors as json.loads,
+    with the same line and column)."""
+    position = _skip_space(text, start + 1)
+    if text.startswith("]", position):
+        _end_of_document(text, position + 1)
+        return
+    while True:
+        try:
+            item, position = _DECODER.raw_decode(text, position)
+        except json.JSONDecodeError as exc:
+            raise _not_json(exc) from None
+        except RecursionError:
+            raise ImportProblem(_(TOO_DEEP)) from None
+        yield item
+        del item
+        position = _skip_space(text, position)
+        if text.startswith("]", position):
+            _end_of_document(text, position + 1)
+            return
+        if not text.startswith(",", position):
+            raise _not_json(json.JSONDecodeError("Expecting ',' delimiter", text, position))
+        position = _skip_space(text, position + 1)
+
+
+def _end_of_document(text: str, position: int) -> None:
+    position = _skip_space(text, position)
+    if position < len(text):
+        raise _not_json(json.JSONDecodeError("Extra data", text, position))
+
+
+def _not_json(exc: json.JSONDecodeError) -> ImportProblem:
+    return ImportProblem(
+        _("The file is not valid JSON ({msg} at line {lineno}, column {colno}).").format(
+            msg=exc.msg, lineno=exc.lineno, colno=exc.colno
+        )
+    )
 
 
 # -- limits every importer checks ------------------------------------------------------------
@@ -137,8 +263,8 @@ def _checked_message(message: ImportedMessage, place: str) -> ImportedMessage:
     for part in message.parts:
         _text(part.text, place, _("its {kind} part").format(kind=part.kind), IMPORT_TEXT_LIMIT)
         try:
-            _text(
-                json.dumps(part.data, allow_nan=False),
+            _text(  # as the store writes it: a lone surrogate in a name is not escaped there
+                json.dumps(part.data, allow_nan=False, ensure_ascii=False),
                 place,
                 _("its {kind} part").format(kind=part.kind),
                 IMPORT_TEXT_LIMIT,
@@ -168,8 +294,8 @@ def _checked_message(message: ImportedMessage, place: str) -> ImportedMessage:
                 )
             )
     try:
-        json.dumps(message.params, allow_nan=False)
-        _text(json.dumps(message.params), place, _('"params"'), IMPORT_TEXT_LIMIT)
+        params = json.dumps(message.params, allow_nan=False, ensure_ascii=False)
+        _text(params, place, _('"params"'), IMPORT_TEXT_LIMIT)
     except (ValueError, TypeError, RecursionError):
         raise ImportProblem(_('{place}: "params" cannot be stored.').format(place=place)) from None
     updated_at = message.updated_at
@@ -274,18 +400,24 @@ def _read_own_export(document: dict[str, Any]) -> list[ImportedConversation]:
     ]
 
 
+TOO_DEEP = N_("The file nests lists or objects too deeply to be a conversation export.")
+
+
 def _parse_json(text: str) -> Any:
     try:
         return json.loads(text)
     except RecursionError:
-        raise ImportProblem(
-            _("The file nests lists or objects too deeply to be a conversation export.")
-        ) from None
+        raise ImportProblem(_(TOO_DEEP)) from None
 
 
-def _read_jsonl(lines: list[str]) -> list[ImportedConversation]:
+def _read_jsonl(text: str) -> list[ImportedConversation]:
+    """One conversation per line, each parsed when it is reached (no list of every line)."""
     result = []
-    for number, line in enumerate(lines, start=1):
+    number = 0
+    for line in _lines(text):
+        if not line.strip():
+            continue
+        number += 1
         try:
             item = _parse_json(line)
         except json.JSONDecodeError as exc:
@@ -293,9 +425,18 @@ def _read_jsonl(lines: list[str]) -> list[ImportedConversation]:
                 _("Line {number} of the JSON Lines file is not valid JSON ({msg}).").format(
                     number=number, msg=exc.msg
                 )
-            ) from exc
+            ) from None
         result.append(_own_conversation(item, f"Line {number}"))
     return result
+
+
+def _lines(text: str) -> Iterator[str]:
+    position = 0
+    while position < len(text):
+        end = text.find("\n", position)
+        end = len(text) if end < 0 else end
+        yield text[position:end]
+        position = end + 1
 
 
 def _own_conversation(item: Any, where: str) -> ImportedConversation:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import seed
-from browser_support import StreamlitServer, answers, remote_env, send
+from browser_support import TIMEOUT_MS, StreamlitServer, answers, remote_env, send
 from conftest import wait_until
 from fake_openai import FakeOpenAIServer, Scenario
 from lock_holder import HeldLock
@@ -164,6 +164,84 @@ def test_a_session_on_every_page_requests_nothing_outside_the_app(server, browse
         expect(page.get_by_text("What can I help with?")).to_be_visible()
         page.reload()
         expect(page.get_by_text("What can I help with?")).to_be_visible()
+    finally:
+        context.close()
+        app.stop()
+    assert outside == []
+
+
+def outside_requests(context, app_url: str) -> list[str]:
+    """Route every request of the context: one to another origin is recorded and never sent."""
+    outside: list[str] = []
+    origin = urlsplit(app_url).netloc
+
+    def audit(route) -> None:
+        if urlsplit(route.request.url).netloc != origin:
+            outside.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    context.route("**/*", audit)
+    return outside
+
+
+def open_every_expander_and_select(page: Page, where) -> None:
+    """Open each expander (its label and its contents drawn) and each select's options."""
+    expanders = where.get_by_test_id("stExpander")
+    for index in range(expanders.count()):
+        expanders.nth(index).locator("summary").first.click()
+    selects = where.get_by_test_id("stSelectbox").or_(where.get_by_test_id("stMultiSelect"))
+    for index in range(selects.count()):
+        select = selects.nth(index)
+        if not select.is_visible():
+            continue
+        select.click()
+        page.keyboard.press("ArrowDown")  # a select that takes typed names opens on a key
+        expect(page.get_by_role("option").first).to_be_visible(timeout=TIMEOUT_MS)
+        page.keyboard.press("Escape")
+        expect(page.get_by_role("listbox")).to_have_count(0, timeout=TIMEOUT_MS)
+
+
+def test_hostile_names_on_every_page_make_the_browser_request_nothing_outside(
+    server, browser, tmp_path
+):
+    """A preset named `![n](http://evil.example/n2.png)` made Settings load that image."""
+    server.models = [*seed.hostile("model"), "fake-model"]
+    ids = seed.hostile_names(Store(Database(tmp_path / "app.db")), server.base_url)
+    app = start_app(server, tmp_path)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    outside = outside_requests(context, app.url)
+    image = "img[src*='evil.example'], img[src='x']"
+    try:
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(f"{app.url}/settings")
+        # The last tab's last button: the whole page is drawn before anything is counted.
+        expect(page.get_by_text("Save window", exact=True)).to_have_count(1, timeout=TIMEOUT_MS)
+        for tab in ("Presets", "Endpoints", "New chats", "Tools", "Prices & context"):
+            page.get_by_role("tab", name=tab).click()
+            panel = page.get_by_role("tabpanel", name=tab)
+            open_every_expander_and_select(page, panel)
+            if tab in ("Presets", "Endpoints"):  # the names are drawn, as text
+                expect(panel.get_by_text(seed.HOSTILE[0]).first).to_be_visible(timeout=TIMEOUT_MS)
+                expect(panel.get_by_text("**bold**").first).to_be_visible(timeout=TIMEOUT_MS)
+            expect(page.locator(image)).to_have_count(0, timeout=TIMEOUT_MS)
+        page.goto(f"{app.url}/?c={ids[seed.hostile('chat')[0]]}")  # the image-named model
+        sidebar = page.get_by_test_id("stSidebar")
+        expect(sidebar.get_by_text("Model and prompt for this chat")).to_be_visible(
+            timeout=TIMEOUT_MS
+        )
+        open_every_expander_and_select(page, sidebar)
+        expect(page.locator(image)).to_have_count(0, timeout=TIMEOUT_MS)
+        page.goto(f"{app.url}/conversations?q=chat")
+        expect(page.get_by_text(seed.hostile("chat")[0]).first).to_be_visible(timeout=TIMEOUT_MS)
+        page.goto(f"{app.url}/usage")
+        expect(page.get_by_role("button", name=seed.hostile("chat")[0]).first).to_be_visible(
+            timeout=TIMEOUT_MS
+        )
+        open_every_expander_and_select(page, page.get_by_test_id("stMain"))
+        expect(page.locator(image)).to_have_count(0, timeout=TIMEOUT_MS)
     finally:
         context.close()
         app.stop()

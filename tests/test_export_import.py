@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
+import unicodedata
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 import seed as seeding
 
-from assistant import browse, export, importing, transcript
+from assistant import browse, cli, export, importing, transcript
 from assistant.db import Database
 from assistant.errors import ImportProblem
 from assistant.importing import read_conversations
@@ -164,6 +166,61 @@ def test_html_export_of_a_normal_conversation_renders_markdown(seeded):
 )
 def test_file_names_are_safe_on_every_os(title, expected):
     assert export.safe_filename(title, "md") == expected
+
+
+BIDI_CONTROLS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u061c"
+OTHER_INVISIBLE = "\u00ad\u200b\u2060\ufeff\u180e\U000e0001\ufff9\x07\x1b\x85\x9b"
+
+
+@pytest.mark.parametrize("char", BIDI_CONTROLS + OTHER_INVISIBLE + "\ud800\udc80")
+def test_no_direction_control_or_invisible_character_reaches_a_file_name(char):
+    """A right-to-left override made "invoice\u202efdp.exe" read as "invoiceexe.pdf"."""
+    title = f"invoice{char}fdp.exe"
+    name = export.safe_filename(title, "md")
+    assert name in ("invoicefdp.exe.md", "invoice fdp.exe.md")
+    assert all(unicodedata.category(c) not in ("Cc", "Cf", "Cs") for c in name)
+    assert export.safe_filename(char * 3, "md") == "conversation.md"
+
+
+def test_every_format_character_is_dropped_and_joiners_only_inside_words():
+    every_cf = "".join(
+        chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) in ("Cc", "Cf")
+    )
+    name = export.safe_filename(f"a{every_cf}b", "md")
+    assert name == "a b.md"  # the controls among them separate words, like a tab
+    # ZWJ builds the emoji, ZWNJ a Persian word: they move nothing, so they stay inside words.
+    assert export.safe_filename("👩\u200d💻 می\u200cخواهم", "md") == "👩\u200d💻 می\u200cخواهم.md"
+    assert export.safe_filename("\u200d a \u200c b\u200d", "md") == "a b.md"
+
+
+def test_export_to_a_folder_names_no_file_with_a_direction_control(tmp_path, monkeypatch):
+    """`python -m assistant export -o FOLDER`, one conversation per bidi control in its title;
+    the page's download buttons take the same `export_filename`."""
+    db_path = tmp_path / "app.db"
+    store = Store(Database(db_path))
+    for char in BIDI_CONTROLS:
+        ids = seeding.turn(store, None, "hello", Snapshot("openai", "gpt-a"))
+        store.rename(ids.conversation_id, f"invoice{char}fdp.exe")
+    monkeypatch.setenv("SQLITE_DB_PATH", str(db_path))
+    names = set()
+    for conversation in store.list_conversations(limit=None):
+        folder = tmp_path / f"out-{conversation.id}"
+        folder.mkdir()
+        argv = ["export", "--conversation", str(conversation.id), "--format", "md"]
+        assert cli.main([*argv, "-o", str(folder)], io.StringIO()) == 0
+        [written] = folder.iterdir()
+        names.add(written.name)
+    assert len(names) == 1, names  # every title gave the same, visible name
+    [name] = names
+    assert name.startswith("invoicefdp.exe ") and name.endswith(".md")
+    assert not any(unicodedata.category(c) in ("Cc", "Cf") for c in name)
+
+
+@pytest.mark.parametrize(
+    "title", ["CON .txt", "com¹", "LPT³.md", "conin$", "CONOUT$", "nul.tar.gz"]
+)
+def test_reserved_device_names_with_a_space_or_a_superscript_are_avoided(title):
+    assert export.safe_filename(title, "md").startswith("conversation ")
 
 
 def test_long_file_names_are_cut_on_a_character_boundary():

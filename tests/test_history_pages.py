@@ -8,7 +8,7 @@ import pytest
 import seed
 from streamlit.testing.v1 import AppTest
 
-from assistant import browse, export
+from assistant import browse, export, importing
 from assistant.db import Database
 from assistant.safe_markdown import plain
 from assistant.store import FinalResult, Snapshot, Store
@@ -95,7 +95,7 @@ def test_search_shows_ranked_hits_and_opens_the_conversation_at_the_message(hist
 def test_no_matches_says_so(history):
     at = page().run()
     at.text_input(key="history_search").set_value("zebra").run()
-    assert at.info[0].value == "No matches for “zebra”."
+    assert at.info[0].value == plain("No matches for “zebra”.")
 
 
 def test_selecting_a_row_shows_the_transcript_and_rename_pin_delete_undo(history):
@@ -160,18 +160,36 @@ def test_trash_tab_restores_and_empties(history):
 def test_import_from_the_page_reports_success_and_clear_errors(history, tmp_path):
     exported = export.json_text(history).encode("utf-8")
     at = page().run()
-    at.file_uploader(key="history_import").set_value(
+    at.file_uploader(key="history_import-0").set_value(
         ("broken.json", b'{"format": "assistant-export"', "application/json")
     ).run()
     next(b for b in at.button if b.label == "Import").click().run()
     assert not at.exception
     assert at.error[0].value.startswith(plain("broken.json: The file is not valid JSON"))
     assert at.error[0].value.endswith(plain("Nothing was imported."))
-    at.file_uploader(key="history_import").set_value(
+    at.file_uploader(key="history_import-1").set_value(
         ("all.json", exported, "application/json")
     ).run()
     next(b for b in at.button if b.label == "Import").click().run()
     assert at.success[0].value == "Nothing new: 3 conversations already here."
+    # Each import gives a new, empty uploader: Streamlit no longer holds the file.
+    assert [u.key for u in at.file_uploader] == ["history_import-2"]
+    assert at.file_uploader[0].value is None
+
+
+def test_a_file_over_the_pages_limit_is_refused_in_a_sentence_before_it_is_read(history):
+    at = page().run()
+    too_large = b"[" + b" " * (importing.IMPORT_LIMIT_MB * 1024 * 1024) + b"]"
+    at.file_uploader(key="history_import-0").set_value(
+        ("huge.json", too_large, "application/json")
+    ).run()
+    next(b for b in at.button if b.label == "Import").click().run()
+    assert not at.exception
+    assert at.error[0].value == plain(
+        f"huge.json: The file has 100.0 MB; the page imports files up to "
+        f"{importing.IMPORT_LIMIT_MB} MB. Import it with the command python -m assistant "
+        "import FILE. Nothing was imported."
+    )
 
 
 def test_chat_sidebar_search_opens_the_hit_and_pinned_come_first(history):

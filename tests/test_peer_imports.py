@@ -4,17 +4,20 @@ is in test_export_import.py), and the own format's round trip with branches and 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_export_import import _mutations, _replaced
+from test_export_import import _mutations, _replaced, seed
 
-from assistant import export, transcript
+from assistant import export, importing, transcript
 from assistant.db import Database
 from assistant.errors import ImportProblem
 from assistant.importing import read_conversations
+from assistant.safe_markdown import plain
 from assistant.store import Store
 
+ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PEER_FILES = (
     "claude_conversations.json",
@@ -145,3 +148,157 @@ def test_no_malformed_variant_of_a_peer_file_gives_anything_but_a_clear_message(
         target.import_conversations(conversations)  # what is read can be written
         imported += 1
     assert tried > 100 and imported > 0
+
+
+# -- every file, mutated: a sentence or an import, through what the page and the CLI call ------
+
+MUTANT_VALUES = (
+    None, "text", "", 7, -1, 2**70, 1e308, float("inf"), float("nan"), True, [], {},
+    "\udc80", "\ud83d", "\x00\u202e", [[[[[]]]]],
+)  # fmt: skip
+WRONG_TYPES = (None, 7, [], {})
+LONE_SURROGATE_TITLE = "bad \udc80 title"
+TITLE_KEYS = ("title", "name")
+
+
+def _all_sources(seeded_store: Store) -> dict[str, tuple[object, bool]]:
+    """Each real file as a document (and whether it is written as JSON Lines)."""
+    sources: dict[str, tuple[object, bool]] = {
+        name: (json.loads((FIXTURES / name).read_text()), False)
+        for name in ("chatgpt_conversations.json", *PEER_FILES)
+    }
+    own = json.loads(export.json_text(seeded_store))
+    sources["own.json"] = (own, False)
+    sources["own.jsonl"] = (own["conversations"], True)
+    return sources
+
+
+def _serialized(document, lines: bool) -> bytes:
+    if lines:
+        return "\n".join(json.dumps(item) for item in document).encode("utf-8", "surrogatepass")
+    return json.dumps(document).encode("utf-8", "surrogatepass")
+
+
+def _deleted(document, path):
+    copy = json.loads(json.dumps(document))
+    target = copy
+    for step in path[:-1]:
+        target = target[step]
+    del target[path[-1]]
+    return copy
+
+
+def _paths(document) -> list[tuple]:
+    return list(dict.fromkeys(path for path, _ in _mutations(document)))
+
+
+ID_KEYS = ("uid", "conversation_id", "id", "uuid", "conversationId")
+
+
+def _fresh_ids(document, number: int):
+    """The document with every conversation's id made new, so that a variant that imports is
+    written (one already there would be skipped, and its odd values never reach the database)."""
+    copy = json.loads(json.dumps(document))
+    conversations = copy if isinstance(copy, list) else [copy]
+    if isinstance(copy, dict) and isinstance(copy.get("conversations"), list):
+        conversations = copy["conversations"]
+    for conversation in conversations:
+        for key in ID_KEYS:
+            if isinstance(conversation, dict) and isinstance(conversation.get(key), str):
+                conversation[key] = f"{conversation[key]}-variant-{number}"
+    return copy
+
+
+def _variants(document) -> Iterator[tuple[str, object]]:
+    """Every place: odd values, nulls, deleted; and a lone-surrogate title with one wrong type."""
+    paths = _paths(document)
+    for number, path in enumerate(paths):
+        fresh = _fresh_ids(document, number)
+        for value in MUTANT_VALUES:
+            yield f"{path} = {value!r}", _replaced(fresh, path, value)
+        yield f"del {path}", _deleted(fresh, path)
+    titles = [path for path in paths if path[-1] in TITLE_KEYS]
+    for title in titles[:2]:
+        bad_title = _replaced(document, title, LONE_SURROGATE_TITLE)
+        for path in paths:
+            if path != title and path[: len(title)] != title:
+                for wrong in WRONG_TYPES:
+                    yield (
+                        f"{title} = bad title, {path} = {wrong!r}",
+                        _replaced(bad_title, path, wrong),
+                    )
+
+
+def _outcome(store: Store, label: str, data: bytes) -> str:
+    """Import through `import_file` (the page's and the CLI's way in): it imports, or it
+    refuses with ImportProblem in one sentence the page can show; anything else is a bug."""
+    try:
+        importing.import_file(store, data)
+    except ImportProblem as exc:
+        sentence = str(exc)
+        assert sentence.strip() and "\n" not in sentence.strip(), label
+        sentence.encode("utf-8")  # a lone surrogate here broke the page (its error screen)
+        assert not getattr(exc, "unexpected", False), (label, exc.__cause__)
+        return "refused"
+    except Exception as exc:  # the test names the variant that escaped
+        pytest.fail(f"{label}: {type(exc).__name__}: {exc}")
+    return "imported"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["chatgpt_conversations.json", *PEER_FILES, "own.json", "own.jsonl"],
+)
+def test_every_mutation_of_every_real_file_imports_or_says_one_sentence(name, tmp_path):
+    """Wrong types, nulls, lone surrogates, huge numbers and deleted keys at every field of
+    every real file, a title with a lone surrogate together with one wrong type anywhere, and
+    the file cut at many places: each variant is imported into a real database or refused
+    with ImportProblem, never another exception."""
+    source_store = Store(Database(tmp_path / "source.db"))
+    seed(source_store)
+    document, lines = _all_sources(source_store)[name]
+    target = Store(Database(tmp_path / "target.db"))
+    outcomes = {"imported": 0, "refused": 0}
+    for label, variant in _variants(document):
+        outcomes[_outcome(target, label, _serialized(variant, lines))] += 1
+    whole = _serialized(document, lines)
+    for cut in range(1, len(whole), max(1, len(whole) // 60)):
+        outcomes[_outcome(target, f"cut at byte {cut}", whole[:cut])] += 1
+    assert outcomes["imported"] > 20 and outcomes["refused"] > 100, outcomes
+    assert target.list_conversations(limit=None)  # what was read was written, and reads back
+    for conversation in target.list_conversations(limit=None):
+        target.messages(conversation.id)
+
+
+def test_a_bad_title_and_a_wrong_type_in_each_format_give_one_sentence_on_the_page(
+    monkeypatch, db_path
+):
+    """The prober's file: a title with a lone surrogate and a message whose content is a
+    number, in each format, uploaded on the Conversations page."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("SQLITE_DB_PATH", str(db_path))
+    files = {
+        "own.json": {"format": "assistant-export", "version": 2, "conversations": [
+            {"title": LONE_SURROGATE_TITLE, "created_at": "2026-01-01T00:00:00Z",
+             "messages": [{"id": 1, "role": "user", "content": 5,
+                           "created_at": "2026-01-01T00:00:00Z"}]}]},
+        "chatgpt.json": [{"title": LONE_SURROGATE_TITLE, "mapping": 5}],
+        "claude.json": [{"name": LONE_SURROGATE_TITLE, "chat_messages": {"a": 1}}],
+        "open_webui.json": [{"title": LONE_SURROGATE_TITLE, "chat": {"history": []}}],
+        "librechat.json": {"title": LONE_SURROGATE_TITLE, "conversationId": "c", "messages": 5},
+    }  # fmt: skip
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.switch_page("app_pages/conversations.py")
+    at.run()
+    for generation, (name, document) in enumerate(files.items()):
+        data = json.dumps(document).encode("utf-8", "surrogatepass")
+        uploader = at.file_uploader(key=f"history_import-{generation}")
+        uploader.set_value((name, data, "application/json")).run()
+        next(b for b in at.button if b.label == "Import").click().run()
+        assert not at.exception, name
+        [error] = at.error
+        assert error.value.startswith(plain(f"{name}: ")), error.value
+        assert "\ufffd" in error.value or "title" in error.value, error.value
+        assert error.value.endswith(plain("Nothing was imported.")), error.value
+    assert Store(Database(db_path)).list_conversations(limit=None) == []

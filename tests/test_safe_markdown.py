@@ -75,3 +75,11 @@ def test_plain_shows_user_text_as_typed():
         assert "<strong>" not in rendered and "<img" not in rendered and "<b>" not in rendered
     assert images(plain_inline("![x](http://h/p.png)")) == []
     assert "<em>" not in PARSER.render(plain_inline("*x* and _y_"))
+
+
+def test_plain_keeps_entities_as_typed_and_replaces_a_lone_surrogate():
+    # "&lt;b&gt;" typed as a name is shown as those characters, not as "<b>".
+    assert PARSER.render(plain("&lt;b&gt; &amp;")) == "<p>&amp;lt;b&amp;gt; &amp;amp;</p>\n"
+    # Streamlit cannot send a lone surrogate to the browser (its error screen instead).
+    assert plain("bad \udc80 title") == "bad \ufffd title"
+    plain("\ud83d").encode("utf-8")

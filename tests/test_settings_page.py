@@ -86,7 +86,7 @@ def test_presets_can_be_created_edited_duplicated_made_default_and_deleted(remot
     assert PresetStore(Database(db_path)).get(haiku).text == "Answer in two haiku."
 
     at.button(key=f"preset-duplicate-{haiku}").click().run()
-    assert "Haiku (copy)" in expanders(at)
+    assert plain("Haiku (copy)") in expanders(at)  # a name is text, never Markdown
     at.button(key=f"preset-default-{haiku}").click().run()
     assert "Haiku · default" in expanders(at)
 
@@ -97,7 +97,7 @@ def test_presets_can_be_created_edited_duplicated_made_default_and_deleted(remot
     at.button(key=f"preset-delete-{copy}").click().run()
     assert plain("Delete “Haiku (copy)”?") in at.warning[0].value
     at.button(key=f"preset-confirm-{copy}").click().run()
-    assert "Haiku (copy)" not in expanders(at)
+    assert plain("Haiku (copy)") not in expanders(at)
     assert not at.exception
 
 
