@@ -118,7 +118,7 @@ def _check_remote(
             report.add(_("Reachable"), None, _("there is no key to send."))
             report.add(_("Key"), False, exc.user_message)
         elif exc.kind == "auth":
-            report.add(_("Reachable"), True, f"{where} answered.")
+            report.add(_("Reachable"), True, _("{where} answered.").format(where=where))
             report.add(_("Key"), False, exc.user_message)
         elif exc.kind == "not_found":
             report.add(
