@@ -12,7 +12,9 @@ Two levels:
   character inside a string (invalid JSON) is escaped or dropped. A line that was valid JSON
   comes back unchanged, byte for byte.
 
-`JsonLineRepair` applies `repaired_json` to a stream cut anywhere (a pipe, HTTP chunks).
+`Repairer` applies `repaired` to a text that arrives in pieces (an endpoint's deltas: an emoji
+streamed as its two UTF-16 halves in two events); `JsonLineRepair` applies `repaired_json` to
+a byte stream cut anywhere (a pipe, HTTP chunks).
 Standard library only: the tool guard imports this module before it starts a server.
 """
 
@@ -22,7 +24,9 @@ import re
 
 REPLACEMENT = "\ufffd"
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x80-\x9f]")
+# Unicode's "Cc" category (C0, DEL and C1), less the three that text uses.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_HIGH_SURROGATES = ("\ud800", "\udbff")
 # Left to right: an escaped backslash (kept, so `\\\\uD83D` is not an escape), a high and a
 # low surrogate escape in a row (a real pair, kept), or a lone surrogate escape (replaced).
 _ESCAPES = re.compile(
@@ -44,6 +48,24 @@ def repaired(text: str) -> str:
     if _CONTROL.search(text):
         text = _CONTROL.sub("", text)
     return text
+
+
+class Repairer:
+    """`repaired` for a text that arrives in pieces (a stream's deltas): feed each piece, and
+    flush at the end (a high surrogate still waiting for its low half becomes U+FFFD)."""
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def feed(self, piece: str) -> str:
+        piece, self._held = self._held + piece, ""
+        if piece and _HIGH_SURROGATES[0] <= piece[-1] <= _HIGH_SURROGATES[1]:
+            piece, self._held = piece[:-1], piece[-1]
+        return repaired(piece)
+
+    def flush(self) -> str:
+        held, self._held = self._held, ""
+        return repaired(held)
 
 
 def repaired_json(line: bytes) -> bytes:

@@ -3,8 +3,10 @@
 The official `mcp` SDK is asynchronous; the app's workers are threads. The hub runs one asyncio
 loop in a daemon thread and keeps one connection per server there: started on first use, kept
 open, started again when it died (a stdio child that exited, an HTTP server that went away),
-closed at exit. A worker asks with plain calls (`tools`, `call`) that wait on the loop with a
-deadline, so no call can hang an answer: past its timeout it is a result saying so.
+closed at exit: after the answers (`close_all`, which `turns` calls once it has interrupted
+them; the hook here covers a process without answers). A worker asks with plain calls
+(`tools`, `call`) that wait on the loop with a deadline, so no call can hang an answer: past
+its timeout it is a result saying so.
 
 Every failure is one sentence (`ToolServerError`): the command was not found, the process
 exited (with the last line it wrote to stderr), the connection was refused, the credentials
@@ -121,7 +123,7 @@ class McpHub:
         self._connections: dict[str, _Connection] = {}
         self._waiting: set[Future] = set()  # the calls in flight, let go of at close
         self._closed = False
-        atexit.register(self.close)
+        _hubs.add(self)
 
     # -- what workers and pages call -------------------------------------------------------
 
@@ -160,6 +162,7 @@ class McpHub:
         if self._closed:
             return
         self._closed = True
+        _hubs.discard(self)
         connections = list(self._connections.values())
         running = [c.task for c in connections if c.task is not None and c.client is not None]
         for connection in connections:
@@ -390,6 +393,21 @@ class McpHub:
         reason = self._explain(connection, exc)
         _stop(connection)
         return reason
+
+
+# Open hubs, held until closed (a hub whose servers run must not be collected unclosed).
+_hubs: set[McpHub] = set()
+
+
+@atexit.register
+def close_all() -> None:
+    """Stop every hub's servers. At exit this must run after the answers are interrupted: a
+    tool call cut by its closing server returns, and a worker not yet stopped would go on
+    (a new request, the answer saved `complete`). atexit runs hooks last-in first-out and this
+    one is registered when the module is imported, so before `turns` registers its own (it
+    imports this module); `turns` also calls it itself, after interrupting its answers."""
+    for hub in list(_hubs):
+        hub.close()
 
 
 async def _wait_all(tasks: list[asyncio.Task], timeout: float) -> None:

@@ -125,10 +125,10 @@ class Services:
         return measured if measured.measured else gauge(self.store.path_to(leaf.id), prompt, window)
 
     def retire(self) -> None:
-        """Replaced (its settings changed): live answers finish, then its threads stop; the
+        """Replaced (its settings changed): live answers finish, then its threads stop and its
+        tool servers close (closed under a live answer, a tool call would end cut short); the
         idle database connections close now (a finishing answer opens its own)."""
-        self.turns.retire()
-        self.hub.close()
+        self.turns.retire(then=self.hub.close)
         self.db.close()
 
     # -- what the next answer uses --------------------------------------------------------

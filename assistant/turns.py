@@ -11,16 +11,22 @@ a conversation that already has a live answer refuses a second one. `start` clai
 answer with a conditional UPDATE (so two tabs never run one turn twice) and queues it for a
 worker thread owned by the process. While it waits, the answer is *queued* with its place in
 line; then *waiting* for the first token; then *writing*. The worker streams provider events
-into an in-memory `LiveTurn`, checkpoints the partial text at most every `checkpoint_interval`
-seconds and writes the final state in one transaction. A write that fails (a lock held too
-long, a full or read-only disk) is retried with backoff while the text stays in memory and on
-screen; `LiveTurn.problem` says why meanwhile.
+into an in-memory `LiveTurn` and writes the final state in one transaction; the manager's own
+thread (the checkpointer, which also beats the heartbeat) stores the partial text every
+`checkpoint_interval` seconds. The worker never waits on the disk while it streams: with the
+write lock held by another program, each checkpoint waits the busy timeout, and a worker that
+waited there stopped reading the stream (the words on screen froze for as long). A write that
+fails (a lock held too long, a full or read-only disk) is retried while the text stays in
+memory and on screen; `LiveTurn.problem` says why meanwhile. No exception ends a worker or
+the checkpointer with an answer left `streaming`: text that SQLite cannot encode is stored
+repaired (`clean_text`), anything else is logged and the answer ends as an error.
 
 Pages only `follow` a turn; a rerun or a closed tab stops following, never the generation. Only
 `stop` cancels it: in this process directly, in another one by asking (the owner sees the
 request at its next checkpoint or heartbeat). Workers are daemon threads, so Ctrl+C does not
 wait for an answer: `shutdown` (also run at exit) writes each live answer as `interrupted`
-with its text.
+with its text. Exit has one order: answers are interrupted first (once closing, no worker
+sends a new request or starts a tool call), then the tool servers close (`_at_exit`).
 """
 
 from __future__ import annotations
@@ -32,11 +38,12 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from assistant import i18n
+from assistant import i18n, mcp_hub
 from assistant.approvals import APPROVE, Approvals
+from assistant.clean_text import repaired
 from assistant.errors import (
     AlreadyClaimed,
     EmptyMessage,
@@ -75,6 +82,7 @@ QUEUED, WAITING, WRITING = "queued", "waiting", "writing"
 REMOTE, LOCAL = "remote", "local"
 LaneOf = Callable[["Snapshot"], str]
 RETRY_FIRST_S, RETRY_MAX_S = 0.05, 2.0  # backoff of a failed checkpoint or final write
+SLOW_SAVE_S = 1.0  # a checkpoint waiting this long (a lock held elsewhere) is said on the page
 
 
 WAITING_APPROVAL, RUNNING, DONE = "waiting", "running", "done"
@@ -160,8 +168,9 @@ class LiveTurn:
     first_token_s: float | None = None  # seconds from the worker's start to the first token
     problem: str | None = None  # why the text cannot be written to the database right now
     saved_chars: int = 0  # how much of the text the last checkpoint stored
-    saved_at: float = 0.0  # monotonic time of the last checkpoint; 0: the first word saves at once
+    saved_at: float = 0.0  # monotonic time of the last checkpoint; 0: save at the next wake-up
     saving: threading.Lock = field(default_factory=threading.Lock)  # one checkpoint at a time
+    saving_since: float | None = None  # monotonic start of the checkpoint being written
     concluded: bool = False  # the final state is being written (by the worker or by stop)
     language: str = field(default_factory=i18n.current)  # of the page that started it
 
@@ -327,7 +336,10 @@ class WorkerPool:
                     return
                 live = self._queue.popleft()
             with i18n.using(live.language):  # its error sentences in the user's language
-                self._run(live)
+                try:
+                    self._run(live)
+                except Exception:  # `_run` ends its answer itself; the thread must live on
+                    log.exception("turn %d: a worker failed after its answer", live.answer_id)
 
 
 def _added(total: Usage | None, more: Usage | None) -> Usage | None:
@@ -344,10 +356,14 @@ _managers: weakref.WeakSet[TurnManager] = weakref.WeakSet()
 
 
 @atexit.register
-def _interrupt_all_at_exit() -> None:
-    """Ctrl+C or a normal exit: every live answer is written as interrupted, text kept."""
+def _at_exit() -> None:
+    """SIGTERM, Ctrl+C or a normal exit, in one order: every live answer is written as
+    interrupted (text and finished steps kept; nothing new is started), then the tool servers
+    close. The other way round, a tool call cut by its closing server ended with a result, the
+    worker sent the endpoint a new request and the answer was saved `complete`."""
     for manager in list(_managers):
         manager.shutdown(wait=1.0)
+    mcp_hub.close_all()
 
 
 class TurnManager:
@@ -388,6 +404,7 @@ class TurnManager:
         self._live: dict[int, LiveTurn] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
+        self._wake = threading.Event()  # the checkpointer has an answer to save now
         self.recover()
         self._heartbeat = threading.Thread(target=self._beat, name="turn-heartbeat", daemon=True)
         self._heartbeat.start()
@@ -563,10 +580,21 @@ class TurnManager:
         phase = live.phase
         if phase == QUEUED:
             ahead = self._pools[live.lane].ahead_of(live)
-            return Progress(QUEUED, now - live.queued_at, ahead or 0, live.problem)
+            return Progress(QUEUED, now - live.queued_at, ahead or 0, self._problem(live, now))
         assert live.started_at is not None
         since = live.started_at + (live.first_token_s or 0.0)
-        return Progress(phase, now - since, 0, live.problem)
+        return Progress(phase, now - since, 0, self._problem(live, now))
+
+    @staticmethod
+    def _problem(live: LiveTurn, now: float) -> str | None:
+        """Why the text is not saved: the last failure, or a checkpoint waiting for a lock
+        (said before the busy timeout ends it, which is 5 s by default)."""
+        if live.problem is not None:
+            return live.problem
+        since = live.saving_since
+        if since is not None and now - since >= SLOW_SAVE_S:
+            return _("The database is busy (another program may be writing to it).")
+        return None
 
     def follow(self, answer_id: int, idle_tick: float = 0.5) -> Iterator[str]:
         """The answer's text so far, then live deltas, coalesced; "" while nothing arrives.
@@ -663,17 +691,29 @@ class TurnManager:
             log.info("turn %d interrupted: its process is gone; partial text kept", recovered)
         return ids
 
-    def retire(self) -> None:
+    def retire(self, then: Callable[[], None] | None = None) -> None:
         """Replaced by a newer manager: live and queued answers finish here, then the heartbeat
-        and the workers stop. Returns at once."""
-        threading.Thread(target=self._retire, name="turn-retire", daemon=True).start()
+        and the workers stop, then `then` runs (closing what the answers use, such as their
+        tool servers). Returns at once."""
+        threading.Thread(target=self._retire, args=(then,), name="turn-retire", daemon=True).start()
 
-    def _retire(self) -> None:
+    def _retire(self, then: Callable[[], None] | None) -> None:
         while self.live_turns() and not self._closing.wait(self.heartbeat_interval / 5):
             pass
         self._closing.set()
+        self._wake.set()
         for pool in self._pools.values():
             pool.drain()
+        # `shutdown` may have cut the wait short: its answers end (as interrupted) first.
+        with self._lock:
+            running = list(self._live.values())
+        for live in running:
+            live.ended.wait()
+        if then is not None:
+            try:
+                then()
+            except Exception:  # retiring: nothing left to tell anyone
+                log.exception("closing a retired manager's resources failed")
 
     def shutdown(self, wait: float = 2.0) -> None:
         """Interrupt every live generation, writing its text as `interrupted`; stop the workers.
@@ -681,9 +721,10 @@ class TurnManager:
         Used at exit (Ctrl+C) and when the app's services are replaced. Returns within about
         `wait` seconds plus one database write per answer.
         """
-        if self._closing.is_set():
+        if self._closing.is_set() and not self.live_turns():
             return
         self._closing.set()
+        self._wake.set()
         for pool in self._pools.values():
             for live in pool.drain():  # queued: never started, nothing to keep
                 self._conclude(live, self._interrupted(live))
@@ -707,27 +748,49 @@ class TurnManager:
     # -- the worker -----------------------------------------------------------------------
 
     def _beat(self) -> None:
-        """Heartbeat of this owner's answers, stop requests from elsewhere, and the tail of a
-        stream that went quiet (so that `kill -9` loses at most a checkpoint interval)."""
+        """The checkpointer: every live answer's text stored every `checkpoint_interval` (so
+        that `kill -9` loses at most about that much), the heartbeat of this owner's answers,
+        and stop requests from elsewhere. On this thread, not the workers': a write that waits
+        for the disk never keeps a worker from reading its stream. It survives anything."""
         tick = max(0.05, min(self.checkpoint_interval, self.heartbeat_interval))
         last_beat = time.monotonic()
-        while not self._closing.wait(tick):
-            with self._lock:
-                running = [live for live in self._live.values() if live.started_at is not None]
-            for live in running:
-                if time.monotonic() - live.saved_at >= self.checkpoint_interval:
-                    self._checkpoint(live)
-            if time.monotonic() - last_beat < self.heartbeat_interval:
-                continue
-            last_beat = time.monotonic()
+        while not self._closing.is_set():
+            self._wake.wait(tick)
+            self._wake.clear()
             try:
-                asked = self.lifecycle.heartbeat(self.owner, self.live_turns(), time.time())
-            except StorageError:
-                log.warning("heartbeat could not be written", exc_info=True)
-                continue
-            for answer_id in asked:
-                log.info("turn %d: another process asked to stop it", answer_id)
-                self.stop(answer_id)
+                self._save_due()
+                if time.monotonic() - last_beat >= self.heartbeat_interval:
+                    last_beat = time.monotonic()
+                    self._heartbeat_once()
+            except Exception:  # a bug here must not end the checkpoints of every answer
+                log.exception("the checkpointer failed; it goes on")
+                self._closing.wait(tick)
+
+    def _save_due(self) -> None:
+        with self._lock:
+            running = [live for live in self._live.values() if live.started_at is not None]
+        for live in running:
+            if time.monotonic() - live.saved_at >= self.checkpoint_interval:
+                self._checkpoint(live)
+
+    def _heartbeat_once(self) -> None:
+        try:
+            asked = self.lifecycle.heartbeat(self.owner, self.live_turns(), time.time())
+        except StorageError:
+            log.warning("heartbeat could not be written", exc_info=True)
+            return
+        for answer_id in asked:
+            log.info("turn %d: another process asked to stop it", answer_id)
+            self.stop(answer_id)
+
+    def _save_soon(self, live: LiveTurn) -> None:
+        """Ask the checkpointer to store this answer now (its first words, a finished step)."""
+        live.saved_at = 0.0
+        self._wake.set()
+
+    def _halted(self, live: LiveTurn) -> bool:
+        """Stopped, or the process is closing: nothing new (request, tool call) may start."""
+        return live.cancel.is_set() or self._closing.is_set()
 
     def _run(self, live: LiveTurn) -> None:
         answer_id = live.answer_id
@@ -735,8 +798,10 @@ class TurnManager:
         usage: Usage | None = None
         finish_reason: str | None = None
         status, error = "complete", None
+        cut_short = False  # ended because of Stop or exit, before the answer was finished
         try:
-            if live.cancel.is_set():
+            if self._halted(live):
+                cut_short = True
                 return
             answer = self.store.get_message(answer_id)
             snapshot = answer.snapshot
@@ -752,6 +817,9 @@ class TurnManager:
             limit = self.toolbox.step_limit() if self.toolbox and tools else 0
             rounds = 0
             while True:
+                if self._halted(live):  # after a tool step: no new request once stopping
+                    cut_short = True
+                    break
                 request = GenerationRequest(snapshot.model, messages, snapshot.params, offered)
                 round_start = live.chars
                 calls, usage_now, finish_reason, refused = self._stream_round(
@@ -783,13 +851,11 @@ class TurnManager:
                     }
                 )
                 for call in calls:
+                    if self._halted(live):  # no new tool call once stopping
+                        break
                     result = self._run_tool(live, answer, tools, call)
                     messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
-                    if live.cancel.is_set():
-                        break
-                self._checkpoint(live)
-                if live.cancel.is_set():
-                    break
+                self._save_soon(live)
         except ProviderError as exc:
             if not live.cancel.is_set():
                 status, error = "error", exc.user_message
@@ -798,13 +864,23 @@ class TurnManager:
             status, error = "error", str(exc)
             log.error("turn %d: storage failed: %s", answer_id, exc)
         except Exception as exc:  # a bug must not leave the turn hanging in `streaming`
-            status, error = (
-                "error",
-                _("Unexpected error ({name}). See the server log.").format(name=type(exc).__name__),
-            )
+            status, error = "error", _unexpected(exc)
             log.exception("turn %d crashed", answer_id)
         finally:
-            if live.cancel.is_set():
+            self._end(live, status, finish_reason, error, usage, cut_short)
+
+    def _end(
+        self,
+        live: LiveTurn,
+        status: str,
+        finish_reason: str | None,
+        error: str | None,
+        usage: Usage | None,
+        cut_short: bool,
+    ) -> None:
+        """The worker's last act: the final state, whatever happened before."""
+        try:
+            if live.cancel.is_set() or cut_short:
                 result = (
                     self._interrupted(live)
                     if self._closing.is_set()
@@ -812,7 +888,10 @@ class TurnManager:
                 )
             else:
                 result = self._result(live, status, finish_reason, error, usage)
-            self._conclude(live, result)
+        except Exception as exc:  # a bug in building the result: end it with the bare text
+            log.exception("turn %d: its result could not be built", live.answer_id)
+            result = FinalResult("error", live.text(), error=_unexpected(exc))
+        self._conclude(live, result)
 
     def _tools(self, answer: Message) -> list[ChatTool]:
         """The chat's tools, when the endpoint takes them."""
@@ -840,6 +919,7 @@ class TurnManager:
                 if live.first_token_s is None:
                     live.first_token_s = time.monotonic() - (live.started_at or 0.0)
                     log.info("turn %d first token after %.2f s", live.answer_id, live.first_token_s)
+                    self._save_soon(live)  # the first words are stored at once
                 thought, text = (
                     (event.text, "")
                     if isinstance(event, ReasoningDelta)
@@ -849,8 +929,6 @@ class TurnManager:
                     live.append_reasoning(thought)
                 if text:
                     live.append(text)
-                if time.monotonic() - live.saved_at >= self.checkpoint_interval:
-                    self._checkpoint(live)
             elif isinstance(event, ToolCallDelta):
                 calls.add(event)
             elif isinstance(event, ToolsRefused):
@@ -927,6 +1005,8 @@ class TurnManager:
         assert self.toolbox is not None
         step.state = WAITING_APPROVAL
         asked_at = time.monotonic()
+        # Here the worker writes itself (no words are streaming): the call is stored before
+        # the question, so that a page that sees the question also finds the call.
         self._checkpoint(live)
         self.approvals.request(live.answer_id, step.call_id, step.server, step.tool, arguments)
         live.step_changed()
@@ -945,8 +1025,9 @@ class TurnManager:
         return None
 
     def _checkpoint(self, live: LiveTurn) -> None:
-        """Store the text so far if it grew; a failure is remembered, not raised (the text is
-        in memory). The worker and the heartbeat both call this; the lock keeps them in order."""
+        """Store the text so far if it grew; a failure is remembered, never raised (the text
+        is in memory). The checkpointer calls this, and a worker before it waits for an approval;
+        the lock keeps them in order."""
         with live.saving:
             text = live.text()
             parts = live.answer_parts()
@@ -954,15 +1035,21 @@ class TurnManager:
             live.saved_at = time.monotonic()
             if size == live.saved_chars or live.concluded:
                 return
+            live.saving_since = live.saved_at
             try:
-                asked = self.lifecycle.checkpoint(
-                    live.answer_id, self.owner, text, time.time(), parts
-                )
+                asked = self._store_checkpoint(live, text, parts)
             except StorageError as exc:
                 if live.problem is None:
                     log.warning("turn %d: checkpoint failed (text kept): %s", live.answer_id, exc)
                 live.problem = str(exc)
                 return
+            except Exception as exc:  # a bug: remembered like a storage failure, text kept
+                if live.problem is None:
+                    log.exception("turn %d: checkpoint failed (text kept)", live.answer_id)
+                live.problem = _unexpected(exc)
+                return
+            finally:
+                live.saving_since = None
             live.saved_chars = size
             live.problem = None
         if asked:
@@ -970,6 +1057,15 @@ class TurnManager:
             live.cancel.set()
             if live.stream is not None:
                 live.stream.close()
+
+    def _store_checkpoint(self, live: LiveTurn, text: str, parts: list[Part]) -> bool:
+        try:
+            return self.lifecycle.checkpoint(live.answer_id, self.owner, text, time.time(), parts)
+        except UnicodeEncodeError:  # a lone surrogate from a source nobody repaired
+            log.warning("turn %d: text SQLite cannot encode; storing it repaired", live.answer_id)
+            return self.lifecycle.checkpoint(
+                live.answer_id, self.owner, repaired(text), time.time(), _repaired_parts(parts)
+            )
 
     def _result(
         self,
@@ -1001,8 +1097,21 @@ class TurnManager:
             self._write_final(live, result)
 
     def _write_final(self, live: LiveTurn, result: FinalResult) -> None:
+        """Write the final state, retrying until it is written (at exit: for a moment); then
+        release the answer and wake its followers. Never raises."""
+        try:
+            self._write_final_state(live, result)
+        except Exception:  # a bug after the write; the followers must still wake
+            log.exception("turn %d: ending it failed", live.answer_id)
+        finally:
+            with self._lock:
+                self._live.pop(live.answer_id, None)
+            live.end()
+
+    def _write_final_state(self, live: LiveTurn, result: FinalResult) -> None:
         delay = RETRY_FIRST_S
         give_up_at = None
+        repairing = False
         while True:
             try:
                 if not self.lifecycle.finish(live.answer_id, self.owner, result):
@@ -1013,6 +1122,18 @@ class TurnManager:
                 if live.problem is None:
                     log.warning("turn %d: final write failed, retrying: %s", live.answer_id, exc)
                 live.problem = str(exc)
+            except UnicodeEncodeError as exc:  # a lone surrogate nobody repaired
+                if not repairing:
+                    log.warning("turn %d: text SQLite cannot encode; repaired", live.answer_id)
+                    result, repairing = _repaired_result(result), True
+                    continue
+                if live.problem is None:
+                    log.exception("turn %d: final write failed, retrying", live.answer_id)
+                live.problem = _unexpected(exc)
+            except Exception as exc:  # a bug: retried like a storage failure, text kept
+                if live.problem is None:
+                    log.exception("turn %d: final write failed, retrying", live.answer_id)
+                live.problem = _unexpected(exc)
             if self._closing.is_set():
                 # At exit, try for a moment; an answer left `streaming` by a process that is
                 # gone is recovered (text as of the last checkpoint) at the next start.
@@ -1022,12 +1143,9 @@ class TurnManager:
                     break
             time.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_S)
-        with self._lock:
-            self._live.pop(live.answer_id, None)
         if result.status == "complete" and self.titler is not None and live.problem is None:
             # Before the followers wake: a page that draws the end sees the title pending.
             self.titler.after_answer(live.answer_id)
-        live.end()
         log.info(
             "turn %d %s: %s tokens, %.2f s",
             live.answer_id,
@@ -1035,3 +1153,35 @@ class TurnManager:
             result.completion_tokens if result.completion_tokens is not None else "?",
             result.total_s or 0.0,
         )
+
+
+def _unexpected(exc: BaseException) -> str:
+    return _("Unexpected error ({name}). See the server log.").format(name=type(exc).__name__)
+
+
+def _repaired_parts(parts: list[Part] | None) -> list[Part] | None:
+    """The parts with every text in them repaired (`clean_text.repaired`)."""
+    if parts is None:
+        return None
+    return [Part(part.kind, repaired(part.text), _repaired_value(part.data)) for part in parts]
+
+
+def _repaired_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return repaired(value)
+    if isinstance(value, dict):
+        return {_repaired_value(k): _repaired_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_repaired_value(item) for item in value]
+    return value
+
+
+def _repaired_result(result: FinalResult) -> FinalResult:
+    """A final result SQLite can store: its texts repaired."""
+    return replace(
+        result,
+        content=repaired(result.content),
+        parts=_repaired_parts(result.parts),
+        error=repaired(result.error) if result.error else result.error,
+        finish_reason=repaired(result.finish_reason) if result.finish_reason else None,
+    )

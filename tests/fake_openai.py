@@ -5,6 +5,10 @@ It speaks the real protocol: `POST /v1/chat/completions` with `stream=true` answ
 `data: [DONE]`; `GET /v1/models` lists models. Each request takes the next queued `Scenario`
 (or the default one), which can fail with any status, delay, hold mid-stream until the test
 releases it, or cut the connection half-way. Every request is recorded.
+
+A text chunk given as `bytes` is sent as it is, as the JSON value of the delta's `content`:
+how a test sends what no JSON encoder writes (invalid UTF-8, raw control bytes). A lone UTF-16
+surrogate or a control character needs no bytes: `json.dumps` sends "\\ud83d" and "\\u0007".
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 
 @dataclass
 class Scenario:
-    chunks: list[str] = field(default_factory=lambda: ["Hello", " from", " the", " fake."])
+    chunks: list[str | bytes] = field(default_factory=lambda: ["Hello", " from", " the", " fake."])
     status: int = 200
     error_message: str = "Something went wrong"
     error_code: str | None = None
@@ -206,6 +210,16 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
         def _send_chunk(self, payload: dict[str, Any] | str) -> None:
             text = payload if isinstance(payload, str) else json.dumps(payload)
             data = f"data: {text}\n\n".encode()
+            self._send_data(data)
+
+        def _send_raw_content(self, head: dict[str, Any], raw: bytes) -> None:
+            """A content delta whose JSON value is `raw`, byte for byte."""
+            marker = "\u0000raw\u0000"
+            head["choices"][0]["delta"]["content"] = marker
+            before, after = json.dumps(head).encode().split(json.dumps(marker).encode())
+            self._send_data(b"data: " + before + raw + after + b"\n\n")
+
+        def _send_data(self, data: bytes) -> None:
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
             self.wfile.flush()
 
@@ -243,7 +257,10 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                     scenario.release.wait(timeout=30)
                 if scenario.chunk_delay:
                     time.sleep(scenario.chunk_delay)
-                self._send_chunk(chunk({"content": text}))
+                if isinstance(text, bytes):
+                    self._send_raw_content(chunk({"content": ""}), text)
+                else:
+                    self._send_chunk(chunk({"content": text}))
             scenario.last_text_at = time.monotonic()
             scenario.last_text_wall = time.time()
             for number, call in enumerate(scenario.tool_calls):

@@ -370,6 +370,38 @@ def test_a_lock_held_mid_answer_is_said_on_the_page_and_the_answer_completes_who
     assert (answer.status, answer.content) == ("complete", "Every word arrives whole.")
 
 
+def test_words_keep_streaming_on_the_page_while_another_program_holds_the_write_lock(
+    server, page: Page, tmp_path
+):
+    """With the default busy timeout (5 s). Before: each checkpoint, written by the worker
+    itself, waited out the timeout, and the words on screen froze for as long (~14 s of a
+    15 s lock). Now the words keep coming from memory and the page says the lock is there."""
+    words = [f"Word{number} " for number in range(120)]
+    held = Scenario(chunks=words, chunk_delay=0.05, hold_after=3)
+    server.enqueue(held)
+    app = start_app(server, tmp_path)
+    try:
+        page.goto(app.url)
+        send(page, "Count for me")
+        bubble = answers(page).nth(1)
+        expect(bubble).to_contain_text("Word0 Word1 Word2")
+        wait_until(lambda: the_answer(tmp_path / "app.db").content == "".join(words[:3]))
+        with HeldLock(tmp_path / "app.db") as lock:
+            held.release.set()
+            # 60 more words take 3 s to stream; before, one got through per 5 s.
+            expect(bubble).to_contain_text("Word63", timeout=15_000)
+            expect(page.get_by_text("saved as soon as the database can be written")).to_be_visible()
+            lock.release()
+            expect(bubble).to_contain_text("Word119")
+            expect(page.get_by_role("button", name="Regenerate")).to_be_visible()
+            expect(page.get_by_text("saved as soon as the database")).to_have_count(0)
+            expect(page.get_by_text(GENERIC_ERROR)).to_have_count(0)
+    finally:
+        app.stop()
+    answer = the_answer(tmp_path / "app.db")
+    assert (answer.status, answer.content) == ("complete", "".join(words))
+
+
 def test_the_first_visit_after_a_start_may_land_on_a_sub_page(server, page: Page, tmp_path):
     app = start_app(server, tmp_path)  # a fresh server: this is its first session
     try:

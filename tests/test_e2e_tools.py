@@ -1,13 +1,17 @@
 """End to end with tools: `streamlit run`, headless Chromium, the fake OpenAI server calling
-`get_current_time`, and the real `mcp-server-time` over stdio; tool servers that end with the
-app however it ends."""
+`get_current_time`, and the real `mcp-server-time` over stdio (or the test server's tools);
+tool servers that end with the app however it ends, and an answer interrupted (not completed)
+by SIGTERM during a tool call."""
 
 from __future__ import annotations
 
 import json
 import re
+import signal
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from browser_support import StreamlitServer, answers, remote_env, send
@@ -18,9 +22,10 @@ from tool_helpers import TIME_SERVER, live_server, marked_processes, new_marker,
 
 from assistant import export
 from assistant.db import Database
-from assistant.store import Store
-from assistant.tool_servers import ToolServerStore
-from assistant.toolbox import ASK, Toolbox
+from assistant.parts import TOOL_CALL, TOOL_RESULT
+from assistant.store import Message, Store
+from assistant.tool_servers import STDIO, ServerDraft, ToolServerStore
+from assistant.toolbox import ALLOW, ASK, Toolbox
 
 pytestmark = pytest.mark.browser
 
@@ -73,6 +78,64 @@ def test_a_tool_call_is_approved_in_the_page_and_kept_in_the_history(server, pag
     assert "*Tool result: time/get\\_current\\_time, " in markdown
     assert '> {"timezone": "Asia/Tokyo"}' in markdown  # the arguments, in a code block
     assert '"datetime": "' in markdown and "In Tokyo it is a fine hour." in markdown
+
+
+def last_answer(store: Store) -> Message | None:
+    conversations = store.list_conversations()
+    if not conversations:
+        return None
+    answers = [m for m in store.messages(conversations[0].id) if m.role == "assistant"]
+    return answers[-1] if answers else None
+
+
+def steps_of(answer: Message) -> list[tuple[str, str]]:
+    return [(part.kind, part.data.get("name", "")) for part in answer.parts]
+
+
+def test_sigterm_during_a_tool_call_interrupts_the_answer_and_sends_nothing_more(
+    server, page: Page, tmp_path
+):
+    """Before (3 of 3): the tool servers closed first (atexit runs hooks last-in first-out),
+    the cut call returned, the worker sent the endpoint a new request during shutdown and the
+    answer was saved `complete`. Now answers are interrupted first, then the servers close."""
+    db_path = tmp_path / "app.db"
+    store = Store(Database(db_path))
+    servers = ToolServerStore(store.db)
+    script = str(Path(__file__).resolve().parent / "mcp_test_server.py")
+    servers.save(ServerDraft("tests", STDIO, command=sys.executable, args=(script, "--stdio")))
+    Toolbox(store.db, servers, hub=None).set_default({"tests/add": ALLOW, "tests/slow": ALLOW})  # type: ignore[arg-type]
+    server.enqueue(
+        Scenario(chunks=["Adding first."], tool_calls=[
+            {"id": "call_add", "name": "tests__add", "arguments": '{"a": 2, "b": 3}'}]),
+        Scenario(chunks=["Now the slow one."], tool_calls=[
+            {"id": "call_slow", "name": "tests__slow", "arguments": '{"seconds": 120}'}]),
+        Scenario(chunks=["Written after the signal."]),
+    )  # fmt: skip
+    app = StreamlitServer(remote_env(server, db_path), tmp_path / "streamlit.log")
+    try:
+        page.goto(app.url)
+        send(page, "Add, then wait")
+
+        def slow_call_stored() -> bool:  # checkpointed while the step runs
+            answer = last_answer(store)
+            return answer is not None and (TOOL_CALL, "slow") in steps_of(answer)
+
+        wait_until(slow_call_stored, timeout=60, interval=0.1)
+        requests_before = len(server.completions())
+        assert requests_before == 2
+        signalled = time.monotonic()
+        app.process.send_signal(signal.SIGTERM)
+        app.process.wait(timeout=30)
+        exit_s = time.monotonic() - signalled
+    finally:
+        app.stop()
+    assert len(server.completions()) == requests_before  # nothing sent after the signal
+    answer = last_answer(store)
+    assert answer is not None and answer.status == "interrupted"
+    assert "Adding first." in answer.content and "Now the slow one." in answer.content
+    assert (TOOL_RESULT, "add") in steps_of(answer) and (TOOL_CALL, "slow") in steps_of(answer)
+    assert next(p.text for p in answer.parts if p.kind == TOOL_RESULT) == "5"
+    assert exit_s < 20, f"the app took {exit_s:.1f} s to exit"
 
 
 def test_the_usage_page_filters_charts_and_opens_a_conversation(page: Page, tmp_path):

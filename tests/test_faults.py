@@ -282,3 +282,80 @@ def test_a_read_only_disk_mid_answer_keeps_the_text_until_it_is_writable(
         fake_provider,
         snapshot,
     )
+
+
+def test_text_sqlite_cannot_encode_is_stored_repaired_and_no_thread_dies(
+    db_path, fake_provider, snapshot
+):
+    """A lone surrogate that reached the answer unrepaired (here from a provider that does not
+    repair): before, the checkpoint and the final write raised UnicodeEncodeError, the worker
+    died and the answer stayed `streaming` for good. Now a repaired copy is stored."""
+    store = Store(Database(db_path))
+    turns = TurnManager(
+        store,
+        lambda _s: fake_provider,
+        checkpoint_interval=0.0,
+        coalesce_interval=0.0,
+        heartbeat_interval=0.05,
+    )
+    script = fake_provider.enqueue(["Smile ", "\ud83d", " and the rest"], hold_after=2)
+    try:
+        ids = turns.send(None, "q", snapshot)
+        answer_id = ids.assistant_message_id
+        assert script.held.wait(5)
+        wait_until(lambda: stored(store, answer_id).content == "Smile \ufffd")  # a checkpoint
+        script.release.set()
+        wait_until(lambda: not turns.is_live(answer_id), timeout=20)
+        answer = stored(store, answer_id)
+        assert (answer.status, answer.content) == ("complete", "Smile \ufffd and the rest")
+        assert turns._heartbeat.is_alive()  # the checkpointer went through it too
+        fake_provider.enqueue(["fine"])
+        again = turns.send(ids.conversation_id, "and now?", snapshot)
+        assert "".join(turns.follow(again.assistant_message_id, idle_tick=0.05)) == "fine"
+    finally:
+        turns.shutdown()
+
+
+def test_words_keep_arriving_from_memory_while_another_program_holds_the_write_lock(
+    db_path, fake_server
+):
+    """Before: the worker wrote its checkpoints itself and waited the busy timeout at each,
+    so with the lock held it read one word per timeout (the screen froze ~14 s of 15). Now
+    the checkpointer waits for the disk and the worker reads on; the page hears of the lock."""
+    from assistant.providers import OpenAICompatProvider
+    from assistant.store import Snapshot
+
+    words = [f"w{n} " for n in range(300)]
+    scenario = Scenario(chunks=words, chunk_delay=0.02, hold_after=5)
+    fake_server.enqueue(scenario)
+    store = Store(Database(db_path, busy_timeout=2.0))
+    provider = OpenAICompatProvider("sk-test", fake_server.base_url, max_retries=0)
+    turns = TurnManager(store, lambda _s: provider)  # the app's intervals: checkpoints at 0.5 s
+    try:
+        answer_id = turns.send(
+            None, "Count", Snapshot("openai", "gpt-3.5-turbo")
+        ).assistant_message_id
+        wait_until(lambda: stored(store, answer_id).content == "".join(words[:5]))
+        text, problem, longest, at_release = "", None, 0.0, None
+        with HeldLock(db_path) as lock:
+            scenario.release.set()
+            locked_at = last = time.monotonic()
+            for chunk in turns.follow(answer_id, idle_tick=0.1):
+                now = time.monotonic()
+                text += chunk
+                if at_release is not None:
+                    continue
+                if chunk:
+                    longest, last = max(longest, now - last), now
+                problem = problem or turns.progress(answer_id).problem
+                if (text.count(" ") >= 105 and problem) or now - locked_at > 60:
+                    lock.release()  # 100 words came while the lock was held (or time is up)
+                    at_release = text.count(" ")
+        assert at_release is not None and at_release >= 105, (
+            f"{at_release} words by the release; longest wait for a word {longest:.1f} s"
+        )
+        assert problem is not None and "busy" in problem
+        answer = stored(store, answer_id)
+        assert (answer.status, answer.content) == ("complete", "".join(words))
+    finally:
+        turns.shutdown()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import wait_until
 from fake_openai import FakeOpenAIServer, Scenario
 
 from assistant.errors import ProviderError
 from assistant.providers import GenerationRequest, OpenAICompatProvider
-from assistant.providers.base import Finish, TextDelta, Usage
+from assistant.providers.base import Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
 from assistant.store import Snapshot
 from assistant.turns import TurnManager
 
@@ -195,3 +196,95 @@ def test_failed_turns_store_a_message_without_the_key(fake_server, store, status
         turns.shutdown()
     assert answer.status == "error" and answer.error
     assert KEY not in store.db.path.read_bytes().decode("latin-1")
+
+
+# -- what an endpoint sends that is not clean text ----------------------------------------------
+
+
+def test_an_emoji_split_into_its_utf16_halves_over_two_events_arrives_whole(fake_server):
+    """JSON allows a lone surrogate escape; Python never joins two of them by itself."""
+    fake_server.enqueue(Scenario(chunks=["Smile ", "\ud83d", "\ude00", "!", "\ud83d"]))
+    events, error = collect(provider_for(fake_server))
+    assert error is None
+    assert text_of(events) == "Smile \U0001f600!\ufffd"  # joined; the last half alone: U+FFFD
+    assert events[-1] == Finish("stop")
+
+
+def test_invalid_utf8_bytes_become_replacement_characters_and_the_answer_goes_on(fake_server):
+    # Before: the SDK decoded the event stream strictly and raised UnicodeDecodeError.
+    fake_server.enqueue(Scenario(chunks=["Caf", b'"\xe9 au lait, "', b'"\xf0\x9f"', " ok"]))
+    events, error = collect(provider_for(fake_server))
+    assert error is None
+    assert text_of(events) == "Caf\ufffd au lait, \ufffd ok"
+    assert events[-1] == Finish("stop")
+
+
+def test_control_characters_are_removed_whether_escaped_or_raw(fake_server):
+    # Escaped (\\u0007) by json.dumps, or raw bytes that json.loads refused before.
+    chunks = ["a\x07b\x00", b'"c\x1b[31md\x7f"', "e\x85f\tg\r\n"]
+    fake_server.enqueue(Scenario(chunks=chunks))
+    events, error = collect(provider_for(fake_server))
+    assert error is None
+    assert text_of(events) == "abc[31mdef\tg\r\n"
+
+
+def test_reasoning_and_tool_call_arguments_are_repaired_too(fake_server):
+    arguments = '{"m": "\ud83d\ude00\x07"}'  # sent in three pieces, the pair split between two
+    fake_server.enqueue(
+        Scenario(
+            reasoning=["Think \ud83d", "\ude00"],
+            chunks=["ok"],
+            tool_calls=[{"id": "call_1", "name": "feel", "arguments": arguments}],
+        )
+    )
+    events, error = collect(provider_for(fake_server))
+    assert error is None
+    thought = "".join(e.text for e in events if isinstance(e, ReasoningDelta))
+    assert thought == "Think \U0001f600"
+    sent = "".join(e.arguments for e in events if isinstance(e, ToolCallDelta))
+    assert sent == '{"m": "\U0001f600"}'
+
+
+def test_a_character_split_over_two_network_reads_is_decoded_whole():
+    from assistant.providers.openai_compat import _clean_bytes
+
+    reads = [b'data: {"c": "\xf0\x9f', b'\x98\x80\xff"}\n\n']  # an emoji cut in two; a bad byte
+    assert b"".join(_clean_bytes(iter(reads))).decode() == 'data: {"c": "\U0001f600\ufffd"}\n\n'
+
+
+def test_the_repairer_joins_halves_over_any_number_of_pieces_and_flushes_a_lone_one():
+    from assistant.clean_text import Repairer, repaired
+
+    repairer = Repairer()
+    pieces = ["a\ud83d", "\ude00", "\ud83d", "", "\ude01b\x00", "\ud83d"]
+    assert "".join(repairer.feed(piece) for piece in pieces) + repairer.flush() == (
+        "a\U0001f600\U0001f601b\ufffd"
+    )
+    assert repaired("\ude00 low first \ud83d") == "\ufffd low first \ufffd"
+    text = "plain text, unchanged"
+    assert repaired(text) is text
+
+
+def test_an_answer_with_bad_characters_completes_and_the_chat_takes_the_next_message(
+    fake_server, store
+):
+    """Before: the split emoji killed the worker thread (SQLite cannot encode a lone
+    surrogate) and left the answer `streaming` for good; the chat refused every message."""
+    fake_server.enqueue(
+        Scenario(chunks=["Smile ", "\ud83d", "\ude00", " caf", b'"\xe9\x1b"', "!"]),
+        Scenario(chunks=["Fine again."]),
+    )
+    provider = provider_for(fake_server)
+    turns = TurnManager(store, lambda _p: provider)
+    snapshot = Snapshot("openai", "gpt-3.5-turbo", {}, "")
+    try:
+        ids = turns.send(None, "hi", snapshot)
+        wait_until(lambda: not turns.is_live(ids.assistant_message_id), timeout=30)
+        assert "".join(turns.follow(ids.assistant_message_id)) == "Smile \U0001f600 caf\ufffd!"
+        answer = store.get_message(ids.assistant_message_id)
+        assert (answer.status, answer.content) == ("complete", "Smile \U0001f600 caf\ufffd!")
+        again = turns.send(ids.conversation_id, "and now?", snapshot)
+        assert "".join(turns.follow(again.assistant_message_id)) == "Fine again."
+        assert store.get_message(again.assistant_message_id).status == "complete"
+    finally:
+        turns.shutdown()

@@ -540,3 +540,58 @@ def test_the_guard_starts_nothing_when_the_app_is_gone_already(tmp_path):
     ours = subprocess.run([sys.executable, "-I", "-S", str(GUARD), str(os.getpid()), *server],
                           timeout=30)  # fmt: skip
     assert ours.returncode == 0 and witness.exists()
+
+
+def test_services_replaced_during_a_tool_call_keep_its_server_until_the_answer_ends(
+    db_path, fake_server
+):
+    """Settings changed (Streamlit releases the old services): before, `retire` closed the
+    tool servers at once, so the running call ended as an error and the answer went on
+    without its result. Now the servers close after the answers that use them."""
+    from conftest import without_auto_titles
+
+    from assistant.config import load_settings
+    from assistant.services import Services
+
+    environ = {
+        "OPENAI_BASE_URL": fake_server.base_url,
+        "OPENAI_API_KEY": "sk-test",
+        "OPENAI_MAX_RETRIES": "0",
+        "SQLITE_DB_PATH": str(db_path),
+    }
+    without_auto_titles(db_path)
+    svc = Services.build(load_settings(environ=environ, secrets={}), environ=environ)
+    local = ServerDraft(
+        "local", STDIO, command=sys.executable, args=(str(TESTS / "mcp_test_server.py"), "--stdio")
+    )
+    server = svc.tool_servers.save(local)
+    svc.turns.toolbox.set_default({"local/slow": ALLOW})
+    fake_server.enqueue(
+        Scenario(chunks=[], tool_calls=[call("s", "local__slow", {"seconds": 2})]),
+        Scenario(chunks=["Done."]),
+    )
+    try:
+        ids = svc.send(None, "Slow, please", None)
+        answer_id = ids.assistant_message_id
+        wait_until(lambda: any(s.state == "running" for s in svc.turns.steps(answer_id)))
+        svc.retire()
+        assert run_to_end(svc.turns, answer_id) == "Done."
+        answer = svc.store.get_message(answer_id)
+        result = next(p for p in answer.parts if p.kind == "tool_result")
+        assert (answer.status, result.text, result.data["is_error"]) == (
+            "complete",
+            "finally",
+            False,
+        )
+
+        def closed() -> bool:  # then the servers closed
+            try:
+                svc.hub.tools(server)
+            except ToolServerError as exc:
+                return "shutting down" in str(exc)
+            return False
+
+        wait_until(closed, timeout=15)
+    finally:
+        svc.turns.shutdown(wait=2)
+        svc.hub.close()

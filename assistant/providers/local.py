@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from assistant.clean_text import Repairer
 from assistant.errors import ProviderError
 from assistant.i18n import _
 from assistant.providers.base import Finish, GenerationRequest, StreamEvent, TextDelta, Usage
@@ -221,6 +222,10 @@ class _LocalEventStream:
                 ) from exc
             produced = 0
             finish: str | None = None
+            # llama.cpp decodes its tokens' bytes itself (holding back a character split over
+            # two tokens, dropping what stays invalid), so no surrogate comes out; a model can
+            # still write control characters (byte tokens such as <0x1B>).
+            text = Repairer()
             try:
                 for chunk in chunks:
                     if self._closed.is_set():
@@ -229,10 +234,13 @@ class _LocalEventStream:
                     content = choice.get("delta", {}).get("content")
                     if content:
                         produced += 1
-                        yield TextDelta(content)
+                        if cleaned := text.feed(content):
+                            yield TextDelta(cleaned)
                     if choice.get("finish_reason"):
                         finish = choice["finish_reason"]
             finally:
                 chunks.close()
+            if rest := text.flush():
+                yield TextDelta(rest)
             yield Usage(prompt_tokens, produced)
             yield Finish(finish or "stop")

@@ -2,19 +2,29 @@
 
 The SDK does the HTTP, the SSE parsing, retries with backoff and timeouts; this module turns its
 chunks into our events and its exceptions into `ProviderError`s with plain-words messages.
+
+What an endpoint sends is repaired on the way in (`assistant.clean_text`): the SDK decodes the
+event stream as strict UTF-8 and stops the answer with a UnicodeDecodeError at the first
+invalid byte, and `json.loads` refuses a raw control character; so the bytes are decoded with
+U+FFFD for what is invalid and without control characters before the SDK parses them. The
+text of each delta (answer, reasoning, tool-call arguments) then goes through a `Repairer`, so
+that an emoji split into its two UTF-16 halves over two events arrives whole.
 """
 
 from __future__ import annotations
 
+import codecs
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from typing import Any
 
 import openai
+from openai._streaming import ServerSentEvent, SSEDecoder
 
+from assistant.clean_text import Repairer, repaired
 from assistant.errors import ProviderError
 from assistant.i18n import _
 from assistant.providers.base import (
@@ -40,6 +50,44 @@ _TOOLS_HINTS = ("tool", "function")
 PLACEHOLDER_KEY = "not-needed"
 
 
+def _clean_bytes(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The event stream's bytes as valid UTF-8 without control characters (a character split
+    over two network reads is decoded whole)."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    for chunk in chunks:
+        text = decoder.decode(chunk)
+        if text:
+            yield repaired(text).encode()
+    rest = decoder.decode(b"", final=True)
+    if rest:
+        yield repaired(rest).encode()
+
+
+class _RepairingSSEDecoder:
+    """The SDK's own SSE decoder, fed repaired bytes (its `SSEBytesDecoder` protocol)."""
+
+    def iter_bytes(self, iterator: Iterator[bytes]) -> Iterator[ServerSentEvent]:
+        return SSEDecoder().iter_bytes(_clean_bytes(iterator))
+
+    async def aiter_bytes(self, iterator: AsyncIterator[bytes]) -> AsyncIterator[ServerSentEvent]:
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+        async def cleaned() -> AsyncIterator[bytes]:
+            async for chunk in iterator:
+                yield repaired(decoder.decode(chunk)).encode()
+            yield repaired(decoder.decode(b"", final=True)).encode()
+
+        async for event in SSEDecoder().aiter_bytes(cleaned()):
+            yield event
+
+
+class _Client(openai.OpenAI):
+    """The SDK's client with an SSE decoder that survives bad bytes (see the module doc)."""
+
+    def _make_sse_decoder(self) -> _RepairingSSEDecoder:  # type: ignore[override]
+        return _RepairingSSEDecoder()
+
+
 class OpenAICompatProvider:
     name = "openai"
 
@@ -55,7 +103,7 @@ class OpenAICompatProvider:
         self.key_hint = key_hint  # where the key comes from, named in a 401 message
         self.base_url = base_url
         self.endpoint = base_url or OPENAI_DEFAULT_ENDPOINT
-        self.client = openai.OpenAI(
+        self.client = _Client(
             api_key=api_key or PLACEHOLDER_KEY,
             base_url=base_url,
             timeout=timeout,
@@ -250,6 +298,8 @@ class _OpenAIEventStream:
 
     def __iter__(self) -> Iterator[StreamEvent]:
         provider, request = self._provider, self._request
+        if self._closed.is_set():
+            return  # stopped (or the app is closing) before it began: no request at all
         opened = time.monotonic()
         try:
             try:
@@ -271,6 +321,8 @@ class _OpenAIEventStream:
             self._response.close()
             return
         finish: str | None = None
+        text, thoughts = Repairer(), Repairer()
+        arguments: dict[int, Repairer] = {}
         try:
             for chunk in self._response:
                 usage = getattr(chunk, "usage", None)
@@ -278,18 +330,12 @@ class _OpenAIEventStream:
                     yield Usage(usage.prompt_tokens, usage.completion_tokens)
                 for choice in chunk.choices or ():
                     delta = choice.delta
-                    thought = _reasoning(delta) if delta is not None else None
+                    thought = thoughts.feed(_reasoning(delta) or "") if delta is not None else ""
                     if thought:
                         yield ReasoningDelta(thought)
                     for call in (delta.tool_calls if delta is not None else None) or ():
-                        function = call.function
-                        yield ToolCallDelta(
-                            call.index or 0,
-                            call.id or None,
-                            function.name if function is not None else None,
-                            (function.arguments if function is not None else None) or "",
-                        )
-                    content = delta.content if delta is not None else None
+                        yield _call_delta(call, arguments.setdefault(call.index or 0, Repairer()))
+                    content = text.feed(delta.content or "") if delta is not None else ""
                     if content:
                         yield TextDelta(content)
                     if choice.finish_reason:
@@ -320,7 +366,27 @@ class _OpenAIEventStream:
                     endpoint=provider.endpoint
                 ),
             )
+        # A high surrogate still waiting for its other half: U+FFFD, not silence.
+        if thought := thoughts.flush():
+            yield ReasoningDelta(thought)
+        for index, repairer in arguments.items():
+            if rest := repairer.flush():
+                yield ToolCallDelta(index, None, None, rest)
+        if rest := text.flush():
+            yield TextDelta(rest)
         yield Finish(finish)
+
+
+def _call_delta(call: Any, arguments: Repairer) -> ToolCallDelta:
+    """A streamed piece of a tool call, its text repaired (`arguments`: that call's)."""
+    function = call.function
+    name = function.name if function is not None else None
+    return ToolCallDelta(
+        call.index or 0,
+        repaired(call.id) if call.id else None,
+        repaired(name) if name else None,
+        arguments.feed((function.arguments if function is not None else None) or ""),
+    )
 
 
 def _reasoning(delta: object) -> str | None:
