@@ -1,0 +1,264 @@
+"""Real export files (tests/fixtures/real/, see SOURCES.md) imported as `python -m assistant
+import FILE` imports them: each file into a fresh database, through the CLI's own code path.
+
+For every file EXPECTED says what a correct import gives: the branch each conversation opens on
+(the roles along its active path), that dates come from the file and not from the moment of the
+import, how many answers were left unfinished, and a few texts that must (or must not) arrive.
+Files the importer refuses or mangles today are in KNOWN_FAILURES with one line saying why: the
+test skips them with that line, and fails once such a file imports correctly, so the list only
+ever names what is still to fix.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+import pytest
+
+from assistant import cli
+from assistant.db import Database
+from assistant.store import Store
+
+REAL = Path(__file__).resolve().parent / "fixtures" / "real"
+FILES = sorted(p.relative_to(REAL).as_posix() for p in REAL.rglob("*.json"))
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What a correct import of one file gives.
+
+    `shapes`: per conversation that holds messages, in the file's order, the roles along the
+    branch it opens on ("u" question, "a" answer) as an fnmatch pattern; "|" separates shapes
+    that are equally right. None: the file is not an export, and must be refused in one
+    sentence. Conversations without messages may be imported or left out.
+    """
+
+    shapes: tuple[str, ...] | None
+    dated: bool = True  # every conversation and message carries a date in the file
+    unfinished: int = 0  # answers the file marks as cut off or still being written
+    contains: tuple[str, ...] = ()  # texts some message (text or parts) must hold
+    lacks: tuple[str, ...] = ()  # texts no message may hold
+
+
+EXPECTED: dict[str, Expect] = {
+    "chatbotui/librechat_chatbotui-export.json": Expect(("uaua", "ua"), dated=False),
+    "chatgpt/ailog_chatgpt_conversations.json": Expect(("uaua", "ua")),
+    "chatgpt/bot-knows_chatgpt_export.json": Expect(("uaua", "ua")),
+    "chatgpt/chatgpt-export-parser_example-conversation.json": Expect(("uaua",)),
+    # The answers are generated images; the assistant's own closing texts are hidden and empty.
+    "chatgpt/chatgpt-exporter_image-generation.json": Expect(("u*a",)),
+    "chatgpt/chatgpt-exporter_thinking-single-preamble.json": Expect(("ua",)),
+    "chatgpt/chatgpt-exporter_thinking-summaries.json": Expect(
+        ("uaua",), contains=('"seconds": 29', '"seconds": 14')
+    ),
+    "chatgpt/chatlore_conversations.json": Expect(
+        ("uaua", "ua"), contains=("idx_orders_customer",)
+    ),
+    "chatgpt/claude-handoff_chatgpt_export.json": Expect(("ua",), contains=("app_net",)),
+    "chatgpt/convovault_chatgpt_conversations.json": Expect(
+        ("uaua", "ua"), contains=("squares = [n * n",)
+    ),
+    "chatgpt/echomine_001_simple_text.json": Expect(("ua",)),
+    # The file's current node is the user's last message, which has no answer.
+    "chatgpt/everychat_chatgpt_conversations.json": Expect(("uau",)),
+    # A fragment: the question is not in the file, the chat starts with the answer.
+    "chatgpt/librechat_chatgpt-citations.json": Expect(
+        ("a",), contains=("Signal Sciences - Crunchbase Company Profile",)
+    ),
+    "chatgpt/librechat_chatgpt-modern-export.json": Expect(("uaua", "ua")),
+    "chatgpt/librechat_chatgpt-tree.json": Expect(("uauaua",), unfinished=1),
+    "chatgpt/personify_conversations.json": Expect(("ua",)),
+    # Another project's own list of {title, messages: [{role: "human", …}]}, not Claude.ai's.
+    "claude/ailog_claude_conversations.json": Expect(None),
+    "claude/bot-knows_claude_export.json": Expect(("uaua",)),
+    "claude/chatlore_conversations.json": Expect(
+        ("uau", "ua|uaa"), contains=("Finished dev profile",)
+    ),
+    "claude/claude-handoff_claude_export_multi.json": Expect(("uaua", "uaua")),
+    "claude/claude-handoff_claude_web_export.json": Expect(("uaua", "ua")),
+    "claude/claude-to-sqlite_example.json": Expect(("ua",)),
+    "claude/convovault_claude_conversations.json": Expect(
+        ("uau", "ua"), contains=("tailor it for the weather forecast",)
+    ),
+    "claude/everychat_claude_conversations.json": Expect(("ua",)),
+    "claude/personify_conversations.json": Expect(("ua",)),
+    "librechat/librechat-export_messagesTree.json": Expect(("uauaua",)),
+    "librechat/librechat-export_recursive.json": Expect(("uauaua",)),
+    "librechat/librechat-opts-nonr-branches.json": Expect(("ua",), unfinished=1),
+    # Which of the newest branches is on screen is open; it ends on an answer.
+    "librechat/librechat-tree.json": Expect(("uaua|uauaua",)),
+    "librechat/vestai-linear.json": Expect(("ua",)),
+    "open_webui/librechat_openwebui-export.json": Expect(
+        ("ua", "ua", "ua"), contains=('"seconds": 3', "Paris: 18C, rain"), lacks=('"input_text"',)
+    ),
+}
+
+KNOWN_FAILURES: dict[str, str] = {
+    "chatbotui/librechat_chatbotui-export.json": (
+        "ChatbotUI v1 export ({version, history, folders, prompts}) is refused as not importable."
+    ),
+    "chatgpt/ailog_chatgpt_conversations.json": (
+        "messages whose content has `parts` but no `content_type` are dropped: "
+        "both conversations import empty."
+    ),
+    "chatgpt/bot-knows_chatgpt_export.json": (
+        "mapping nodes with neither `parent` nor `children` become separate roots: "
+        "each chat opens on its last answer alone."
+    ),
+    "chatgpt/chatgpt-exporter_image-generation.json": (
+        "one ChatGPT conversation object (not in a list) is refused as not importable."
+    ),
+    "chatgpt/chatgpt-exporter_thinking-single-preamble.json": (
+        "one ChatGPT conversation object (not in a list) is refused as not importable."
+    ),
+    "chatgpt/chatgpt-exporter_thinking-summaries.json": (
+        "one ChatGPT conversation object (not in a list) is refused; its 'Thought for 29s' "
+        "recaps would also lose their duration (the pattern wants 'seconds')."
+    ),
+    "chatgpt/chatlore_conversations.json": (
+        "one entry without `mapping` ('Broken record') makes the whole list unknown: "
+        "nothing imports."
+    ),
+    "chatgpt/convovault_chatgpt_conversations.json": (
+        "an answer that is only a `code` block is taken for a tool call: "
+        "'Python list comprehension' ends on the question."
+    ),
+    "chatgpt/echomine_001_simple_text.json": (
+        "one ChatGPT conversation object (not in a list) is refused as not importable."
+    ),
+    "chatgpt/librechat_chatgpt-citations.json": (
+        "the browsing result (`tether_browsing_display`, text in `result`) "
+        "comes in as an empty tool result."
+    ),
+    "chatgpt/librechat_chatgpt-modern-export.json": (
+        "one entry without `mapping` ('Corrupted entry') makes the whole list unknown: "
+        "nothing imports."
+    ),
+    "chatgpt/librechat_chatgpt-tree.json": (
+        "the interrupted answer (`status: in_progress`, `finish_details: interrupted`) "
+        "comes in as complete."
+    ),
+    "chatgpt/personify_conversations.json": (
+        "messages without `content_type` are dropped: the conversation imports empty."
+    ),
+    "claude/bot-knows_claude_export.json": (
+        'Claude conversations wrapped in {"conversations": [...]} are refused as not importable.'
+    ),
+    "claude/chatlore_conversations.json": (
+        "one entry without `chat_messages` ('Broken record') makes the whole list unknown: "
+        "nothing imports."
+    ),
+    "claude/personify_conversations.json": (
+        "a conversation without `created_at` gets today's date though its messages are "
+        "dated 2024-08-01."
+    ),
+    "librechat/librechat-export_messagesTree.json": (
+        "LibreChat's recursive export with the tree under `messagesTree` is refused as not "
+        "importable."
+    ),
+    "librechat/librechat-export_recursive.json": (
+        "the conversation gets today's date (the export has only `exportAt`, a time of day) "
+        "though its messages are dated 2024-04-09."
+    ),
+    "librechat/librechat-opts-nonr-branches.json": (
+        "the conversation gets today's date, and the answer marked `unfinished: true` "
+        "comes in as complete."
+    ),
+    "librechat/librechat-tree.json": (
+        "replies without `createdAt` get today's date, and the chat opens on the user's "
+        "'thanks' with its answers hidden."
+    ),
+    "librechat/vestai-linear.json": (
+        "question and answer share one `createdAt`: the chat opens on the question with the "
+        "answer hidden; the conversation gets today's date."
+    ),
+    "open_webui/librechat_openwebui-export.json": (
+        "the reasoning's duration (3 s) is dropped and the tool result is stored as raw JSON "
+        '(`[{"type": "input_text", ...}]`).'
+    ),
+}
+
+
+def test_every_file_has_its_source_and_its_expectation() -> None:
+    """A file added without SOURCES.md's row or an expectation, or a stale entry, fails here."""
+    sources = (REAL / "SOURCES.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^\| `([^`]+\.json)` \|", sources, flags=re.M))
+    assert listed == set(FILES)
+    assert set(EXPECTED) == set(FILES)
+    assert set(KNOWN_FAILURES) <= set(FILES)
+    assert len(FILES) >= 30
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_real_export_imports_as_its_app_shows_it(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    known = KNOWN_FAILURES.get(name)
+    if known is None:
+        _check_import(name, tmp_path, monkeypatch, capsys)
+        return
+    try:
+        _check_import(name, tmp_path, monkeypatch, capsys)
+    except AssertionError:
+        pytest.skip(f"known failure: {known}")
+    pytest.fail(f"{name} now imports as expected: remove it from KNOWN_FAILURES.")
+
+
+def _check_import(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m assistant import FILE --json` in this process, then the database read back."""
+    expect = EXPECTED[name]
+    db_path = tmp_path / "app.db"
+    monkeypatch.setenv("SQLITE_DB_PATH", str(db_path))
+    monkeypatch.chdir(tmp_path)  # no secrets file or settings of the checkout's own
+    out = io.StringIO()
+    started = datetime.now(UTC)
+    code = cli.main(["import", str(REAL / name), "--json"], out)
+    finished = datetime.now(UTC)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err + out.getvalue()
+    if expect.shapes is None:
+        assert code == 1
+        assert err.startswith("error: ") and err.count("\n") == 1, err
+        return
+    assert code == 0, err.strip()
+    conversation_ids = json.loads(out.getvalue())["imported"]
+    store = Store(Database(db_path))
+    shown = [_shape(store, cid) for cid in conversation_ids]
+    shown = [shape for shape in shown if shape]  # empty conversations are optional
+    assert len(shown) == len(expect.shapes), (shown, expect.shapes)
+    for shape, pattern in zip(shown, expect.shapes, strict=True):
+        assert any(fnmatchcase(shape, p) for p in pattern.split("|")), (shape, pattern)
+    messages = [m for cid in conversation_ids for m in store.messages(cid)]
+    answers = [m for m in messages if m.role == "assistant"]
+    unfinished = [m.content[:40] for m in answers if m.status != "complete"]
+    assert len(unfinished) == expect.unfinished, unfinished
+    if expect.dated:
+        # A date the importer made up is one from the import's own few seconds; the files'
+        # own dates are months or years away from any moment this test runs.
+        window = (started - timedelta(seconds=2), finished + timedelta(seconds=2))
+        conversations = [store.get_conversation(cid) for cid in conversation_ids]
+        for stamp in [c.created_at for c in conversations] + [m.created_at for m in messages]:
+            assert not window[0] <= _moment(stamp) <= window[1], stamp
+    stored = "\n".join(m.content + "\n" + (m.parts_json or "") for m in messages)
+    for text in expect.contains:
+        assert text in stored, text
+    for text in expect.lacks:
+        assert text not in stored, text
+
+
+def _shape(store: Store, conversation_id: int) -> str:
+    """The roles along the branch the conversation opens on: "uaua" and so on."""
+    return "".join(step.role[0] for step in store.active_path(conversation_id))
+
+
+def _moment(stamp: str) -> datetime:
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
