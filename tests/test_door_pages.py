@@ -22,14 +22,6 @@ OWNER_ONLY = {
 }
 
 
-@pytest.fixture
-def remote(monkeypatch, fake_server, db_path):
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_server.base_url)
-    monkeypatch.setenv("OPENAI_MAX_RETRIES", "0")
-    monkeypatch.setenv("SQLITE_DB_PATH", str(db_path))
-    return fake_server
-
-
 def settings(owner: bool, locale: str = "en-US") -> AppTest:
     at = AppTest.from_file(APP, default_timeout=30)
     at.context = {"locale": locale}  # type: ignore[assignment]

@@ -25,7 +25,6 @@ from browser_support import (
     remote_env,
     send,
 )
-from fake_openai import FakeOpenAIServer
 from playwright.sync_api import Browser, Page, expect
 from websockets.exceptions import InvalidStatus
 
@@ -38,13 +37,6 @@ SECRET_ANSWER = "The merger closes on Friday"
 FOREIGN = "This app does not answer to the name"
 OTHER_PAGE = "This app only answers its own pages"
 OWNER_ONLY = "Only a browser on the computer that runs the app can change endpoints"
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    fake = FakeOpenAIServer().start()
-    yield fake
-    fake.stop()
 
 
 def seeded_history(db_path: Path) -> None:
@@ -92,9 +84,9 @@ def new_page(browser: Browser, locale: str = "en-US") -> Page:
 
 
 def test_a_page_under_a_foreign_name_that_resolves_here_gets_one_sentence(
-    server, playwright_chromium, tmp_path
+    fake_server, playwright_chromium, tmp_path
 ):
-    app = start_app(server, tmp_path)
+    app = start_app(fake_server, tmp_path)
     rebinding = launch(playwright_chromium, "--host-resolver-rules=MAP evil.example 127.0.0.1")
     try:
         page = new_page(rebinding)
@@ -147,8 +139,10 @@ def _rerun_over_websocket(url: str, origin: str | None) -> bytes:
     raise AssertionError("the run did not finish within 60 s")
 
 
-def test_a_page_of_another_local_port_is_refused_but_the_apps_own_page_is_served(server, tmp_path):
-    app = start_app(server, tmp_path)
+def test_a_page_of_another_local_port_is_refused_but_the_apps_own_page_is_served(
+    fake_server, tmp_path
+):
+    app = start_app(fake_server, tmp_path)
     try:
         own = _rerun_over_websocket(app.url, origin=app.url)
         assert SECRET_TITLE.encode() in own  # the probe can see a leak when there is one
@@ -210,10 +204,10 @@ def visitor_host(tmp_path) -> Iterator[tuple[str, str]]:
 
 
 def test_a_visitor_on_the_network_can_chat_but_not_change_what_runs_on_the_host(
-    server, playwright_chromium, visitor_host, tmp_path
+    fake_server, playwright_chromium, visitor_host, tmp_path
 ):
     launcher, host_ip = visitor_host
-    app = start_app(server, tmp_path, address="0.0.0.0", ASSISTANT_ALLOWED_HOSTS=host_ip)
+    app = start_app(fake_server, tmp_path, address="0.0.0.0", ASSISTANT_ALLOWED_HOSTS=host_ip)
     visitor = launch(
         playwright_chromium,
         f"--host-resolver-rules=MAP not-allowed.test {host_ip}",
@@ -229,7 +223,10 @@ def test_a_visitor_on_the_network_can_chat_but_not_change_what_runs_on_the_host(
         page.goto(f"http://{host_ip}:{app.port}/")
         send(page, "Hello from the visitor")
         expect(answers(page).nth(1)).to_contain_text("Hello from the fake.")
-        assert server.completions()[-1].body["messages"][-1]["content"] == "Hello from the visitor"
+        assert (
+            fake_server.completions()[-1].body["messages"][-1]["content"]
+            == "Hello from the visitor"
+        )
         # Settings: endpoints and tool servers are read-only, with the sentence why.
         page.goto(f"http://{host_ip}:{app.port}/settings")
         page.get_by_role("tab", name="Endpoints").click()
