@@ -19,14 +19,7 @@ escapes is one, and is logged with its traceback.
 
 from __future__ import annotations
 
-import re
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def printable(text: str) -> str:
-    """Text that can be encoded, shown and stored: a lone surrogate becomes U+FFFD."""
-    return _LONE_SURROGATE.sub("\ufffd", text)
+from assistant.clean_text import repaired
 
 
 class AppError(Exception):
@@ -37,7 +30,7 @@ class AppError(Exception):
     """
 
     def __init__(self, *args: object) -> None:
-        super().__init__(*(printable(a) if isinstance(a, str) else a for a in args))
+        super().__init__(*(repaired(a) if isinstance(a, str) else a for a in args))
 
 
 class StorageError(AppError, RuntimeError):

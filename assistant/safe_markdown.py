@@ -14,6 +14,7 @@ from functools import lru_cache
 
 from markdown_it import MarkdownIt
 
+from assistant.clean_text import repaired
 from assistant.i18n import _
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:&])")  # Streamlit's Markdown too
@@ -21,7 +22,6 @@ _COMMONMARK_INLINE = re.compile(r"([\\`*_\[\]!|~<>])")  # enough mid-line in a p
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.M)
 _CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1", re.S)
 _IMAGE_START = "!["
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def plain(text: str) -> str:
@@ -29,7 +29,7 @@ def plain(text: str) -> str:
 
     A lone surrogate (from a file or a server that split a pair) becomes U+FFFD: Streamlit
     cannot send it to the browser, and the page would show its error screen instead."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", _LONE_SURROGATE.sub("\ufffd", text))
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", repaired(text))
 
 
 def plain_inline(text: str) -> str:
