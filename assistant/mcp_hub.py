@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import base64
+import binascii
 import functools
 import json
 import logging
@@ -36,7 +38,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import CancelledError as FutureCancelled
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,7 @@ CONNECT_TIMEOUT_S = 20.0
 CALL_TIMEOUT_S = 60.0
 CLOSE_TIMEOUT_S = 5.0  # at exit: how long running servers get to end on their own
 RESULT_LIMIT_CHARS = 20_000  # a tool result longer than this is cut (and says so) for the model
+MEDIA_LIMIT_BYTES = 2_000_000  # an image or sound larger than this is not kept (the note says so)
 GUARD = Path(__file__).with_name("tool_guard.py")
 
 
@@ -85,6 +88,9 @@ class ToolOutcome:
     structured: Any = None
     seconds: float = 0.0
     notes: tuple[str, ...] = ()  # images or files in the result, not fetched
+    # Images and sound for the person (never for the model): {"type", "mime_type", "bytes",
+    # "data": base64} each; "data" is left out of one over MEDIA_LIMIT_BYTES.
+    media: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass
@@ -522,16 +528,22 @@ def _schema(value: Any) -> dict[str, Any]:
 
 
 def _outcome(result: Any) -> ToolOutcome:
-    """A CallToolResult as text: text blocks as they are, structured content as JSON, images
-    and other files as a note (never fetched)."""
+    """A CallToolResult as text for the model: text blocks as they are, structured content as
+    JSON, images and sound as a short note (their bytes kept apart in `media`, for the page),
+    links and other files as a note (never fetched). Base64 never reaches the model: a server
+    that repeats its content blocks in `structuredContent` (server-filesystem's
+    `read_media_file`) would otherwise send it as 20,000 characters of text."""
     texts: list[str] = []
     notes: list[str] = []
+    media: list[dict[str, Any]] = []
     for block in result.content or []:
         kind = getattr(block, "type", "")
         if kind == "text":
             texts.append(block.text)
         elif kind in ("image", "audio"):
-            notes.append(f"[{kind} from the tool, not shown]")
+            item, note = _media(kind, getattr(block, "mime_type", None), block.data)
+            media.append(item)
+            notes.append(note)
         elif kind == "resource_link":
             notes.append(f"[a link to {getattr(block, 'uri', 'a resource')}, not fetched]")
         elif kind == "resource":
@@ -539,12 +551,36 @@ def _outcome(result: Any) -> ToolOutcome:
             texts.append(text) if isinstance(text, str) else notes.append("[a file, not shown]")
     structured = getattr(result, "structured_content", None)
     text = repaired("\n".join(texts))
-    if not text and structured is not None:
+    if not text and structured is not None and not notes:
         text = repaired(json.dumps(structured, ensure_ascii=False, indent=2))
     if notes:
         text = "\n".join(filter(None, [text, *notes]))
-    return ToolOutcome(text, bool(result.is_error), structured, 0.0, tuple(notes))
+    return ToolOutcome(text, bool(result.is_error), structured, 0.0, tuple(notes), tuple(media))
+
+
+def _media(kind: str, mime_type: str | None, data: Any) -> tuple[dict[str, Any], str]:
+    """An image or sound block: what the page keeps of it, and the note the model reads
+    (English, like everything sent to a model)."""
+    mime = str(mime_type or ("image/png" if kind == "image" else "audio/mpeg"))
+    encoded = data if isinstance(data, str) else ""
+    try:
+        size = len(base64.b64decode(encoded, validate=True))
+    except (ValueError, binascii.Error):
+        return {"type": kind, "mime_type": mime, "bytes": 0}, f"[{mime} that could not be read]"
+    item: dict[str, Any] = {"type": kind, "mime_type": mime, "bytes": size}
+    if size > MEDIA_LIMIT_BYTES:
+        return item, f"[{mime}, {_size(size)}, too large to keep; not shown]"
+    item["data"] = encoded
+    return item, f"[{mime}, {_size(size)}, shown to the user]"
+
+
+def _size(count: int) -> str:
+    if count < 1_000:
+        return f"{count} bytes"
+    if count < 1_000_000:
+        return f"{count / 1_000:.0f} KB"
+    return f"{count / 1_000_000:.1f} MB"
 
 
 def _with_seconds(outcome: ToolOutcome, seconds: float) -> ToolOutcome:
-    return ToolOutcome(outcome.text, outcome.is_error, outcome.structured, seconds, outcome.notes)
+    return replace(outcome, seconds=seconds)

@@ -16,7 +16,7 @@ import json
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from assistant.app_settings import read_setting, write_setting
@@ -214,7 +214,7 @@ class Toolbox:
             cut = outcome.text[:RESULT_LIMIT_CHARS]
             more = len(outcome.text) - RESULT_LIMIT_CHARS
             text = _("{cut}\n[… {more:,} more characters were cut]").format(cut=cut, more=more)
-            outcome = ToolOutcome(text, outcome.is_error, None, outcome.seconds, outcome.notes)
+            outcome = replace(outcome, text=text, structured=None)
         return outcome
 
 

@@ -105,6 +105,8 @@ class ToolStep:
     is_error: bool = False
     seconds: float | None = None
     waited_s: float = 0.0  # for the user's approval: not the answer's own time
+    running_since: float | None = None  # monotonic start of the call itself
+    media: tuple[dict[str, Any], ...] = ()  # images or sound the tool gave back (see mcp_hub)
 
     def parts(self) -> list[Part]:
         names = {"id": self.call_id, "name": self.tool, "server": self.server}
@@ -113,6 +115,8 @@ class ToolStep:
             extra = {"is_error": self.is_error, "seconds": round(self.seconds or 0.0, 3)}
             if self.waited_s:
                 extra["waited_s"] = round(self.waited_s, 3)
+            if self.media:
+                extra["media"] = [dict(item) for item in self.media]
             parts.append(Part(TOOL_RESULT, self.result, {**names, **extra}))
         return parts
 
@@ -193,6 +197,24 @@ class LiveTurn:
     def step_changed(self) -> None:
         with self.changed:
             self.thoughts.append("")
+            self.changed.notify_all()
+
+    def cut_steps(self, stopped: bool) -> None:
+        """Steps without a result get one saying they were cut: a call still running when
+        the answer was stopped (or interrupted) would otherwise show "running…" for ever."""
+        with self.changed:
+            for step in self.steps:
+                if step.result is not None:
+                    continue
+                if step.state == WAITING_APPROVAL:
+                    step.result = _("Stopped before the call.")
+                elif stopped:
+                    step.result = _("Stopped while the tool was running; its result was not used.")
+                else:
+                    step.result = _("Interrupted while the tool was running.")
+                if step.running_since is not None:
+                    step.seconds = time.monotonic() - step.running_since
+                step.state, step.is_error = DONE, True
             self.changed.notify_all()
 
     def waiting_step(self) -> ToolStep | None:
@@ -973,15 +995,21 @@ class TurnManager:
                 )
                 live.step_changed()
                 return step.result
-        step.state = RUNNING
+        step.state, step.running_since = RUNNING, time.monotonic()
         live.step_changed()
         outcome = (
             self.toolbox.run(tool, call, arguments)
             if arguments is not None
             else ToolOutcome(bad_arguments(call), True)
         )
-        step.result, step.is_error, step.seconds = outcome.text, outcome.is_error, outcome.seconds
-        step.state = DONE
+        with live.changed:
+            if step.state == DONE:  # Stop ended the answer meanwhile: its record stays
+                log.info("turn %d: tool %s/%s ended after Stop; result dropped",
+                         live.answer_id, step.server, step.tool)  # fmt: skip
+                return step.result or ""
+            step.result, step.is_error = outcome.text, outcome.is_error
+            step.seconds, step.media = outcome.seconds, outcome.media
+            step.state = DONE
         live.step_changed()
         log.info(
             "turn %d: tool %s/%s %s in %.3f s",
@@ -1076,6 +1104,8 @@ class TurnManager:
         usage: Usage | None = None,
     ) -> FinalResult:
         started = live.started_at or live.queued_at
+        if status in ("stopped", "interrupted"):
+            live.cut_steps(stopped=status == "stopped")
         return FinalResult(
             status=status,
             content=live.text(),

@@ -5,6 +5,8 @@ Pages stay thin: they call these helpers and the library; nothing here holds pro
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ctypes
 import datetime as dt
 import functools
@@ -668,6 +670,8 @@ def render_parts(message: Message, waiting_call: str | None = None) -> None:
             continue
         if part.kind == TOOL_CALL:
             state = "waiting" if part.data.get("id") == waiting_call else None
+            if state is None and not message.is_live:
+                state = "cut"  # an answer stored before Stop marked its running call
             render_tool_step(part, results.get(part.data.get("id")), state)
             continue
         if part.kind == TOOL_RESULT and part.data.get("id") is not None:
@@ -1000,7 +1004,9 @@ def tool_step_label(call: Part, result: Part | None, state: str | None = None) -
     """server/tool · time · how it ended, as plain text (names come from a server)."""
     name = f"{call.data.get('server') or '?'}/{call.data.get('name') or '?'}"
     if result is None:
-        doing = _("waiting for your approval") if state == "waiting" else _("running…")
+        doing = {"waiting": _("waiting for your approval"), "cut": _("stopped")}.get(
+            state or "", _("running…")
+        )
         return plain(f"{name} · {doing}")
     seconds = result.data.get("seconds")
     timing = f" · {seconds:.2f} s" if isinstance(seconds, int | float) else ""
@@ -1018,6 +1024,34 @@ def render_tool_step(call: Part, result: Part | None, state: str | None = None) 
         if result is not None:
             st.caption(_("Result") if not failed else _("Result (the tool reported an error)"))
             st.code(result.text or _("(empty)"), language=None, wrap_lines=True)
+            for item in result.data.get("media") or []:
+                render_tool_media(item)
+
+
+def render_tool_media(item: dict[str, Any]) -> None:
+    """An image or sound a tool gave back, drawn from its stored bytes (the browser fetches
+    nothing but the app); one too large to keep, or unreadable, is said in a sentence."""
+    mime = str(item.get("mime_type") or "")
+    size = number(int(item.get("bytes") or 0))
+    data = item.get("data")
+    if not isinstance(data, str):
+        st.caption(
+            _("{mime} of {size} bytes, too large to keep, not shown").format(
+                mime=plain(mime), size=size
+            )
+        )
+        return
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (ValueError, binascii.Error):
+        st.caption(_("{mime} that could not be read").format(mime=plain(mime)))
+        return
+    if item.get("type") == "audio":
+        st.audio(raw, format=mime)
+    elif mime == "image/svg+xml":  # scripts and outside references: not drawn
+        st.caption(_("An SVG image ({size} bytes), not shown").format(size=size))
+    else:
+        st.image(raw, caption=plain(mime))
 
 
 def _pretty_json(text: str) -> str:

@@ -378,3 +378,44 @@ def test_a_starter_prompt_sends_on_click(remote, db_path):
     assert not at.exception
     assert STARTERS[1].prompt in texts(at) and "Paris." in texts(at)
     assert remote.completions()[-1].body["messages"][-1]["content"] == STARTERS[1].prompt
+
+
+def test_a_tool_image_is_drawn_from_its_bytes_and_a_cut_call_says_stopped(remote, db_path):
+    import base64
+    import io
+
+    from PIL import Image
+
+    from assistant.parts import TEXT, TOOL_CALL, TOOL_RESULT, Part
+    from assistant.store import FinalResult, Snapshot
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(buffer, "PNG")
+    png = base64.b64encode(buffer.getvalue()).decode()
+    names = {"server": "fs", "name": "read_media_file"}
+    image = {"type": "image", "mime_type": "image/png", "bytes": len(buffer.getvalue())}
+    parts = [
+        Part(TOOL_CALL, "{}", {"id": "a", **names}),
+        Part(TOOL_RESULT, "[image/png, 1 KB, shown to the user]",
+             {"id": "a", **names, "is_error": False, "seconds": 0.1,
+              "media": [{**image, "data": png}]}),
+        Part(TOOL_CALL, "{}", {"id": "b", **names}),  # stored before Stop marked it
+        Part(TEXT, "Here."),
+    ]  # fmt: skip
+    store = Store(Database(db_path))
+    ids = seed.finished_turn(
+        store, None, "Show", FinalResult("stopped", "Here.", parts=parts), Snapshot("f", "m")
+    )
+    at = app()
+    at.query_params["c"] = str(ids.conversation_id)
+    at.run()
+    assert not at.exception
+    labels = [e.label for e in at.expander]
+    assert plain("fs/read_media_file · 0.10 s") in labels
+    assert plain("fs/read_media_file · stopped") in labels
+    assert not any("running" in label for label in labels)
+    drawn = at.get("image")
+    assert len(drawn) == 1
+    shown = drawn[0].proto.imgs[0]
+    assert shown.caption == "image/png"
+    assert "/media/" in shown.url and "://" not in shown.url  # the app serves the bytes

@@ -4,7 +4,9 @@ the fake OpenAI server that streams tool calls."""
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -19,10 +21,12 @@ import pytest
 from conftest import wait_until
 from fake_openai import FakeOpenAIServer, Scenario
 from mcp_test_server import GARBLED_REPAIRED
+from npm_servers import npm_server
 from tool_helpers import TIME_SERVER, live_server, marked_processes, new_marker, stuck_server
 
 from assistant.approvals import APPROVE, DENY
 from assistant.db import Database
+from assistant.export import conversation_markdown, json_text
 from assistant.mcp_hub import McpHub, ToolServerError
 from assistant.providers import OpenAICompatProvider
 from assistant.store import Snapshot, Store
@@ -267,20 +271,30 @@ def test_stop_while_waiting_for_approval_keeps_the_steps(kit, store):
     assert answer.parts[2].text == "Stopped before the call."
 
 
-def test_stop_while_a_tool_runs_ends_at_once_with_the_call_kept(kit, store):
+def test_stop_while_a_tool_runs_marks_the_step_stopped_and_keeps_the_text(kit, store, caplog):
+    caplog.set_level(logging.INFO, logger="assistant.turns")
     turns, toolbox, server = kit
     toolbox.set_default({"web/slow": ALLOW})
-    server.enqueue(Scenario(chunks=[], tool_calls=[call("s", "web__slow", {"seconds": 2.5})]))
-    ids = turns.send(None, "Slow", SNAP)
-    wait_until(lambda: any(s.state == "running" for s in turns.steps(ids.assistant_message_id)))
-    started = time.monotonic()
-    turns.stop(ids.assistant_message_id, wait=0.5)
-    answer = wait_until(
-        lambda: (m := store.get_message(ids.assistant_message_id)) and not m.is_live and m
+    server.enqueue(
+        Scenario(chunks=["Looking it up. "], tool_calls=[call("s", "web__slow", {"seconds": 30})])
     )
-    assert time.monotonic() - started < 2.0
+    ids = turns.send(None, "Slow", SNAP)
+    answer_id = ids.assistant_message_id
+    wait_until(lambda: any(s.state == "running" for s in turns.steps(answer_id)))
+    started = time.monotonic()
+    turns.stop(answer_id, wait=0.5)
+    answer = wait_until(lambda: (m := store.get_message(answer_id)) and not m.is_live and m)
+    assert time.monotonic() - started < 2.0  # not the tool's 3 s timeout
     assert answer.status == "stopped"
-    assert [p.kind for p in answer.parts] == ["tool_call"]
+    assert answer.content == "Looking it up. "
+    assert [p.kind for p in answer.parts] == ["text", "tool_call", "tool_result"]
+    result = answer.parts[2]
+    assert result.text == "Stopped while the tool was running; its result was not used."
+    assert result.data["is_error"] is True and result.data["seconds"] > 0
+    # The call times out in the worker later (3 s): the stored answer stays as Stop left it.
+    wait_until(lambda: any("after Stop" in r.getMessage() for r in caplog.records), timeout=20)
+    assert store.get_message(answer_id).parts == answer.parts
+    assert len(server.completions()) == 1  # no request after Stop
 
 
 def test_the_step_limit_ends_the_answer_and_says_so(kit, store):
@@ -595,3 +609,66 @@ def test_services_replaced_during_a_tool_call_keep_its_server_until_the_answer_e
     finally:
         svc.turns.shutdown(wait=2)
         svc.hub.close()
+
+
+def _png(path: Path, side: int = 64) -> bytes:
+    """A real PNG of noise (it does not compress): about 12 KB at 64 × 64."""
+    from PIL import Image
+
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(path, "PNG")
+    return path.read_bytes()
+
+
+def test_images_from_real_npm_servers_are_kept_for_the_page_and_a_note_for_the_model(
+    kit, store, tmp_path
+):
+    turns, toolbox, server = kit
+    filesystem, everything = (
+        npm_server("mcp-server-filesystem"),
+        npm_server("mcp-server-everything"),
+    )
+    files = tmp_path / "files"
+    files.mkdir()
+    png = _png(files / "noise.png")
+    servers = ToolServerStore(store.db)
+    servers.save(
+        ServerDraft("fs", STDIO, command=filesystem[0], args=(*filesystem[1:], str(files)))
+    )
+    servers.save(
+        ServerDraft("every", STDIO, command=everything[0], args=(*everything[1:], "stdio"))
+    )
+    toolbox.set_default({"fs/read_media_file": ALLOW, "every/get-tiny-image": ALLOW})
+    server.enqueue(
+        Scenario(
+            chunks=["Looking. "],
+            tool_calls=[
+                call("m1", "fs__read_media_file", {"path": str(files / "noise.png")}),
+                call("m2", "every__get-tiny-image", {}),
+            ],
+        ),
+        Scenario(chunks=["Two images."]),
+    )
+    ids = turns.send(None, "Show me", SNAP)
+    run_to_end(turns, ids.assistant_message_id)
+    answer = store.get_message(ids.assistant_message_id)
+    results = {p.data["id"]: p for p in answer.parts if p.kind == "tool_result"}
+    media = results["m1"].data["media"]
+    assert [(m["type"], m["mime_type"], m["bytes"]) for m in media] == [
+        ("image", "image/png", len(png))
+    ]
+    assert base64.b64decode(media[0]["data"]) == png  # the bytes, for the page to draw
+    kb = f"{len(png) / 1000:.0f} KB"
+    assert results["m1"].text == f"[image/png, {kb}, shown to the user]"
+    tiny = results["m2"].data["media"]
+    assert tiny[0]["mime_type"] == "image/png" and tiny[0]["data"]
+    assert "shown to the user]" in results["m2"].text and len(results["m2"].text) < 300
+    # The model reads the notes, never base64 (before: 20,000 characters of it).
+    told = tool_messages(server)
+    assert told["m1"] == results["m1"].text
+    assert max(len(text) for text in told.values()) < 300
+    # Markdown keeps the note; JSON carries the bytes.
+    conversation = store.get_conversation(ids.conversation_id)
+    markdown = conversation_markdown(store, conversation)
+    assert f"[image/png, {kb}, shown to the user]" in markdown
+    assert media[0]["data"][:40] not in markdown
+    assert media[0]["data"] in json_text(store, ids.conversation_id)
