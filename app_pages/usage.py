@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from assistant import ui, usage_frames
-from assistant.i18n import N_, _, number
+from assistant.i18n import N_, _, ngettext, number
 from assistant.safe_markdown import plain
 from assistant.usage import SAMPLE_ANSWERS, TABLE_ANSWERS, money
 from assistant.usage_frames import Filters
@@ -70,12 +70,15 @@ def _headline(svc, now: pd.DataFrame, before: pd.DataFrame, filters: Filters) ->
     speed = _median([r["tokens_per_s"] for r in sample])
     speed_before = _median([r["tokens_per_s"] for r in earlier])
     change = usage_frames.change
+    at_least = "≥ " if head.unreported else ""  # some answers' tokens are unknown, not 0
     cards = [
         (_("Answers"), number(head.answers), change(head.answers, prior.answers), "normal"),
-        (_("Tokens in"), number(head.tokens_in), change(head.tokens_in, prior.tokens_in), "off"),
-        (_("Tokens out"), number(head.tokens_out), change(head.tokens_out, prior.tokens_out),
-         "off"),
-        (_("Cost"), money(head.cost), change(head.cost, prior.cost), "inverse"),
+        (_("Tokens in"), at_least + number(head.tokens_in),
+         change(head.tokens_in, prior.tokens_in), "off"),
+        (_("Tokens out"), at_least + number(head.tokens_out),
+         change(head.tokens_out, prior.tokens_out), "off"),
+        (_("Cost"), ("≥ " if head.cost_unknown_part and head.cost else "") + money(head.cost),
+         change(head.cost, prior.cost), "inverse"),
         (_("Median first token"), f"{ttft:.2f} s" if ttft is not None else "—",
          change(ttft, ttft_before), "inverse"),
         (_("Median tokens/s"), f"{speed:.1f}" if speed is not None else "—",
@@ -87,6 +90,16 @@ def _headline(svc, now: pd.DataFrame, before: pd.DataFrame, filters: Filters) ->
     for label, value, delta, color in cards:
         row.metric(label, value, delta, delta_color=color, border=True,
                    help=_("Against the previous period of the same length."))  # fmt: skip
+    if head.unreported:
+        st.caption(
+            ngettext(
+                "Tokens not reported for {count} answer (its endpoint sends no usage): the "
+                "totals leave it out, so they are at least what is shown.",
+                "Tokens not reported for {count} answers (their endpoints send no usage): the "
+                "totals leave them out, so they are at least what is shown.",
+                head.unreported,
+            ).format(count=number(head.unreported))
+        )
     if not head.priced_all:
         st.caption(
             _(

@@ -24,7 +24,7 @@ from assistant import connection, export, i18n, importing, textsearch, transcrip
 from assistant.config import Settings, load_settings, read_secrets_files
 from assistant.db import Database
 from assistant.errors import AppError, ConfigError, InvalidInput, NotFound, StorageError
-from assistant.i18n import _
+from assistant.i18n import _, ngettext
 from assistant.lifecycle import STALE_AFTER_S, Lifecycle
 from assistant.mcp_hub import ToolServerError
 from assistant.migrations import LATEST_VERSION
@@ -265,7 +265,9 @@ def cmd_tools_import(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_usage(args: argparse.Namespace, out: TextIO) -> int:
-    """Answers, tokens and cost, by model, endpoint or day, from the daily rollup."""
+    """Answers, tokens and cost, by model, endpoint or day, from the daily rollup. Each
+    generation counts once (a fork's copies do not); answers whose endpoint reported no tokens
+    are counted apart ("unreported"), never as 0 tokens."""
     store = _store(_settings())
     rows = [r for r in Usage(store.db).daily() if not args.since or r["day"] >= args.since]
     key = {"model": "model", "endpoint": "endpoint", "day": "day"}[args.by]
@@ -274,11 +276,12 @@ def cmd_usage(args: argparse.Namespace, out: TextIO) -> int:
         entry = totals.setdefault(
             row[key] or "(none)",
             {args.by: row[key] or "(none)", "answers": 0, "tokens_in": 0, "tokens_out": 0,
-             "cost": 0.0, "priced": True},
+             "unreported": 0, "cost": 0.0, "priced": True},
         )  # fmt: skip
         entry["answers"] += row["answers"]
         entry["tokens_in"] += row["tokens_in"]
         entry["tokens_out"] += row["tokens_out"]
+        entry["unreported"] += row["unreported"]
         if row["cost"] is None:
             entry["priced"] = entry["priced"] and not (row["tokens_in"] or row["tokens_out"])
         else:
@@ -297,14 +300,36 @@ def cmd_usage(args: argparse.Namespace, out: TextIO) -> int:
             file=out,
         )
         return EXIT_OK
-    width = max(len(str(e[args.by])) for e in report)
-    print(
-        f"{args.by:<{width}}  {'answers':>8}  {'tokens in':>12}  {'tokens out':>12}  cost", file=out
-    )
-    for e in report:
-        print(f"{e[args.by]:<{width}}  {e['answers']:>8,}  {e['tokens_in']:>12,}  "
-              f"{e['tokens_out']:>12,}  {money(e['cost'])}", file=out)  # fmt: skip
+    _print_usage(report, args.by, out)
     return EXIT_OK
+
+
+def _print_usage(report: list[dict[str, Any]], by: str, out: TextIO) -> None:
+    """The usage table; a group with answers that reported no tokens shows its totals as
+    "≥" (at least) and says how many such answers there were."""
+    width = max(len(str(e[by])) for e in report)
+    unreported = sum(e["unreported"] for e in report)
+    heading = _("not reported")
+    extra = f"  {heading:>12}" if unreported else ""
+    print(f"{by:<{width}}  {'answers':>8}  {'tokens in':>12}  {'tokens out':>12}{extra}  cost",
+          file=out)  # fmt: skip
+    for e in report:
+        at_least = "≥" if e["unreported"] else ""
+        tokens_in, tokens_out = f"{at_least}{e['tokens_in']:,}", f"{at_least}{e['tokens_out']:,}"
+        extra = f"  {e['unreported']:>12,}" if unreported else ""
+        print(f"{e[by]:<{width}}  {e['answers']:>8,}  {tokens_in:>12}  {tokens_out:>12}{extra}  "
+              f"{money(e['cost'])}", file=out)  # fmt: skip
+    if unreported:
+        print(
+            ngettext(
+                "Tokens not reported for {count} answer (its endpoint sends no usage): the "
+                "totals leave it out, so they are at least what is shown.",
+                "Tokens not reported for {count} answers (their endpoints send no usage): the "
+                "totals leave them out, so they are at least what is shown.",
+                unreported,
+            ).format(count=f"{unreported:,}"),
+            file=out,
+        )
 
 
 def _hit_record(hit: SearchHit) -> dict[str, Any]:

@@ -320,8 +320,8 @@ class Lifecycle:
             changed = conn.execute(
                 "UPDATE messages SET status = ?, content = ?, parts = ?, finish_reason = ?,"
                 " error = ?, prompt_tokens = ?, completion_tokens = ?, first_token_s = ?,"
-                " total_s = ?, heartbeat_at = NULL, stop_requested = 0, updated_at = ?"
-                f" WHERE id = ? AND {condition}",
+                " total_s = ?, generation_s = ?, heartbeat_at = NULL, stop_requested = 0,"
+                f" updated_at = ? WHERE id = ? AND {condition}",
                 (
                     result.status,
                     result.content,
@@ -332,6 +332,7 @@ class Lifecycle:
                     result.completion_tokens,
                     result.first_token_s,
                     result.total_s,
+                    result.generation_s,
                     now,
                     answer_id,
                     *values,
@@ -452,7 +453,8 @@ class Lifecycle:
             for seq, message in enumerate(path, start=1):
                 copies[message.id] = conn.execute(
                     f"INSERT INTO messages ({_COPIED_COLUMNS}, conversation_id, seq, parent_id,"
-                    f" reply_to) SELECT {_COPIED_COLUMNS}, ?, ?, ?, ? FROM messages WHERE id = ?"
+                    f" reply_to, copied_from) SELECT {_COPIED_COLUMNS}, ?, ?, ?, ?,"
+                    " COALESCE(copied_from, id) FROM messages WHERE id = ?"
                     " RETURNING id",
                     (
                         conversation_id,
@@ -518,11 +520,12 @@ def fork_title(title: str) -> str:
     return base[: TITLE_LIMIT_CHARS - len(FORK_SUFFIX)] + FORK_SUFFIX
 
 
-# What a fork copies of each message (ownership and heartbeats belong to the original).
+# What a fork copies of each message (ownership and heartbeats belong to the original; the
+# copy's `copied_from` names the generation it repeats, so usage counts that once).
 _COPIED_COLUMNS = (
     "role, content, status, provider, model, params, system_prompt, prompt_tokens,"
     " completion_tokens, first_token_s, total_s, finish_reason, error, created_at, updated_at,"
-    " profile_id, preset, depth, parts"
+    " profile_id, preset, depth, parts, generation_s"
 )
 
 

@@ -76,6 +76,14 @@ Version 9 (usage and cost)
   their tokens and time to first token, kept by triggers on messages, so the usage page reads
   a few thousand rows instead of every answer. `answers_by_time` lets a date range read only
   its answers.
+
+Version 11 (each generation counted once; unknown usage)
+- messages.copied_from: the answer a fork's copy repeats; usage counts only generations
+  (copied_from IS NULL), so a forked chat does not double its tokens and cost.
+- messages.generation_s: seconds the model spent writing (first delta to last, per request),
+  without waits for approval, tool calls or the next request's first token: tokens/s.
+- usage_daily.unreported: complete answers with output but no token counts (an endpoint
+  that sends no usage): their tokens are unknown, so totals say "at least".
 """
 
 from __future__ import annotations
@@ -638,6 +646,123 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         # this migration has its first-words title replaced by its model's.
         """
         ALTER TABLE conversations ADD COLUMN title_source TEXT NOT NULL DEFAULT 'set';
+        """,
+    ),
+    (
+        11,
+        "fork copies counted once; answers without usage; generation time",
+        # A fork copies answers with their tokens: `copied_from` names the generation a copy
+        # repeats (the first original), and the rollup counts generations only. Copies made
+        # before this migration are found by what a fork copies unchanged (role, text and
+        # creation time, in another conversation, written earlier). `unreported` counts
+        # complete answers with output but no token counts (an endpoint that sends no usage, such as
+        # llama.cpp's server): their tokens are unknown, not 0. `generation_s` is the time
+        # the model spent writing (first delta to last, summed over an answer's requests).
+        """
+        ALTER TABLE messages ADD COLUMN copied_from INTEGER;
+        ALTER TABLE messages ADD COLUMN generation_s REAL;
+        ALTER TABLE usage_daily ADD COLUMN unreported INTEGER NOT NULL DEFAULT 0;
+        UPDATE messages SET copied_from = (
+            SELECT MIN(o.id) FROM messages AS o
+            WHERE o.role = 'assistant' AND o.created_at = messages.created_at
+              AND o.id < messages.id AND o.conversation_id != messages.conversation_id
+              AND o.content = messages.content
+              AND o.parts IS messages.parts)
+        WHERE role = 'assistant' AND conversation_id IN (
+            SELECT id FROM conversations WHERE forked_from IS NOT NULL);
+        DROP TRIGGER usage_daily_answer_added;
+        DROP TRIGGER usage_daily_answer_changed;
+        DROP TRIGGER usage_daily_answer_removed;
+        DELETE FROM usage_daily;
+        INSERT INTO usage_daily (day, model, endpoint, preset, status, profile_id, answers,
+                                 tokens_in, tokens_out, ttft_sum, ttft_n, unreported)
+            SELECT substr(created_at, 1, 10), COALESCE(model, ''), COALESCE(provider, ''),
+                   COALESCE(preset, ''), status, COALESCE(profile_id, 0), COUNT(*),
+                   COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),
+                   COALESCE(SUM(first_token_s), 0), COUNT(first_token_s),
+                   SUM(status = 'complete' AND completion_tokens IS NULL
+                       AND (content != '' OR parts IS NOT NULL))
+            FROM messages
+            WHERE role = 'assistant' AND copied_from IS NULL
+              AND status IN ('complete', 'stopped', 'error', 'interrupted')
+            GROUP BY 1, 2, 3, 4, 5, 6;
+        CREATE TRIGGER usage_daily_answer_added AFTER INSERT ON messages
+        WHEN new.role = 'assistant' AND new.copied_from IS NULL
+            AND new.status IN ('complete', 'stopped', 'error', 'interrupted')
+        BEGIN
+            INSERT INTO usage_daily (day, model, endpoint, preset, status, profile_id, answers,
+                                     tokens_in, tokens_out, ttft_sum, ttft_n, unreported)
+            VALUES (substr(new.created_at, 1, 10), COALESCE(new.model, ''),
+                    COALESCE(new.provider, ''), COALESCE(new.preset, ''), new.status,
+                    COALESCE(new.profile_id, 0), 1, COALESCE(new.prompt_tokens, 0),
+                    COALESCE(new.completion_tokens, 0), COALESCE(new.first_token_s, 0),
+                    new.first_token_s IS NOT NULL,
+                    new.status = 'complete' AND new.completion_tokens IS NULL
+                    AND (new.content != '' OR new.parts IS NOT NULL))
+            ON CONFLICT (day, model, endpoint, preset, status, profile_id) DO UPDATE SET
+                answers = answers + 1,
+                tokens_in = tokens_in + excluded.tokens_in,
+                tokens_out = tokens_out + excluded.tokens_out,
+                ttft_sum = ttft_sum + excluded.ttft_sum,
+                ttft_n = ttft_n + excluded.ttft_n,
+                unreported = unreported + excluded.unreported;
+        END;
+        CREATE TRIGGER usage_daily_answer_changed
+        AFTER UPDATE OF status, model, prompt_tokens, completion_tokens, first_token_s, content,
+                        parts
+        ON messages
+        WHEN new.role = 'assistant' AND new.copied_from IS NULL AND (
+            old.status IN ('complete', 'stopped', 'error', 'interrupted')
+            OR new.status IN ('complete', 'stopped', 'error', 'interrupted'))
+        BEGIN
+            UPDATE usage_daily SET
+                answers = answers - 1,
+                tokens_in = tokens_in - COALESCE(old.prompt_tokens, 0),
+                tokens_out = tokens_out - COALESCE(old.completion_tokens, 0),
+                ttft_sum = ttft_sum - COALESCE(old.first_token_s, 0),
+                ttft_n = ttft_n - (old.first_token_s IS NOT NULL),
+                unreported = unreported - (old.status = 'complete'
+                    AND old.completion_tokens IS NULL
+                    AND (old.content != '' OR old.parts IS NOT NULL))
+            WHERE old.status IN ('complete', 'stopped', 'error', 'interrupted')
+              AND day = substr(old.created_at, 1, 10) AND model = COALESCE(old.model, '')
+              AND endpoint = COALESCE(old.provider, '') AND preset = COALESCE(old.preset, '')
+              AND status = old.status AND profile_id = COALESCE(old.profile_id, 0);
+            INSERT INTO usage_daily (day, model, endpoint, preset, status, profile_id, answers,
+                                     tokens_in, tokens_out, ttft_sum, ttft_n, unreported)
+            SELECT substr(new.created_at, 1, 10), COALESCE(new.model, ''),
+                   COALESCE(new.provider, ''), COALESCE(new.preset, ''), new.status,
+                   COALESCE(new.profile_id, 0), 1, COALESCE(new.prompt_tokens, 0),
+                   COALESCE(new.completion_tokens, 0), COALESCE(new.first_token_s, 0),
+                   new.first_token_s IS NOT NULL,
+                   new.status = 'complete' AND new.completion_tokens IS NULL
+                    AND (new.content != '' OR new.parts IS NOT NULL)
+            WHERE new.status IN ('complete', 'stopped', 'error', 'interrupted')
+            ON CONFLICT (day, model, endpoint, preset, status, profile_id) DO UPDATE SET
+                answers = answers + 1,
+                tokens_in = tokens_in + excluded.tokens_in,
+                tokens_out = tokens_out + excluded.tokens_out,
+                ttft_sum = ttft_sum + excluded.ttft_sum,
+                ttft_n = ttft_n + excluded.ttft_n,
+                unreported = unreported + excluded.unreported;
+        END;
+        CREATE TRIGGER usage_daily_answer_removed AFTER DELETE ON messages
+        WHEN old.role = 'assistant' AND old.copied_from IS NULL
+            AND old.status IN ('complete', 'stopped', 'error', 'interrupted')
+        BEGIN
+            UPDATE usage_daily SET
+                answers = answers - 1,
+                tokens_in = tokens_in - COALESCE(old.prompt_tokens, 0),
+                tokens_out = tokens_out - COALESCE(old.completion_tokens, 0),
+                ttft_sum = ttft_sum - COALESCE(old.first_token_s, 0),
+                ttft_n = ttft_n - (old.first_token_s IS NOT NULL),
+                unreported = unreported - (old.status = 'complete'
+                    AND old.completion_tokens IS NULL
+                    AND (old.content != '' OR old.parts IS NOT NULL))
+            WHERE day = substr(old.created_at, 1, 10) AND model = COALESCE(old.model, '')
+              AND endpoint = COALESCE(old.provider, '') AND preset = COALESCE(old.preset, '')
+              AND status = old.status AND profile_id = COALESCE(old.profile_id, 0);
+        END;
         """,
     ),
 ]

@@ -98,6 +98,20 @@ class Message:
     parent_id: int | None = None  # the message this one follows in the tree
     depth: int = 0  # ancestors: a path to this message has depth + 1 messages
     parts_json: str | None = None  # see parts.py; None: the content is the whole answer
+    generation_s: float | None = None  # the model writing: no waits, tools or first tokens
+    copied_from: int | None = None  # a fork's copy: the answer whose generation it repeats
+
+    @property
+    def tokens_unreported(self) -> bool:
+        """A complete answer with output whose endpoint reported no token counts (llama.cpp's
+        server sends none): its tokens are unknown, never 0. (An answer that ended early has
+        none either: the stream ended before the count; its status says so.)"""
+        return (
+            self.role == "assistant"
+            and self.status == "complete"
+            and self.completion_tokens is None
+            and bool(self.content or self.parts_json)
+        )
 
     @property
     def parts(self) -> list[answer_parts.Part]:
@@ -146,6 +160,7 @@ class FinalResult:
     first_token_s: float | None = None
     total_s: float | None = None
     parts: list[answer_parts.Part] | None = None  # None: the content is the whole answer
+    generation_s: float | None = None  # seconds the model spent writing (see migration 11)
 
 
 @dataclass(frozen=True)
@@ -238,7 +253,7 @@ _MESSAGE_COLUMNS = (
     "id, conversation_id, seq, role, content, status, reply_to, provider, model, params,"
     " system_prompt, prompt_tokens, completion_tokens, first_token_s, total_s, finish_reason,"
     " error, heartbeat_at, created_at, updated_at, profile_id, preset, parent_id, depth,"
-    " parts AS parts_json"
+    " parts AS parts_json, generation_s, copied_from"
 )
 
 # The same, from a table aliased `q` (a join).

@@ -224,7 +224,11 @@ def part_heading(part: Part) -> str:
 def tokens_per_second(message: Message) -> float | None:
     """Generation speed after the first token, when the numbers allow it."""
     return generation_speed(
-        message.completion_tokens, message.total_s, message.first_token_s, message.parts
+        message.completion_tokens,
+        message.total_s,
+        message.first_token_s,
+        message.parts,
+        message.generation_s,
     )
 
 
@@ -233,10 +237,16 @@ def generation_speed(
     total_s: float | None,
     first_token_s: float | None,
     parts: list[Part],
+    generation_s: float | None = None,
 ) -> float | None:
-    """Tokens per second after the first token. Time spent in tool calls and waiting for the
-    user's approval is not generation time."""
-    if not completion_tokens or total_s is None:
+    """Tokens per second while the model wrote: over `generation_s` (first delta to last of
+    each request) when the answer has it. Older answers have only their total: the first
+    token, tool calls and the wait for the user's approval are taken off that."""
+    if not completion_tokens or completion_tokens < 2:
+        return None
+    if generation_s is not None:
+        return (completion_tokens - 1) / generation_s if generation_s > 0 else None
+    if total_s is None:
         return None
     elsewhere = sum(
         float(part.data.get(name) or 0.0)
@@ -246,7 +256,7 @@ def generation_speed(
         if isinstance(part.data.get(name), int | float)
     )
     generating = total_s - (first_token_s or 0.0) - elsewhere
-    if generating <= 0 or completion_tokens < 2:
+    if generating <= 0:
         return None
     return (completion_tokens - 1) / generating
 
@@ -275,6 +285,8 @@ def caption(message: Message) -> str:
     if message.completion_tokens is not None:
         count = message.completion_tokens
         parts.append(ngettext("{count} token", "{count} tokens", count).format(count=number(count)))
+    elif message.tokens_unreported:
+        parts.append(_("tokens not reported"))
     if message.first_token_s is not None:
         parts.append(_("first token {seconds} s").format(seconds=f"{message.first_token_s:.2f}"))
     speed = tokens_per_second(message)

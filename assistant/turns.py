@@ -169,7 +169,12 @@ class LiveTurn:
     stream: EventStream | None = None
     queued_at: float = field(default_factory=time.monotonic)
     started_at: float | None = None  # a worker took it (monotonic)
-    first_token_s: float | None = None  # seconds from the worker's start to the first token
+    # Timing of the model alone: the first request's wait for its first delta (text, reasoning
+    # or a tool call), and the writing time (first delta to last) summed over the requests.
+    # Waits for the user's approval, tool calls and later requests' waits are neither.
+    first_token_s: float | None = None
+    first_token_at: float | None = None  # monotonic time of the answer's first delta
+    generating_s: float = 0.0
     problem: str | None = None  # why the text cannot be written to the database right now
     saved_chars: int = 0  # how much of the text the last checkpoint stored
     saved_at: float = 0.0  # monotonic time of the last checkpoint; 0: save at the next wake-up
@@ -604,7 +609,7 @@ class TurnManager:
             ahead = self._pools[live.lane].ahead_of(live)
             return Progress(QUEUED, now - live.queued_at, ahead or 0, self._problem(live, now))
         assert live.started_at is not None
-        since = live.started_at + (live.first_token_s or 0.0)
+        since = live.first_token_at or live.started_at
         return Progress(phase, now - since, 0, self._problem(live, now))
 
     @staticmethod
@@ -925,6 +930,8 @@ class TurnManager:
         self, live: LiveTurn, provider: Provider, request: GenerationRequest
     ) -> tuple[list[ToolCall], Usage | None, str | None, bool]:
         """One request: text and reasoning into the live turn; the tool calls it asked for."""
+        asked_at = time.monotonic()
+        first_at: float | None = None
         stream = provider.stream(request)
         live.stream = stream
         if live.cancel.is_set():
@@ -934,37 +941,50 @@ class TurnManager:
         finish_reason: str | None = None
         refused = False
         splitter = ThinkSplitter()  # inline <think>…</think> (Ollama, llama.cpp)
-        for event in stream:
-            if live.cancel.is_set():
-                break  # nothing that arrives after Stop is kept
-            if isinstance(event, TextDelta | ReasoningDelta):
-                if live.first_token_s is None:
-                    live.first_token_s = time.monotonic() - (live.started_at or 0.0)
-                    log.info("turn %d first token after %.2f s", live.answer_id, live.first_token_s)
-                    self._save_soon(live)  # the first words are stored at once
-                thought, text = (
-                    (event.text, "")
-                    if isinstance(event, ReasoningDelta)
-                    else splitter.feed(event.text)
-                )
-                if thought:
-                    live.append_reasoning(thought)
-                if text:
-                    live.append(text)
-            elif isinstance(event, ToolCallDelta):
-                calls.add(event)
-            elif isinstance(event, ToolsRefused):
-                refused = True
-            elif isinstance(event, Usage):
-                usage = event
-            elif isinstance(event, Finish):
-                finish_reason = event.reason
+        try:
+            for event in stream:
+                if live.cancel.is_set():
+                    break  # nothing that arrives after Stop is kept
+                if first_at is None and isinstance(
+                    event, TextDelta | ReasoningDelta | ToolCallDelta
+                ):
+                    first_at = time.monotonic()
+                    self._first_delta(live, first_at - asked_at, first_at)
+                if isinstance(event, TextDelta | ReasoningDelta):
+                    thought, text = (
+                        (event.text, "")
+                        if isinstance(event, ReasoningDelta)
+                        else splitter.feed(event.text)
+                    )
+                    if thought:
+                        live.append_reasoning(thought)
+                    if text:
+                        live.append(text)
+                elif isinstance(event, ToolCallDelta):
+                    calls.add(event)
+                elif isinstance(event, ToolsRefused):
+                    refused = True
+                elif isinstance(event, Usage):
+                    usage = event
+                elif isinstance(event, Finish):
+                    finish_reason = event.reason
+        finally:
+            if first_at is not None:  # this request's writing time, also when it was cut
+                live.generating_s += time.monotonic() - first_at
         thought, text = splitter.flush()
         if thought:
             live.append_reasoning(thought)
         if text:
             live.append(text)
         return calls.calls(len(live.steps)), usage, finish_reason, refused
+
+    def _first_delta(self, live: LiveTurn, waited_s: float, at: float) -> None:
+        """A request's first delta: the answer's first token when it is the first request's."""
+        if live.first_token_s is not None:
+            return
+        live.first_token_s, live.first_token_at = waited_s, at
+        log.info("turn %d first token after %.2f s", live.answer_id, waited_s)
+        self._save_soon(live)  # the first words are stored at once
 
     def _run_tool(
         self, live: LiveTurn, answer: Message, tools: list[ChatTool], call: ToolCall
@@ -1116,6 +1136,7 @@ class TurnManager:
             completion_tokens=usage.completion_tokens if usage else None,
             first_token_s=live.first_token_s,
             total_s=time.monotonic() - started,
+            generation_s=live.generating_s if live.first_token_s is not None else None,
         )
 
     def _interrupted(self, live: LiveTurn) -> FinalResult:

@@ -9,8 +9,11 @@ price to apply to earlier answers too. The embedded model and endpoints on this 
 
 Reading. `usage_daily` (migration 9, kept by triggers) holds finished answers per day, model,
 endpoint, preset, status and profile: the page reads those few thousand rows, not every
-answer. Distributions (time to first token, tokens/s) and the answer table read the newest
-answers in the filter, at most `SAMPLE_ANSWERS` of them, through an index on answers' times.
+answer. Each generation is counted once: a fork's copies (`copied_from`) are left out. A
+complete answer whose endpoint reported no tokens is counted in `unreported`, never as 0 tokens, so
+totals say "at least". Distributions (time to first token, tokens/s) and the answer table
+read the newest answers in the filter, at most `SAMPLE_ANSWERS` of them, through an index on
+answers' times.
 """
 
 from __future__ import annotations
@@ -184,7 +187,7 @@ class Usage:
             local = self._local_profiles(conn)
             rows = conn.execute(
                 "SELECT day, model, endpoint, preset, status, profile_id, answers, tokens_in,"
-                " tokens_out, ttft_sum, ttft_n FROM usage_daily WHERE answers > 0"
+                " tokens_out, ttft_sum, ttft_n, unreported FROM usage_daily WHERE answers > 0"
             ).fetchall()
         prices = self.prices.list()
         chosen: dict[tuple[str, str], Price | None] = {}
@@ -221,7 +224,8 @@ class Usage:
             rows = conn.execute(
                 "SELECT m.id, m.conversation_id, c.title, m.created_at, m.model, m.provider,"
                 " m.preset, m.profile_id, m.status, m.error, m.prompt_tokens,"
-                " m.completion_tokens, m.first_token_s, m.total_s, m.parts AS parts_json"
+                " m.completion_tokens, m.first_token_s, m.total_s, m.generation_s, m.content,"
+                " m.parts AS parts_json"
                 " FROM messages AS m"
                 " JOIN conversations AS c ON c.id = m.conversation_id"
                 f" WHERE {where} ORDER BY m.created_at DESC LIMIT ?",
@@ -232,6 +236,12 @@ class Usage:
         for row in rows:
             data = dict(row)
             data["cost"] = _row_cost(row, local, prices)
+            content = data.pop("content")
+            data["tokens_reported"] = (
+                data["completion_tokens"] is not None
+                or data["status"] != "complete"
+                or not (content or data["parts_json"])
+            )
             data["tokens_per_s"] = _speed(data)
             result.append(data)
         return result
@@ -300,7 +310,13 @@ def _answer_filter(
     endpoints: list[str] | None,
     presets: list[str] | None,
 ) -> tuple[str, list[Any]]:
-    where = ["m.role = 'assistant'", "m.created_at >= ?", "m.created_at < ?"]
+    # A fork's copies repeat answers generated elsewhere: each generation is counted once.
+    where = [
+        "m.role = 'assistant'",
+        "m.copied_from IS NULL",
+        "m.created_at >= ?",
+        "m.created_at < ?",
+    ]
     values: list[Any] = [start, _day_after(end)]
     where.append(f"m.status IN ({','.join('?' * len(FINAL_STATUSES))})")
     values += FINAL_STATUSES
@@ -318,7 +334,9 @@ def _day_after(day: str) -> str:
 def _speed(row: dict[str, Any]) -> float | None:
     stored = row.pop("parts_json")
     parts = answer_parts.loads(stored, "") if stored else []  # tool steps' times, if any
-    return generation_speed(row["completion_tokens"], row["total_s"], row["first_token_s"], parts)
+    return generation_speed(
+        row["completion_tokens"], row["total_s"], row["first_token_s"], parts, row["generation_s"]
+    )
 
 
 def _is_free(profile_id: int | None, provider: str | None, local: set[int]) -> bool:

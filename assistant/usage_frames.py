@@ -20,6 +20,7 @@ ROLLUP_COLUMNS = [
     "tokens_out",
     "ttft_sum",
     "ttft_n",
+    "unreported",
     "cost",
     "free",
 ]
@@ -69,6 +70,8 @@ class Headline:
     cost: float | None  # None: some tokens have no price
     priced_all: bool
     error_rate: float | None  # errors and interruptions / answers
+    unreported: int = 0  # answers whose endpoint reported no tokens: the totals are "at least"
+    cost_unknown_part: bool = False  # some of them were on endpoints that cost money
 
 
 def headline(frame: pd.DataFrame) -> Headline:
@@ -83,6 +86,8 @@ def headline(frame: pd.DataFrame) -> Headline:
         cost if (cost or not unpriced.any()) else None,
         not bool(unpriced.any()),
         failed / answers if answers else None,
+        int(frame["unreported"].fillna(0).sum()),
+        bool(((frame["unreported"].fillna(0) > 0) & ~frame["free"].astype(bool)).any()),
     )
 
 

@@ -200,8 +200,8 @@ def test_migration_10_keeps_every_existing_title_and_names_only_new_chats(db_pat
         )
     conn.close()
 
-    store = Store(Database(db_path))  # migrates to 10
-    assert store.db.schema_version() == 10
+    store = Store(Database(db_path))  # migrates to the latest
+    assert store.db.schema_version() == migrations.LATEST_VERSION
     after = [*store.list_conversations(), *store.list_trash()]
     assert sorted(c.title for c in after) == sorted(title for title, _, _ in rows)
     assert {c.title_source for c in after} == {SET}  # none of them is renamed by a model

@@ -107,6 +107,8 @@ def test_migration_9_builds_the_rollup_from_an_existing_history(db_path):
         for name in ("usage_daily_answer_changed", "usage_daily_answer_removed"):
             conn.execute(f"DROP TRIGGER {name}")
         conn.execute("DROP INDEX answers_by_time")
+        for column in ("copied_from", "generation_s"):  # migration 11
+            conn.execute(f"ALTER TABLE messages DROP COLUMN {column}")
     store.db.close()
     again = Store(Database(db_path))
     assert rollup(again) == [("2026-01-02", "gpt-4o", "Team", "", "complete", 0, 1, 7, 9)]
