@@ -37,6 +37,7 @@ class Scenario:
     finish_reason: str = "stop"
     reject_stream_options: bool = False
     prompt_tokens: int = 11
+    send_usage: bool = True  # False: no usage chunk even when asked (llama.cpp's server)
     # Thinking before the answer, as servers stream it: "reasoning_content" deltas (vLLM,
     # DeepSeek, llama.cpp server) or "think" (inline <think>…</think> text: Ollama, llama.cpp
     # with Qwen3 or DeepSeek-R1).
@@ -278,7 +279,7 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                     self._send_chunk(chunk({"tool_calls": [more]}))
             finish = "tool_calls" if scenario.tool_calls else scenario.finish_reason
             self._send_chunk(chunk({}, finish))
-            if (body.get("stream_options") or {}).get("include_usage"):
+            if scenario.send_usage and (body.get("stream_options") or {}).get("include_usage"):
                 usage = {
                     "prompt_tokens": scenario.prompt_tokens,
                     "completion_tokens": len(scenario.chunks),

@@ -32,6 +32,7 @@ from assistant.providers import OpenAICompatProvider
 from assistant.store import Snapshot, Store
 from assistant.tool_servers import HTTP, STDIO, ServerDraft, ToolServerStore
 from assistant.toolbox import ALLOW, ASK, Toolbox
+from assistant.transcript import caption, tokens_per_second
 from assistant.turns import NO_TOOLS_REASON, TOOL_LIMIT_REASON, TurnManager
 
 TESTS = Path(__file__).resolve().parent
@@ -672,3 +673,29 @@ def test_images_from_real_npm_servers_are_kept_for_the_page_and_a_note_for_the_m
     assert f"[image/png, {kb}, shown to the user]" in markdown
     assert media[0]["data"][:40] not in markdown
     assert media[0]["data"] in json_text(store, ids.conversation_id)
+
+
+def test_first_token_and_speed_leave_out_the_approval_wait_and_the_tool(kit, store):
+    turns, toolbox, server = kit
+    toolbox.set_default({"web/add": ASK})
+    server.enqueue(
+        Scenario(chunks=[], tool_calls=[call("t", "web__add", {"a": 1, "b": 2})]),
+        Scenario(chunks=["The ", "sum ", "is ", "3."]),
+    )
+    ids = turns.send(None, "1+2", SNAP)
+    answer_id = ids.assistant_message_id
+    _waiting(turns, answer_id)
+    held = 2.5
+    threading.Event().wait(held)  # the person takes a while to decide (a duration, not a sync)
+    assert turns.decide(answer_id, "t", APPROVE)
+    run_to_end(turns, answer_id)
+    answer = store.get_message(answer_id)
+    result = next(p for p in answer.parts if p.kind == "tool_result")
+    assert result.data["waited_s"] >= held
+    # Before: the first token was the first text, after the approval (2.5 s and more).
+    assert answer.first_token_s is not None and answer.first_token_s < held
+    assert answer.generation_s is not None
+    assert answer.generation_s < answer.total_s - held - result.data["seconds"]
+    assert answer.completion_tokens == 4  # the fake server counts its chunks
+    assert tokens_per_second(answer) == pytest.approx(3 / answer.generation_s)
+    assert f"first token {answer.first_token_s:.2f} s" in caption(answer)

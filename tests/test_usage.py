@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import seed
+from fake_openai import Scenario
 from streamlit.testing.v1 import AppTest
 
 from assistant import migrations
@@ -27,7 +28,7 @@ ROLLUP_REFERENCE = """
     SELECT substr(created_at, 1, 10), COALESCE(model, ''), COALESCE(provider, ''),
            COALESCE(preset, ''), status, COALESCE(profile_id, 0), COUNT(*),
            COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0)
-    FROM messages WHERE role = 'assistant'
+    FROM messages WHERE role = 'assistant' AND copied_from IS NULL
       AND status IN ('complete', 'stopped', 'error', 'interrupted')
     GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
 """
@@ -246,3 +247,156 @@ def test_the_gauge_shows_the_embedded_models_real_window(db_path, monkeypatch):
     texts = [p.text for p in at.sidebar.get("progress")]
     share = 360 / window
     assert texts == [plain(f"Context: 360 of {window:,} tokens ({share:.0%})")]
+
+
+def _cli(db_path: Path, *args: str) -> str:
+    env = {"SQLITE_DB_PATH": str(db_path), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-m", "assistant", "usage", *args],
+        capture_output=True, text=True, cwd=ROOT, env=env, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_a_fork_does_not_count_its_copied_answers_again(history, db_path, monkeypatch):
+    Usage(history.db).prices.add("gpt-4o*", 2.5, 10, earlier_too=True)
+    before_rows = rollup(history)
+    before_cli = json.loads(_cli(db_path, "--json"))
+    usage = Usage(history.db)
+    before_answers = usage.answers("2026-03-01", "2026-03-31", limit=None)
+    before_top = usage.conversation_costs("2026-03-01", "2026-03-31")
+    # "New chat from here" at the second answer of the first chat, then a fork of the fork.
+    second = [m for m in history.path_to(history.get_conversation(1).active_leaf)][-1]
+    fork = seed.life(history).fork(second.id)
+    copies = [m for m in history.path_to(history.get_conversation(fork).active_leaf)]
+    assert [m.copied_from for m in copies if m.role == "assistant"] == [2, second.id]
+    again = seed.life(history).fork(history.get_conversation(fork).active_leaf)
+    leaf = history.get_message(history.get_conversation(again).active_leaf)
+    assert leaf.copied_from == second.id  # the generation, not the copy it was made from
+    assert rollup(history) == before_rows  # before: each fork added 2 answers and their tokens
+    assert json.loads(_cli(db_path, "--json")) == before_cli
+    assert len(usage.answers("2026-03-01", "2026-03-31", limit=None)) == len(before_answers)
+    after_top = usage.conversation_costs("2026-03-01", "2026-03-31")
+    assert [(r["conversation_id"], r["cost"]) for r in after_top] == [
+        (r["conversation_id"], r["cost"]) for r in before_top
+    ]
+    # A new answer in the fork is a generation of its own: it counts.
+    answer_on(history, "2026-03-11", "gpt-4o", (5, 6), conversation=fork)
+    gpt = {r["model"]: r for r in json.loads(_cli(db_path, "--json"))}["gpt-4o"]
+    was = {r["model"]: r for r in before_cli}["gpt-4o"]
+    assert (gpt["answers"], gpt["tokens_out"]) == (was["answers"] + 1, was["tokens_out"] + 6)
+    # Deleting the fork for good takes out only what it generated.
+    history.trash(fork)
+    history.delete_forever(fork)
+    assert json.loads(_cli(db_path, "--json")) == before_cli
+
+
+def test_an_endpoint_without_usage_is_not_reported_never_zero(
+    history, db_path, fake_server, monkeypatch
+):
+    from assistant.providers import OpenAICompatProvider
+    from assistant.transcript import caption
+    from assistant.turns import TurnManager
+
+    provider = OpenAICompatProvider("sk-test", fake_server.base_url, max_retries=0)
+    turns = TurnManager(history, lambda _snapshot: provider, checkpoint_interval=0.0)
+    fake_server.enqueue(Scenario(chunks=["Plenty ", "of ", "words."], send_usage=False))
+    try:
+        ids = turns.send(None, "Hi", Snapshot("llama.cpp", "fake-model"))
+        "".join(turns.follow(ids.assistant_message_id, idle_tick=0.05))
+    finally:
+        turns.shutdown(wait=2)
+    body = fake_server.completions()[-1].body or {}
+    assert body["stream_options"] == {"include_usage": True}  # asked, never answered
+    answer = history.get_message(ids.assistant_message_id)
+    assert answer.status == "complete"
+    assert (answer.prompt_tokens, answer.completion_tokens) == (None, None)  # NULL, not 0
+    assert "tokens not reported" in caption(answer)
+    assert " 0 tokens" not in caption(answer)
+    with history.db.connect() as conn:
+        day = answer.created_at[:10]
+        row = conn.execute(
+            "SELECT answers, tokens_out, unreported FROM usage_daily WHERE day = ?"
+            " AND model = 'fake-model' AND status = 'complete'",
+            (day,),
+        ).fetchone()
+    assert tuple(row) == (1, 0, 1)
+    # The CLI says the totals are at least what it shows, and why.
+    text = _cli(db_path, "--since", day)
+    assert "≥0" in text and "Tokens not reported for 1 answer" in text
+    assert json.loads(_cli(db_path, "--since", day, "--json"))[0]["unreported"] == 1
+    # The Usage page: "≥" on the token cards and a sentence saying why.
+    monkeypatch.setenv("SQLITE_DB_PATH", str(db_path))
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.switch_page("app_pages/usage.py")
+    today = __import__("datetime").date.fromisoformat(day)
+    at.session_state["usage-range"] = (today, today)
+    at.run()
+    assert not at.exception
+    cards = {m.label: m.value for m in at.metric}
+    assert cards["Tokens out"] == "≥ 0" and cards["Answers"] == "1"
+    assert any("Tokens not reported for 1 answer" in c.value for c in at.caption)
+    # An error or a stopped answer has no counts either: it ended early, and says so.
+    assert not any(r["unreported"] for r in Usage(history.db).daily() if r["status"] != "complete")
+
+
+def test_migration_11_from_version_10_marks_fork_copies_and_unreported_answers(db_path):
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    assert migrations.migrate(conn, target=10) == 10
+    rows = []
+
+    def message(cid, seq, role, content, created, parent=None, status="complete", tokens=None,
+                parts=None):  # fmt: skip
+        prompt, out = tokens or (None, None)
+        mid = conn.execute(
+            "INSERT INTO messages (conversation_id, seq, role, content, status, created_at,"
+            " updated_at, parent_id, reply_to, depth, model, provider, prompt_tokens,"
+            " completion_tokens, first_token_s, total_s, parts)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'gpt-4o', 'OpenAI', ?, ?, 0.4, 2.0, ?)"
+            " RETURNING id",
+            (cid, seq, role, content, status, created, created, parent,
+             parent if role == "assistant" else None, seq - 1, prompt, out, parts),
+        ).fetchone()[0]  # fmt: skip
+        rows.append(mid)
+        return mid
+
+    def chat(title, forked_from=None):
+        return conn.execute(
+            "INSERT INTO conversations (title, created_at, updated_at, uid, forked_from)"
+            " VALUES (?, '2026-02-01T09:00:00.000Z', '2026-02-01T09:00:00.000Z', ?, ?)"
+            " RETURNING id",
+            (title, f"uid-{title}", forked_from),
+        ).fetchone()[0]
+
+    tool_parts = '[{"type": "text", "text": "Sure."}]'
+    a = chat("Original")
+    q1 = message(a, 1, "user", "Hello", "2026-02-01T09:00:00.000Z")
+    a1 = message(a, 2, "assistant", "Hi!", "2026-02-01T09:00:01.000Z", q1, tokens=(10, 3))
+    q2 = message(a, 3, "user", "More?", "2026-02-01T09:01:00.000Z", a1)
+    a2 = message(a, 4, "assistant", "Sure.", "2026-02-01T09:01:01.000Z", q2, parts=tool_parts)
+    q3 = message(a, 5, "user", "And?", "2026-02-01T09:02:00.000Z", a2)
+    message(a, 6, "assistant", "", "2026-02-01T09:02:01.000Z", q3, status="error")
+    b = chat("Original (fork)", forked_from=a2)  # copies made by the fork of version 10
+    c1 = message(b, 1, "user", "Hello", "2026-02-01T09:00:00.000Z")
+    c2 = message(b, 2, "assistant", "Hi!", "2026-02-01T09:00:01.000Z", c1, tokens=(10, 3))
+    c3 = message(b, 3, "user", "More?", "2026-02-01T09:01:00.000Z", c2)
+    c4 = message(b, 4, "assistant", "Sure.", "2026-02-01T09:01:01.000Z", c3, parts=tool_parts)
+    c5 = message(b, 5, "user", "New", "2026-02-02T10:00:00.000Z", c4)
+    own = message(b, 6, "assistant", "Hi!", "2026-02-02T10:00:01.000Z", c5, tokens=(30, 3))
+    d = chat("Unrelated")  # the same words at another time: not a copy
+    d1 = message(d, 1, "user", "Hello", "2026-02-03T09:00:00.000Z")
+    same = message(d, 2, "assistant", "Hi!", "2026-02-03T09:00:01.000Z", d1, tokens=(10, 3))
+    with_triggers = conn.execute("SELECT SUM(answers), SUM(tokens_in) FROM usage_daily").fetchone()
+    assert with_triggers == (7, 60)  # version 10 counted the fork's copies again
+    conn.close()
+
+    store = Store(Database(db_path))  # migrates to the latest
+    copied = {m: store.get_message(m).copied_from for m in (a1, a2, c2, c4, own, same)}
+    assert copied == {a1: None, a2: None, c2: a1, c4: a2, own: None, same: None}
+    rows_now = rollup(store)  # equals the answers, copies left out
+    assert sum(r[6] for r in rows_now) == 5 and sum(r[7] for r in rows_now) == 50
+    with store.db.connect() as conn2:
+        unreported = conn2.execute("SELECT SUM(unreported) FROM usage_daily").fetchone()[0]
+    assert unreported == 1  # "Sure." had output and no counts; the empty error is not counted
+    assert store.get_message(a2).tokens_unreported
