@@ -107,6 +107,7 @@ class ToolStep:
     waited_s: float = 0.0  # for the user's approval: not the answer's own time
     running_since: float | None = None  # monotonic start of the call itself
     media: tuple[dict[str, Any], ...] = ()  # images or sound the tool gave back (see mcp_hub)
+    cut: bool = False  # Stop or exit ended it before its result
 
     def parts(self) -> list[Part]:
         names = {"id": self.call_id, "name": self.tool, "server": self.server}
@@ -117,6 +118,8 @@ class ToolStep:
                 extra["waited_s"] = round(self.waited_s, 3)
             if self.media:
                 extra["media"] = [dict(item) for item in self.media]
+            if self.cut:
+                extra["cut"] = True
             parts.append(Part(TOOL_RESULT, self.result, {**names, **extra}))
         return parts
 
@@ -219,7 +222,7 @@ class LiveTurn:
                     step.result = _("Interrupted while the tool was running.")
                 if step.running_since is not None:
                     step.seconds = time.monotonic() - step.running_since
-                step.state, step.is_error = DONE, True
+                step.state, step.is_error, step.cut = DONE, True, True
             self.changed.notify_all()
 
     def waiting_step(self) -> ToolStep | None:

@@ -1010,7 +1010,11 @@ def tool_step_label(call: Part, result: Part | None, state: str | None = None) -
         return plain(f"{name} · {doing}")
     seconds = result.data.get("seconds")
     timing = f" · {seconds:.2f} s" if isinstance(seconds, int | float) else ""
-    ending = " · " + _("failed") if result.data.get("is_error") else ""
+    ending = ""
+    if result.data.get("cut"):
+        ending = " · " + _("stopped")
+    elif result.data.get("is_error"):
+        ending = " · " + _("failed")
     return plain(f"{name}{timing}{ending}")
 
 

@@ -400,6 +400,9 @@ def test_a_tool_image_is_drawn_from_its_bytes_and_a_cut_call_says_stopped(remote
              {"id": "a", **names, "is_error": False, "seconds": 0.1,
               "media": [{**image, "data": png}]}),
         Part(TOOL_CALL, "{}", {"id": "b", **names}),  # stored before Stop marked it
+        Part(TOOL_CALL, "{}", {"id": "c", **names}),
+        Part(TOOL_RESULT, "Stopped while the tool was running; its result was not used.",
+             {"id": "c", **names, "is_error": True, "seconds": 1.5, "cut": True}),
         Part(TEXT, "Here."),
     ]  # fmt: skip
     store = Store(Database(db_path))
@@ -413,6 +416,7 @@ def test_a_tool_image_is_drawn_from_its_bytes_and_a_cut_call_says_stopped(remote
     labels = [e.label for e in at.expander]
     assert plain("fs/read_media_file · 0.10 s") in labels
     assert plain("fs/read_media_file · stopped") in labels
+    assert plain("fs/read_media_file · 1.50 s · stopped") in labels
     assert not any("running" in label for label in labels)
     drawn = at.get("image")
     assert len(drawn) == 1

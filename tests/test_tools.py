@@ -272,8 +272,30 @@ def test_stop_while_waiting_for_approval_keeps_the_steps(kit, store):
     assert answer.parts[2].text == "Stopped before the call."
 
 
-def test_stop_while_a_tool_runs_marks_the_step_stopped_and_keeps_the_text(kit, store, caplog):
-    caplog.set_level(logging.INFO, logger="assistant.turns")
+class _Lines(logging.Handler):
+    """Log lines of one logger, whatever the app's logging set-up did to propagation."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def test_stop_while_a_tool_runs_marks_the_step_stopped_and_keeps_the_text(kit, store):
+    lines, logger = _Lines(), logging.getLogger("assistant.turns")
+    level = logger.level
+    logger.addHandler(lines)
+    logger.setLevel(logging.INFO)
+    try:
+        _stop_while_a_tool_runs(kit, store, lines)
+    finally:
+        logger.removeHandler(lines)
+        logger.setLevel(level)
+
+
+def _stop_while_a_tool_runs(kit, store, lines: _Lines) -> None:
     turns, toolbox, server = kit
     toolbox.set_default({"web/slow": ALLOW})
     server.enqueue(
@@ -292,8 +314,9 @@ def test_stop_while_a_tool_runs_marks_the_step_stopped_and_keeps_the_text(kit, s
     result = answer.parts[2]
     assert result.text == "Stopped while the tool was running; its result was not used."
     assert result.data["is_error"] is True and result.data["seconds"] > 0
+    assert result.data["cut"] is True  # the page labels it "stopped", not "failed"
     # The call times out in the worker later (3 s): the stored answer stays as Stop left it.
-    wait_until(lambda: any("after Stop" in r.getMessage() for r in caplog.records), timeout=20)
+    wait_until(lambda: any("after Stop" in line for line in lines.lines), timeout=20)
     assert store.get_message(answer_id).parts == answer.parts
     assert len(server.completions()) == 1  # no request after Stop
 
