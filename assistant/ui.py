@@ -12,14 +12,18 @@ import datetime as dt
 import functools
 import gc
 import html
+import io
 import json
 import logging
 import os
+import struct
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import PIL.Image
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
@@ -1054,8 +1058,43 @@ def render_tool_media(item: dict[str, Any]) -> None:
         st.audio(raw, format=mime)
     elif mime == "image/svg+xml":  # scripts and outside references: not drawn
         st.caption(_("An SVG image ({size} bytes), not shown").format(size=size))
+    elif (image := drawable(raw)) is not None:
+        st.image(image, caption=plain(mime))
     else:
-        st.image(raw, caption=plain(mime))
+        st.caption(_("{mime} that could not be read").format(mime=plain(mime)))
+
+
+def drawable(raw: bytes) -> bytes | None:
+    """Image bytes Pillow (and so `st.image`) can read, or None. A PNG whose optional chunk
+    has a bad checksum (server-everything's own tiny image has one in its colour profile) is
+    drawn without that chunk, as browsers do; before, `st.image` raised and the page broke."""
+    for candidate in (raw, _png_without_bad_chunks(raw)):
+        if candidate is None:
+            continue
+        try:
+            with PIL.Image.open(io.BytesIO(candidate)) as image:
+                image.load()  # every pixel: `st.image` may decode it to resize it
+            return candidate
+        except Exception:  # any decoder error: try the next form, else not drawn
+            continue
+    return None
+
+
+def _png_without_bad_chunks(raw: bytes) -> bytes | None:
+    """The PNG without ancillary chunks whose CRC is wrong; None for anything else."""
+    signature = b"\x89PNG\r\n\x1a\n"
+    if not raw.startswith(signature):
+        return None
+    kept, at = [signature], len(signature)
+    while at + 12 <= len(raw):
+        (length,) = struct.unpack(">I", raw[at : at + 4])
+        chunk = raw[at : at + 12 + length]
+        kind, body, crc = chunk[4:8], chunk[8 : 8 + length], chunk[8 + length :]
+        ancillary = bool(kind[:1]) and kind[0] & 0x20
+        if not (ancillary and crc != struct.pack(">I", zlib.crc32(kind + body))):
+            kept.append(chunk)
+        at += 12 + length
+    return b"".join(kept)
 
 
 def _pretty_json(text: str) -> str:

@@ -383,6 +383,7 @@ def test_a_starter_prompt_sends_on_click(remote, db_path):
 def test_a_tool_image_is_drawn_from_its_bytes_and_a_cut_call_says_stopped(remote, db_path):
     import base64
     import io
+    import struct
 
     from PIL import Image
 
@@ -392,13 +393,20 @@ def test_a_tool_image_is_drawn_from_its_bytes_and_a_cut_call_says_stopped(remote
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), "red").save(buffer, "PNG")
     png = base64.b64encode(buffer.getvalue()).decode()
+    # An optional chunk with a wrong checksum after the header, as in server-everything's
+    # tiny image: Pillow refuses the file (and `st.image` raised, breaking the page).
+    raw = buffer.getvalue()
+    bad_chunk = struct.pack(">I", 4) + b"tEXt" + b"a\x00bc" + b"\x00\x00\x00\x00"
+    odd = base64.b64encode(raw[:33] + bad_chunk + raw[33:]).decode()
+    garbage = base64.b64encode(b"not an image at all").decode()
     names = {"server": "fs", "name": "read_media_file"}
     image = {"type": "image", "mime_type": "image/png", "bytes": len(buffer.getvalue())}
     parts = [
         Part(TOOL_CALL, "{}", {"id": "a", **names}),
         Part(TOOL_RESULT, "[image/png, 1 KB, shown to the user]",
              {"id": "a", **names, "is_error": False, "seconds": 0.1,
-              "media": [{**image, "data": png}]}),
+              "media": [{**image, "data": png}, {**image, "data": odd},
+                        {**image, "data": garbage}]}),
         Part(TOOL_CALL, "{}", {"id": "b", **names}),  # stored before Stop marked it
         Part(TOOL_CALL, "{}", {"id": "c", **names}),
         Part(TOOL_RESULT, "Stopped while the tool was running; its result was not used.",
@@ -419,7 +427,8 @@ def test_a_tool_image_is_drawn_from_its_bytes_and_a_cut_call_says_stopped(remote
     assert plain("fs/read_media_file · 1.50 s · stopped") in labels
     assert not any("running" in label for label in labels)
     drawn = at.get("image")
-    assert len(drawn) == 1
+    assert len(drawn) == 2  # the odd one without its bad chunk; the garbage is said
+    assert any(c.value == plain("image/png that could not be read") for c in at.caption)
     shown = drawn[0].proto.imgs[0]
     assert shown.caption == "image/png"
     assert "/media/" in shown.url and "://" not in shown.url  # the app serves the bytes

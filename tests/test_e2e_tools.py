@@ -17,6 +17,7 @@ import pytest
 from browser_support import StreamlitServer, answers, remote_env, send
 from conftest import wait_until
 from fake_openai import FakeOpenAIServer, Scenario
+from npm_servers import npm_server
 from playwright.sync_api import Page, expect
 from tool_helpers import TIME_SERVER, live_server, marked_processes, new_marker, stuck_server
 
@@ -212,3 +213,59 @@ def test_tool_servers_and_their_children_end_with_the_app(server, page: Page, tm
     finally:
         if app.process.poll() is None:
             app.kill()
+
+
+def test_a_tool_image_is_drawn_by_the_app_and_stop_marks_the_running_call(
+    server, page: Page, tmp_path
+):
+    """server-everything's `get-tiny-image`, then a slow call stopped from the page. Before:
+    the image was 20,000 characters of base64 in the step and in the request, and the stopped
+    call showed "running…" for ever."""
+    everything = npm_server("mcp-server-everything")
+    db_path = tmp_path / "app.db"
+    store = Store(Database(db_path))
+    servers = ToolServerStore(store.db)
+    script = str(Path(__file__).resolve().parent / "mcp_test_server.py")
+    servers.save(ServerDraft("every", STDIO, command=everything[0], args=(everything[1], "stdio")))
+    servers.save(ServerDraft("tests", STDIO, command=sys.executable, args=(script, "--stdio")))
+    Toolbox(store.db, servers, hub=None).set_default(  # type: ignore[arg-type]
+        {"every/get-tiny-image": ALLOW, "tests/slow": ALLOW}
+    )
+    server.enqueue(
+        Scenario(chunks=["Here is the logo."], tool_calls=[
+            {"id": "call_image", "name": "every__get-tiny-image", "arguments": "{}"}]),
+        Scenario(chunks=["Now a long wait."], tool_calls=[
+            {"id": "call_slow", "name": "tests__slow", "arguments": '{"seconds": 120}'}]),
+        Scenario(chunks=["Never written."]),
+    )  # fmt: skip
+    app = StreamlitServer(remote_env(server, db_path), tmp_path / "streamlit.log")
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(app.url) else None)
+    try:
+        page.goto(app.url)
+        send(page, "Show the logo, then wait")
+        answer = answers(page).nth(1)
+        expect(answer.get_by_text("tests/slow · running…")).to_be_visible(timeout=60_000)
+        page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop").click()
+        expect(answer.get_by_text(re.compile(r"tests/slow · [\d.]+ s · stopped"))).to_be_visible(
+            timeout=30_000
+        )
+        expect(answer.get_by_text("running…")).to_have_count(0)
+        expect(answer.get_by_role("button", name="Stop")).to_have_count(0, timeout=15_000)
+        expect(answer.get_by_text(re.compile(r"2 tool calls · stopped"))).to_be_visible()
+        answer.get_by_text("every/get-tiny-image").click()
+        image = answer.get_by_test_id("stImage").locator("img")
+        expect(image).to_be_visible()
+        source = image.get_attribute("src") or ""
+        assert "/media/" in source and not source.startswith("data:")
+        assert image.evaluate("img => img.naturalWidth") > 0  # the app served real bytes
+        page.screenshot(path=str(tmp_path / "image-step.png"))
+    finally:
+        app.stop()
+    assert [url for url in outside if not url.startswith("data:")] == []
+    assert len(server.completions()) == 2  # nothing sent after Stop
+    told = [m for m in server.completions()[1].body["messages"] if m["role"] == "tool"]
+    assert told[0]["content"].endswith("shown to the user]") and len(told[0]["content"]) < 300
+    stored = last_answer(store)
+    assert stored is not None and stored.status == "stopped"
+    assert stored.content == "Here is the logo.\n\nNow a long wait."
