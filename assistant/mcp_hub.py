@@ -551,7 +551,7 @@ def _outcome(result: Any) -> ToolOutcome:
             texts.append(text) if isinstance(text, str) else notes.append("[a file, not shown]")
     structured = getattr(result, "structured_content", None)
     text = repaired("\n".join(texts))
-    if not text and structured is not None and not notes:
+    if not text and structured is not None and not media:  # it may repeat the media in base64
         text = repaired(json.dumps(structured, ensure_ascii=False, indent=2))
     if notes:
         text = "\n".join(filter(None, [text, *notes]))

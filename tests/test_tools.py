@@ -722,3 +722,37 @@ def test_first_token_and_speed_leave_out_the_approval_wait_and_the_tool(kit, sto
     assert answer.completion_tokens == 4  # the fake server counts its chunks
     assert tokens_per_second(answer) == pytest.approx(3 / answer.generation_s)
     assert f"first token {answer.first_token_s:.2f} s" in caption(answer)
+
+
+def test_media_over_the_limit_or_unreadable_is_a_note_and_structured_copies_stay_out():
+    from mcp.types import AudioContent, CallToolResult, ImageContent, TextContent
+
+    from assistant.mcp_hub import MEDIA_LIMIT_BYTES, _outcome
+
+    big = base64.b64encode(b"\0" * (MEDIA_LIMIT_BYTES + 1)).decode()
+    sound = base64.b64encode(b"RIFF....WAVE").decode()
+    result = CallToolResult(
+        content=[
+            TextContent(type="text", text="Three things."),
+            ImageContent(type="image", data=big, mimeType="image/png"),
+            ImageContent(type="image", data="not base64!", mimeType="image/jpeg"),
+            AudioContent(type="audio", data=sound, mimeType="audio/wav"),
+        ],
+        structuredContent={"content": [{"type": "image", "data": big}]},
+    )
+    outcome = _outcome(result)
+    assert outcome.text == (
+        "Three things.\n[image/png, 2.0 MB, too large to keep; not shown]\n"
+        "[image/jpeg that could not be read]\n[audio/wav, 12 bytes, shown to the user]"
+    )
+    assert [("data" in m, m["bytes"]) for m in outcome.media] == [
+        (False, MEDIA_LIMIT_BYTES + 1),
+        (False, 0),
+        (True, 12),
+    ]
+    # Only media and structured content that repeats it: the note, never the JSON's base64.
+    alone = CallToolResult(
+        content=[ImageContent(type="image", data=sound, mimeType="image/png")],
+        structuredContent={"content": [{"type": "image", "data": sound}]},
+    )
+    assert _outcome(alone).text == "[image/png, 12 bytes, shown to the user]"
