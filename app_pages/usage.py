@@ -93,10 +93,10 @@ def _headline(svc, now: pd.DataFrame, before: pd.DataFrame, filters: Filters) ->
     if head.unreported:
         st.caption(
             ngettext(
-                "Tokens not reported for {count} answer (its endpoint sends no usage): the "
-                "totals leave it out, so they are at least what is shown.",
-                "Tokens not reported for {count} answers (their endpoints send no usage): the "
-                "totals leave them out, so they are at least what is shown.",
+                "Tokens not reported for {count} answer (an endpoint that sends no usage, or an "
+                "import): the totals leave it out, so they are at least what is shown.",
+                "Tokens not reported for {count} answers (an endpoint that sends no usage, or an "
+                "import): the totals leave them out, so they are at least what is shown.",
                 head.unreported,
             ).format(count=number(head.unreported))
         )

@@ -322,10 +322,10 @@ def _print_usage(report: list[dict[str, Any]], by: str, out: TextIO) -> None:
     if unreported:
         print(
             ngettext(
-                "Tokens not reported for {count} answer (its endpoint sends no usage): the "
-                "totals leave it out, so they are at least what is shown.",
-                "Tokens not reported for {count} answers (their endpoints send no usage): the "
-                "totals leave them out, so they are at least what is shown.",
+                "Tokens not reported for {count} answer (an endpoint that sends no usage, or an "
+                "import): the totals leave it out, so they are at least what is shown.",
+                "Tokens not reported for {count} answers (an endpoint that sends no usage, or an "
+                "import): the totals leave them out, so they are at least what is shown.",
                 unreported,
             ).format(count=f"{unreported:,}"),
             file=out,

@@ -1008,9 +1008,10 @@ def tool_step_label(call: Part, result: Part | None, state: str | None = None) -
     """server/tool · time · how it ended, as plain text (names come from a server)."""
     name = f"{call.data.get('server') or '?'}/{call.data.get('name') or '?'}"
     if result is None:
-        doing = {"waiting": _("waiting for your approval"), "cut": _("stopped")}.get(
-            state or "", _("running…")
-        )
+        doing = {
+            "waiting": _("waiting for your approval"),
+            "cut": _("ended without a result"),  # the answer stopped or was interrupted
+        }.get(state or "", _("running…"))
         return plain(f"{name} · {doing}")
     seconds = result.data.get("seconds")
     timing = f" · {seconds:.2f} s" if isinstance(seconds, int | float) else ""

@@ -423,7 +423,7 @@ def test_a_tool_image_is_drawn_from_its_bytes_and_a_cut_call_says_stopped(remote
     assert not at.exception
     labels = [e.label for e in at.expander]
     assert plain("fs/read_media_file · 0.10 s") in labels
-    assert plain("fs/read_media_file · stopped") in labels
+    assert plain("fs/read_media_file · ended without a result") in labels
     assert plain("fs/read_media_file · 1.50 s · stopped") in labels
     assert not any("running" in label for label in labels)
     drawn = at.get("image")
