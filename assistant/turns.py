@@ -32,6 +32,7 @@ sends a new request or starts a tool call), then the tool servers close (`_at_ex
 from __future__ import annotations
 
 import atexit
+import contextvars
 import logging
 import threading
 import time
@@ -87,6 +88,7 @@ SLOW_SAVE_S = 1.0  # a checkpoint waiting this long (a lock held elsewhere) is s
 
 WAITING_APPROVAL, RUNNING, DONE = "waiting", "running", "done"
 APPROVAL_POLL_S = 1.0  # how often a waiting worker looks for a decision made elsewhere
+TOOL_POLL_S = 0.05  # how soon a worker waiting for a tool notices Stop
 TOOL_LIMIT_REASON = "tool_steps"  # finish_reason when the step limit ended the answer
 NO_TOOLS_REASON = "no_tools"  # finish_reason when the endpoint refused tools
 
@@ -1021,10 +1023,13 @@ class TurnManager:
         step.state, step.running_since = RUNNING, time.monotonic()
         live.step_changed()
         outcome = (
-            self.toolbox.run(tool, call, arguments)
+            self._call_until_stopped(live, lambda: self.toolbox.run(tool, call, arguments))
             if arguments is not None
             else ToolOutcome(bad_arguments(call), True)
         )
+        if outcome is None:  # stopped while it ran: the step says so when the answer ends
+            log.info("turn %d: stopped during tool %s/%s", live.answer_id, step.server, step.tool)
+            return ""
         with live.changed:
             if step.state == DONE:  # Stop ended the answer meanwhile: its record stays
                 log.info("turn %d: tool %s/%s ended after Stop; result dropped",
@@ -1043,6 +1048,37 @@ class TurnManager:
             step.seconds or 0.0,
         )
         return outcome.text
+
+    def _call_until_stopped(
+        self, live: LiveTurn, run: Callable[[], ToolOutcome]
+    ) -> ToolOutcome | None:
+        """The call's outcome, or None as soon as the answer is stopped (Stop, exit) while the
+        tool runs. The call goes on in a thread of its own until the tool answers or times out
+        (its result is dropped): the worker ends the answer at once instead of waiting up to
+        the call's timeout (60 s) with the answer shown as still running."""
+        box: list[ToolOutcome] = []
+        finished = threading.Event()
+
+        def call() -> None:
+            try:
+                box.append(run())
+            except Exception as exc:  # a bug in the call: a result saying so, never a hang
+                log.exception("turn %d: a tool call failed", live.answer_id)
+                box.append(ToolOutcome(_unexpected(exc), True))
+            finally:
+                finished.set()
+                if not box or live.cancel.is_set():
+                    log.info("turn %d: a tool call ended after Stop; result dropped",
+                             live.answer_id)  # fmt: skip
+
+        context = contextvars.copy_context()  # the page's language for its sentences
+        threading.Thread(
+            target=context.run, args=(call,), name=f"tool-{live.answer_id}", daemon=True
+        ).start()
+        while not finished.wait(TOOL_POLL_S):
+            if live.cancel.is_set():
+                return None
+        return box[0]
 
     def _ask(
         self,
