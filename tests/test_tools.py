@@ -756,3 +756,33 @@ def test_media_over_the_limit_or_unreadable_is_a_note_and_structured_copies_stay
         structuredContent={"content": [{"type": "image", "data": sound}]},
     )
     assert _outcome(alone).text == "[image/png, 12 bytes, shown to the user]"
+
+
+def test_an_answer_with_a_tool_image_goes_through_a_json_export_and_import(store, tmp_path):
+    from seed import finished_turn
+
+    from assistant.importing import import_file
+    from assistant.parts import TEXT, TOOL_CALL, TOOL_RESULT, Part
+    from assistant.store import FinalResult
+
+    png = _png(tmp_path / "noise.png", side=16)
+    media = {"type": "image", "mime_type": "image/png", "bytes": len(png),
+             "data": base64.b64encode(png).decode()}  # fmt: skip
+    names = {"id": "m", "server": "fs", "name": "read_media_file"}
+    parts = [
+        Part(TOOL_CALL, "{}", names),
+        Part(TOOL_RESULT, "[image/png, 1 KB, shown to the user]",
+             {**names, "is_error": False, "seconds": 0.1, "media": [media]}),
+        Part(TEXT, "A picture."),
+    ]  # fmt: skip
+    ids = finished_turn(
+        store, None, "Show", FinalResult("complete", "A picture.", parts=parts), SNAP
+    )
+    exported = json_text(store, ids.conversation_id)
+    other = Store(Database(tmp_path / "other.db"))
+    assert import_file(other, exported).imported
+    answer = next(
+        m for m in other.messages(other.list_conversations()[0].id) if m.role == "assistant"
+    )
+    result = next(p for p in answer.parts if p.kind == TOOL_RESULT)
+    assert base64.b64decode(result.data["media"][0]["data"]) == png
