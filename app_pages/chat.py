@@ -297,7 +297,7 @@ def _chat_tools(svc, conversation_id: int | None) -> dict[str, str]:
 
 
 @ui.action
-def _change_tools(conversation_id: int | None, keys: list[str]) -> None:
+def _change_tools(conversation_id: int | None, keys: list) -> None:
     svc = ui.services()
     prefix = _panel_key(conversation_id, "tools")
     chosen = ui.read_tool_choices(prefix, keys, _chat_tools(svc, conversation_id))
@@ -312,11 +312,7 @@ def _tools_panel(svc, conversation_id: int | None, resolved: Resolved) -> None:
     if not svc.tool_servers.enabled():
         return
     chosen = _chat_tools(svc, conversation_id)
-    label = (
-        _("Tools for this chat ({count})").format(count=len(chosen))
-        if chosen
-        else _("Tools for this chat")
-    )
+    label = _("Tools for this chat · {summary}").format(summary=ui.tools_summary(svc, chosen))
     with st.expander(label, icon=":material/build:"):
         if resolved.profile.kind == KIND_LOCAL:
             st.caption(
@@ -326,7 +322,7 @@ def _tools_panel(svc, conversation_id: int | None, resolved: Resolved) -> None:
                 )
             )
             return
-        keys: list[str] = []
+        keys: list = []
         keys = ui.tool_choices(
             svc,
             chosen,
