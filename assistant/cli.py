@@ -202,8 +202,8 @@ def cmd_tools(args: argparse.Namespace, out: TextIO) -> int:
             try:
                 tools = services.hub.tools(server)
                 report.append({"server": server.name, "where": server.where, "tools": [
-                    {"name": t.name, "description": t.description, "input_schema": t.input_schema}
-                    for t in tools], "problem": None})  # fmt: skip
+                    {"name": t.name, "description": t.description, "input_schema": t.input_schema,
+                     "needs_tasks": t.needs_tasks} for t in tools], "problem": None})  # fmt: skip
             except ToolServerError as exc:
                 failed = True
                 report.append({"server": server.name, "where": server.where, "tools": [],
@@ -219,6 +219,8 @@ def cmd_tools(args: argparse.Namespace, out: TextIO) -> int:
                 print(_("  cannot be used: {entry}").format(entry=entry["problem"]), file=out)
             for tool in entry["tools"]:
                 summary = (tool["description"] or "").strip().split("\n")[0]
+                if tool["needs_tasks"]:
+                    summary = _("(runs only as an MCP task: not offered to the model) ") + summary
                 print(f"  {tool['name']}: {summary}", file=out)
                 print(
                     f"    input: {json.dumps(tool['input_schema'], ensure_ascii=False)}", file=out
@@ -234,7 +236,8 @@ def cmd_tools_import(args: argparse.Namespace, out: TextIO) -> int:
         raise CliError(
             _("{file} cannot be read: {reason}.").format(file=args.file, reason=exc.strerror or exc)
         ) from exc
-    parsed = read_mcp_servers_json(data)  # InvalidInput: one sentence, exit 1
+    # InvalidInput: one sentence, exit 1; an envFile is read relative to the file's folder.
+    parsed = read_mcp_servers_json(data, Path(args.file).resolve().parent)
     services = _services(_settings())
     try:
         saved, skipped = services.tool_servers.import_file(parsed)

@@ -943,7 +943,7 @@ def read_tool_choices(prefix: str, keys: list[Any], chosen: dict[str, str]) -> d
 
 
 def tools_summary(svc: Services, chosen: dict[str, str]) -> str:
-    """"3 of 13 tools on" for the listed tools of the enabled servers (never waits; servers
+    """ "3 of 13 tools on" for the listed tools of the enabled servers (never waits; servers
     still starting are said so)."""
     from assistant.toolbox import count_on
 

@@ -3,6 +3,7 @@ real database and the fake OpenAI-compatible server."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -267,11 +268,12 @@ def test_tool_servers_are_added_checked_imported_and_chosen(remote, db_path):
     at = click(at, "Add")
     assert not at.exception
     shown = f"time · {sys.executable} -m mcp_server_time --local-timezone UTC"
-    assert plain(shown) in expanders(at)
+    # Its tools are listed in the background; the title says what it found once it has.
+    assert any(label.startswith(plain(shown)) for label in expanders(at))
+    wait_until(lambda: plain(f"{shown} · 2 tools") in expanders(at.run()), timeout=30)
     server_id = 1
     at = next(b for b in at.button if b.key == f"server-{server_id}-check").click().run()
-    # The check runs in the background: the page is drawn at once and again when it is done.
-    assert "Checking…" in [c.value for c in at.caption]
+    # The check runs in the background (test_a_first_start_that_takes_long_says_it_is_starting)
     wait_until(lambda: "2 tools." in [s.value for s in at.run().success], timeout=30)
     # A pasted mcpServers file: the token is not stored, the page says what to set.
     at.text_area(key="servers-json").input(
@@ -286,17 +288,18 @@ def test_tool_servers_are_added_checked_imported_and_chosen(remote, db_path):
     assert "ghp_abc123" not in str(tuple(stored)) and '"TZ": "UTC"' in stored[0]
     at = next(b for b in at.button if b.key == "server-2-check").click().run()
     wait_until(lambda: any(plain("needs GITHUB_TOKEN") in e.value for e in at.run().error))
-    # The default tools for new chats: get_current_time, asking first.
-    at.toggle(key="default-tools-use-time-get-current-time").set_value(True).run()
+    # New chats start with every tool on, asking first; switching one off keeps the rest.
+    assert at.toggle(key="default-tools-use-time-get-current-time").value is True
+    at.toggle(key="default-tools-use-time-convert-time").set_value(False).run()
     with Database(db_path).connect() as conn:
         value = conn.execute(
             "SELECT value FROM app_settings WHERE key = 'default_tools'"
         ).fetchone()
-    assert value[0] == '{"time/get_current_time": "ask"}'
-    # The chat offers the same choice per chat; the embedded model says it cannot use them.
+    assert json.loads(value[0]) == {"time/*": "ask", "gh/*": "ask", "time/convert_time": "off"}
+    # The chat offers the same choice per chat and says how many are on.
     chat = chat_page()
     labels = [e.label for e in chat.sidebar.expander]
-    assert "Tools for this chat (1)" in labels
+    assert "Tools for this chat · 1 of 2 tools on" in labels
 
 
 STARTING = "Starting… its tools appear here when it is ready."
@@ -314,7 +317,8 @@ def test_a_tool_server_that_never_starts_does_not_hold_up_the_chat_page(remote, 
         assert not at.exception
         # Before: the first run waited for the stuck server's 20 s connect timeout (22 s).
         assert seconds < 8, f"the chat page took {seconds:.1f} s"
-        panel = next(e for e in at.sidebar.expander if e.label == "Tools for this chat")
+        title = "Tools for this chat · 2 servers starting…"
+        panel = next(e for e in at.sidebar.expander if e.label == title)
         assert [c.value for c in panel.caption] == [STARTING, STARTING]
         # The quick server's tools are picked up when it is ready, the stuck one still starts.
         wait_until(lambda: "add" in [t.label for t in at.run().sidebar.toggle], timeout=30)
