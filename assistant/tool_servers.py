@@ -122,7 +122,10 @@ def clean(draft: ServerDraft) -> ServerDraft:
             )
         )
     url = (draft.url or "").strip()
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "http://[x": a bracket that is not an IPv6 address
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InvalidInput(_("Enter the server's URL, e.g. http://127.0.0.1:8000/mcp."))
     header_name = (draft.header_name or "").strip() or None
