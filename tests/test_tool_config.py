@@ -124,7 +124,7 @@ def test_a_bad_config_is_one_sentence(text, sentence):
     assert "\n" not in str(caught.value) and "Traceback" not in str(caught.value)
 
 
-MUTATION_ALPHABET = list('{}[]",:/*\\\n ') + ["//", "/*", "*/", "${", "true", "null", "1e9"]
+MUTATION_ALPHABET = [*'{}[]",:/*\\\n ', "//", "/*", "*/", "${", "true", "null", "1e9"]
 
 
 def _mutants(source: str, count: int, seed: int):
@@ -147,9 +147,7 @@ def _mutants(source: str, count: int, seed: int):
         yield text
 
 
-@pytest.mark.parametrize(
-    "source", [VS_CODE, json.dumps(CLINE, indent=2)], ids=["vs-code", "cline"]
-)
+@pytest.mark.parametrize("source", [VS_CODE, json.dumps(CLINE, indent=2)], ids=["vs-code", "cline"])
 def test_mutated_configs_parse_or_say_one_sentence(source, tmp_path):
     """Every damaged variant either reads (and every server it gives is clean) or raises
     InvalidInput with one line: nothing else escapes (no KeyError, TypeError, traceback)."""
@@ -164,7 +162,7 @@ def test_mutated_configs_parse_or_say_one_sentence(source, tmp_path):
         read_ok += 1
         for server in read.servers:
             assert server.transport in (STDIO, HTTP) and server.name
-            assert (server.command if server.transport == STDIO else server.url), repr(text)
+            assert server.command if server.transport == STDIO else server.url, repr(text)
     # The mutations exercise both outcomes (else this test would prove nothing).
     assert read_ok > 50 and refused > 50, (read_ok, refused)
 
