@@ -106,6 +106,7 @@ class _Connection:
     http_status: int | None = None  # the last error status it answered (the SDK drops it)
     scope: Any = None  # the anyio cancel scope around the connection: cancelled to stop a start
     lost: bool = False  # its transport failed (an SSE stream that ended): the next use reconnects
+    refused: bool = False  # it ended because the server refused a connection (it is down)
 
     @property
     def alive(self) -> bool:
@@ -269,6 +270,7 @@ class McpHub:
         except BaseException as exc:  # every failure becomes one sentence
             if isinstance(exc, asyncio.CancelledError) and connection.closing.is_set():
                 return
+            connection.refused = any(_is_refusal(leaf) for leaf in _leaves(exc))
             connection.problem = self._explain(connection, exc)
             log.warning("tool server %s: %s", server.name, connection.problem)
         finally:
@@ -379,7 +381,7 @@ class McpHub:
                 return _("The tool server {name} answered HTTP {status} at {url}.").format(
                     name=server.name, status=status, url=server.url
                 )
-            if type(leaf).__name__ in ("ConnectError", "ConnectionRefusedError"):
+            if _is_refusal(leaf):
                 return _("Nothing answers at {url} (the tool server {name}).").format(
                     url=server.url, name=server.name
                 )
@@ -407,7 +409,7 @@ class McpHub:
                     result = await connection.client.list_tools(cursor=result.next_cursor)
                     tools += list(result.tools)
             except Exception as exc:  # the server went away while listing: one sentence
-                if attempt == 1 and _session_lost(connection, exc):
+                if attempt == 1 and await _session_lost(connection, exc):
                     self._drop(connection)
                     continue
                 raise ToolServerError(await self._broken(connection, exc)) from exc
@@ -438,7 +440,7 @@ class McpHub:
                     True,
                 )
             except Exception as exc:
-                if attempt == 1 and _session_lost(connection, exc):
+                if attempt == 1 and await _session_lost(connection, exc):
                     self._drop(connection)
                     continue
                 if (
@@ -518,15 +520,23 @@ def _refused_first_post(connection: _Connection) -> bool:
     return not connection.ready.is_set() and connection.http_status in (404, 405)
 
 
-def _session_lost(connection: _Connection, exc: BaseException) -> bool:
+async def _session_lost(connection: _Connection, exc: BaseException) -> bool:
     """The request never reached a server that knows this connection: an HTTP server that
-    restarted answers 404 (or 400) to the old session, or refuses the old socket."""
+    restarted answers 404 (or 400) to the old session, or the connection ended because the
+    server refused the socket (the SDK then says only "Connection closed")."""
     if connection.server.transport == STDIO:
         return False
     if connection.http_status in (400, 404):
         return True
-    return any(type(leaf).__name__ in ("ConnectError", "ConnectionRefusedError") for leaf in
-               _leaves(exc))  # fmt: skip
+    if any(_is_refusal(leaf) for leaf in _leaves(exc)):
+        return True
+    if connection.task is not None and not connection.task.done():
+        await asyncio.wait({connection.task}, timeout=0.5)  # it ends with its reason, if at all
+    return connection.refused
+
+
+def _is_refusal(leaf: BaseException) -> bool:
+    return type(leaf).__name__ in ("ConnectError", "ConnectionRefusedError")
 
 
 def _needs_tasks(tool: Any) -> bool:
