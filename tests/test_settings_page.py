@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 from conftest import wait_until, without_auto_titles
 from streamlit.testing.v1 import AppTest
-from tool_helpers import live_server, marked_processes, new_marker, stuck_server
+from tool_helpers import (
+    live_server,
+    marked_processes,
+    new_marker,
+    release,
+    slow_server,
+    stuck_server,
+)
 
 from assistant.chat_settings import PROMPT_ONE_OFF
 from assistant.db import Database
@@ -330,3 +337,28 @@ def test_a_tool_server_that_never_starts_does_not_hold_up_the_chat_page(remote, 
 
         _services.clear()  # the app's services retire: the hub stops every server
     wait_until(lambda: not marked_processes(marker), timeout=15)
+
+
+def test_a_first_start_that_takes_long_says_it_is_starting_then_lists(remote, db_path, tmp_path):
+    """A first `npx -y` may take most of a minute: Settings › Tools and the chat's tools panel
+    are drawn at once and say the server is starting, then list its tools when it answers.
+    The server waits on a FIFO the test opens (tool_helpers.slow_server), never on a clock."""
+    gate = tmp_path / "gate"
+    servers = ToolServerStore(Database(db_path))
+    server = servers.save(slow_server(gate))
+    where = plain(f"slow · {server.where}")
+    try:
+        at = settings_page()
+        assert not at.exception
+        assert f"{where} · starting…" in expanders(at)
+        chat = chat_page()
+        starting = "Tools for this chat · 1 server starting…"
+        assert starting in [e.label for e in chat.sidebar.expander]
+        release(gate)
+        wait_until(lambda: f"{where} · 2 tools" in expanders(at.run()), timeout=30)
+        labels = [e.label for e in chat.run().sidebar.expander]
+        assert "Tools for this chat · 2 of 2 tools on" in labels
+    finally:
+        from assistant.ui import _services
+
+        _services.clear()
