@@ -223,7 +223,11 @@ def cmd_tools(args: argparse.Namespace, out: TextIO) -> int:
                     summary = _("(runs only as an MCP task: not offered to the model) ") + summary
                 print(f"  {tool['name']}: {summary}", file=out)
                 print(
-                    f"    input: {json.dumps(tool['input_schema'], ensure_ascii=False)}", file=out
+                    "    "
+                    + _("input: {schema}").format(
+                        schema=json.dumps(tool["input_schema"], ensure_ascii=False)
+                    ),
+                    file=out,
                 )
     return EXIT_PROBLEM if failed else EXIT_OK
 

@@ -43,7 +43,7 @@ from typing import Any
 
 from assistant.clean_text import JsonLineRepair, repaired
 from assistant.errors import AppError
-from assistant.i18n import _
+from assistant.i18n import _, ngettext
 from assistant.tool_servers import (
     STDIO,
     ToolServer,
@@ -310,14 +310,13 @@ class McpHub:
             missing = missing_variables(server, environ, secrets)
             if missing:
                 raise ToolServerError(
-                    _(
-                        "The tool server {name} needs {variables}: set {them} in the "
-                        "environment or in .streamlit/secrets.toml."
-                    ).format(
-                        name=server.name,
-                        variables=", ".join(missing),
-                        them="it" if len(missing) == 1 else "them",
-                    )
+                    ngettext(
+                        "The tool server {name} needs {variables}: set it in the environment "
+                        "or in .streamlit/secrets.toml.",
+                        "The tool server {name} needs {variables}: set them in the environment "
+                        "or in .streamlit/secrets.toml.",
+                        len(missing),
+                    ).format(name=server.name, variables=", ".join(missing))
                 )
             params = _guarded(server, child_environment(server, environ, secrets))
             # Closed when the connection ends (in `_hold`); its last line explains an exit.
@@ -376,7 +375,9 @@ class McpHub:
             if status in (401, 403):
                 return _(
                     "The tool server {name} refused the credentials ({status}); check {source}."
-                ).format(name=server.name, status=status, source=server.header_key or "its header")
+                ).format(
+                    name=server.name, status=status, source=server.header_key or _("its header")
+                )
             if status is not None:
                 return _("The tool server {name} answered HTTP {status} at {url}.").format(
                     name=server.name, status=status, url=server.url
