@@ -700,7 +700,9 @@ def test_explicit_choices_stay_when_a_server_is_added(store):
         toolbox.hub.close()
 
 
-def test_a_streamable_http_server_restarted_between_calls_is_reconnected_once(store):
+def test_a_streamable_http_server_restarted_between_calls_is_reconnected_once(store, monkeypatch):
+    import assistant.toolbox as toolbox_module
+
     server = EverythingHttp(npm_server("mcp-server-everything"), "streamableHttp").start()
     toolbox = _toolbox(store)
     try:
@@ -710,9 +712,15 @@ def test_a_streamable_http_server_restarted_between_calls_is_reconnected_once(st
         assert first.text == "Echo: one"
         server.stop()
         down = toolbox.run(echo, ToolCall("2", echo.function, "{}"), {"message": "two"})
-        assert (
-            down.is_error and down.text == f"Nothing answers at {server.url} (the tool server ev)."
-        )
+        assert down.is_error
+        assert down.text == f"Nothing answers at {server.url} (the tool server ev)."
+        # A refresh of the tool list while it is down keeps the tools (before: they left every
+        # chat until the next refresh, a minute or more later).
+        monkeypatch.setattr(toolbox_module, "TOOLS_CACHE_S", 0.0)
+        kept = toolbox.listing(echo.server)
+        wait_until(lambda: "ev" not in toolbox._refreshing, timeout=30)
+        assert toolbox.listing(echo.server, wait=False) is kept
+        monkeypatch.setattr(toolbox_module, "TOOLS_CACHE_S", 60.0)
         server.start()  # the same port, a new process that knows no session
         again = toolbox.run(echo, ToolCall("3", echo.function, "{}"), {"message": "three"})
         assert (again.is_error, again.text) == (False, "Echo: three")
