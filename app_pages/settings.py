@@ -606,7 +606,7 @@ def _defaults_tab(svc) -> None:
 # -- tools (MCP servers) ---------------------------------------------------------------------
 
 TOOL_CHECKS_KEY = "tool_server_checks"  # ids of the servers whose Check button was pressed
-TRANSPORT_LABELS = {STDIO: N_("Command (stdio)"), HTTP: N_("URL (Streamable HTTP)")}
+TRANSPORT_LABELS = {STDIO: N_("Command (stdio)"), HTTP: N_("URL (Streamable HTTP or SSE)")}
 
 
 def _server_fields(prefix: str, server: ToolServer | None) -> None:
