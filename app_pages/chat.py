@@ -313,7 +313,9 @@ def _tools_panel(svc, conversation_id: int | None, resolved: Resolved) -> None:
         return
     chosen = _chat_tools(svc, conversation_id)
     label = _("Tools for this chat · {summary}").format(summary=ui.tools_summary(svc, chosen))
-    with st.expander(label, icon=":material/build:"):
+    # Keyed: its title changes as servers answer, and it must stay open when it does.
+    box = f"chat-{conversation_id or 'new'}-tools-box"
+    with st.expander(label, icon=":material/build:", key=box):
         if resolved.profile.kind == KIND_LOCAL:
             st.caption(
                 _(

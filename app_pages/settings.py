@@ -836,7 +836,9 @@ def _tools_tab(svc) -> None:
             starting.append(server)
             status = _("starting…")
         title = plain(f"{server.name} · {server.where} · {status}")
-        with st.expander(title, icon=":material/dns:" if server.enabled else ":material/block:"):
+        icon = ":material/dns:" if server.enabled else ":material/block:"
+        # Keyed: the title changes once the server answers; an open box stays open.
+        with st.expander(title, icon=icon, key=f"{prefix}-box"):
             st.toggle(_("Enabled"), value=server.enabled, key=f"{prefix}-enabled",
                       on_change=_toggle_server, args=(server.id,))  # fmt: skip
             row = st.container(horizontal=True, gap="small")
