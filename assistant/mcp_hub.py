@@ -350,7 +350,9 @@ class McpHub:
         import httpx2
 
         async def on_response(response: Any) -> None:
-            if response.status_code >= 400:
+            # Requests only: the SDK's background event stream (GET) and session end (DELETE)
+            # may be refused without anything being wrong with a call.
+            if response.status_code >= 400 and response.request.method == "POST":
                 connection.http_status = response.status_code
             _repair_body(response, httpx2)
 
