@@ -303,6 +303,13 @@ def test_tool_servers_are_added_checked_imported_and_chosen(remote, db_path):
             "SELECT value FROM app_settings WHERE key = 'default_tools'"
         ).fetchone()
     assert json.loads(value[0]) == {"time/*": "ask", "gh/*": "ask", "time/convert_time": "off"}
+    at.toggle(key="default-tools-use-time-convert-time").set_value(True).run()
+    with Database(db_path).connect() as conn:
+        value = conn.execute(
+            "SELECT value FROM app_settings WHERE key = 'default_tools'"
+        ).fetchone()
+    assert json.loads(value[0]) == {"time/*": "ask", "gh/*": "ask"}  # on again: no entry of its own
+    at.toggle(key="default-tools-use-time-convert-time").set_value(False).run()
     # The chat offers the same choice per chat and says how many are on.
     chat = chat_page()
     labels = [e.label for e in chat.sidebar.expander]
