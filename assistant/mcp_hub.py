@@ -8,9 +8,16 @@ them; the hook here covers a process without answers). A worker asks with plain 
 (`tools`, `call`) that wait on the loop with a deadline, so no call can hang an answer: past
 its timeout it is a result saying so.
 
+An HTTP server is spoken to over Streamable HTTP, or over SSE where the URL refuses
+Streamable HTTP's first POST (an older server; the MCP specification's fallback). A server that
+restarted between two calls no longer knows the session (404/400), refuses the old socket, or
+ended the SSE stream: the request never reached it, so the hub connects again once and sends
+it again. A server gets CONNECT_TIMEOUT_S (60 s: a first `npx -y` downloads the package) to
+start; pages never wait for that (toolbox.py lists in the background).
+
 Every failure is one sentence (`ToolServerError`): the command was not found, the process
-exited (with the last line it wrote to stderr), the connection was refused, the credentials
-were refused (401/403), or no answer came in time.
+exited (with the line of its stderr that names an error, not a banner or a stack frame), the
+connection was refused, the credentials were refused (401/403), or no answer came in time.
 
 A stdio server runs under `tool_guard` (POSIX): it dies with the app, even after `kill -9`,
 and its children with it. What a server sends is repaired before the SDK parses it (a lone

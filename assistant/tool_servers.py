@@ -5,13 +5,14 @@ Two transports:
   environment, so a server keeps plain values it needs (`env`: a time zone, a path) and the
   *names* of variables to pass through from the app's environment or secrets.toml (`env_pass`:
   an API key the server needs is read when the server starts, never stored).
-- `http` (Streamable HTTP): a URL and at most one header, whose value comes from an
-  environment variable or a secrets.toml key, as endpoint keys do.
+- `http` (Streamable HTTP, or SSE where the server only speaks that: mcp_hub.py): a URL and
+  at most one header, whose value comes from an environment variable or a secrets.toml key,
+  as endpoint keys do.
 
-`read_mcp_servers_json` reads the `{"mcpServers": {...}}` file that Claude Desktop, Cursor and
-VS Code use. A value that is a secret (an Authorization or key header, a variable named like a
-key, token or password) is not kept: the server passes that variable through instead, and the
-import says which names to set.
+`read_mcp_servers_json` reads the config files of Claude Desktop, Cursor, Cline and VS Code
+(`mcpServers` or `servers`, JSON with comments). A value that is a secret (an Authorization or
+key header, a variable named like a key, token or password) is not kept: the server passes
+that variable through instead, and the import says which names to set.
 """
 
 from __future__ import annotations
