@@ -37,6 +37,7 @@ from assistant.tool_servers import (
     ToolServer,
     parse_args,
     read_mcp_servers_json,
+    tools_on_hint,
 )
 from assistant.usage import EARLIEST
 
@@ -756,6 +757,8 @@ def _import_servers() -> None:
             + ", ".join(parsed.to_set) + "."
         )  # fmt: skip
     sentences += parsed.notes
+    if any(server.enabled for server in saved):
+        sentences.append(tools_on_hint())
     _notify(" ".join(sentences))
     st.session_state["servers-json"] = ""
 

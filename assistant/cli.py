@@ -31,7 +31,7 @@ from assistant.migrations import LATEST_VERSION
 from assistant.profiles import endpoint_label
 from assistant.services import Services
 from assistant.store import SearchHit, Store
-from assistant.tool_servers import read_mcp_servers_json
+from assistant.tool_servers import read_mcp_servers_json, tools_on_hint
 from assistant.usage import Usage, money
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
@@ -268,6 +268,8 @@ def cmd_tools_import(args: argparse.Namespace, out: TextIO) -> int:
               + ", ".join(parsed.to_set), file=out)  # fmt: skip
     for note in parsed.notes:
         print(note, file=out)
+    if any(server.enabled for server in saved):
+        print(tools_on_hint(), file=out)
     return EXIT_OK
 
 

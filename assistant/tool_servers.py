@@ -490,6 +490,14 @@ def _http_draft(name: str, entry: dict[str, Any], to_set: list[str], notes: list
     )
 
 
+def tools_on_hint() -> str:
+    """What an import or an added server says about its tools (CLI and Settings)."""
+    return _(
+        "Their tools are on for new chats, each call asking first; switch them off in "
+        "Settings › Tools."
+    )
+
+
 def _join_default_tools(conn: sqlite3.Connection, name: str) -> None:
     """A new server's tools are on for new chats, asking before each call (as other MCP
     clients do). A default set never chosen already means every server's tools; one that

@@ -290,6 +290,7 @@ def test_tool_servers_are_added_checked_imported_and_chosen(remote, db_path):
     at = click(at, "Import")
     toasts = " ".join(t.value for t in at.toast)
     assert "Imported 1 tool server" in toasts and plain("GITHUB_TOKEN") in toasts
+    assert "Their tools are on for new chats, each call asking first" in toasts
     with Database(db_path).connect() as conn:
         stored = conn.execute("SELECT env, env_pass FROM mcp_servers WHERE name = 'gh'").fetchone()
     assert "ghp_abc123" not in str(tuple(stored)) and '"TZ": "UTC"' in stored[0]

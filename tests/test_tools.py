@@ -662,6 +662,7 @@ def test_an_imported_server_has_its_tools_on_for_new_chats_asking_first(
     env = {"SQLITE_DB_PATH": str(store.db.path)}
     done = run_cli("tools", "import", "claude_desktop_config.json", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+    assert "Their tools are on for new chats, each call asking first" in done.stdout
     toolbox = _toolbox(store)
     provider = OpenAICompatProvider("sk-test", fake_server.base_url, max_retries=0)
     turns = TurnManager(store, lambda _s: provider, checkpoint_interval=0.0, toolbox=toolbox)
