@@ -507,6 +507,17 @@ def _join_default_tools(conn: sqlite3.Connection, name: str) -> None:
         write_setting(conn, DEFAULT_TOOLS_KEY, {**chosen, f"{name}/*": "ask"})
 
 
+def _rename_in_default_tools(conn: sqlite3.Connection, old: str, new: str) -> None:
+    """A renamed server keeps its place in the default set (its tools are named after it)."""
+    chosen = read_setting(conn, DEFAULT_TOOLS_KEY)
+    if isinstance(chosen, dict):
+        renamed = {
+            (f"{new}/{key.split('/', 1)[1]}" if key.split("/", 1)[0] == old else key): policy
+            for key, policy in chosen.items()
+        }
+        write_setting(conn, DEFAULT_TOOLS_KEY, renamed)
+
+
 # -- storage ----------------------------------------------------------------------------------
 
 _COLUMNS = (
@@ -573,6 +584,11 @@ class ToolServerStore:
                     ).fetchone()[0]
                     _join_default_tools(conn, tidy.name)
                 else:
+                    old = conn.execute(
+                        "SELECT name FROM mcp_servers WHERE id = ?", (server_id,)
+                    ).fetchone()
+                    if old is not None and old[0] != tidy.name:
+                        _rename_in_default_tools(conn, old[0], tidy.name)
                     changed = conn.execute(
                         "UPDATE mcp_servers SET name = ?, transport = ?, command = ?, args = ?,"
                         " env = ?, env_pass = ?, url = ?, header_name = ?, header_source = ?,"

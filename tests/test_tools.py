@@ -697,6 +697,9 @@ def test_explicit_choices_stay_when_a_server_is_added(store):
         toolbox.servers.save(TIME_SERVER)
         assert toolbox.default() == {"web/add": ALLOW, "time/*": ASK}
         assert toolbox.chosen(chat) == {}
+        web = toolbox.servers.by_name("web")
+        toolbox.servers.save(ServerDraft("site", HTTP, url=web.url), web.id)  # renamed
+        assert toolbox.default() == {"site/add": ALLOW, "time/*": ASK}
     finally:
         toolbox.hub.close()
 
