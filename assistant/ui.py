@@ -28,11 +28,13 @@ from assistant.config import SETTING_NAMES, load_settings
 from assistant.door import Door, Visit, owner_only_reason
 from assistant.errors import AppError, ConfigError, InvalidInput, ProviderError, StorageError
 from assistant.i18n import N_, _, ngettext, number
+from assistant.mcp_hub import ToolInfo
 from assistant.parts import ATTACHMENT, REASONING, TEXT, TOOL_CALL, TOOL_RESULT, Part
 from assistant.profiles import KIND_LOCAL, Profile
 from assistant.safe_markdown import plain, without_images
 from assistant.services import Services, configure_logging
 from assistant.store import FINAL_STATUSES, Message, SearchHit, Store
+from assistant.toolbox import ASK, count_on, policy_for, with_choice
 from assistant.turns import ELSEWHERE, QUEUED, WAITING, WAITING_APPROVAL, Progress, TurnManager
 from assistant.usage import AnswerCost, money
 
@@ -925,11 +927,9 @@ def tool_choice_keys(prefix: str, key: str) -> tuple[str, str]:
     return f"{prefix}-use-{safe}", f"{prefix}-policy-{safe}"
 
 
-def read_tool_choices(prefix: str, keys: list[Any], chosen: dict[str, str]) -> dict[str, str]:
+def read_tool_choices(prefix: str, keys: list[ToolInfo], chosen: dict[str, str]) -> dict[str, str]:
     """The tools ticked in the widgets (`keys`: the ToolInfo drawn), each with its policy
     (what is not drawn stays)."""
-    from assistant.toolbox import ASK, policy_for, with_choice
-
     result = dict(chosen)
     for info in keys:
         use, policy = tool_choice_keys(prefix, info.key)
@@ -943,10 +943,8 @@ def read_tool_choices(prefix: str, keys: list[Any], chosen: dict[str, str]) -> d
 
 
 def tools_summary(svc: Services, chosen: dict[str, str]) -> str:
-    """ "3 of 13 tools on" for the listed tools of the enabled servers (never waits; servers
+    """E.g. "3 of 13 tools on", for the listed tools of the enabled servers (never waits; servers
     still starting are said so)."""
-    from assistant.toolbox import count_on
-
     count = count_on(chosen, svc.turns.toolbox.available(wait=False) if svc.turns.toolbox else [])
     text = ngettext("{on} of {total} tool on", "{on} of {total} tools on", count.total).format(
         on=count.on, total=count.total
@@ -961,12 +959,10 @@ def tools_summary(svc: Services, chosen: dict[str, str]) -> str:
 
 def tool_choices(
     svc: Services, chosen: dict[str, str], prefix: str, on_change: Callable[..., None]
-) -> list[Any]:
+) -> list[ToolInfo]:
     """A toggle and an approval policy per tool of the enabled servers; returns the tools
-    drawn (ToolInfo). A server that cannot be used says why in one line."""
-    from assistant.toolbox import policy_for
-
-    keys: list[Any] = []
+    drawn. A server that cannot be used says why in one line."""
+    keys: list[ToolInfo] = []
     # Never waits: a server still starting is said so, and the page is drawn again when it is.
     available = svc.turns.toolbox.available(wait=False) if svc.turns.toolbox else []
     if not available:
