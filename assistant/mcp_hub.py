@@ -292,7 +292,9 @@ class McpHub:
         from mcp import Client  # imported on first use: the chat page does not need it
 
         async def on_message(message: Any) -> None:
-            if isinstance(message, Exception):  # the transport failed: the stream ended
+            # Over SSE a transport error is the event stream ending, and the session with it.
+            # (Elsewhere it may be one bad line a server printed: nothing to reconnect for.)
+            if sse and isinstance(message, Exception):
                 connection.lost = True
 
         target = self._target(connection, sse)
