@@ -297,7 +297,7 @@ def _chat_tools(svc, conversation_id: int | None) -> dict[str, str]:
 
 
 @ui.action
-def _change_tools(conversation_id: int | None, keys: list[str]) -> None:
+def _change_tools(conversation_id: int | None, keys: list) -> None:
     svc = ui.services()
     prefix = _panel_key(conversation_id, "tools")
     chosen = ui.read_tool_choices(prefix, keys, _chat_tools(svc, conversation_id))
@@ -312,12 +312,10 @@ def _tools_panel(svc, conversation_id: int | None, resolved: Resolved) -> None:
     if not svc.tool_servers.enabled():
         return
     chosen = _chat_tools(svc, conversation_id)
-    label = (
-        _("Tools for this chat ({count})").format(count=len(chosen))
-        if chosen
-        else _("Tools for this chat")
-    )
-    with st.expander(label, icon=":material/build:"):
+    label = _("Tools for this chat · {summary}").format(summary=ui.tools_summary(svc, chosen))
+    # Keyed: its title changes as servers answer, and it must stay open when it does.
+    box = f"chat-{conversation_id or 'new'}-tools-box"
+    with st.expander(label, icon=":material/build:", key=box):
         if resolved.profile.kind == KIND_LOCAL:
             st.caption(
                 _(
@@ -326,7 +324,7 @@ def _tools_panel(svc, conversation_id: int | None, resolved: Resolved) -> None:
                 )
             )
             return
-        keys: list[str] = []
+        keys: list = []
         keys = ui.tool_choices(
             svc,
             chosen,

@@ -37,6 +37,7 @@ from assistant.tool_servers import (
     ToolServer,
     parse_args,
     read_mcp_servers_json,
+    tools_on_hint,
 )
 from assistant.usage import EARLIEST
 
@@ -606,7 +607,7 @@ def _defaults_tab(svc) -> None:
 # -- tools (MCP servers) ---------------------------------------------------------------------
 
 TOOL_CHECKS_KEY = "tool_server_checks"  # ids of the servers whose Check button was pressed
-TRANSPORT_LABELS = {STDIO: N_("Command (stdio)"), HTTP: N_("URL (Streamable HTTP)")}
+TRANSPORT_LABELS = {STDIO: N_("Command (stdio)"), HTTP: N_("URL (Streamable HTTP or SSE)")}
 
 
 def _server_fields(prefix: str, server: ToolServer | None) -> None:
@@ -756,12 +757,14 @@ def _import_servers() -> None:
             + ", ".join(parsed.to_set) + "."
         )  # fmt: skip
     sentences += parsed.notes
+    if any(server.enabled for server in saved):
+        sentences.append(tools_on_hint())
     _notify(" ".join(sentences))
     st.session_state["servers-json"] = ""
 
 
 @ui.owner_only
-def _change_default_tools(keys: list[str]) -> None:
+def _change_default_tools(keys: list) -> None:
     toolbox = ui.services().turns.toolbox
     chosen = ui.read_tool_choices("default-tools", keys, toolbox.default())
     _attempt(lambda: toolbox.set_default(chosen))
@@ -802,6 +805,19 @@ def _check_result(svc, server) -> None:
             st.code(json.dumps(info.input_schema, indent=2), language="json")
 
 
+def _server_status(svc, server) -> str | None:
+    """A few words on what the server lists ("13 tools", "cannot be used", "off"), or None
+    while it starts: its tools are listed in the background, never waited for here."""
+    if not server.enabled:
+        return _("off")
+    listed = svc.turns.toolbox.peek(server)  # started below, once the page is drawn
+    if listed is None:
+        return None
+    if isinstance(listed, str):
+        return _("cannot be used")
+    return ngettext("{count} tool", "{count} tools", len(listed)).format(count=len(listed))
+
+
 def _tools_tab(svc) -> None:
     if not ui.is_host_owner():
         _tools_read_only(svc)
@@ -815,10 +831,17 @@ def _tools_tab(svc) -> None:
         )
     )
     checks = st.session_state.get(TOOL_CHECKS_KEY, set())
+    starting = []
     for server in svc.tool_servers.list():
         prefix = f"server-{server.id}"
-        title = plain(f"{server.name} · {server.where}")
-        with st.expander(title, icon=":material/dns:" if server.enabled else ":material/block:"):
+        status = _server_status(svc, server)
+        if status is None:
+            starting.append(server)
+            status = _("starting…")
+        title = plain(f"{server.name} · {server.where} · {status}")
+        icon = ":material/dns:" if server.enabled else ":material/block:"
+        # Keyed: the title changes once the server answers; an open box stays open.
+        with st.expander(title, icon=icon, key=f"{prefix}-box"):
             st.toggle(_("Enabled"), value=server.enabled, key=f"{prefix}-enabled",
                       on_change=_toggle_server, args=(server.id,))  # fmt: skip
             row = st.container(horizontal=True, gap="small")
@@ -848,7 +871,7 @@ def _tools_tab(svc) -> None:
         st.button(_("Import"), on_click=_import_servers, key="servers-import")
     if svc.tool_servers.enabled():
         st.subheader(_("Tools new chats start with"), divider="gray")
-        keys: list[str] = []
+        keys: list = []
         keys += ui.tool_choices(svc, svc.turns.toolbox.default(), "default-tools",
                                 on_change=lambda: _change_default_tools(keys))  # fmt: skip
     st.number_input(
@@ -860,6 +883,8 @@ def _tools_tab(svc) -> None:
         on_change=_change_step_limit,
         help=_("An answer that keeps calling tools ends here and says so."),
     )
+    if starting:  # listed in the background from here; each title says what it lists then
+        ui.watch_tool_servers(starting)
 
 
 # -- prices ---------------------------------------------------------------------------------

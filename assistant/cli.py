@@ -31,7 +31,7 @@ from assistant.migrations import LATEST_VERSION
 from assistant.profiles import endpoint_label
 from assistant.services import Services
 from assistant.store import SearchHit, Store
-from assistant.tool_servers import read_mcp_servers_json
+from assistant.tool_servers import read_mcp_servers_json, tools_on_hint
 from assistant.usage import Usage, money
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
@@ -202,8 +202,8 @@ def cmd_tools(args: argparse.Namespace, out: TextIO) -> int:
             try:
                 tools = services.hub.tools(server)
                 report.append({"server": server.name, "where": server.where, "tools": [
-                    {"name": t.name, "description": t.description, "input_schema": t.input_schema}
-                    for t in tools], "problem": None})  # fmt: skip
+                    {"name": t.name, "description": t.description, "input_schema": t.input_schema,
+                     "needs_tasks": t.needs_tasks} for t in tools], "problem": None})  # fmt: skip
             except ToolServerError as exc:
                 failed = True
                 report.append({"server": server.name, "where": server.where, "tools": [],
@@ -219,9 +219,15 @@ def cmd_tools(args: argparse.Namespace, out: TextIO) -> int:
                 print(_("  cannot be used: {entry}").format(entry=entry["problem"]), file=out)
             for tool in entry["tools"]:
                 summary = (tool["description"] or "").strip().split("\n")[0]
+                if tool["needs_tasks"]:
+                    summary = _("(runs only as an MCP task: not offered to the model) ") + summary
                 print(f"  {tool['name']}: {summary}", file=out)
                 print(
-                    f"    input: {json.dumps(tool['input_schema'], ensure_ascii=False)}", file=out
+                    "    "
+                    + _("input: {schema}").format(
+                        schema=json.dumps(tool["input_schema"], ensure_ascii=False)
+                    ),
+                    file=out,
                 )
     return EXIT_PROBLEM if failed else EXIT_OK
 
@@ -234,7 +240,8 @@ def cmd_tools_import(args: argparse.Namespace, out: TextIO) -> int:
         raise CliError(
             _("{file} cannot be read: {reason}.").format(file=args.file, reason=exc.strerror or exc)
         ) from exc
-    parsed = read_mcp_servers_json(data)  # InvalidInput: one sentence, exit 1
+    # InvalidInput: one sentence, exit 1; an envFile is read relative to the file's folder.
+    parsed = read_mcp_servers_json(data, Path(args.file).resolve().parent)
     services = _services(_settings())
     try:
         saved, skipped = services.tool_servers.import_file(parsed)
@@ -261,6 +268,8 @@ def cmd_tools_import(args: argparse.Namespace, out: TextIO) -> int:
               + ", ".join(parsed.to_set), file=out)  # fmt: skip
     for note in parsed.notes:
         print(note, file=out)
+    if any(server.enabled for server in saved):
+        print(tools_on_hint(), file=out)
     return EXIT_OK
 
 

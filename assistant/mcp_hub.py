@@ -8,9 +8,16 @@ them; the hook here covers a process without answers). A worker asks with plain 
 (`tools`, `call`) that wait on the loop with a deadline, so no call can hang an answer: past
 its timeout it is a result saying so.
 
+An HTTP server is spoken to over Streamable HTTP, or over SSE where the URL refuses
+Streamable HTTP's first POST (an older server; the MCP specification's fallback). A server that
+restarted between two calls no longer knows the session (404/400), refuses the old socket, or
+ended the SSE stream: the request never reached it, so the hub connects again once and sends
+it again. A server gets CONNECT_TIMEOUT_S (60 s: a first `npx -y` downloads the package) to
+start; pages never wait for that (toolbox.py lists in the background).
+
 Every failure is one sentence (`ToolServerError`): the command was not found, the process
-exited (with the last line it wrote to stderr), the connection was refused, the credentials
-were refused (401/403), or no answer came in time.
+exited (with the line of its stderr that names an error, not a banner or a stack frame), the
+connection was refused, the credentials were refused (401/403), or no answer came in time.
 
 A stdio server runs under `tool_guard` (POSIX): it dies with the app, even after `kill -9`,
 and its children with it. What a server sends is repaired before the SDK parses it (a lone
@@ -29,6 +36,7 @@ import functools
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -44,7 +52,7 @@ from typing import Any
 
 from assistant.clean_text import JsonLineRepair, repaired
 from assistant.errors import AppError
-from assistant.i18n import _
+from assistant.i18n import _, ngettext
 from assistant.tool_servers import (
     STDIO,
     ToolServer,
@@ -55,7 +63,9 @@ from assistant.tool_servers import (
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT_S = 20.0
+# A first start may download the server (`npx -y`, `uvx`): a minute, as other MCP clients wait.
+# Read when a hub is made, so a test can lower it.
+CONNECT_TIMEOUT_S = 60.0
 CALL_TIMEOUT_S = 60.0
 CLOSE_TIMEOUT_S = 5.0  # at exit: how long running servers get to end on their own
 RESULT_LIMIT_CHARS = 20_000  # a tool result longer than this is cut (and says so) for the model
@@ -73,6 +83,9 @@ class ToolInfo:
     name: str
     description: str
     input_schema: dict[str, Any]
+    # MCP tasks: a tool whose `execution.taskSupport` is "required" answers a plain call with
+    # an error; the app does not run tasks, so such a tool is listed but never offered.
+    needs_tasks: bool = False
 
     @property
     def key(self) -> str:
@@ -105,6 +118,8 @@ class _Connection:
     http: Any = None  # the HTTP client of a Streamable HTTP server (closed with the connection)
     http_status: int | None = None  # the last error status it answered (the SDK drops it)
     scope: Any = None  # the anyio cancel scope around the connection: cancelled to stop a start
+    lost: bool = False  # its transport failed (an SSE stream that ended): the next use reconnects
+    refused: bool = False  # it ended because the server refused a connection (it is down)
 
     @property
     def alive(self) -> bool:
@@ -116,18 +131,19 @@ class McpHub:
         self,
         environ: Callable[[], Mapping[str, str]],
         secrets: Callable[[], Mapping[str, Any]],
-        connect_timeout: float = CONNECT_TIMEOUT_S,
-        call_timeout: float = CALL_TIMEOUT_S,
+        connect_timeout: float | None = None,
+        call_timeout: float | None = None,
     ) -> None:
         self._environ = environ
         self._secrets = secrets
-        self.connect_timeout = connect_timeout
-        self.call_timeout = call_timeout
+        self.connect_timeout = CONNECT_TIMEOUT_S if connect_timeout is None else connect_timeout
+        self.call_timeout = CALL_TIMEOUT_S if call_timeout is None else call_timeout
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="mcp", daemon=True)
         self._thread.start()
         self._connections: dict[str, _Connection] = {}
         self._waiting: set[Future] = set()  # the calls in flight, let go of at close
+        self._sse_urls: set[str] = set()  # URLs that answered over SSE, not Streamable HTTP
         self._closed = False
         _hubs.add(self)
 
@@ -137,7 +153,9 @@ class McpHub:
         """The server's tools (name, description, input schema), or ToolServerError."""
         listed = self._run(self._list(server), self.connect_timeout + self.call_timeout, server)
         return [
-            ToolInfo(server.name, t.name, t.description or "", _schema(t.input_schema))
+            ToolInfo(
+                server.name, t.name, t.description or "", _schema(t.input_schema), _needs_tasks(t)
+            )
             for t in listed
         ]
 
@@ -217,6 +235,9 @@ class McpHub:
         if connection is not None and connection.server != server:
             _stop(connection)  # its settings changed
             connection = None
+        if connection is not None and connection.lost and connection.client is not None:
+            _stop(connection)  # an SSE stream that ended: nothing more can come through it
+            connection = None
         if connection is None or connection.closing.is_set() or _ended(connection):
             connection = _Connection(server)
             self._connections[key] = connection
@@ -237,22 +258,32 @@ class McpHub:
         return connection
 
     async def _hold(self, connection: _Connection) -> None:
-        """Open the connection, keep it until asked to close, then close it in this task."""
+        """Open the connection, keep it until asked to close, then close it in this task.
+
+        A URL that refuses Streamable HTTP's first POST (404, 405: an older server) is tried
+        again with the SSE transport at the same URL, as the MCP specification advises
+        clients to do; the hub then remembers that URL speaks SSE."""
         import anyio
-        from mcp import Client  # imported on first use: the chat page does not need it
 
         server = connection.server
         try:
             with anyio.CancelScope() as connection.scope:
-                target = self._target(connection)
-                async with Client(target, read_timeout_seconds=self.call_timeout) as client:
-                    connection.client = client
-                    connection.ready.set()
-                    log.info("tool server %s connected", server.name)
-                    await connection.closing.wait()
+                sse = server.transport != STDIO and server.url in self._sse_urls
+                try:
+                    await self._open(connection, sse)
+                except Exception:
+                    if sse or not _refused_first_post(connection):
+                        raise
+                    log.info("tool server %s: no Streamable HTTP here; trying SSE", server.name)
+                    connection.http_status = None
+                    if connection.http is not None:  # the Streamable HTTP try's client
+                        await connection.http.aclose()
+                        connection.http = None
+                    await self._open(connection, True)
         except BaseException as exc:  # every failure becomes one sentence
             if isinstance(exc, asyncio.CancelledError) and connection.closing.is_set():
                 return
+            connection.refused = any(_is_refusal(leaf) for leaf in _leaves(exc))
             connection.problem = self._explain(connection, exc)
             log.warning("tool server %s: %s", server.name, connection.problem)
         finally:
@@ -263,7 +294,28 @@ class McpHub:
             if connection.http is not None:
                 await connection.http.aclose()
 
-    def _target(self, connection: _Connection) -> Any:
+    async def _open(self, connection: _Connection, sse: bool) -> None:
+        from mcp import Client  # imported on first use: the chat page does not need it
+
+        async def on_message(message: Any) -> None:
+            # Over SSE a transport error is the event stream ending, and the session with it.
+            # (Elsewhere it may be one bad line a server printed: nothing to reconnect for.)
+            if sse and isinstance(message, Exception):
+                connection.lost = True
+
+        target = self._target(connection, sse)
+        async with Client(
+            target, read_timeout_seconds=self.call_timeout, message_handler=on_message
+        ) as client:
+            if sse:
+                self._sse_urls.add(connection.server.url or "")
+            connection.client = client
+            connection.ready.set()
+            log.info("tool server %s connected", connection.server.name)
+            await connection.closing.wait()
+
+    def _target(self, connection: _Connection, sse: bool = False) -> Any:
+        from mcp.client.sse import sse_client
         from mcp.client.stdio import stdio_client
         from mcp.client.streamable_http import streamable_http_client
 
@@ -273,14 +325,13 @@ class McpHub:
             missing = missing_variables(server, environ, secrets)
             if missing:
                 raise ToolServerError(
-                    _(
-                        "The tool server {name} needs {variables}: set {them} in the "
-                        "environment or in .streamlit/secrets.toml."
-                    ).format(
-                        name=server.name,
-                        variables=", ".join(missing),
-                        them="it" if len(missing) == 1 else "them",
-                    )
+                    ngettext(
+                        "The tool server {name} needs {variables}: set it in the environment "
+                        "or in .streamlit/secrets.toml.",
+                        "The tool server {name} needs {variables}: set them in the environment "
+                        "or in .streamlit/secrets.toml.",
+                        len(missing),
+                    ).format(name=server.name, variables=", ".join(missing))
                 )
             params = _guarded(server, child_environment(server, environ, secrets))
             # Closed when the connection ends (in `_hold`); its last line explains an exit.
@@ -298,22 +349,35 @@ class McpHub:
                     name=server.name, header_name=server.header_name, header_key=server.header_key
                 )
             )
+        headers = {server.header_name: value} if server.header_name and value else {}
+        if sse:  # the SSE client opens and closes its HTTP client itself
+            return sse_client(
+                server.url or "",
+                headers=headers,
+                httpx_client_factory=lambda headers=None, timeout=None, auth=None: (
+                    self._http_client(connection, headers or {})
+                ),
+            )
+        connection.http = self._http_client(connection, headers)
+        return streamable_http_client(server.url or "", http_client=connection.http)
+
+    def _http_client(self, connection: _Connection, headers: dict[str, str]) -> Any:
         import httpx2
 
         async def on_response(response: Any) -> None:
-            if response.status_code >= 400:
+            # Requests only: the SDK's background event stream (GET) and session end (DELETE)
+            # may be refused without anything being wrong with a call.
+            if response.status_code >= 400 and response.request.method == "POST":
                 connection.http_status = response.status_code
             _repair_body(response, httpx2)
 
-        headers = {server.header_name: value} if server.header_name and value else {}
-        connection.http = httpx2.AsyncClient(
+        return httpx2.AsyncClient(
             # Uncompressed, so that what arrives can be repaired as it streams.
             headers={**headers, "Accept-Encoding": "identity"},
             # The SDK's own defaults: a server may hold an event stream open for minutes.
             timeout=httpx2.Timeout(30.0, read=300.0),
             event_hooks={"response": [on_response]},
         )
-        return streamable_http_client(server.url or "", http_client=connection.http)
 
     def _explain(self, connection: _Connection, exc: BaseException) -> str:
         server = connection.server
@@ -328,12 +392,14 @@ class McpHub:
             if status in (401, 403):
                 return _(
                     "The tool server {name} refused the credentials ({status}); check {source}."
-                ).format(name=server.name, status=status, source=server.header_key or "its header")
+                ).format(
+                    name=server.name, status=status, source=server.header_key or _("its header")
+                )
             if status is not None:
                 return _("The tool server {name} answered HTTP {status} at {url}.").format(
                     name=server.name, status=status, url=server.url
                 )
-            if type(leaf).__name__ in ("ConnectError", "ConnectionRefusedError"):
+            if _is_refusal(leaf):
                 return _("Nothing answers at {url} (the tool server {name}).").format(
                     url=server.url, name=server.name
                 )
@@ -351,43 +417,73 @@ class McpHub:
         )
 
     async def _list(self, server: ToolServer) -> list[Any]:
-        connection = await self._connection(server)
-        try:
-            result = await connection.client.list_tools()
-            tools = list(result.tools)
-            while getattr(result, "next_cursor", None):
-                result = await connection.client.list_tools(cursor=result.next_cursor)
-                tools += list(result.tools)
-        except Exception as exc:  # the server went away while listing: one sentence
-            raise ToolServerError(await self._broken(connection, exc)) from exc
-        return tools
+        for attempt in (1, 2):
+            connection = await self._connection(server)
+            connection.http_status = None
+            try:
+                result = await connection.client.list_tools()
+                tools = list(result.tools)
+                while getattr(result, "next_cursor", None):
+                    result = await connection.client.list_tools(cursor=result.next_cursor)
+                    tools += list(result.tools)
+            except Exception as exc:  # the server went away while listing: one sentence
+                if attempt == 1 and await _session_lost(connection, exc):
+                    self._drop(connection)
+                    continue
+                raise ToolServerError(await self._broken(connection, exc)) from exc
+            return tools
+        raise AssertionError("unreachable")
 
     async def _call(
         self, server: ToolServer, tool: str, arguments: dict[str, Any], timeout: float
     ) -> ToolOutcome:
+        """One call; an HTTP server that restarted since the last one (it no longer knows the
+        session, or the old connection is refused) is connected to again once, and the call
+        sent again: it never reached the old server, so it does not run twice."""
         from mcp import MCPError
 
-        connection = await self._connection(server)
-        try:
-            result = await asyncio.wait_for(
-                connection.client.call_tool(tool, arguments, read_timeout_seconds=timeout), timeout
-            )
-        except TimeoutError:
-            return ToolOutcome(
-                _("The tool {tool} did not finish within {timeout:.0f} s.").format(
-                    tool=tool, timeout=timeout
-                ),
-                True,
-            )
-        except Exception as exc:
-            if isinstance(exc, MCPError) and "connection closed" not in str(exc).lower():
-                # The server refused the call (an unknown tool, arguments it cannot take).
-                return ToolOutcome(
-                    _("The tool server refused the call: {exc}").format(exc=exc), True
+        for attempt in (1, 2):
+            connection = await self._connection(server)
+            connection.http_status = None
+            try:
+                result = await asyncio.wait_for(
+                    connection.client.call_tool(tool, arguments, read_timeout_seconds=timeout),
+                    timeout,
                 )
-            reason = await self._broken(connection, exc)  # the connection broke mid-call
-            return ToolOutcome(_("{reason} The call did not complete.").format(reason=reason), True)
-        return _outcome(result)
+            except TimeoutError:
+                return ToolOutcome(
+                    _("The tool {tool} did not finish within {timeout:.0f} s.").format(
+                        tool=tool, timeout=timeout
+                    ),
+                    True,
+                )
+            except Exception as exc:
+                if attempt == 1 and await _session_lost(connection, exc):
+                    self._drop(connection)
+                    continue
+                if (
+                    isinstance(exc, MCPError)
+                    and "connection closed" not in str(exc).lower()
+                    and connection.http_status is None
+                ):
+                    # The server refused the call (an unknown tool, arguments it cannot take).
+                    return ToolOutcome(
+                        _("The tool server refused the call: {exc}").format(exc=exc), True
+                    )
+                reason = await self._broken(connection, exc)  # the connection broke mid-call
+                return ToolOutcome(
+                    _("{reason} The call did not complete.").format(reason=reason), True
+                )
+            return _outcome(result)
+        raise AssertionError("unreachable")
+
+    def _drop(self, connection: _Connection) -> None:
+        """In the loop: forget a connection whose server no longer knows it; the next use
+        connects again."""
+        log.info("tool server %s lost the session; connecting again", connection.server.name)
+        if self._connections.get(connection.server.name.lower()) is connection:
+            del self._connections[connection.server.name.lower()]
+        _stop(connection)
 
     async def _broken(self, connection: _Connection, exc: BaseException) -> str:
         """The server went away mid-request: why, in a sentence; the next use starts it
@@ -435,6 +531,35 @@ def _stop(connection: _Connection) -> None:
             "The tool server {name} was stopped before it started."
         ).format(name=connection.server.name)
         connection.ready.set()
+
+
+def _refused_first_post(connection: _Connection) -> bool:
+    """Streamable HTTP's first POST was refused as an older SSE server refuses it."""
+    return not connection.ready.is_set() and connection.http_status in (404, 405)
+
+
+async def _session_lost(connection: _Connection, exc: BaseException) -> bool:
+    """The request never reached a server that knows this connection: an HTTP server that
+    restarted answers 404 (or 400) to the old session, or the connection ended because the
+    server refused the socket (the SDK then says only "Connection closed")."""
+    if connection.server.transport == STDIO:
+        return False
+    if connection.http_status in (400, 404):
+        return True
+    if any(_is_refusal(leaf) for leaf in _leaves(exc)):
+        return True
+    if connection.task is not None and not connection.task.done():
+        await asyncio.wait({connection.task}, timeout=0.5)  # it ends with its reason, if at all
+    return connection.refused
+
+
+def _is_refusal(leaf: BaseException) -> bool:
+    return type(leaf).__name__ in ("ConnectError", "ConnectionRefusedError")
+
+
+def _needs_tasks(tool: Any) -> bool:
+    execution = getattr(tool, "execution", None)
+    return getattr(execution, "task_support", None) == "required"
 
 
 def _not_found(server: ToolServer) -> str:
@@ -510,14 +635,39 @@ def _leaves(exc: BaseException):
             yield from _leaves(exc.__cause__)
 
 
+# What a server writes to stderr before it dies: start-up banners, stack frames and runtime
+# footers say nothing about why; a line that names an error does.
+_ERRORISH = re.compile(
+    r"error|exception|fatal|fail|cannot|can't|could not|not found|denied|refused|invalid|"
+    r"missing|no such|unable|E[A-Z]{3,}\b",
+    re.I,
+)
+_NOISE = re.compile(
+    r"^(at\s|File \"|\^+$|~+$|Node\.js v\d|Traceback \(most recent|"
+    r"(starting|started|running|listening|server (is )?running|secure mcp|\S+ server running)\b"
+    r"|.*\b(running|listening) on\b)",
+    re.I,
+)
+
+
 def _last_line(stream: Any) -> str:
     try:
         stream.flush()
         stream.seek(0)
-        lines = [line.strip() for line in stream.read().splitlines() if line.strip()]
+        text = stream.read()
     except (OSError, ValueError):
         return ""
-    return repaired(lines[-1][:300]) if lines else ""
+    return meaningful_line(text)
+
+
+def meaningful_line(text: str) -> str:
+    """The line of a server's stderr that best says why it ended: the last one that names an
+    error, else the last that is not a banner, a stack frame or blank ("" if none is)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line for line in lines if not _NOISE.match(line)]
+    errors = [line for line in lines if _ERRORISH.search(line)]
+    chosen = errors[-1] if errors else (lines[-1] if lines else "")
+    return repaired(chosen[:300])
 
 
 def _schema(value: Any) -> dict[str, Any]:

@@ -5,13 +5,14 @@ Two transports:
   environment, so a server keeps plain values it needs (`env`: a time zone, a path) and the
   *names* of variables to pass through from the app's environment or secrets.toml (`env_pass`:
   an API key the server needs is read when the server starts, never stored).
-- `http` (Streamable HTTP): a URL and at most one header, whose value comes from an
-  environment variable or a secrets.toml key, as endpoint keys do.
+- `http` (Streamable HTTP, or SSE where the server only speaks that: mcp_hub.py): a URL and
+  at most one header, whose value comes from an environment variable or a secrets.toml key,
+  as endpoint keys do.
 
-`read_mcp_servers_json` reads the `{"mcpServers": {...}}` file that Claude Desktop, Cursor and
-VS Code use. A value that is a secret (an Authorization or key header, a variable named like a
-key, token or password) is not kept: the server passes that variable through instead, and the
-import says which names to set.
+`read_mcp_servers_json` reads the config files of Claude Desktop, Cursor, Cline and VS Code
+(`mcpServers` or `servers`, JSON with comments). A value that is a secret (an Authorization or
+key header, a variable named like a key, token or password) is not kept: the server passes
+that variable through instead, and the import says which names to set.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ import re
 import shlex
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from assistant.app_settings import read_setting, write_setting
 from assistant.db import Database
 from assistant.errors import InvalidInput, NotFound
 from assistant.i18n import _
@@ -32,6 +35,7 @@ from assistant.profiles import KEY_ENV, KEY_NONE, KEY_SECRETS, clean_key, secret
 from assistant.store import now_iso
 
 STDIO, HTTP = "stdio", "http"
+DEFAULT_TOOLS_KEY = "default_tools"  # the tools new chats start with (toolbox.py)
 NAME_LIMIT_CHARS = 40
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -119,7 +123,10 @@ def clean(draft: ServerDraft) -> ServerDraft:
             )
         )
     url = (draft.url or "").strip()
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "http://[x": a bracket that is not an IPv6 address
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InvalidInput(_("Enter the server's URL, e.g. http://127.0.0.1:8000/mcp."))
     header_name = (draft.header_name or "").strip() or None
@@ -209,12 +216,29 @@ def _variable_for(server: str, what: str) -> str:
     return re.sub(r"[^A-Z0-9]+", "_", f"{server}_{what}".upper()).strip("_")
 
 
-def read_mcp_servers_json(data: bytes | str) -> ServersFile:
-    """`{"mcpServers": {name: {command, args, env} | {url, headers}}}` (VS Code's `servers`
-    too) -> drafts to save, or InvalidInput with one sentence."""
+_PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+_HTTP_TYPES = ("http", "streamable-http", "streamablehttp", "sse")
+
+
+def read_mcp_servers_json(data: bytes | str, base: Path | None = None) -> ServersFile:
+    """`{"mcpServers": {name: {command, args, env, envFile} | {url, headers}}}` -> drafts to
+    save, or InvalidInput with one sentence.
+
+    Read as the editors write it: comments and trailing commas (JSON with comments, as VS Code's
+    `mcp.json`), VS Code's `servers` key, `"type"` (`stdio`, `http`, `sse`: an SSE URL is
+    tried as Streamable HTTP first, then as SSE, by the hub), Cline's `"disabled": true`
+    (imported, switched off), and `envFile` (read now, relative to `base`, the file's folder).
+    Editor placeholders other than `${VAR}` / `${env:VAR}` as a whole value
+    (`${workspaceFolder}`, `${input:…}`) cannot be resolved here: each server that has one says
+    so in a note."""
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InvalidInput(_("The file is not UTF-8 text.")) from None
     try:
-        document = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        document = json.loads(without_comments(data.removeprefix("\ufeff")))
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise InvalidInput(_("This is not valid JSON ({exc}).").format(exc=exc)) from None
     entries = None
     if isinstance(document, dict):
@@ -232,32 +256,189 @@ def read_mcp_servers_json(data: bytes | str) -> ServersFile:
     for name, entry in entries.items():
         if not isinstance(entry, dict):
             raise InvalidInput(_("The server {name!r} is not an object.").format(name=name))
-        if isinstance(entry.get("command"), str):
-            draft = _stdio_draft(str(name), entry, to_set, notes)
-        elif isinstance(entry.get("url"), str):
+        kind = entry.get("type")
+        kind = kind.lower() if isinstance(kind, str) else None
+        if kind is not None and kind != STDIO and kind not in _HTTP_TYPES:
+            raise InvalidInput(
+                _(
+                    'The server {name!r} has the type {kind!r}: use "stdio", "http" or "sse".'
+                ).format(name=name, kind=entry.get("type"))
+            )
+        if isinstance(entry.get("command"), str) and kind in (None, STDIO):
+            draft = _stdio_draft(str(name), entry, to_set, notes, base)
+        elif isinstance(entry.get("url"), str) and kind != STDIO:
             draft = _http_draft(str(name), entry, to_set, notes)
         else:
             raise InvalidInput(
                 _('The server {name!r} has neither a "command" nor a "url".').format(name=name)
             )
+        if entry.get("disabled") is True:
+            draft = replace(draft, enabled=False)
+            notes.append(
+                _("{name} is switched off in the file; it was imported switched off.").format(
+                    name=name
+                )
+            )
+        unresolved = _unresolved(entry)
+        if unresolved:
+            notes.append(
+                _(
+                    "{name}: {placeholders} cannot be resolved here (only ${{VAR}} as a whole "
+                    "value); edit the server in Settings › Tools."
+                ).format(name=name, placeholders=", ".join(unresolved))
+            )
         drafts.append(clean(draft))
     return ServersFile(drafts, list(dict.fromkeys(to_set)), notes)
 
 
-def _stdio_draft(name: str, entry: dict[str, Any], to_set: list[str], notes: list[str]):
+def without_comments(text: str) -> str:
+    """JSON with comments (`//`, `/* */`) and trailing commas, as plain JSON: what VS Code and
+    Cursor accept in their settings files. Strings are kept as they are."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            out.append(text[i : j + 1])
+            i = j + 1
+        elif text.startswith("//", i):
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+        elif text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            if j < 0:
+                raise InvalidInput(_("A /* comment is not closed."))
+            out.append(" ")
+            i = j + 2
+        else:
+            out.append(c)
+            i += 1
+    plain_json = "".join(out)
+    # A comma before a closing bracket (outside strings: they were copied whole above, and a
+    # string cannot hold a raw newline, so the pattern below never starts inside one).
+    return _trailing_commas(plain_json)
+
+
+def _trailing_commas(text: str) -> str:
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            out.append(text[i : j + 1])
+            i = j + 1
+            continue
+        if c == ",":
+            j = i + 1
+            while j < n and text[j] in " \t\r\n":
+                j += 1
+            if j < n and text[j] in "}]":
+                i += 1
+                continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _unresolved(entry: dict[str, Any]) -> list[str]:
+    """The editor placeholders in a server's settings that this app cannot resolve."""
+    found: list[str] = []
+
+    def look(value: Any, whole_ok: bool) -> None:
+        if not isinstance(value, str):
+            return
+        if whole_ok and _VARIABLE_REFERENCE.match(value.removeprefix("Bearer ").strip()):
+            return
+        found.extend(match.group(0) for match in _PLACEHOLDER.finditer(value))
+
+    for key in ("command", "url", "envFile", "cwd"):
+        look(entry.get(key), False)
+    for key, whole_ok in (("args", False), ("env", True), ("headers", True)):
+        values = entry.get(key)
+        if isinstance(values, dict):
+            values = list(values.values())
+        if isinstance(values, list):
+            for value in values:
+                look(value, whole_ok)
+    return list(dict.fromkeys(found))
+
+
+def _env_file(name: str, entry: dict[str, Any], base: Path | None, notes: list[str]) -> dict:
+    """The variables of a server's `envFile` (NAME=value lines, `#` comments, `export`,
+    quotes), or none with a note saying why."""
+    path = entry.get("envFile")
+    if path is None:
+        return {}
+    if not isinstance(path, str) or _PLACEHOLDER.search(path):
+        return {}  # a placeholder is named in the note about placeholders
+    file = Path(path).expanduser()
+    if not file.is_absolute():
+        if base is None:
+            notes.append(
+                _(
+                    "{name}: the envFile {path} is relative to a folder unknown here; it was "
+                    "not read."
+                ).format(name=name, path=path)
+            )
+            return {}
+        file = base / file
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        notes.append(
+            _("{name}: the envFile {path} cannot be read ({reason}).").format(
+                name=name, path=path, reason=reason
+            )
+        )
+        return {}
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        variable, sep, value = line.removeprefix("export ").partition("=")
+        variable, value = variable.strip(), value.strip()
+        if not sep or not _ENV_NAME.match(variable):
+            continue
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[variable] = value
+    return values
+
+
+def _stdio_draft(
+    name: str, entry: dict[str, Any], to_set: list[str], notes: list[str], base: Path | None
+) -> ServerDraft:
     args = entry.get("args") or []
-    if not isinstance(args, list) or not all(isinstance(a, str | int | float) for a in args):
+    if not isinstance(args, list) or not all(
+        isinstance(a, str | int | float) and not isinstance(a, bool) for a in args
+    ):
         raise InvalidInput(
             _('The server {name!r}: "args" is not a list of words.').format(name=name)
         )
     env = entry.get("env") or {}
     if not isinstance(env, dict):
         raise InvalidInput(_('The server {name!r}: "env" is not an object.').format(name=name))
+    env = {**_env_file(name, entry, base, notes), **env}  # `env` wins, as in VS Code
     kept: dict[str, str] = {}
     passed: list[str] = []
     for variable, value in env.items():
-        reference = _VARIABLE_REFERENCE.match(str(value)) if isinstance(value, str) else None
-        if reference or is_secret_name(str(variable)):
+        reference = _VARIABLE_REFERENCE.match(value) if isinstance(value, str) else None
+        from_input = isinstance(value, str) and value.strip().startswith("${input:")
+        if not _ENV_NAME.match(str(variable)):
+            notes.append(
+                _("{name}: {variable} is not a plain value and was left out.").format(
+                    name=name, variable=variable
+                )
+            )
+        elif reference or from_input or is_secret_name(str(variable)):
             passed.append(str(variable))
             to_set.append(reference.group(1) if reference else str(variable))
         elif isinstance(value, str | int | float) and not isinstance(value, bool):
@@ -287,7 +468,7 @@ def _http_draft(name: str, entry: dict[str, Any], to_set: list[str], notes: list
     for header, value in headers.items():
         header = str(header)
         secret = bool(_SECRET_HEADERS.match(header)) or is_secret_name(header)
-        if header_name is not None or not secret:
+        if header_name is not None or not secret or not re.match(r"^[A-Za-z0-9-]+$", header):
             notes.append(
                 _(
                     "{name}: the header {header} was left out (one header per server, whose "
@@ -307,6 +488,34 @@ def _http_draft(name: str, entry: dict[str, Any], to_set: list[str], notes: list
         header_source=source,
         header_key=header_key,
     )
+
+
+def tools_on_hint() -> str:
+    """What an import or an added server says about its tools (CLI and Settings)."""
+    return _(
+        "Their tools are on for new chats, each call asking first; switch them off in "
+        "Settings › Tools."
+    )
+
+
+def _join_default_tools(conn: sqlite3.Connection, name: str) -> None:
+    """A new server's tools are on for new chats, asking before each call (as other MCP
+    clients do). A default set never chosen already means every server's tools; one that
+    was chosen keeps every choice and gains `name/*`."""
+    chosen = read_setting(conn, DEFAULT_TOOLS_KEY)
+    if isinstance(chosen, dict):
+        write_setting(conn, DEFAULT_TOOLS_KEY, {**chosen, f"{name}/*": "ask"})
+
+
+def _rename_in_default_tools(conn: sqlite3.Connection, old: str, new: str) -> None:
+    """A renamed server keeps its place in the default set (its tools are named after it)."""
+    chosen = read_setting(conn, DEFAULT_TOOLS_KEY)
+    if isinstance(chosen, dict):
+        renamed = {
+            (f"{new}/{key.split('/', 1)[1]}" if key.split("/", 1)[0] == old else key): policy
+            for key, policy in chosen.items()
+        }
+        write_setting(conn, DEFAULT_TOOLS_KEY, renamed)
 
 
 # -- storage ----------------------------------------------------------------------------------
@@ -373,7 +582,13 @@ class ToolServerStore:
                         " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                         (*values, now, now),
                     ).fetchone()[0]
+                    _join_default_tools(conn, tidy.name)
                 else:
+                    old = conn.execute(
+                        "SELECT name FROM mcp_servers WHERE id = ?", (server_id,)
+                    ).fetchone()
+                    if old is not None and old[0] != tidy.name:
+                        _rename_in_default_tools(conn, old[0], tidy.name)
                     changed = conn.execute(
                         "UPDATE mcp_servers SET name = ?, transport = ?, command = ?, args = ?,"
                         " env = ?, env_pass = ?, url = ?, header_name = ?, header_source = ?,"

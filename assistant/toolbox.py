@@ -1,8 +1,13 @@
 """The tools a chat offers the model, their approval policies, and running one call.
 
-A chat's tools are `{"server/tool": "ask" | "allow"}` in `conversations.tools`; a chat that
-never chose follows the default set (app setting `default_tools`). Only tools of enabled
-servers that list them are offered. The model sees each as an OpenAI function named
+A chat's tools are `{"server/tool": "ask" | "allow" | "off"}` in `conversations.tools`, where
+`server/*` stands for every tool of that server (a tool's own entry wins over it); a chat that
+never chose follows the default set (app setting `default_tools`). Until the default set is
+chosen it is every tool of every server, asking before each call, as Claude Desktop and
+Cursor start; once chosen, a server added later joins it with `server/*: ask` (see
+`tool_servers.ToolServerStore.save`), so an imported server's tools are on for new chats
+while every choice made stays. Only tools of enabled servers that list them are offered, and
+never one that needs MCP tasks. The model sees each as an OpenAI function named
 `server__tool` (letters, digits, `_` and `-`, at most 64), mapped back when it calls one.
 
 `run` never raises for what a model or a tool can get wrong: an unknown tool, arguments that
@@ -24,11 +29,11 @@ from assistant.db import Database
 from assistant.errors import InvalidInput
 from assistant.i18n import _
 from assistant.mcp_hub import RESULT_LIMIT_CHARS, McpHub, ToolInfo, ToolOutcome, ToolServerError
-from assistant.tool_servers import ToolServer, ToolServerStore
+from assistant.tool_servers import DEFAULT_TOOLS_KEY, ToolServer, ToolServerStore
 
-ASK, ALLOW = "ask", "allow"
+ASK, ALLOW, OFF = "ask", "allow", "off"
 POLICIES = (ASK, ALLOW)
-DEFAULT_TOOLS_KEY = "default_tools"
+ALL_TOOLS = "*"  # `server/*`: every tool of the server
 STEP_LIMIT_KEY = "tool_step_limit"
 DEFAULT_STEP_LIMIT = 8
 TOOLS_CACHE_S = 60.0  # a server's tool list is asked for again (in the background) after this
@@ -81,8 +86,12 @@ class Toolbox:
     # -- choices ---------------------------------------------------------------------------
 
     def default(self) -> dict[str, str]:
+        """The tools new chats start with: as chosen in Settings, or, never chosen, every
+        tool of every server, asking first."""
         with self.db.connect() as conn:
             value = read_setting(conn, DEFAULT_TOOLS_KEY)
+        if value is None:
+            return {f"{server.name}/{ALL_TOOLS}": ASK for server in self.servers.list()}
         return _policies(value)
 
     def set_default(self, chosen: dict[str, str]) -> None:
@@ -144,6 +153,13 @@ class Toolbox:
             return None
         return self._list_now(server)
 
+    def peek(self, server: ToolServer) -> list[ToolInfo] | str | None:
+        """What the server last listed (or why it could not), None if nothing yet; starts
+        nothing (a page draws with it first and starts the servers after)."""
+        with self._lock:
+            cached = self._listed.get(server.name.lower())
+        return cached[2] if cached is not None and cached[1] == server else None
+
     def check(self, server: ToolServer) -> None:
         """Forget what the server listed and list it again in the background (the Check
         button): `listing(server, wait=False)` is None until the new answer is in."""
@@ -152,11 +168,17 @@ class Toolbox:
         self._refresh_later(server)
 
     def _list_now(self, server: ToolServer) -> list[ToolInfo] | str:
+        """List the server's tools now. A refresh that fails keeps the tools listed before (a
+        server restarting at that moment would otherwise take its tools out of every chat
+        until the next refresh); a call then says plainly why it failed."""
         try:
             result: list[ToolInfo] | str = self.hub.tools(server)
         except ToolServerError as exc:
             result = str(exc)
         with self._lock:
+            kept = self._listed.get(server.name.lower())
+            if isinstance(result, str) and kept and kept[1] == server and isinstance(kept[2], list):
+                result = kept[2]
             self._listed[server.name.lower()] = (time.monotonic(), server, result)
             self._refreshing.discard(server.name.lower())
         return result
@@ -178,17 +200,16 @@ class Toolbox:
         """The chat's tools, for an answer: it waits for the servers they come from to start
         (only those: a stuck server the chat does not use holds nothing up)."""
         chosen = self.chosen(conversation_id)
-        if not chosen:
-            return []
-        used = {key.split("/", 1)[0] for key in chosen}
+        used = {key.split("/", 1)[0] for key, policy in chosen.items() if policy in POLICIES}
         tools = []
         for server in self.servers.enabled():
             listed = self.listing(server) if server.name in used else None
             if not isinstance(listed, list):
                 continue
             for info in listed:
-                if info.key in chosen:
-                    tools.append(ChatTool(server, info, chosen[info.key]))
+                policy = policy_for(chosen, info)
+                if policy is not None:
+                    tools.append(ChatTool(server, info, policy))
         return tools
 
     # -- one call ----------------------------------------------------------------------------
@@ -241,15 +262,61 @@ def bad_arguments(call: ToolCall) -> str:
     return _("The arguments were not a JSON object: {shown}").format(shown=shown)
 
 
+def policy_for(chosen: dict[str, str], info: ToolInfo) -> str | None:
+    """The tool's policy in a chat's choices (its own entry, else its server's `server/*`),
+    or None: not offered (off, not chosen, or a tool that needs MCP tasks)."""
+    if info.needs_tasks:
+        return None
+    policy = chosen.get(info.key, chosen.get(f"{info.server}/{ALL_TOOLS}"))
+    return policy if policy in POLICIES else None
+
+
+def with_choice(chosen: dict[str, str], info: ToolInfo, policy: str | None) -> dict[str, str]:
+    """The choices with one tool set to `policy` (None: off). An entry of its own is kept only
+    where it differs from what its server's `server/*` gives, so the choices stay short and a
+    tool switched off stays off when the server's other tools are on."""
+    result = dict(chosen)
+    inherited = chosen.get(f"{info.server}/{ALL_TOOLS}")
+    inherited = inherited if inherited in POLICIES else None
+    if policy == inherited:
+        result.pop(info.key, None)
+    else:
+        result[info.key] = policy or OFF
+    return result
+
+
+@dataclass(frozen=True)
+class ToolCount:
+    """How many of the listed tools a chat has on, and how many servers are still starting."""
+
+    on: int
+    total: int
+    starting: int
+
+
+def count_on(
+    chosen: dict[str, str], available: list[tuple[ToolServer, list[ToolInfo] | str | None]]
+) -> ToolCount:
+    on = total = starting = 0
+    for _server, listed in available:
+        if listed is None:
+            starting += 1
+        elif isinstance(listed, list):
+            usable = [info for info in listed if not info.needs_tasks]
+            total += len(usable)
+            on += sum(policy_for(chosen, info) is not None for info in usable)
+    return ToolCount(on, total, starting)
+
+
 def _policies(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
-    return {str(k): v for k, v in value.items() if v in POLICIES}
+    return {str(k): v for k, v in value.items() if v in (*POLICIES, OFF)}
 
 
 def _checked(chosen: dict[str, str]) -> dict[str, str]:
     for key, policy in chosen.items():
-        if "/" not in key or policy not in POLICIES:
+        if "/" not in key or policy not in (*POLICIES, OFF):
             raise InvalidInput(
                 _("Not a tool choice: {key!r} -> {policy!r}.").format(key=key, policy=policy)
             )

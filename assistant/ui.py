@@ -34,11 +34,13 @@ from assistant.config import SETTING_NAMES, load_settings
 from assistant.door import Door, Visit, owner_only_reason
 from assistant.errors import AppError, ConfigError, InvalidInput, ProviderError, StorageError
 from assistant.i18n import N_, _, ngettext, number
+from assistant.mcp_hub import ToolInfo
 from assistant.parts import ATTACHMENT, REASONING, TEXT, TOOL_CALL, TOOL_RESULT, Part
 from assistant.profiles import KIND_LOCAL, Profile
 from assistant.safe_markdown import plain, without_images
 from assistant.services import Services, configure_logging
 from assistant.store import FINAL_STATUSES, Message, SearchHit, Store
+from assistant.toolbox import ASK, count_on, policy_for, with_choice
 from assistant.turns import ELSEWHERE, QUEUED, WAITING, WAITING_APPROVAL, Progress, TurnManager
 from assistant.usage import AnswerCost, money
 
@@ -933,26 +935,42 @@ def tool_choice_keys(prefix: str, key: str) -> tuple[str, str]:
     return f"{prefix}-use-{safe}", f"{prefix}-policy-{safe}"
 
 
-def read_tool_choices(prefix: str, keys: list[str], chosen: dict[str, str]) -> dict[str, str]:
-    """The tools ticked in the widgets, each with its policy (what is not drawn stays)."""
+def read_tool_choices(prefix: str, keys: list[ToolInfo], chosen: dict[str, str]) -> dict[str, str]:
+    """The tools ticked in the widgets (`keys`: the ToolInfo drawn), each with its policy
+    (what is not drawn stays)."""
     result = dict(chosen)
-    for key in keys:
-        use, policy = tool_choice_keys(prefix, key)
+    for info in keys:
+        use, policy = tool_choice_keys(prefix, info.key)
         if use not in st.session_state:
             continue
+        wanted = None
         if st.session_state[use]:
-            result[key] = st.session_state.get(policy) or chosen.get(key, "ask")
-        else:
-            result.pop(key, None)
+            wanted = st.session_state.get(policy) or policy_for(chosen, info) or ASK
+        result = with_choice(result, info, wanted)
     return result
+
+
+def tools_summary(svc: Services, chosen: dict[str, str]) -> str:
+    """E.g. "3 of 13 tools on", for the listed tools of the enabled servers (never waits; servers
+    still starting are said so)."""
+    count = count_on(chosen, svc.turns.toolbox.available(wait=False) if svc.turns.toolbox else [])
+    text = ngettext("{on} of {total} tool on", "{on} of {total} tools on", count.total).format(
+        on=count.on, total=count.total
+    )
+    if count.starting:
+        starting = ngettext(
+            "{count} server starting…", "{count} servers starting…", count.starting
+        ).format(count=count.starting)
+        text = starting if not count.total else f"{text} · {starting}"
+    return text
 
 
 def tool_choices(
     svc: Services, chosen: dict[str, str], prefix: str, on_change: Callable[..., None]
-) -> list[str]:
-    """A toggle and an approval policy per tool of the enabled servers; returns the tool keys
+) -> list[ToolInfo]:
+    """A toggle and an approval policy per tool of the enabled servers; returns the tools
     drawn. A server that cannot be used says why in one line."""
-    keys: list[str] = []
+    keys: list[ToolInfo] = []
     # Never waits: a server still starting is said so, and the page is drawn again when it is.
     available = svc.turns.toolbox.available(wait=False) if svc.turns.toolbox else []
     if not available:
@@ -968,21 +986,27 @@ def tool_choices(
             st.caption(plain(listed))
             continue
         for info in listed:
-            keys.append(info.key)
             use, policy = tool_choice_keys(prefix, info.key)
+            if info.needs_tasks:
+                st.toggle(plain(info.name), value=False, key=use, disabled=True,
+                          help=_("This tool runs only as an MCP task, which this app does "
+                                 "not support; it is not offered to the model."))  # fmt: skip
+                continue
+            keys.append(info)
+            current = policy_for(chosen, info)
             row = st.container(horizontal=True, vertical_alignment="center", gap="small")
             row.toggle(
                 plain(info.name),
-                value=info.key in chosen,
+                value=current is not None,
                 key=use,
                 help=plain(info.description[:300]) if info.description else None,
                 on_change=on_change,
             )
-            if info.key in chosen:
+            if current is not None:
                 row.selectbox(
                     _("Approval"),
                     list(POLICY_LABELS),
-                    index=list(POLICY_LABELS).index(chosen[info.key]),
+                    index=list(POLICY_LABELS).index(current),
                     format_func={k: _(v) for k, v in POLICY_LABELS.items()}.__getitem__,
                     key=policy,
                     label_visibility="collapsed",

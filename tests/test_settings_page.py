@@ -3,6 +3,7 @@ real database and the fake OpenAI-compatible server."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -10,7 +11,14 @@ from pathlib import Path
 import pytest
 from conftest import wait_until, without_auto_titles
 from streamlit.testing.v1 import AppTest
-from tool_helpers import live_server, marked_processes, new_marker, stuck_server
+from tool_helpers import (
+    live_server,
+    marked_processes,
+    new_marker,
+    release,
+    slow_server,
+    stuck_server,
+)
 
 from assistant.chat_settings import PROMPT_ONE_OFF
 from assistant.db import Database
@@ -267,11 +275,12 @@ def test_tool_servers_are_added_checked_imported_and_chosen(remote, db_path):
     at = click(at, "Add")
     assert not at.exception
     shown = f"time · {sys.executable} -m mcp_server_time --local-timezone UTC"
-    assert plain(shown) in expanders(at)
+    # Its tools are listed in the background; the title says what it found once it has.
+    assert any(label.startswith(plain(shown)) for label in expanders(at))
+    wait_until(lambda: plain(f"{shown} · 2 tools") in expanders(at.run()), timeout=30)
     server_id = 1
     at = next(b for b in at.button if b.key == f"server-{server_id}-check").click().run()
-    # The check runs in the background: the page is drawn at once and again when it is done.
-    assert "Checking…" in [c.value for c in at.caption]
+    # The check runs in the background (test_a_first_start_that_takes_long_says_it_is_starting)
     wait_until(lambda: "2 tools." in [s.value for s in at.run().success], timeout=30)
     # A pasted mcpServers file: the token is not stored, the page says what to set.
     at.text_area(key="servers-json").input(
@@ -281,22 +290,31 @@ def test_tool_servers_are_added_checked_imported_and_chosen(remote, db_path):
     at = click(at, "Import")
     toasts = " ".join(t.value for t in at.toast)
     assert "Imported 1 tool server" in toasts and plain("GITHUB_TOKEN") in toasts
+    assert "Their tools are on for new chats, each call asking first" in toasts
     with Database(db_path).connect() as conn:
         stored = conn.execute("SELECT env, env_pass FROM mcp_servers WHERE name = 'gh'").fetchone()
     assert "ghp_abc123" not in str(tuple(stored)) and '"TZ": "UTC"' in stored[0]
     at = next(b for b in at.button if b.key == "server-2-check").click().run()
     wait_until(lambda: any(plain("needs GITHUB_TOKEN") in e.value for e in at.run().error))
-    # The default tools for new chats: get_current_time, asking first.
-    at.toggle(key="default-tools-use-time-get-current-time").set_value(True).run()
+    # New chats start with every tool on, asking first; switching one off keeps the rest.
+    assert at.toggle(key="default-tools-use-time-get-current-time").value is True
+    at.toggle(key="default-tools-use-time-convert-time").set_value(False).run()
     with Database(db_path).connect() as conn:
         value = conn.execute(
             "SELECT value FROM app_settings WHERE key = 'default_tools'"
         ).fetchone()
-    assert value[0] == '{"time/get_current_time": "ask"}'
-    # The chat offers the same choice per chat; the embedded model says it cannot use them.
+    assert json.loads(value[0]) == {"time/*": "ask", "gh/*": "ask", "time/convert_time": "off"}
+    at.toggle(key="default-tools-use-time-convert-time").set_value(True).run()
+    with Database(db_path).connect() as conn:
+        value = conn.execute(
+            "SELECT value FROM app_settings WHERE key = 'default_tools'"
+        ).fetchone()
+    assert json.loads(value[0]) == {"time/*": "ask", "gh/*": "ask"}  # on again: no entry of its own
+    at.toggle(key="default-tools-use-time-convert-time").set_value(False).run()
+    # The chat offers the same choice per chat and says how many are on.
     chat = chat_page()
     labels = [e.label for e in chat.sidebar.expander]
-    assert "Tools for this chat (1)" in labels
+    assert "Tools for this chat · 1 of 2 tools on" in labels
 
 
 STARTING = "Starting… its tools appear here when it is ready."
@@ -314,7 +332,8 @@ def test_a_tool_server_that_never_starts_does_not_hold_up_the_chat_page(remote, 
         assert not at.exception
         # Before: the first run waited for the stuck server's 20 s connect timeout (22 s).
         assert seconds < 8, f"the chat page took {seconds:.1f} s"
-        panel = next(e for e in at.sidebar.expander if e.label == "Tools for this chat")
+        title = "Tools for this chat · 2 servers starting…"
+        panel = next(e for e in at.sidebar.expander if e.label == title)
         assert [c.value for c in panel.caption] == [STARTING, STARTING]
         # The quick server's tools are picked up when it is ready, the stuck one still starts.
         wait_until(lambda: "add" in [t.label for t in at.run().sidebar.toggle], timeout=30)
@@ -326,3 +345,28 @@ def test_a_tool_server_that_never_starts_does_not_hold_up_the_chat_page(remote, 
 
         _services.clear()  # the app's services retire: the hub stops every server
     wait_until(lambda: not marked_processes(marker), timeout=15)
+
+
+def test_a_first_start_that_takes_long_says_it_is_starting_then_lists(remote, db_path, tmp_path):
+    """A first `npx -y` may take most of a minute: Settings › Tools and the chat's tools panel
+    are drawn at once and say the server is starting, then list its tools when it answers.
+    The server waits on a FIFO the test opens (tool_helpers.slow_server), never on a clock."""
+    gate = tmp_path / "gate"
+    servers = ToolServerStore(Database(db_path))
+    server = servers.save(slow_server(gate))
+    where = plain(f"slow · {server.where}")
+    try:
+        at = settings_page()
+        assert not at.exception
+        assert f"{where} · starting…" in expanders(at)
+        chat = chat_page()
+        starting = "Tools for this chat · 1 server starting…"
+        assert starting in [e.label for e in chat.sidebar.expander]
+        release(gate)
+        wait_until(lambda: f"{where} · 2 tools" in expanders(at.run()), timeout=30)
+        labels = [e.label for e in chat.run().sidebar.expander]
+        assert "Tools for this chat · 2 of 2 tools on" in labels
+    finally:
+        from assistant.ui import _services
+
+        _services.clear()

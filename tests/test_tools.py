@@ -18,11 +18,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import seed
 from conftest import wait_until
 from fake_openai import FakeOpenAIServer, Scenario
 from mcp_test_server import GARBLED_REPAIRED
 from npm_servers import npm_server
-from tool_helpers import TIME_SERVER, live_server, marked_processes, new_marker, stuck_server
+from tool_helpers import (
+    TIME_SERVER,
+    EverythingHttp,
+    live_server,
+    marked_processes,
+    new_marker,
+    slow_server,
+    stuck_server,
+)
 
 from assistant.approvals import APPROVE, DENY
 from assistant.db import Database
@@ -30,8 +39,8 @@ from assistant.export import conversation_markdown, json_text
 from assistant.mcp_hub import McpHub, ToolServerError
 from assistant.providers import OpenAICompatProvider
 from assistant.store import Snapshot, Store
-from assistant.tool_servers import HTTP, STDIO, ServerDraft, ToolServerStore
-from assistant.toolbox import ALLOW, ASK, Toolbox
+from assistant.tool_servers import HTTP, STDIO, ServerDraft, ToolServerStore, read_mcp_servers_json
+from assistant.toolbox import ALLOW, ASK, Toolbox, ToolCall
 from assistant.transcript import caption, tokens_per_second
 from assistant.turns import NO_TOOLS_REASON, TOOL_LIMIT_REASON, TurnManager
 
@@ -786,3 +795,191 @@ def test_an_answer_with_a_tool_image_goes_through_a_json_export_and_import(store
     )
     result = next(p for p in answer.parts if p.kind == TOOL_RESULT)
     assert base64.b64decode(result.data["media"][0]["data"]) == png
+
+
+# -- real servers from npm and PyPI, as people configure them ---------------------------------
+
+
+def _toolbox(store: Store, **hub_options: float) -> Toolbox:
+    hub = McpHub(lambda: os.environ, lambda: {}, **hub_options)
+    return Toolbox(store.db, ToolServerStore(store.db), hub)
+
+
+def test_real_servers_list_their_tools_and_a_task_only_tool_is_never_offered(store, tmp_path):
+    everything = npm_server("mcp-server-everything")
+    filesystem = npm_server("mcp-server-filesystem")
+    (tmp_path / "notes.txt").write_text("remember the milk")
+    toolbox = _toolbox(store)
+    servers = toolbox.servers
+    servers.save(ServerDraft("everything", STDIO, command=everything[0],
+                             args=(*everything[1:], "stdio")))  # fmt: skip
+    servers.save(ServerDraft("files", STDIO, command=filesystem[0],
+                             args=(*filesystem[1:], str(tmp_path))))  # fmt: skip
+    servers.save(TIME_SERVER)
+    try:
+        listed = {s.name: toolbox.listing(s) for s in servers.list()}
+        names = {name: [t.name for t in tools] for name, tools in listed.items()}
+        assert len(names["everything"]) == 13 and "echo" in names["everything"]
+        assert "list_directory" in names["files"]
+        assert names["time"] == ["get_current_time", "convert_time"]
+        task_only = [t.name for t in listed["everything"] if t.needs_tasks]
+        assert task_only == ["simulate-research-query"]
+        # Never chosen: every tool of every server is on for a new chat, asking first, except
+        # the one that runs only as an MCP task.
+        offered = {t.function: t.policy for t in toolbox.for_chat(None)}
+        assert len(offered) == 12 + len(names["files"]) + 2
+        assert set(offered.values()) == {ASK}
+        assert "everything__simulate-research-query" not in offered
+        tools = {t.function: t for t in toolbox.for_chat(None)}
+        listing = tools["files__list_directory"]
+        outcome = toolbox.run(listing, ToolCall("c", listing.function, "{}"),
+                              {"path": str(tmp_path)})  # fmt: skip
+        assert not outcome.is_error and "notes.txt" in outcome.text
+        echo = tools["everything__echo"]
+        outcome = toolbox.run(echo, ToolCall("e", echo.function, "{}"), {"message": "hi"})
+        assert outcome.text == "Echo: hi"
+    finally:
+        toolbox.hub.close()
+
+
+def test_an_imported_server_has_its_tools_on_for_new_chats_asking_first(
+    store, fake_server, tmp_path
+):
+    from test_cli import run_cli
+
+    config = {"mcpServers": {"time": {"command": sys.executable, "args": list(TIME_SERVER.args)}}}
+    (tmp_path / "claude_desktop_config.json").write_text(json.dumps(config))
+    env = {"SQLITE_DB_PATH": str(store.db.path)}
+    done = run_cli("tools", "import", "claude_desktop_config.json", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Their tools are on for new chats, each call asking first" in done.stdout
+    toolbox = _toolbox(store)
+    provider = OpenAICompatProvider("sk-test", fake_server.base_url, max_retries=0)
+    turns = TurnManager(store, lambda _s: provider, checkpoint_interval=0.0, toolbox=toolbox)
+    try:
+        fake_server.enqueue(
+            Scenario(
+                chunks=[], tool_calls=[call("t", "time__get_current_time", {"timezone": "UTC"})]
+            ),
+            Scenario(chunks=["It is now."]),
+        )
+        ids = turns.send(None, "What time is it?", SNAP)
+        waiting = _waiting(turns, ids.assistant_message_id)  # it asks first
+        offered = [t["function"]["name"] for t in fake_server.completions()[0].body["tools"]]
+        assert offered == ["time__get_current_time", "time__convert_time"]
+        assert (waiting.server, waiting.tool) == ("time", "get_current_time")
+        turns.decide(ids.assistant_message_id, "t", APPROVE)
+        assert run_to_end(turns, ids.assistant_message_id) == "It is now."
+        assert '"timezone": "UTC"' in tool_messages(fake_server)["t"]
+    finally:
+        turns.shutdown(wait=2)
+        toolbox.hub.close()
+
+
+def test_explicit_choices_stay_when_a_server_is_added(store):
+    toolbox = _toolbox(store)
+    try:
+        toolbox.servers.save(ServerDraft("web", HTTP, url="http://127.0.0.1:9/mcp"))
+        assert toolbox.default() == {"web/*": ASK}  # never chosen: every server's tools
+        toolbox.set_default({"web/add": ALLOW})
+        chat = seed.turn(store, None, "No tools here", SNAP).conversation_id
+        toolbox.set_chosen(chat, {})  # this chat chose no tools
+        toolbox.servers.save(TIME_SERVER)
+        assert toolbox.default() == {"web/add": ALLOW, "time/*": ASK}
+        assert toolbox.chosen(chat) == {}
+        web = toolbox.servers.by_name("web")
+        toolbox.servers.save(ServerDraft("site", HTTP, url=web.url), web.id)  # renamed
+        assert toolbox.default() == {"site/add": ALLOW, "time/*": ASK}
+    finally:
+        toolbox.hub.close()
+
+
+def test_a_streamable_http_server_restarted_between_calls_is_reconnected_once(store, monkeypatch):
+    import assistant.toolbox as toolbox_module
+
+    server = EverythingHttp(npm_server("mcp-server-everything"), "streamableHttp").start()
+    toolbox = _toolbox(store)
+    try:
+        toolbox.servers.save(ServerDraft("ev", HTTP, url=server.url))
+        echo = next(t for t in toolbox.for_chat(None) if t.info.name == "echo")
+        first = toolbox.run(echo, ToolCall("1", echo.function, "{}"), {"message": "one"})
+        assert first.text == "Echo: one"
+        server.stop()
+        down = toolbox.run(echo, ToolCall("2", echo.function, "{}"), {"message": "two"})
+        assert down.is_error
+        assert down.text == f"Nothing answers at {server.url} (the tool server ev)."
+        # A refresh of the tool list while it is down keeps the tools (before: they left every
+        # chat until the next refresh, a minute or more later).
+        monkeypatch.setattr(toolbox_module, "TOOLS_CACHE_S", 0.0)
+        kept = toolbox.listing(echo.server)
+        wait_until(lambda: "ev" not in toolbox._refreshing, timeout=30)
+        assert toolbox.listing(echo.server, wait=False) is kept
+        monkeypatch.setattr(toolbox_module, "TOOLS_CACHE_S", 60.0)
+        server.start()  # the same port, a new process that knows no session
+        again = toolbox.run(echo, ToolCall("3", echo.function, "{}"), {"message": "three"})
+        assert (again.is_error, again.text) == (False, "Echo: three")
+        server.stop()
+        server.start()
+        # A refresh of the tool list reconnects too; the tools stay in the chat meanwhile.
+        toolbox.check(toolbox.servers.by_name("ev"))
+        wait_until(lambda: isinstance(toolbox.listing(echo.server, wait=False), list), timeout=30)
+        assert "ev__echo" in [t.function for t in toolbox.for_chat(None)]
+        last = toolbox.run(echo, ToolCall("4", echo.function, "{}"), {"message": "four"})
+        assert last.text == "Echo: four"
+    finally:
+        toolbox.hub.close()
+        server.stop()
+
+
+def test_an_sse_server_from_a_vs_code_config_is_called_through_the_sse_client(store):
+    server = EverythingHttp(npm_server("mcp-server-everything"), "sse").start()
+    toolbox = _toolbox(store)
+    try:
+        config = '{"servers": {"ev": {"type": "sse", "url": "%s"}, // older transport\n}}'
+        saved, _skipped = toolbox.servers.import_file(read_mcp_servers_json(config % server.url))
+        assert [s.name for s in saved] == ["ev"]
+        tools = toolbox.listing(saved[0])
+        assert isinstance(tools, list) and len(tools) == 13, tools
+        echo = next(t for t in toolbox.for_chat(None) if t.info.name == "echo")
+        outcome = toolbox.run(echo, ToolCall("s", echo.function, "{}"), {"message": "over sse"})
+        assert (outcome.is_error, outcome.text) == (False, "Echo: over sse")
+        server.stop()  # the event stream ends; a restarted server is connected to again
+        server.start()
+        outcome = toolbox.run(echo, ToolCall("t", echo.function, "{}"), {"message": "again"})
+        assert (outcome.is_error, outcome.text) == (False, "Echo: again")
+    finally:
+        toolbox.hub.close()
+        server.stop()
+
+
+def test_a_first_start_longer_than_the_start_timeout_is_said_in_one_sentence(store, tmp_path):
+    import assistant.mcp_hub as mcp_hub
+
+    assert mcp_hub.CONNECT_TIMEOUT_S >= 60  # a first `npx -y` downloads the package
+    toolbox = _toolbox(store, connect_timeout=1.5)
+    try:
+        slow = toolbox.servers.save(slow_server(tmp_path / "gate"))  # never released
+        assert toolbox.listing(slow, wait=False) is None  # starting, in the background
+        problem = wait_until(lambda: toolbox.listing(slow, wait=False), timeout=30)
+        assert problem == "The tool server slow did not start within 2 s."
+    finally:
+        toolbox.hub.close()
+
+
+def test_a_crash_is_explained_by_the_last_meaningful_line_of_stderr(store, tmp_path):
+    filesystem = npm_server("mcp-server-filesystem")
+    node = filesystem[0]
+    script = "console.error('Starting default (STDIO) server...'); throw new Error('port taken')"
+    toolbox = _toolbox(store)
+    try:
+        files = toolbox.servers.save(ServerDraft("files", STDIO, command=node, args=(
+            *filesystem[1:], str(tmp_path / "missing"))))  # fmt: skip
+        thrown = toolbox.servers.save(ServerDraft("thrown", STDIO, command=node,
+                                                  args=("-e", script)))  # fmt: skip
+        assert toolbox.listing(files) == (
+            "The tool server files exited: Error: None of the specified directories are accessible."
+        )
+        # Not "Node.js v22…" (the last line), nor the banner, nor a stack frame.
+        assert toolbox.listing(thrown) == "The tool server thrown exited: Error: port taken."
+    finally:
+        toolbox.hub.close()
