@@ -114,7 +114,8 @@ class Branch:
     """A part of the tree for exports that show every branch: the messages after `after`."""
 
     exchanges: list[Exchange]
-    after: Message | None  # the message it branches off from (None: the active branch)
+    after: Message | None  # where it branches off (None: the active branch, or an edit of the
+    # first message, which shares nothing with the branches before it)
 
 
 def active_exchanges(store: Store, conversation_id: int) -> list[Exchange]:
@@ -183,10 +184,14 @@ def branch_heading(branch: Branch, number: int, count: int, every_branch: bool) 
             "The branch last on screen; other versions and edits exist (export with all "
             "branches to include them)."
         )
-    if branch.after is None:
+    if number == 1:  # the active branch comes first
         if count < 2:
             return None
         return _("Branch 1 of {count} (the one last on screen)").format(count=count)
+    if branch.after is None:  # an edit of the first message: it shares nothing before it
+        return _("Branch {index} of {count}, from the first message").format(
+            index=number, count=count
+        )
     where = make_snippet_title(branch.after.content)
     return _("Branch {index} of {count}, after “{where}”").format(
         index=number, count=count, where=where
