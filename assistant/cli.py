@@ -29,7 +29,7 @@ from assistant.i18n import N_, _
 from assistant.lifecycle import STALE_AFTER_S, Lifecycle
 from assistant.mcp_hub import ToolServerError
 from assistant.migrations import LATEST_VERSION
-from assistant.profiles import endpoint_label
+from assistant.profiles import endpoint_label, shown_name
 from assistant.services import Services
 from assistant.store import SearchHit, Store
 from assistant.tool_servers import read_mcp_servers_json
@@ -99,7 +99,10 @@ def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         services.turns.shutdown(wait=1)
     effective = services.endpoints.effective(profile)
-    print(f"{_('endpoint profile'):>22}: {profile.name} ({endpoint_label(effective)})", file=out)
+    print(
+        f"{_('endpoint profile'):>22}: {shown_name(profile.name)} ({endpoint_label(effective)})",
+        file=out,
+    )
     print(f"{_('model'):>22}: {report.model or _('(none chosen)')}", file=out)
     for step in report.steps:
         print(f"{step.name:>22}: {_(connection.MARKS[step.ok])}: {step.detail}", file=out)
@@ -318,6 +321,8 @@ def cmd_usage(args: argparse.Namespace, out: TextIO) -> int:
         )
         return EXIT_OK
     by = _(USAGE_GROUPS[args.by])
+    for e in report:  # the built-in endpoint's name in the terminal's language (not in --json)
+        e[args.by] = shown_name(str(e[args.by])) if args.by == "endpoint" else e[args.by]
     width = max(_display_width(str(e[args.by])) for e in [*report, {args.by: by}])
     numbers = [_("Answers"), _("Tokens in"), _("Tokens out")]
     heading = [_pad(by, width), *(" " * max(0, 12 - _display_width(n)) + n for n in numbers)]

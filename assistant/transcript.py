@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from assistant.i18n import _, ngettext, number
+from assistant.i18n import _, ngettext, number, retranslate
 from assistant.parts import ATTACHMENT, REASONING, TOOL_CALL, TOOL_RESULT, Part
+from assistant.profiles import shown_name
 from assistant.store import Message, Store
 
 
@@ -272,7 +273,7 @@ def caption(message: Message) -> str:
     # Answers made with endpoint profiles, and imported ones that name their endpoint/preset
     # (older answers' `provider` is only an id: "openai" or "local").
     if message.provider and (message.profile_id is not None or message.preset is not None):
-        parts.append(message.provider)
+        parts.append(shown_name(message.provider))
         parts.append(prompt_label(message.preset, message.system_prompt))
     temperature = message.params.get("temperature")
     if isinstance(temperature, int | float):
@@ -306,7 +307,7 @@ def provenance(message: Message) -> list[tuple[str, str]]:
     provider = message.provider or _("unknown")
     if message.profile_id is None and provider in LEGACY_PROVIDERS:
         provider = _("embedded model") if provider == "local" else "OpenAI / OPENAI_BASE_URL"
-    rows = [(_("Endpoint"), provider), (_("Model"), message.model or _("unknown"))]
+    rows = [(_("Endpoint"), shown_name(provider)), (_("Model"), message.model or _("unknown"))]
     for name, label in (
         ("temperature", _("Temperature")),
         ("top_p", _("Top p")),
@@ -343,9 +344,10 @@ def question_label(index: int, count: int) -> str:
 def answer_note(answer: Message) -> str | None:
     """A line saying how an answer ended when it did not simply complete."""
     if answer.status == "error":
-        return _("The answer failed: {problem}").format(problem=answer.error or _("unknown error"))
+        problem = retranslate(answer.error) if answer.error else _("unknown error")
+        return _("The answer failed: {problem}").format(problem=problem)
     if answer.status == "interrupted":
-        return answer.error or _("The answer was interrupted.")
+        return retranslate(answer.error) if answer.error else _("The answer was interrupted.")
     if answer.status == "stopped":
         return _("Stopped by the user.")
     if answer.status in ("pending", "streaming"):
