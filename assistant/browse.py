@@ -56,9 +56,10 @@ def summaries_frame(summaries: list[ConversationSummary]) -> pd.DataFrame:
     return frame[COLUMNS]
 
 
-def table_key(ids: list[int]) -> str:
-    """The conversations table's widget key: new whenever its rows or their order change."""
-    return f"history_table-{zlib.crc32(repr(ids).encode()):08x}"
+def table_key(ids: list[int], prefix: str = "history_table") -> str:
+    """A table's widget key: new whenever its rows or their order change, so a selection
+    (kept by position) never moves onto another conversation."""
+    return f"{prefix}-{zlib.crc32(repr(ids).encode()):08x}"
 
 
 def search_summary(hits: list[SearchHit], titles_found: int, messages_found: int) -> str:
