@@ -192,24 +192,8 @@ def _filters(frame: pd.DataFrame) -> browse.Filters:
     return browse.Filters(since, until, tuple(models), attention, pinned)
 
 
-# Pixel widths that fit the nine columns beside the sidebar in a 1,280 px wide window
-# (820 px of page; the selection column takes 33): left to size themselves they took 930 and
-# cut off the last two. Long titles and model lists end in "…"; the row's panel shows them.
-COLUMN_WIDTHS = {
-    "Title": 168,
-    "Created": 88,
-    "Last activity": 118,
-    "Messages": 66,
-    "Branches": 64,
-    "Models": 96,
-    "Tokens": 64,
-    "Pinned": 56,
-    "Needs attention": 66,
-}
-
-
 def _table_columns() -> dict:
-    width = COLUMN_WIDTHS
+    width = browse.COLUMN_WIDTHS
     return {
         "Title": st.column_config.TextColumn(_("Title"), width=width["Title"]),
         # The day is enough here: the panel below and "Last activity" give the time.

@@ -175,7 +175,7 @@ def test_restoring_from_the_trash_leaves_nothing_else_selected(history):
     selection = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.session_state[browse.table_key(trash_ids(history), "trash_table")] = selection
     at.run()
-    first = list(trash_table(at)["Title"])[0]
+    first = next(iter(trash_table(at)["Title"]))
     next(b for b in at.button if b.label == "Restore selected (1)").click().run()
     assert not at.exception
     assert [c.title for c in history.list_conversations()] == [first]
