@@ -82,12 +82,12 @@ def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
         else _("(none)")
     )
     for name, value in summary.items():
-        print(f"{name:>22}: {value}", file=out)
+        _line(_(DOCTOR_LABELS.get(name, name)), value, out)
     try:
-        print(
-            f"{_('schema version'):>22}: {services.db.schema_version()} (app {LATEST_VERSION})",
-            file=out,
+        version = _("{version} (app {latest})").format(
+            version=services.db.schema_version(), latest=LATEST_VERSION
         )
+        _line(_("schema version"), version, out)
         if args.profile:
             try:
                 profile = services.profiles.by_name(args.profile)
@@ -99,14 +99,30 @@ def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         services.turns.shutdown(wait=1)
     effective = services.endpoints.effective(profile)
-    print(
-        f"{_('endpoint profile'):>22}: {shown_name(profile.name)} ({endpoint_label(effective)})",
-        file=out,
-    )
-    print(f"{_('model'):>22}: {report.model or _('(none chosen)')}", file=out)
+    where = f"{shown_name(profile.name)} ({endpoint_label(effective)})"
+    _line(_("endpoint profile"), where, out)
+    _line(_("model"), report.model or _("(none chosen)"), out)
     for step in report.steps:
-        print(f"{step.name:>22}: {_(connection.MARKS[step.ok])}: {step.detail}", file=out)
+        _line(step.name, f"{_(connection.MARKS[step.ok])}: {step.detail}", out)
     return EXIT_OK if report.ok else EXIT_PROBLEM
+
+
+# The settings' names as `doctor` shows them (Settings.summary's keys stay English: logs).
+DOCTOR_LABELS = {
+    "provider": N_("provider"),
+    "model": N_("model"),
+    "endpoint": N_("endpoint"),
+    "api key": N_("api key"),
+    "database": N_("database"),
+    "system prompt": N_("system prompt"),
+    "local model file": N_("local model file"),
+    "max input characters": N_("max input characters"),
+}
+
+
+def _line(label: str, value: object, out: TextIO) -> None:
+    """`label: value` with the labels right-aligned in 22 terminal columns."""
+    print(f"{' ' * max(0, 22 - _display_width(label))}{label}: {value}", file=out)
 
 
 def _print_json(data: Any, out: TextIO) -> None:
@@ -315,8 +331,9 @@ def cmd_usage(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_OK
     if not report:
         print(
-            _("No finished answers")
-            + (_(" since {since}.").format(since=args.since) if args.since else "."),
+            _("No finished answers since {since}.").format(since=args.since)
+            if args.since
+            else _("No finished answers."),
             file=out,
         )
         return EXIT_OK

@@ -77,6 +77,29 @@ def test_doctor_says_why_an_endpoint_is_unreachable(closed_port, db_path, tmp_pa
     assert "Traceback" not in result.stderr
 
 
+def test_doctor_and_usage_speak_the_terminals_language(closed_port, db_path, tmp_path):
+    """Its labels were English on a Chinese terminal (`_()` inside f-strings is never
+    extracted, so they had no translation), and so were `usage`'s headings."""
+    env = {
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{closed_port}/v1",
+        "SQLITE_DB_PATH": str(db_path),
+        "LANG": "zh_CN.UTF-8",
+    }
+    lines = run_cli("doctor", env=env, cwd=tmp_path).stdout.splitlines()
+    labels = [line.split(":")[0].strip() for line in lines]
+    assert labels[:4] == ["提供方", "模型", "端点", "API 密钥"]
+    assert "数据库结构版本" in labels and "端点配置" in labels
+    assert not any(re.search(r"[a-z]{3,}", label) for label in labels), labels
+    store = seeded(db_path)
+    assert store.summaries()
+    heading = run_cli("usage", env=env, cwd=tmp_path).stdout.splitlines()[0]
+    assert heading.split() == ["模型", "回答", "输入词元", "输出词元", "费用"]
+    english = run_cli("usage", env={**env, "LANG": "C.UTF-8"}, cwd=tmp_path).stdout
+    assert english.splitlines()[0].split() == ["Model", "Answers", "Tokens", "in", "Tokens",
+                                                "out", "Cost"]  # fmt: skip
+    assert "gpt-3.5-turbo" in english
+
+
 def test_doctor_says_when_the_model_does_not_exist(fake_server, db_path, tmp_path):
     result = run_cli(
         "doctor",
