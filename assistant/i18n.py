@@ -214,3 +214,4 @@ def preload() -> None:
         with using(language):
             number(1234.5, 1)
             date(dt.date(2026, 1, 1))
+    _known_sentences()  # the first failed answer shown would build it otherwise

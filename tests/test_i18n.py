@@ -280,9 +280,7 @@ def test_the_theme_and_title_settings_are_stored(db_path, monkeypatch, remote):
     assert preferences.auto_titles() is False
 
 
-def test_shipped_presets_and_the_embedded_endpoint_are_chinese_in_a_chinese_database(
-    db_path, monkeypatch, remote
-):
+def test_shipped_presets_are_chinese_in_a_chinese_database(db_path, monkeypatch, remote):
     monkeypatch.setenv("SQLITE_DB_PATH", str(db_path))
     assert not app("zh-CN").run().exception
     names = [p.name for p in PresetStore(Database(db_path)).list()]
