@@ -409,6 +409,13 @@ def test_list_counts_the_branch_on_screen_as_the_page_does(db_path, tmp_path):
     chinese = {**env, "LANG": "zh_CN.UTF-8"}
     heading = run_cli("list", env=chinese, cwd=tmp_path).stdout.splitlines()[0]
     assert heading.split() == ["ID", "最后活动", "消息（屏幕上的分支）", "标题"]
+    # Each branch once: the edit of the first message was a second "Branch 1 of 3".
+    shown = run_cli("show", str(conversation_id), "--all-branches", env=env, cwd=tmp_path)
+    assert [line for line in shown.stdout.splitlines() if line.startswith("===")] == [
+        "=== Branch 1 of 3 (the one last on screen)",
+        "=== Branch 2 of 3, from the first message",
+        "=== Branch 3 of 3, after “Plan a trip”",
+    ]
 
 
 def test_help_and_usage_errors_speak_the_terminals_language(tmp_path):
