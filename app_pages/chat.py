@@ -24,7 +24,7 @@ from assistant.chat_settings import (
 )
 from assistant.errors import AppError, InvalidInput, NotFound
 from assistant.i18n import _, ngettext, number
-from assistant.profiles import KIND_LOCAL, endpoint_label, endpoint_title
+from assistant.profiles import KIND_LOCAL, endpoint_label, endpoint_title, shown_name
 from assistant.safe_markdown import plain
 from assistant.starters import STARTERS
 from assistant.store import Message
@@ -245,7 +245,7 @@ def _settings_panel(
                 on_change=_change_prompt,
                 args=(conversation_id,),
             )
-        profiles = {p.id: p.name for p in svc.profiles.list()}
+        profiles = {p.id: shown_name(p.name) for p in svc.profiles.list()}
         profile_ids = list(profiles)
         st.selectbox(
             _("Endpoint"),

@@ -192,6 +192,38 @@ def _filters(frame: pd.DataFrame) -> browse.Filters:
     return browse.Filters(since, until, tuple(models), attention, pinned)
 
 
+def _table_columns() -> dict:
+    width = browse.COLUMN_WIDTHS
+    return {
+        "Title": st.column_config.TextColumn(_("Title"), width=width["Title"]),
+        # The day is enough here: the panel below and "Last activity" give the time.
+        "Created": st.column_config.DatetimeColumn(
+            _("Created"), format="YYYY-MM-DD", width=width["Created"]
+        ),
+        "Last activity": st.column_config.DatetimeColumn(
+            _("Last activity"), format="YYYY-MM-DD HH:mm", width=width["Last activity"]
+        ),
+        "Models": st.column_config.TextColumn(_("Models"), width=width["Models"]),
+        "Messages": st.column_config.NumberColumn(
+            _("Messages"),
+            width=width["Messages"],
+            help=_("Messages on the branch last on screen."),
+        ),
+        "Branches": st.column_config.NumberColumn(
+            _("Branches"),
+            width=width["Branches"],
+            help=_("Edits and regenerated answers make branches; 1 is none."),
+        ),
+        "Tokens": st.column_config.NumberColumn(_("Tokens"), format="%d", width=width["Tokens"]),
+        "Pinned": st.column_config.CheckboxColumn(_("Pinned"), width=width["Pinned"]),
+        "Needs attention": st.column_config.CheckboxColumn(
+            _("Attention"),
+            width=width["Needs attention"],
+            help=_("The shown answer of some question failed."),
+        ),
+    }
+
+
 def _table(svc) -> None:
     frame = ui.conversations_table(svc)
     if frame.empty:
@@ -226,27 +258,7 @@ def _table(svc) -> None:
         selection_mode="single-row",
         hide_index=True,
         width="stretch",
-        column_config={
-            "Title": st.column_config.TextColumn(_("Title"), width="medium"),
-            "Created": _when_column(_("Created")),
-            "Last activity": _when_column(_("Last activity")),
-            "Models": st.column_config.TextColumn(_("Models")),
-            "Messages": st.column_config.NumberColumn(
-                _("Messages"), width="small", help=_("Messages on the branch last on screen.")
-            ),
-            "Branches": st.column_config.NumberColumn(
-                _("Branches"),
-                width="small",
-                help=_("Edits and regenerated answers make branches; 1 is none."),
-            ),
-            "Tokens": st.column_config.NumberColumn(_("Tokens"), format="%d", width="small"),
-            "Pinned": st.column_config.CheckboxColumn(_("Pinned"), width="small"),
-            "Needs attention": st.column_config.CheckboxColumn(
-                _("Attention"),
-                width="small",
-                help=_("The shown answer of some question failed."),
-            ),
-        },
+        column_config=_table_columns(),
     )
     rows = [row for row in event.selection.rows if row < len(ids)]
     selected = st.session_state[SELECTED_KEY] = ids[rows[0]] if rows else None
@@ -354,9 +366,11 @@ def _trash_tab(svc) -> None:
     ).set_index("id")
     frame["Deleted"] = browse.local_times(frame["Deleted"])
     frame["Last activity"] = browse.local_times(frame["Last activity"])
+    # A new key whenever the rows change: a restored row's selection would otherwise stay on
+    # its position and tick the conversation that moved up into it.
     event = st.dataframe(
         frame,
-        key=TRASH_TABLE_KEY,
+        key=browse.table_key([int(i) for i in frame.index], TRASH_TABLE_KEY),
         on_select="rerun",
         selection_mode="multi-row",
         hide_index=True,

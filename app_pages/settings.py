@@ -28,6 +28,7 @@ from assistant.profiles import (
     endpoint_label,
     resolve_key,
     sends_key_to_a_new_url,
+    shown_name,
 )
 from assistant.safe_markdown import plain
 from assistant.tool_servers import (
@@ -296,6 +297,12 @@ def _create_profile() -> None:
         ui.refresh_models()
 
 
+def _typed_name(profile, typed: str) -> str:
+    """The name to store: the stored one when the field still shows the built-in name in
+    this page's language (saving a Chinese page must not rename it)."""
+    return profile.name if typed == shown_name(profile.name) else typed
+
+
 @ui.owner_only
 def _save_profile(profile_id: int, confirmed: bool = False) -> None:
     svc = ui.services()
@@ -315,7 +322,7 @@ def _save_profile(profile_id: int, confirmed: bool = False) -> None:
     _attempt(
         lambda: svc.profiles.update(
             profile_id,
-            name=state.get(f"{prefix}-name", ""),
+            name=_typed_name(current, state.get(f"{prefix}-name", "")),
             base_url=base_url,
             key_source=key_source,
             key_name=state.get(f"{prefix}-key-name"),
@@ -414,7 +421,7 @@ def _profile_body(svc, profile, usage, default_id: int | None) -> None:
 def _profile_form(profile, effective) -> None:
     prefix = f"profile-{profile.id}"
     with st.form(prefix, border=False):
-        st.text_input(_("Name"), value=profile.name, key=f"{prefix}-name")
+        st.text_input(_("Name"), value=shown_name(profile.name), key=f"{prefix}-name")
         if profile.kind == KIND_LOCAL:
             st.text_input(
                 _("GGUF file (blank: the bundled SmolLM2-135M)"),
@@ -498,7 +505,9 @@ def _endpoints_read_only(svc) -> None:
         facts = [_(KIND_LABELS[profile.kind]), endpoint_label(effective)]
         if profile.kind != KIND_LOCAL and effective.model:
             facts.append(effective.model)
-        name = plain(profile.name) + (_(" · default") if default_id == profile.id else "")
+        name = plain(shown_name(profile.name)) + (
+            _(" · default") if default_id == profile.id else ""
+        )
         st.markdown(f"**{name}**")
         st.caption(plain(" · ".join(facts)))
 
@@ -534,7 +543,7 @@ def _endpoints_tab(svc) -> None:
     usage = svc.store.usage("profile_id")
     for profile in svc.profiles.list():
         is_default = default_id == profile.id
-        label = plain(profile.name) + (_(" · default") if is_default else "")
+        label = plain(shown_name(profile.name)) + (_(" · default") if is_default else "")
         icon = ":material/memory:" if profile.kind == KIND_LOCAL else ":material/cloud:"
         with st.expander(label, icon=icon):
             _profile_body(svc, profile, usage, default_id)
@@ -576,7 +585,7 @@ def _defaults_tab(svc) -> None:
         on_change=_change_default_preset,
     )
     automatic = svc.profiles.automatic(svc.settings)
-    profiles = {p.id: p.name for p in svc.profiles.list()}
+    profiles = {p.id: shown_name(p.name) for p in svc.profiles.list()}
     choices = [None, *profiles]
     st.selectbox(
         _("Endpoint"),
@@ -921,6 +930,25 @@ def _set_window_from_form() -> None:
     _set_window(state.get("window-model") or "", int(state.get("window-size") or 0))
 
 
+def _price_cell(value: float | None) -> str:
+    """A price as the table shows it: a dash where none is set (not "None")."""
+    return "—" if value is None else f"{value:g}"
+
+
+def _valid_from(day: str) -> str:
+    """A price's first day; one that counts for earlier answers too is "always" (its stored
+    day is a sentinel, never a date to show)."""
+    return _("always") if day == EARLIEST else day
+
+
+def _price_choice(price) -> str:
+    if price.valid_from == EARLIEST:
+        return _("{pattern} (always)").format(pattern=price.pattern)
+    return _("{pattern} (from {valid_from})").format(
+        pattern=price.pattern, valid_from=price.valid_from
+    )
+
+
 def _prices_tab(svc) -> None:
     st.caption(
         _(
@@ -937,13 +965,11 @@ def _prices_tab(svc) -> None:
         st.dataframe(
             pd.DataFrame(
                 {
-                    "Model pattern": [p.pattern for p in prices],
-                    "Input $/M": [p.input_per_m for p in prices],
-                    "Output $/M": [p.output_per_m for p in prices],
-                    "Cached input $/M": [p.cached_input_per_m for p in prices],
-                    "Valid from": [
-                        "always" if p.valid_from == EARLIEST else p.valid_from for p in prices
-                    ],
+                    _("Model pattern"): [p.pattern for p in prices],
+                    _("Input $/M"): [_price_cell(p.input_per_m) for p in prices],
+                    _("Output $/M"): [_price_cell(p.output_per_m) for p in prices],
+                    _("Cached input $/M"): [_price_cell(p.cached_input_per_m) for p in prices],
+                    _("Valid from"): [_valid_from(p.valid_from) for p in prices],
                 }
             ),
             hide_index=True,
@@ -953,13 +979,7 @@ def _prices_tab(svc) -> None:
         chosen = row.selectbox(
             _("Price to delete"),
             [p.id for p in prices],
-            format_func=lambda i: next(
-                _("{pattern} (from {valid_from})").format(
-                    pattern=p.pattern, valid_from=p.valid_from
-                )
-                for p in prices
-                if p.id == i
-            ),
+            format_func=lambda i: next(_price_choice(p) for p in prices if p.id == i),
             key="price-delete-choice",
         )
         row.button(_("Delete"), key="price-delete", on_click=_delete_price, args=(chosen,))

@@ -11,6 +11,7 @@ import streamlit as st
 
 from assistant import ui, usage_frames
 from assistant.i18n import N_, _, ngettext, number
+from assistant.profiles import shown_name
 from assistant.safe_markdown import plain
 from assistant.usage import SAMPLE_ANSWERS, TABLE_ANSWERS, money
 from assistant.usage_frames import Filters
@@ -38,7 +39,7 @@ def _filters(frame: pd.DataFrame) -> Filters:
         for column in ("endpoint", "model", "preset")
     }
     endpoints = row.multiselect(_("Endpoint"), choices["endpoint"], key="usage-endpoint",
-                                placeholder=_("All"))  # fmt: skip
+                                format_func=shown_name, placeholder=_("All"))  # fmt: skip
     models = row.multiselect(_("Model"), choices["model"], key="usage-model",
                              placeholder=_("All"))  # fmt: skip
     presets = row.multiselect(_("Preset"), choices["preset"], key="usage-preset",

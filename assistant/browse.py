@@ -23,6 +23,21 @@ COLUMNS = [
     "Needs attention",
 ]
 
+# Pixel widths that fit the nine columns beside the sidebar in a 1,280 px wide window
+# (818 px of table; the selection column takes 33): left to size themselves they took 922 and
+# cut off the last two. Long titles and model lists end in "…"; the row's panel shows them.
+COLUMN_WIDTHS = {
+    "Title": 168,
+    "Created": 88,
+    "Last activity": 118,
+    "Messages": 66,
+    "Branches": 64,
+    "Models": 96,
+    "Tokens": 64,
+    "Pinned": 56,
+    "Needs attention": 66,
+}
+
 
 def local_times(values: pd.Series) -> pd.Series:
     """ISO-8601 UTC text -> naive datetimes in this machine's time zone (the user's)."""
@@ -56,9 +71,10 @@ def summaries_frame(summaries: list[ConversationSummary]) -> pd.DataFrame:
     return frame[COLUMNS]
 
 
-def table_key(ids: list[int]) -> str:
-    """The conversations table's widget key: new whenever its rows or their order change."""
-    return f"history_table-{zlib.crc32(repr(ids).encode()):08x}"
+def table_key(ids: list[int], prefix: str = "history_table") -> str:
+    """A table's widget key: new whenever its rows or their order change, so a selection
+    (kept by position) never moves onto another conversation."""
+    return f"{prefix}-{zlib.crc32(repr(ids).encode()):08x}"
 
 
 def search_summary(hits: list[SearchHit], titles_found: int, messages_found: int) -> str:

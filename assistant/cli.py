@@ -14,21 +14,22 @@ import re
 import sys
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from assistant import connection, export, i18n, importing, textsearch, transcript
 from assistant.config import Settings, load_settings, read_secrets_files
 from assistant.db import Database
 from assistant.errors import AppError, ConfigError, InvalidInput, NotFound, StorageError
-from assistant.i18n import _, ngettext
+from assistant.i18n import N_, _, ngettext
 from assistant.lifecycle import STALE_AFTER_S, Lifecycle
 from assistant.mcp_hub import ToolServerError
 from assistant.migrations import LATEST_VERSION
-from assistant.profiles import endpoint_label
+from assistant.profiles import endpoint_label, shown_name
 from assistant.services import Services
 from assistant.store import SearchHit, Store
 from assistant.tool_servers import read_mcp_servers_json, tools_on_hint
@@ -81,12 +82,12 @@ def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
         else _("(none)")
     )
     for name, value in summary.items():
-        print(f"{name:>22}: {value}", file=out)
+        _line(_(DOCTOR_LABELS.get(name, name)), value, out)
     try:
-        print(
-            f"{_('schema version'):>22}: {services.db.schema_version()} (app {LATEST_VERSION})",
-            file=out,
+        version = _("{version} (app {latest})").format(
+            version=services.db.schema_version(), latest=LATEST_VERSION
         )
+        _line(_("schema version"), version, out)
         if args.profile:
             try:
                 profile = services.profiles.by_name(args.profile)
@@ -98,11 +99,30 @@ def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         services.turns.shutdown(wait=1)
     effective = services.endpoints.effective(profile)
-    print(f"{_('endpoint profile'):>22}: {profile.name} ({endpoint_label(effective)})", file=out)
-    print(f"{_('model'):>22}: {report.model or _('(none chosen)')}", file=out)
+    where = f"{shown_name(profile.name)} ({endpoint_label(effective)})"
+    _line(_("endpoint profile"), where, out)
+    _line(_("model"), report.model or _("(none chosen)"), out)
     for step in report.steps:
-        print(f"{step.name:>22}: {_(connection.MARKS[step.ok])}: {step.detail}", file=out)
+        _line(step.name, f"{_(connection.MARKS[step.ok])}: {step.detail}", out)
     return EXIT_OK if report.ok else EXIT_PROBLEM
+
+
+# The settings' names as `doctor` shows them (Settings.summary's keys stay English: logs).
+DOCTOR_LABELS = {
+    "provider": N_("provider"),
+    "model": N_("model"),
+    "endpoint": N_("endpoint"),
+    "api key": N_("api key"),
+    "database": N_("database"),
+    "system prompt": N_("system prompt"),
+    "local model file": N_("local model file"),
+    "max input characters": N_("max input characters"),
+}
+
+
+def _line(label: str, value: object, out: TextIO) -> None:
+    """`label: value` with the labels right-aligned in 22 terminal columns."""
+    print(f"{' ' * max(0, 22 - _display_width(label))}{label}: {value}", file=out)
 
 
 def _print_json(data: Any, out: TextIO) -> None:
@@ -126,13 +146,33 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     if not rows:
         print(_("The trash is empty.") if args.trash else _("No conversations yet."), file=out)
         return EXIT_OK
-    width = max(len(str(r["id"])) for r in rows)
+    width = max(len(str(r["id"])) for r in [*rows, {"id": "ID"}])
     when = "deleted_at" if args.trash else "updated_at"
+    # The page's Messages column counts the branch on screen; so does this one.
+    counted = "path_messages" in rows[0]
+    when_heading = _("Deleted") if args.trash else _("Last activity")
+    heading = [" " + "ID".rjust(width), _pad(when_heading, 20)]
+    if counted:
+        heading.append(_("Messages (branch on screen)"))
+    print("  ".join([*heading, _("Title")]), file=out)
+    message_width = _display_width(_("Messages (branch on screen)"))
     for row in rows:
         mark = "*" if row.get("pinned") else " "
-        count = f"{row['messages']:>5} msgs  " if "messages" in row else ""
-        print(f"{mark}{row['id']:>{width}}  {_local(row[when])}  {count}{row['title']}", file=out)
+        cells = [f"{mark}{row['id']:>{width}}", _pad(_local(row[when]), 20)]
+        if counted:
+            cells.append(str(row["path_messages"]).rjust(message_width))
+        print("  ".join([*cells, row["title"]]), file=out)
     return EXIT_OK
+
+
+def _display_width(text: str) -> int:
+    """Columns a terminal gives the text: Chinese characters take two."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+def _pad(text: str, width: int) -> str:
+    """Text padded with spaces to `width` terminal columns (for headings over numbers)."""
+    return text + " " * max(0, width - _display_width(text))
 
 
 def _conversation_id(store: Store, conversation_id: int) -> None:
@@ -222,13 +262,8 @@ def cmd_tools(args: argparse.Namespace, out: TextIO) -> int:
                 if tool["needs_tasks"]:
                     summary = _("(runs only as an MCP task: not offered to the model) ") + summary
                 print(f"  {tool['name']}: {summary}", file=out)
-                print(
-                    "    "
-                    + _("input: {schema}").format(
-                        schema=json.dumps(tool["input_schema"], ensure_ascii=False)
-                    ),
-                    file=out,
-                )
+                schema = json.dumps(tool["input_schema"], ensure_ascii=False)
+                print("    " + _("input: {schema}").format(schema=schema), file=out)
     return EXIT_PROBLEM if failed else EXIT_OK
 
 
@@ -283,8 +318,8 @@ def cmd_usage(args: argparse.Namespace, out: TextIO) -> int:
     totals: dict[str, dict[str, Any]] = {}
     for row in rows:
         entry = totals.setdefault(
-            row[key] or "(none)",
-            {args.by: row[key] or "(none)", "answers": 0, "tokens_in": 0, "tokens_out": 0,
+            row[key] or _("(none)"),
+            {args.by: row[key] or _("(none)"), "answers": 0, "tokens_in": 0, "tokens_out": 0,
              "unreported": 0, "cost": 0.0, "priced": True},
         )  # fmt: skip
         entry["answers"] += row["answers"]
@@ -304,30 +339,39 @@ def cmd_usage(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_OK
     if not report:
         print(
-            _("No finished answers")
-            + (_(" since {since}.").format(since=args.since) if args.since else "."),
+            _("No finished answers since {since}.").format(since=args.since)
+            if args.since
+            else _("No finished answers."),
             file=out,
         )
         return EXIT_OK
+    for e in report:  # the built-in endpoint's name in the terminal's language (not in --json)
+        e[args.by] = shown_name(str(e[args.by])) if args.by == "endpoint" else e[args.by]
     _print_usage(report, args.by, out)
     return EXIT_OK
 
 
-def _print_usage(report: list[dict[str, Any]], by: str, out: TextIO) -> None:
-    """The usage table; a group with answers that reported no tokens shows its totals as
-    "≥" (at least) and says how many such answers there were."""
-    width = max(len(str(e[by])) for e in report)
+USAGE_GROUPS = {"model": N_("Model"), "endpoint": N_("Endpoint"), "day": N_("Day")}
+ROLES = {"user": N_("user"), "assistant": N_("assistant")}
+
+
+def _print_usage(report: list[dict[str, Any]], key: str, out: TextIO) -> None:
+    """The usage table in the terminal's language; a group with answers that reported no
+    tokens shows its totals as "≥" (at least) and says how many such answers there were."""
+    by = _(USAGE_GROUPS[key])
+    width = max(_display_width(str(e[key])) for e in [*report, {key: by}])
     unreported = sum(e["unreported"] for e in report)
-    heading = _("not reported")
-    extra = f"  {heading:>12}" if unreported else ""
-    print(f"{by:<{width}}  {'answers':>8}  {'tokens in':>12}  {'tokens out':>12}{extra}  cost",
-          file=out)  # fmt: skip
+    numbers = [_("Answers"), _("Tokens in"), _("Tokens out")]
+    if unreported:
+        numbers.append(_("not reported"))
+    heading = [_pad(by, width), *(" " * max(0, 12 - _display_width(n)) + n for n in numbers)]
+    print("  ".join([*heading, _("Cost")]), file=out)
     for e in report:
         at_least = "≥" if e["unreported"] else ""
         tokens_in, tokens_out = f"{at_least}{e['tokens_in']:,}", f"{at_least}{e['tokens_out']:,}"
         extra = f"  {e['unreported']:>12,}" if unreported else ""
-        print(f"{e[by]:<{width}}  {e['answers']:>8,}  {tokens_in:>12}  {tokens_out:>12}{extra}  "
-              f"{money(e['cost'])}", file=out)  # fmt: skip
+        print(f"{_pad(str(e[key]), width)}  {e['answers']:>12,}  {tokens_in:>12}  "
+              f"{tokens_out:>12}{extra}  {money(e['cost'])}", file=out)  # fmt: skip
     if unreported:
         print(
             ngettext(
@@ -366,9 +410,11 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
     bold, plain = ("\033[1m", "\033[0m") if out.isatty() else ("[", "]")
     for hit in hits:
         where = (
-            "title"
+            _("title")
             if hit.message_id is None
-            else _("{role}, message {message_id}").format(role=hit.role, message_id=hit.message_id)
+            else _("{role}, message {message_id}").format(
+                role=_(ROLES.get(hit.role, hit.role)), message_id=hit.message_id
+            )
         )
         where += f", {_local(hit.created_at)}"
         print(f"{hit.conversation_id:>5}  {hit.conversation_title}  ({where})", file=out)
@@ -482,15 +528,15 @@ def _whole_number(low: int, what: str) -> Callable[[str], int]:
             ) from None
         if not low <= value <= SQLITE_MAX_ID:
             raise argparse.ArgumentTypeError(
-                _("{value} is not {what}").format(value=value, what=what)
+                _("{value} is not {what}").format(value=value, what=_(what))
             )
         return value
 
     return parse
 
 
-conversation_number = _whole_number(1, "a conversation number (see `list`)")
-count = _whole_number(0, "a number of rows (0 or more)")
+conversation_number = _whole_number(1, N_("a conversation number (see `list`)"))
+count = _whole_number(0, N_("a number of rows (0 or more)"))
 
 
 # C0 and C1 controls (but tab and newline), bidirectional overrides and isolates, and the BOM:
@@ -531,11 +577,74 @@ def iso_day(text: str) -> str:
         ) from None
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's help with its own words ("usage:") in the terminal's language: Python ships
+    no catalog for them, so ours holds them."""
+
+    def add_usage(self, usage, actions, groups, prefix=None) -> None:  # type: ignore[no-untyped-def]
+        super().add_usage(usage, actions, groups, _("usage: ") if prefix is None else prefix)
+
+
+# argparse's commonest error sentences, matched in its English and said in the terminal's
+# language (the English msgids are argparse's own words, so English output is unchanged).
+_ARGPARSE_SENTENCES = (
+    (re.compile(r"^argument (?P<name>[^:]+): (?P<problem>.*)$", re.S),
+     N_("argument {name}: {problem}")),
+    (re.compile(r"^the following arguments are required: (?P<names>.*)$", re.S),
+     N_("the following arguments are required: {names}")),
+    (re.compile(r"^unrecognized arguments: (?P<names>.*)$", re.S),
+     N_("unrecognized arguments: {names}")),
+    (re.compile(r"^invalid choice: (?P<value>.*) \(choose from (?P<choices>.*)\)$", re.S),
+     N_("invalid choice: {value} (choose from {choices})")),
+    (re.compile(r"^expected one argument$"), N_("expected one argument")),
+)  # fmt: skip
+
+
+def _argparse_sentence(message: str) -> str:
+    """An argparse error in the terminal's language, where it is one we know."""
+    for pattern, sentence in _ARGPARSE_SENTENCES:
+        found = pattern.match(message)
+        if found:
+            fields = {k: _argparse_sentence(v) for k, v in found.groupdict().items()}
+            return _(sentence).format(**fields)
+    return message
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose headings, -h help and error line are translated (subcommands'
+    parsers are of this class too). argparse's own error sentences stay English."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        kwargs["add_help"] = False
+        super().__init__(*args, **kwargs)
+        self._positionals.title = _("positional arguments")
+        self._optionals.title = _("options")
+        self.add_argument(
+            "-h",
+            "--help",
+            action="help",
+            default=argparse.SUPPRESS,
+            help=_("show this help message and exit"),
+        )
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        message = _argparse_sentence(message)
+        self.exit(
+            EXIT_USAGE, _("{prog}: error: {message}").format(prog=self.prog, message=message) + "\n"
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m assistant",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=_(
+            "The assistant in a terminal: health check, history (list, show, search,\n"
+            "trash), export and import, usage and tool servers.\n\n"
+            "Exit codes: 0 ok; 1 the command could not do what was asked; 2 bad settings,\n"
+            "bad arguments or an unusable database. --json prints machine-readable output."
+        ),
     )
     sub = parser.add_subparsers(dest="command", required=True)
     doctor = sub.add_parser(
@@ -570,7 +679,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.set_defaults(func=cmd_search)
 
     exp = sub.add_parser("export", help=_("export one conversation or all of them"))
-    exp.add_argument("--format", choices=export.FORMATS, default="json")
+    exp.add_argument(
+        "--format", choices=export.FORMATS, default="json", help=_("the file format (default json)")
+    )
     exp.add_argument(
         "--conversation", type=conversation_number, metavar="ID", help=_("only this conversation")
     )
@@ -591,7 +702,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     use = sub.add_parser("usage", help=_("answers, tokens and cost by model, endpoint or day"))
     use.add_argument("--since", type=iso_day, metavar="DATE", help=_("from this day (YYYY-MM-DD)"))
-    use.add_argument("--by", choices=("model", "endpoint", "day"), default="model")
+    use.add_argument(
+        "--by", choices=tuple(USAGE_GROUPS), default="model", help=_("group by (default model)")
+    )
     use.add_argument("--json", action="store_true", help=_("machine-readable output"))
     use.set_defaults(func=cmd_usage)
 

@@ -24,6 +24,7 @@ import functools
 import gettext
 import io
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -121,6 +122,65 @@ def ngettext(singular: str, plural: str, count: int) -> str:
     return translations(current()).ngettext(singular, plural, count)
 
 
+# -- sentences stored in another language ---------------------------------------------------
+
+_FIELD = re.compile(r"\{(\w+)(?:[:!][^{}]*)?\}")
+MIN_LITERAL = 8  # characters of fixed text a sentence needs before it is recognized
+
+
+@functools.cache
+def _known_sentences() -> tuple[dict[str, str], list[tuple[re.Pattern[str], str]]]:
+    """Every sentence of every catalog, English and translated, -> its msgid: exact ones in a
+    dict, those with {fields} as patterns (most fixed text first, so the most specific wins)."""
+    exact: dict[str, str] = {}
+    patterns: list[tuple[int, re.Pattern[str], str]] = []
+    for language in LANGUAGES:
+        if language == ENGLISH:
+            continue
+        catalog = translations(language)
+        for msgid, msgstr in getattr(catalog, "_catalog", {}).items():
+            if not isinstance(msgid, str) or not msgid:
+                continue  # the header, and plural forms (counts are not stored as reasons)
+            for text in (msgid, msgstr):
+                if not _FIELD.search(text):
+                    exact.setdefault(text, msgid)
+                    continue
+                literal = _FIELD.sub("", text)
+                if len(literal.strip()) < MIN_LITERAL or "{" in literal:
+                    continue
+                pieces, names = [], set()
+                last = 0
+                for field in _FIELD.finditer(text):
+                    pieces.append(re.escape(text[last : field.start()]))
+                    name = field.group(1)
+                    pieces.append(f"(?P={name})" if name in names else f"(?P<{name}>.+?)")
+                    names.add(name)
+                    last = field.end()
+                pieces.append(re.escape(text[last:]))
+                patterns.append((len(literal), re.compile("".join(pieces), re.S), msgid))
+    patterns.sort(key=lambda item: -item[0])
+    return exact, [(pattern, msgid) for _length, pattern, msgid in patterns]
+
+
+def retranslate(text: str) -> str:
+    """A sentence of ours stored in the language of the page that wrote it (an answer's error
+    reason), said again in the current language; its fields (a provider's own message, a
+    number) are data and stay as they were. Text we never wrote comes back unchanged."""
+    exact, patterns = _known_sentences()
+    if text in exact:
+        return _(exact[text])
+    for pattern, msgid in patterns:
+        found = pattern.fullmatch(text)
+        if found:
+            return _refill(_(msgid), found.groupdict())
+    return text
+
+
+def _refill(template: str, values: dict[str, str]) -> str:
+    """A template with its {fields} replaced by text already formatted once."""
+    return _FIELD.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
 # -- dates and numbers -----------------------------------------------------------------------
 
 
@@ -154,3 +214,4 @@ def preload() -> None:
         with using(language):
             number(1234.5, 1)
             date(dt.date(2026, 1, 1))
+    _known_sentences()  # the first failed answer shown would build it otherwise

@@ -42,6 +42,10 @@ KIND_LABELS = {
     KIND_OPENAI: "OpenAI",
     KIND_COMPATIBLE: N_("OpenAI-compatible"),
 }
+# The built-in endpoints' names as stored: English in every database (a name is data that
+# snapshots and the usage rollup keep), shown in the page's language by `shown_name`.
+EMBEDDED_NAME = "Embedded model"
+BUILTIN_NAMES = {EMBEDDED_NAME: N_("Embedded model"), "内置模型": N_("Embedded model")}
 KEY_NONE, KEY_ENV, KEY_SECRETS = "none", "env", "secrets"
 KEY_SOURCES = (KEY_NONE, KEY_ENV, KEY_SECRETS)
 NAME_LIMIT_CHARS = 60
@@ -268,12 +272,19 @@ def effective(profile: Profile, settings: Settings) -> Profile:
     return profile
 
 
+def shown_name(name: str) -> str:
+    """An endpoint's name as a page shows it: the built-in embedded model's in the page's
+    language (databases made by a Chinese page before names were kept English hold its
+    Chinese name), every other name as the person typed it."""
+    return _(BUILTIN_NAMES[name]) if name in BUILTIN_NAMES else name
+
+
 def endpoint_title(profile: Profile) -> str:
     """The name with where it points when that is not what the name says: the built-in
     "OpenAI" endpoint follows OPENAI_BASE_URL, which often names another server."""
     if profile.kind == KIND_OPENAI and profile.base_url:
         return f"{profile.name} ({profile.base_url})"
-    return profile.name
+    return shown_name(profile.name)
 
 
 def endpoint_label(profile: Profile) -> str:
@@ -293,7 +304,7 @@ class ProfileStore:
                 return
             now = now_iso()
             for name, kind, source, key_name in (
-                (_("Embedded model"), KIND_LOCAL, KEY_NONE, None),
+                (EMBEDDED_NAME, KIND_LOCAL, KEY_NONE, None),
                 ("OpenAI", KIND_OPENAI, KEY_ENV, OPENAI_KEY_VARIABLE),
             ):
                 if not _name_taken(conn, name):

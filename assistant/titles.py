@@ -12,7 +12,9 @@ The title is a small request of its own (a few tokens, low temperature) in a thr
 after the answer is saved, so it never delays or touches the answer. It is written only while
 the title is still the first words (one UPDATE with that condition), so a rename made
 meanwhile wins. A title that is empty, too long, in the other script than the question, or a
-quote of the question is poor: the first words stay.
+quote of the question, a single lowercase word (a code block's language) or a word in
+capitals the question never used is poor: the first words stay. Markdown's marks (#, **,
+backticks) are taken out of a title first.
 """
 
 from __future__ import annotations
@@ -45,6 +47,11 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 _LATIN = re.compile(r"[A-Za-z]")
 _LABEL = re.compile(r"^\s*(title|标题|題目|标题是)\s*[:：]\s*", re.IGNORECASE)
 _WORDS = re.compile(r"[\u3400-\u9fff]|[^\W_]+", re.UNICODE)
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+_MARKDOWN_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_MARKDOWN_LEAD = re.compile(r"^\s*(?:#{1,6}\s*|>\s*|[-*+]\s+|\d+\.\s+)+")
+_MARKDOWN_MARKS = re.compile(r"\*\*|__|~~|`+|(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w)")
+SHOUTED_LETTERS = 5  # a word in capitals this long that the question never used is not a name
 
 
 def _script(text: str) -> str | None:
@@ -60,8 +67,7 @@ def clean_title(raw: str, question: str) -> str | None:
     lines = [line for line in raw.strip().splitlines() if line.strip()]
     if not lines:
         return None
-    title = _LABEL.sub("", lines[0])
-    title = title.strip().strip("#*_`>").strip()
+    title = _LABEL.sub("", without_markdown(lines[0]))
     title = title.strip("\"'“”‘’「」『』《》").strip()
     title = re.sub(r"[.。!！?？:：;；,，]+$", "", title).strip()
     title = re.sub(r"\s+", " ", title)
@@ -76,7 +82,35 @@ def clean_title(raw: str, question: str) -> str | None:
     said = " ".join(words)
     if len(words) >= 3 and said in asked:
         return None  # a quote of the question, not a title
+    if _not_a_title(title, question):
+        return None
     return title
+
+
+def without_markdown(line: str) -> str:
+    """A line with Markdown's syntax taken away: a heading's #, a quote's >, emphasis and
+    code marks, a link's target. Models like to answer with `# **Title**`; the sidebar
+    shows titles as text, so the marks would show."""
+    line = _MARKDOWN_LINK.sub(r"\1", line)
+    line = _MARKDOWN_LEAD.sub("", line)
+    line = _MARKDOWN_MARKS.sub("", line)
+    return line.strip().strip("*_`>#").strip()
+
+
+def _not_a_title(title: str, question: str) -> bool:
+    """A single lowercase word ("python": the language of a code block the model began) or a
+    word in capitals that the question never used ("LONDINION"): the model said something,
+    but not a name for the chat. Chinese titles have no case and pass."""
+    latin = _LATIN_WORD.findall(title)
+    if not latin or _script(title) != "latin":
+        return False
+    if len(title.split()) == 1 and title.islower():
+        return True
+    asked = {word.lower() for word in _LATIN_WORD.findall(question)}
+    return any(
+        len(word) >= SHOUTED_LETTERS and word.isupper() and word.lower() not in asked
+        for word in latin
+    )
 
 
 def title_messages(question: str, answer: str) -> list[dict[str, str]]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from assistant.i18n import _, ngettext, number
+from assistant.i18n import _, ngettext, number, retranslate
 from assistant.parts import ATTACHMENT, REASONING, TOOL_CALL, TOOL_RESULT, Part
+from assistant.profiles import shown_name
 from assistant.store import Message, Store
 
 
@@ -114,7 +115,8 @@ class Branch:
     """A part of the tree for exports that show every branch: the messages after `after`."""
 
     exchanges: list[Exchange]
-    after: Message | None  # the message it branches off from (None: the active branch)
+    after: Message | None  # where it branches off (None: the active branch, or an edit of the
+    # first message, which shares nothing with the branches before it)
 
 
 def active_exchanges(store: Store, conversation_id: int) -> list[Exchange]:
@@ -183,10 +185,14 @@ def branch_heading(branch: Branch, number: int, count: int, every_branch: bool) 
             "The branch last on screen; other versions and edits exist (export with all "
             "branches to include them)."
         )
-    if branch.after is None:
+    if number == 1:  # the active branch comes first
         if count < 2:
             return None
         return _("Branch 1 of {count} (the one last on screen)").format(count=count)
+    if branch.after is None:  # an edit of the first message: it shares nothing before it
+        return _("Branch {index} of {count}, from the first message").format(
+            index=number, count=count
+        )
     where = make_snippet_title(branch.after.content)
     return _("Branch {index} of {count}, after “{where}”").format(
         index=number, count=count, where=where
@@ -277,7 +283,7 @@ def caption(message: Message) -> str:
     # Answers made with endpoint profiles, and imported ones that name their endpoint/preset
     # (older answers' `provider` is only an id: "openai" or "local").
     if message.provider and (message.profile_id is not None or message.preset is not None):
-        parts.append(message.provider)
+        parts.append(shown_name(message.provider))
         parts.append(prompt_label(message.preset, message.system_prompt))
     temperature = message.params.get("temperature")
     if isinstance(temperature, int | float):
@@ -313,7 +319,7 @@ def provenance(message: Message) -> list[tuple[str, str]]:
     provider = message.provider or _("unknown")
     if message.profile_id is None and provider in LEGACY_PROVIDERS:
         provider = _("embedded model") if provider == "local" else "OpenAI / OPENAI_BASE_URL"
-    rows = [(_("Endpoint"), provider), (_("Model"), message.model or _("unknown"))]
+    rows = [(_("Endpoint"), shown_name(provider)), (_("Model"), message.model or _("unknown"))]
     for name, label in (
         ("temperature", _("Temperature")),
         ("top_p", _("Top p")),
@@ -350,9 +356,10 @@ def question_label(index: int, count: int) -> str:
 def answer_note(answer: Message) -> str | None:
     """A line saying how an answer ended when it did not simply complete."""
     if answer.status == "error":
-        return _("The answer failed: {problem}").format(problem=answer.error or _("unknown error"))
+        problem = retranslate(answer.error) if answer.error else _("unknown error")
+        return _("The answer failed: {problem}").format(problem=problem)
     if answer.status == "interrupted":
-        return answer.error or _("The answer was interrupted.")
+        return retranslate(answer.error) if answer.error else _("The answer was interrupted.")
     if answer.status == "stopped":
         return _("Stopped by the user.")
     if answer.status in ("pending", "streaming"):

@@ -399,9 +399,13 @@ def ensure_model_loaded(svc: Services, profile: Profile) -> str | None:
 
 
 @st.cache_data(ttl=MODELS_CACHE_SECONDS, show_spinner=False, max_entries=64)
-def _models(_svc: Services, profile_id: int, updated_at: str) -> tuple[list[str], str | None]:
+def _models(
+    _svc: Services, profile_id: int, updated_at: str, language: str
+) -> tuple[list[str], str | None]:
     # A failure is cached too, so an endpoint that is down does not stall every rerun; the
-    # ⟳ button beside the picker asks again.
+    # ⟳ button beside the picker asks again. The cache is shared by every browser session
+    # and the reason is a sentence: it is kept per language (an English session's reason
+    # was shown on Chinese pages).
     try:
         return _svc.endpoints.list_models(_svc.profiles.get(profile_id), probe=True), None
     except ProviderError as exc:
@@ -412,7 +416,7 @@ def _models(_svc: Services, profile_id: int, updated_at: str) -> tuple[list[str]
 
 def model_choices(svc: Services, profile: Profile) -> tuple[list[str], str | None]:
     """The models an endpoint lists (cached for a few minutes), or [] and why not."""
-    models, problem = _models(svc, profile.id, profile.updated_at)
+    models, problem = _models(svc, profile.id, profile.updated_at, i18n.current())
     return list(models), problem
 
 
@@ -700,10 +704,14 @@ def render_answer_body(answer: Message, cost: AnswerCost | None = None) -> None:
     """A finished answer: its parts, how it ended when not complete, and its caption."""
     render_parts(answer)
     if answer.status == "error":
-        st.error(plain(answer.error or _("The answer failed.")), icon=":material/error:")
+        st.error(
+            plain(i18n.retranslate(answer.error) if answer.error else _("The answer failed.")),
+            icon=":material/error:",
+        )
     elif answer.status == "interrupted":
         st.warning(
-            plain(answer.error or _("This answer was interrupted.")), icon=":material/warning:"
+            plain(i18n.retranslate(answer.error or _("This answer was interrupted."))),
+            icon=":material/warning:",
         )
     elif answer.status == "stopped" and not answer.content:
         st.caption(_("Stopped before the first word."))

@@ -9,6 +9,9 @@ from typing import Any
 
 import pandas as pd
 
+from assistant.i18n import _, retranslate
+from assistant.profiles import shown_name
+
 ROLLUP_COLUMNS = [
     "day",
     "model",
@@ -120,7 +123,7 @@ def answers_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
             "Date": pd.to_datetime([r["created_at"] for r in rows], utc=True, errors="coerce"),
             "Conversation": [r["title"] for r in rows],
             "Model": [r["model"] or "" for r in rows],
-            "Endpoint": [r["provider"] or "" for r in rows],
+            "Endpoint": [shown_name(r["provider"] or "") for r in rows],
             "Tokens in": [r["prompt_tokens"] for r in rows],
             "Tokens out": [r["completion_tokens"] for r in rows],
             "Cost": [r["cost"] for r in rows],
@@ -137,7 +140,9 @@ def error_reasons(rows: list[dict[str, Any]], top: int = 5) -> pd.DataFrame:
     reasons = pd.Series([r["error"] for r in rows if r["status"] in ("error", "interrupted")])
     if reasons.empty:
         return pd.DataFrame(columns=["Reason", "Answers"])
-    counts = reasons.fillna("unknown").value_counts().head(top)
+    # A reason is stored in the language of the page that sent the answer: said again in this
+    # page's language, so one reason counts once (and a Chinese page shows no English).
+    counts = reasons.fillna(_("unknown")).map(retranslate).value_counts().head(top)
     return pd.DataFrame({"Reason": counts.index, "Answers": counts.values})
 
 

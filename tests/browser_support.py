@@ -4,6 +4,7 @@ Chromium through Playwright (never `playwright install`)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -145,3 +146,19 @@ def send(page: Page, text: str) -> None:
 
 def answers(page: Page):
     return page.get_by_test_id("stChatMessage")
+
+
+def english_words(text: str, names: set[str]) -> set[str]:
+    """Words in Latin letters left in a page's text that are not names or data: `names`
+    (compared as written and in lower case), abbreviations in capitals, variables with an
+    underscore, and what sits in paths, URLs, code spans and hyphenated model names."""
+    text = re.sub(r"`[^`]*`", " ", text)  # commands and file names in code spans
+    text = re.sub(r"\S*[/\\]\S*", " ", text)  # paths and URLs
+    text = re.sub(r"[\w.]+-[\w.-]+", " ", text)  # model names (gpt-4o-mini, SmolLM2-135M)
+    words = set()
+    for word in re.findall(r"[A-Za-z][A-Za-z_']{2,}", text):
+        if "_" in word or word.isupper():
+            continue  # a variable's name (OPENAI_API_KEY) or an abbreviation
+        if word not in names and word.lower() not in names:
+            words.add(word)
+    return words

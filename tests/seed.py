@@ -99,3 +99,17 @@ def hostile_names(store: Store, base_url: str) -> dict[str, int]:
     args = (*HOSTILE, "--", *hostile("arg"))
     ToolServerStore(db).save(ServerDraft(SERVER_NAME, STDIO, command="no-such-server", args=args))
     return ids
+
+
+def branched(store: Store) -> int:
+    """A real tree: two exchanges, a regenerated first answer, then an edit of the first
+    question (on screen). Three leaves: the edit (2 messages), the first line (4), the other
+    answer. Returns the conversation id."""
+    snap = Snapshot("openai", "m")
+    first = finished_turn(store, None, "Plan a trip", FinalResult("complete", "Go north."), snap)
+    finished_turn(store, first.conversation_id, "And then?", FinalResult("complete", "Rest."), snap)
+    again = answer(store, first.user_message_id, snap)
+    finish(store, again, FinalResult("complete", "Go south."))
+    edit = life(store).edit_turn(first.user_message_id, "Plan a holiday", snap)
+    finish(store, edit.assistant_message_id, FinalResult("complete", "Go east."))
+    return first.conversation_id

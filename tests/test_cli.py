@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import seed
 
-from assistant import cli
+from assistant import browse, cli
 from assistant.db import Database
 from assistant.migrations import LATEST_VERSION
 from assistant.store import FinalResult, Snapshot, Store
@@ -74,6 +75,29 @@ def test_doctor_says_why_an_endpoint_is_unreachable(closed_port, db_path, tmp_pa
     assert result.returncode == 1
     assert "FAILED: Could not connect" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_doctor_and_usage_speak_the_terminals_language(closed_port, db_path, tmp_path):
+    """Its labels were English on a Chinese terminal (`_()` inside f-strings is never
+    extracted, so they had no translation), and so were `usage`'s headings."""
+    env = {
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{closed_port}/v1",
+        "SQLITE_DB_PATH": str(db_path),
+        "LANG": "zh_CN.UTF-8",
+    }
+    lines = run_cli("doctor", env=env, cwd=tmp_path).stdout.splitlines()
+    labels = [line.split(":")[0].strip() for line in lines]
+    assert labels[:4] == ["提供方", "模型", "端点", "API 密钥"]
+    assert "数据库结构版本" in labels and "端点配置" in labels
+    assert not any(re.search(r"[a-z]{3,}", label) for label in labels), labels
+    store = seeded(db_path)
+    assert store.summaries()
+    heading = run_cli("usage", env=env, cwd=tmp_path).stdout.splitlines()[0]
+    assert heading.split() == ["模型", "回答", "输入词元", "输出词元", "费用"]
+    english = run_cli("usage", env={**env, "LANG": "C.UTF-8"}, cwd=tmp_path).stdout
+    assert english.splitlines()[0].split() == ["Model", "Answers", "Tokens", "in", "Tokens",
+                                                "out", "Cost"]  # fmt: skip
+    assert "gpt-3.5-turbo" in english
 
 
 def test_doctor_says_when_the_model_does_not_exist(fake_server, db_path, tmp_path):
@@ -162,9 +186,11 @@ def test_list_show_and_search_in_the_terminal_and_as_json(db_path, tmp_path):
 
     listing = run_cli("list", env=env, cwd=tmp_path)
     assert listing.returncode == 0, listing.stderr
-    lines = listing.stdout.splitlines()
-    assert lines[0].startswith("*2") and lines[0].endswith("学习中文的方法")  # pinned first
-    assert lines[1].endswith("2 msgs  What is WAL?")
+    heading, *lines = listing.stdout.splitlines()
+    assert heading.split() == ["ID", "Last", "activity", "Messages", "(branch", "on", "screen)",
+                               "Title"]  # fmt: skip
+    assert re.match(r"\* *2 ", lines[0]) and lines[0].endswith("学习中文的方法")  # pinned first
+    assert lines[1].endswith(" 2  What is WAL?")
     rows = json.loads(run_cli("list", "--json", env=env, cwd=tmp_path).stdout)
     assert [(r["id"], r["pinned"], r["messages"]) for r in rows] == [(2, True, 2), (1, False, 2)]
 
@@ -364,6 +390,76 @@ def test_show_and_export_give_the_branch_on_screen_or_every_branch(db_path, tmp_
     messages = record["conversations"][0]["messages"]
     assert [m["parent"] for m in messages] == [None, messages[0]["id"], messages[0]["id"]]
     assert record["conversations"][0]["active_leaf"] == messages[2]["id"]
+
+
+def test_list_counts_the_branch_on_screen_as_the_page_does(db_path, tmp_path):
+    """Seven messages in three branches, two on screen: `list` said 7, the page 2."""
+    store = Store(Database(db_path))
+    conversation_id = seed.branched(store)
+    [summary] = store.summaries()
+    assert (summary.messages, summary.path_messages) == (7, 2)
+    frame = browse.summaries_frame(store.summaries())
+    assert frame.loc[conversation_id, "Messages"] == 2  # the page's column
+    env = {"SQLITE_DB_PATH": str(db_path)}
+    heading, row = run_cli("list", env=env, cwd=tmp_path).stdout.splitlines()
+    assert "Messages (branch on screen)" in heading
+    assert row.split()[-4:] == ["2", "Plan", "a", "trip"]
+    [record] = json.loads(run_cli("list", "--json", env=env, cwd=tmp_path).stdout)
+    assert (record["messages"], record["path_messages"]) == (7, 2)
+    chinese = {**env, "LANG": "zh_CN.UTF-8"}
+    heading = run_cli("list", env=chinese, cwd=tmp_path).stdout.splitlines()[0]
+    assert heading.split() == ["ID", "最后活动", "消息（屏幕上的分支）", "标题"]
+    # Each branch once: the edit of the first message was a second "Branch 1 of 3".
+    shown = run_cli("show", str(conversation_id), "--all-branches", env=env, cwd=tmp_path)
+    assert [line for line in shown.stdout.splitlines() if line.startswith("===")] == [
+        "=== Branch 1 of 3 (the one last on screen)",
+        "=== Branch 2 of 3, from the first message",
+        "=== Branch 3 of 3, after “Plan a trip”",
+    ]
+
+
+def test_help_and_usage_errors_speak_the_terminals_language(tmp_path):
+    chinese = {"LANG": "zh_CN.UTF-8", "SQLITE_DB_PATH": str(tmp_path / "cli.db")}
+    top = run_cli("--help", env=chinese, cwd=tmp_path).stdout
+    assert top.startswith("用法：python -m assistant") and "选项" in top
+    assert "终端里的助手" in top and "显示此帮助信息并退出" in top
+    for command in ("list", "show", "search", "export", "usage", "tools", "doctor"):
+        shown = run_cli(command, "--help", env=chinese, cwd=tmp_path).stdout
+        words = re.findall(r"[A-Za-z]{3,}", re.sub(r"\[[^]]*\]|\{[^}]*\}|--?[\w-]+", "", shown))
+        # what is left in Latin letters: the program's name, metavars and choices
+        assert set(words) <= {
+            "python",
+            "assistant",
+            command,
+            "NAME",
+            "MODEL",
+            "QUERY",
+            "FILE",
+            "DATE",
+            "JSON",
+            "JSONL",
+            "ChatGPT",
+            "Markdown",
+            "HTML",
+            "MCP",
+            "json",
+            "model",
+            "YYYY",
+            "conversations",
+            "import",
+            "Claude",
+            "Desktop",
+            "Cursor",
+            "Code",
+            "mcpServers",
+        }, (command, words)
+    wrong = run_cli("show", "x", env=chinese, cwd=tmp_path)
+    assert wrong.returncode == 2
+    assert wrong.stderr.splitlines()[-1] == "python -m assistant show：错误：参数 ID：'x' 不是数字"
+    missing = run_cli("show", env=chinese, cwd=tmp_path).stderr.splitlines()[-1]
+    assert missing == "python -m assistant show：错误：缺少这些参数：ID"
+    english = run_cli("show", env={"LANG": "C.UTF-8"}, cwd=tmp_path).stderr.splitlines()[-1]
+    assert english == "python -m assistant show: error: the following arguments are required: ID"
 
 
 def test_tools_lists_each_server_or_says_why_in_one_sentence(tmp_path):

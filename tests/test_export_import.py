@@ -106,6 +106,25 @@ def test_markdown_shows_the_branch_on_screen_and_every_branch_on_request(seeded)
     assert "世界你好" in stopped and "> Stopped by the user." in stopped
 
 
+def test_every_branch_is_numbered_once_in_markdown_and_html(store):
+    """An edit of the first message shares nothing with the branch on screen: it was labelled
+    "Branch 1 of 3" as well, and no branch was "2"."""
+    conversation_id = seeding.branched(store)
+    markdown = export.render(store, "md", conversation_id, all_branches=True)
+    headings = [line for line in markdown.splitlines() if line.startswith("## ")]
+    assert headings == [
+        "## Branch 1 of 3 (the one last on screen)",
+        "## Branch 2 of 3, from the first message",
+        "## Branch 3 of 3, after “Plan a trip”",
+    ]
+    first, second, third = markdown.split("\n## ")[1:]
+    assert "Go east." in first and "Go north." in second and "Rest." in second
+    assert "Go south." in third and "Go north." not in third
+    page = export.render(store, "html", conversation_id, all_branches=True)
+    for index in (1, 2, 3):
+        assert page.count(f"Branch {index} of 3") == 1
+
+
 class _Audit(HTMLParser):
     """Collects everything in a page that could run code or fetch something."""
 

@@ -140,11 +140,20 @@ def test_open_in_chat_lands_on_the_chat_page(history):
     assert "好的，我们开始吧。" in [m.value for m in at.markdown]
 
 
+def trash_table(at: AppTest):
+    return next(d.value for d in at.dataframe if "Deleted" in d.value.columns)
+
+
+def trash_ids(store: Store) -> list[int]:
+    return [c.id for c in store.list_trash()]
+
+
 def test_trash_tab_restores_and_empties(history):
     history.trash(1)
     history.trash(2)
     at = page()
-    at.session_state["trash_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    selection = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.session_state[browse.table_key(trash_ids(history), "trash_table")] = selection
     at.run()
     trash_titles = list(at.dataframe[1].value["Title"])
     assert sorted(trash_titles) == ["How does WAL work in SQLite?", "我们今天学习中文"]
@@ -155,6 +164,30 @@ def test_trash_tab_restores_and_empties(history):
     next(b for b in at.button if b.label == "Delete forever").click().run()
     assert history.list_trash() == []
     assert len(history.list_conversations()) == 2
+
+
+def test_restoring_from_the_trash_leaves_nothing_else_selected(history):
+    """The selection was kept by position: restoring the first row ticked the conversation
+    that moved up into its place (and the button offered to restore it too)."""
+    for conversation_id in (1, 2, 3):
+        history.trash(conversation_id)
+    at = page()
+    selection = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.session_state[browse.table_key(trash_ids(history), "trash_table")] = selection
+    at.run()
+    first = next(iter(trash_table(at)["Title"]))
+    next(b for b in at.button if b.label == "Restore selected (1)").click().run()
+    assert not at.exception
+    assert [c.title for c in history.list_conversations()] == [first]
+    assert len(history.list_trash()) == 2
+    assert first not in list(trash_table(at)["Title"])
+    labels = [b.label for b in at.button if b.label.startswith("Restore selected")]
+    assert labels == ["Restore selected"]  # nothing ticked
+    restore = next(b for b in at.button if b.label == "Restore selected")
+    assert restore.disabled
+    # and a click of the disabled button's stale state restores nothing more
+    at.run()
+    assert len(history.list_trash()) == 2
 
 
 def test_import_from_the_page_reports_success_and_clear_errors(history, tmp_path):

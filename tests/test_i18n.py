@@ -280,9 +280,7 @@ def test_the_theme_and_title_settings_are_stored(db_path, monkeypatch, remote):
     assert preferences.auto_titles() is False
 
 
-def test_shipped_presets_and_the_embedded_endpoint_are_chinese_in_a_chinese_database(
-    db_path, monkeypatch, remote
-):
+def test_shipped_presets_are_chinese_in_a_chinese_database(db_path, monkeypatch, remote):
     monkeypatch.setenv("SQLITE_DB_PATH", str(db_path))
     assert not app("zh-CN").run().exception
     names = [p.name for p in PresetStore(Database(db_path)).list()]
@@ -343,3 +341,113 @@ def test_exports_have_their_headings_in_the_language_of_the_page(history):
     assert '<html lang="zh-CN">' in page and "开始于" in page
     with i18n.using(i18n.ENGLISH):
         assert "**You**" in export.render(history, "md", conversation.id)
+
+
+def test_prices_in_chinese_show_always_and_a_dash_not_a_sentinel_or_none(history, db_path):
+    """The table's headers were English, a price for earlier answers too read "from
+    0001-01-01" (the stored sentinel) in the picker and "always" in the table, and a price
+    with no cached rate read "None"."""
+    from assistant.usage import Usage
+
+    prices = Usage(Database(db_path)).prices
+    prices.add("gpt-4o*", 2.5, 10.0, None, earlier_too=True)
+    prices.add("claude-3*", 3.0, 15.0, 0.3)
+    at = app("zh-CN")
+    at.switch_page(PAGES["settings"])
+    at.run()
+    assert not at.exception
+    [table] = [d.value for d in at.dataframe if "有效起始" in d.value.columns]
+    assert list(table.columns) == [
+        "模型匹配", "输入 $/百万", "输出 $/百万", "缓存输入 $/百万", "有效起始"
+    ]  # fmt: skip
+    rows = {row["模型匹配"]: row for row in table.to_dict("records")}
+    assert rows["gpt-4o*"]["缓存输入 $/百万"] == "—" and rows["gpt-4o*"]["有效起始"] == "始终"
+    assert rows["claude-3*"]["缓存输入 $/百万"] == "0.3"
+    assert rows["claude-3*"]["有效起始"] == dt.date.today().isoformat()
+    choices = at.selectbox(key="price-delete-choice").options
+    assert "gpt-4o*（始终）" in choices
+    assert not any("0001" in choice or "None" in choice for choice in choices)
+
+
+def test_the_embedded_endpoint_is_stored_in_english_and_shown_in_the_pages_language(
+    db_path, monkeypatch, remote
+):
+    """A database made by an English page (or the CLI) named it "Embedded model", and
+    Chinese pages showed that; a Chinese page stored "内置模型" instead. The stored name now
+    stays English (snapshots and usage keep it) and each page shows its own words."""
+    from assistant.profiles import EMBEDDED_NAME, ProfileStore
+
+    monkeypatch.setenv("SQLITE_DB_PATH", str(db_path))
+    assert not app("en-US").run().exception
+    assert EMBEDDED_NAME in [p.name for p in ProfileStore(Database(db_path)).list()]
+    at = app("zh-CN")
+    at.switch_page(PAGES["settings"])
+    at.run()
+    assert not at.exception
+    labels = [e.label for e in at.expander]
+    assert any(label.startswith("内置模型") for label in labels), labels
+    assert not any("Embedded" in label for label in labels)
+    embedded = next(p for p in ProfileStore(Database(db_path)).list() if p.kind == "local")
+    assert at.text_input(key=f"profile-{embedded.id}-name").value == "内置模型"
+    english = app("en-US")
+    english.switch_page(PAGES["settings"])
+    assert any(e.label.startswith("Embedded model") for e in english.run().expander)
+
+
+def test_an_answers_stored_reason_reads_in_the_language_of_the_page_showing_it(history):
+    """Reasons are stored in the language of the page that sent the answer (or English, by
+    recovery after a crash): a Chinese Usage page listed English ones. The provider's own
+    words inside a reason are data and stay."""
+    from assistant.lifecycle import INTERRUPTED_TEXT
+
+    snapshot = Snapshot("openai", "gpt-4o-mini")
+    english = "Could not connect to http://127.0.0.1:9/v1. Is the server running and the URL right?"
+    with i18n.using(i18n.CHINESE):
+        chinese = i18n._(
+            "Could not connect to {where}. Is the server running and the URL right?"
+        ).format(where="http://127.0.0.1:9/v1")
+    for reason in (english, chinese, "api.example.com sent an error: Upstream overloaded"):
+        ids = turn(history, None, "你好", snapshot)
+        finish(history, ids.assistant_message_id, FinalResult("error", "", None, reason))
+    ids = turn(history, None, "写首诗", snapshot)
+    finish(history, ids.assistant_message_id, FinalResult("interrupted", "半句", None,
+                                                          INTERRUPTED_TEXT))  # fmt: skip
+    with i18n.using(i18n.CHINESE):
+        assert i18n.retranslate(english) == chinese
+        assert i18n.retranslate("Some words of a provider.") == "Some words of a provider."
+    with i18n.using(i18n.ENGLISH):
+        assert i18n.retranslate(chinese) == english
+    at = app("zh-CN")
+    at.switch_page(PAGES["usage"])
+    at.run()
+    assert not at.exception
+    [reasons] = [d.value for d in at.dataframe if "Reason" in d.value.columns]
+    counted = dict(zip(reasons["Reason"], reasons["Answers"], strict=True))
+    assert counted[chinese] == 2  # one reason, whichever language stored it
+    assert counted["api.example.com 发送了错误：Upstream overloaded"] == 1
+    assert not english_left(list(counted), ALLOWED | {"Upstream", "overloaded", "example"})
+    with i18n.using(i18n.CHINESE):
+        assert i18n.retranslate(INTERRUPTED_TEXT) in counted
+
+
+def test_a_cached_model_list_failure_reads_in_each_pages_language(
+    db_path, monkeypatch, closed_port
+):
+    """The model list (and why it failed) is cached for every browser session: an English
+    session's reason was then shown to a Chinese one."""
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{closed_port}/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_MAX_RETRIES", "0")
+    monkeypatch.setenv("SQLITE_DB_PATH", str(db_path))
+
+    def problem(locale: str) -> str:
+        at = app(locale).run()
+        assert not at.exception
+        shown = [c.value.replace("\\", "") for c in at.caption]  # Markdown's escapes
+        found = [text for text in shown if "list models" in text or "列出模型" in text]
+        assert found, shown
+        return found[0]
+
+    assert problem("en-US").startswith("Could not list models: Could not connect")
+    chinese = problem("zh-CN")
+    assert chinese.startswith("无法列出模型") and "Could not" not in chinese, chinese

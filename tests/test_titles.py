@@ -36,6 +36,27 @@ from assistant.titles import FIRST_WORDS, KEPT, MODEL, SET, TITLE_INSTRUCTION, U
         ("the capital of france", "What is the capital of France?", None),  # a quote
         ("Capital of France", "用三句话介绍一下长城。", None),  # not the chat's language
         ("长城", "Tell me about the Great Wall", None),
+        # a code block's language, a keyword: one lowercase word is not a name for a chat
+        ("python", "How do I read a file in Python?", None),
+        ("```python\nprint(1)\n```", "How do I print in Python?", None),
+        ("select", "Explain SQL joins", None),
+        ("LONDINION", "Tell me about the history of London", None),  # capitals from nowhere
+        ("LONDINION history", "Tell me about the history of London", None),
+        ("NASA missions", "What has NASA flown to Mars?", "NASA missions"),  # the question's
+        ("SQL joins", "Explain SQL joins", "SQL joins"),
+        ("Go", "How do I start with Go?", "Go"),
+        # Markdown's marks never reach the sidebar
+        ("# **Reading files in Python**", "How do I read a file?", "Reading files in Python"),
+        ("## `pathlib` basics", "How do I read a file?", "pathlib basics"),
+        ("**Title:** Sleep tips", "Give me tips for sleep", "Sleep tips"),
+        ("[Sea](https://example.com) poem", "Write a poem", "Sea poem"),
+        ("*Sea* poem", "Write a poem", "Sea poem"),
+        ("snake_case names", "How should I name things?", "snake_case names"),
+        # Chinese titles pass, with Latin names inside and after their marks are gone
+        ("# **Python 读取文件**", "Python 里怎么打开一个文本文件？", "Python 读取文件"),
+        ("`asyncio` 异步编程入门", "Python 里怎么写并发？", "asyncio 异步编程入门"),
+        ("长城简介", "用三句话介绍一下长城。", "长城简介"),
+        ("北京的秋天", "北京秋天去哪里玩？", "北京的秋天"),
     ],
 )  # fmt: skip
 def test_a_title_is_tidied_or_judged_poor(raw, question, title):
