@@ -692,11 +692,9 @@ def _details_parts(kind: str, attrs: str, raw_body: str) -> list[Part]:
     versions keep them in `arguments` and `result`, older ones write the result as the body)."""
     attributes = {k: html.unescape(v) for k, v in _ATTRIBUTE.findall(attrs)}
     summary = _SUMMARY.search(raw_body)
-    body = _SUMMARY.sub("", raw_body).strip()
-    body = html.unescape(
-        "\n".join(
-            line[2:] if line.startswith("> ") else line.lstrip(">") for line in body.splitlines()
-        )
+    body = html.unescape(_SUMMARY.sub("", raw_body)).strip()  # Open WebUI escapes the body
+    body = "\n".join(
+        line[2:] if line.startswith("> ") else line.lstrip(">") for line in body.splitlines()
     ).strip()
     if kind == "reasoning":
         seconds = _seconds_of(attributes.get("duration")) or duration_s(

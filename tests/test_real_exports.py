@@ -52,13 +52,18 @@ EXPECTED: dict[str, Expect] = {
     "chatgpt/bot-knows_chatgpt_export.json": Expect(("uaua", "ua")),
     "chatgpt/chatgpt-export-parser_example-conversation.json": Expect(("uaua",)),
     # The answers are generated images; the assistant's own closing texts are hidden and empty.
-    "chatgpt/chatgpt-exporter_image-generation.json": Expect(("u*a",)),
-    "chatgpt/chatgpt-exporter_thinking-single-preamble.json": Expect(("ua",)),
+    "chatgpt/chatgpt-exporter_image-generation.json": Expect(
+        ("u*a",), contains=('"seconds": 47', '"type": "attachment"')
+    ),
+    "chatgpt/chatgpt-exporter_thinking-single-preamble.json": Expect(
+        ("ua",), contains=("preamble 1", "answer 1", '"seconds": 16')
+    ),
     "chatgpt/chatgpt-exporter_thinking-summaries.json": Expect(
         ("uaua",), contains=('"seconds": 29', '"seconds": 14')
     ),
     "chatgpt/chatlore_conversations.json": Expect(
-        ("uaua", "ua"), contains=("idx_orders_customer",)
+        ("uaua", "ua"),
+        contains=("idx_orders_customer", '"text": "CREATE INDEX"', '"type": "attachment"'),
     ),
     "chatgpt/claude-handoff_chatgpt_export.json": Expect(("ua",), contains=("app_net",)),
     "chatgpt/convovault_chatgpt_conversations.json": Expect(
