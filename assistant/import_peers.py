@@ -265,9 +265,8 @@ def _chatgpt_node(
     if role == "assistant" and previous is not None and previous.role == "assistant":
         # The rest of an answer after a tool call: the same answer, longer, with the calls
         # between its texts.
-        messages[previous.key] = _longer(
-            previous, [*_thinking_parts(walk), *walk.tools, *parts], when
-        )
+        longer = _longer(previous, [*_thinking_parts(walk), *walk.tools, *parts], when)
+        messages[previous.key] = replace(longer, **_chatgpt_ending(message, metadata))
         return _Walk(parent=previous.key)
     if role == "assistant":
         parts = [*_thinking_parts(walk), *walk.tools, *parts]
@@ -477,6 +476,7 @@ def claude_conversation(item: dict[str, Any], number: int) -> ImportedConversati
     updated_at = iso_or(item.get("updated_at"), UNDATED)
     messages: list[ImportedMessage] = []
     previous: str | None = None
+    passed: dict[str, str | None] = {}  # an empty answer left out -> the message it followed
     for index, entry in enumerate(raw):
         if not isinstance(entry, dict):
             raise ImportProblem(
@@ -493,7 +493,14 @@ def claude_conversation(item: dict[str, Any], number: int) -> ImportedConversati
             parent = previous  # older exports: the list is the conversation
         elif ZERO_UUID.match(parent):
             parent = None
+        seen: set[str | None] = set()
+        while parent in passed and parent not in seen:  # it follows an empty answer left out:
+            seen.add(parent)  # it follows what that one followed
+            parent = passed[parent]
         parts = _claude_parts(entry)
+        if sender == "assistant" and not any(p.kind != TEXT or p.text.strip() for p in parts):
+            passed[key] = parent  # an empty answer (Claude writes "   " after a cut reply)
+            continue
         when = iso_or(entry.get("created_at"), UNDATED)
         role = "user" if sender == "human" else "assistant"
         messages.append(_message(key, role, parts, when, parent, CLAUDE_PROVIDER))

@@ -8,6 +8,7 @@ from pathlib import Path
 from conftest import REMOTE_KEY
 from streamlit.testing.v1 import AppTest
 
+from assistant import transcript
 from assistant.db import Database
 from assistant.safe_markdown import plain
 from assistant.store import Store
@@ -82,3 +83,36 @@ def test_a_chat_that_starts_with_an_answer_shows_it_on_both_pages(monkeypatch, d
     assert [m.name for m in chat.chat_message] == ["assistant"]
     # No question to ask again: neither Regenerate nor Retry is offered.
     assert not [b for b in chat.button if b.label in ("Regenerate", "Retry")]
+
+
+RICH = (
+    "chatgpt/chatgpt-exporter_image-generation.json",  # answers that are images only
+    "chatgpt/chatgpt-exporter_thinking-summaries.json",  # reasoning with seconds, web.run
+    "chatgpt/chatlore_conversations.json",  # attachment, code run by a tool, its output
+    "claude/chatlore_conversations.json",  # thinking, tools, attachments, branches
+    "open_webui/librechat_openwebui-export.json",  # reasoning duration, tool call
+    "librechat/librechat-opts-nonr-branches.json",  # two roots, an unfinished answer
+)
+
+
+def test_every_conversation_of_the_richest_real_files_opens_in_the_chat(monkeypatch, db_path):
+    """Each conversation of the real files with the most kinds of parts, opened on the Chat
+    page: no exception, and its last message's first words (or, for an answer that is an
+    image only, its first part's heading) are on screen."""
+    monkeypatch.setenv("SQLITE_DB_PATH", str(db_path))
+    monkeypatch.setenv("OPENAI_API_KEY", REMOTE_KEY)
+    at = _page()
+    for generation, name in enumerate(RICH):
+        at = _upload(at, generation, REAL / name)
+        assert not at.error, (name, at.error[0].value)
+    store = Store(Database(db_path))
+    for conversation in store.list_conversations(limit=None):
+        chat = AppTest.from_file(APP, default_timeout=30)
+        chat.query_params["c"] = str(conversation.id)
+        chat.run()
+        assert not chat.exception, (conversation.title, chat.exception)
+        last = store.get_message(store.active_path(conversation.id)[-1].id)
+        assert [m.name for m in chat.chat_message][-1] == last.role, conversation.title
+        shown = " ".join(m.value for m in chat.markdown) + " ".join(e.label for e in chat.expander)
+        words = last.content.split()[:3] or [transcript.part_heading(last.parts[0])]
+        assert all(word in shown for word in words), (conversation.title, words)

@@ -448,3 +448,37 @@ def test_many_broken_entries_are_counted_after_the_first_three_are_named(store):
     ), sentence
     with pytest.raises(ImportProblem, match=r"^No conversation in the file could be read"):
         importing.import_file(store, json.dumps(broken))
+
+
+def test_an_open_webui_chat_without_created_at_is_dated_by_its_messages():
+    chat = {
+        "id": "no-date",
+        "title": "No date",
+        "chat": {
+            "history": {
+                "messages": {
+                    "q": {"id": "q", "role": "user", "content": "Hi", "timestamp": "1700000000"},
+                    "a": {"id": "a", "parentId": "q", "role": "assistant", "content": "Hello"},
+                }
+            }
+        },
+    }
+    [read] = read_conversations(json.dumps(chat))
+    assert read.created_at == read.updated_at == "2023-11-14T22:13:20.000Z"
+    assert [m.created_at for m in read.messages] == ["2023-11-14T22:13:20.000Z"] * 2
+    assert read.active_leaf == "a"  # no currentId: the newest branch's last message
+
+
+def test_an_empty_claude_answer_is_left_out_and_what_followed_it_keeps_its_place():
+    conversation = {
+        "uuid": "c",
+        "name": "Empty answer",
+        "created_at": "2025-06-01T12:00:00Z",
+        "chat_messages": [
+            {"uuid": "q", "sender": "human", "text": "Name a cat."},
+            {"uuid": "e", "sender": "assistant", "text": "   ", "parent_message_uuid": "q"},
+            {"uuid": "a", "sender": "assistant", "text": "Biscuit.", "parent_message_uuid": "e"},
+        ],
+    }
+    [read] = read_conversations(json.dumps([conversation]))
+    assert [(m.key, m.parent) for m in read.messages] == [("q", None), ("a", "q")]

@@ -82,9 +82,7 @@ EXPECTED: dict[str, Expect] = {
     # Another project's own list of {title, messages: [{role: "human", …}]}, not Claude.ai's.
     "claude/ailog_claude_conversations.json": Expect(None),
     "claude/bot-knows_claude_export.json": Expect(("uaua",)),
-    "claude/chatlore_conversations.json": Expect(
-        ("uau", "ua|uaa"), contains=("Finished dev profile",)
-    ),
+    "claude/chatlore_conversations.json": Expect(("uau", "ua"), contains=("Finished dev profile",)),
     "claude/claude-handoff_claude_export_multi.json": Expect(("uaua", "uaua")),
     "claude/claude-handoff_claude_web_export.json": Expect(("uaua", "ua")),
     "claude/claude-to-sqlite_example.json": Expect(("ua",)),
