@@ -122,6 +122,7 @@ class _Walk:
     thought_s: float | None = None
     tools: tuple[Part, ...] = ()  # tool calls and results not yet attached to an answer
     at: str = ""
+    model: Any = None  # the model the thinking or a tool call names (`model_slug`)
 
     @property
     def pending(self) -> bool:
@@ -232,6 +233,8 @@ def _chatgpt_node(
     metadata = message.get("metadata") if isinstance(message.get("metadata"), dict) else {}
     kind = content.get("content_type")
     hidden = metadata.get("is_visually_hidden_from_conversation") is True
+    if role == "assistant" and isinstance(metadata.get("model_slug"), str):
+        walk = replace(walk, model=metadata["model_slug"])
     if role == "assistant" and kind in ("thoughts", "reasoning_recap"):
         return _chatgpt_thinking(content, metadata, walk, node_id)
     to_tool = message.get("recipient") not in (None, "all")
@@ -270,7 +273,7 @@ def _chatgpt_node(
         return _Walk(parent=previous.key)
     if role == "assistant":
         parts = [*_thinking_parts(walk), *walk.tools, *parts]
-    model = metadata.get("model_slug")
+    model = walk.model  # the answer's own `model_slug`, else its thinking's
     answer = _message(key, role, _joined_text(parts), when, walk.parent, CHATGPT_PROVIDER, model)
     if role == "assistant":
         answer = replace(answer, **_chatgpt_ending(message, metadata))
@@ -302,7 +305,9 @@ def _held_answer(walk: _Walk, messages: dict[str, ImportedMessage]) -> _Walk:
         return _Walk(parent=previous.key)
     key = f"{walk.at}#answer"
     if key not in messages:
-        messages[key] = _message(key, "assistant", held, UNDATED, walk.parent, CHATGPT_PROVIDER)
+        messages[key] = _message(
+            key, "assistant", held, UNDATED, walk.parent, CHATGPT_PROVIDER, walk.model
+        )
     return _Walk(parent=key)
 
 

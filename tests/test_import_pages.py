@@ -8,7 +8,7 @@ from pathlib import Path
 from conftest import REMOTE_KEY
 from streamlit.testing.v1 import AppTest
 
-from assistant import transcript
+from assistant import browse, transcript
 from assistant.db import Database
 from assistant.safe_markdown import plain
 from assistant.store import Store
@@ -74,6 +74,14 @@ def test_a_chat_that_starts_with_an_answer_shows_it_on_both_pages(monkeypatch, d
     [success] = at.success
     assert success.value == "Imported 1 conversation with 1 message."
     [conversation] = Store(Database(db_path)).list_conversations(limit=None)
+    # The Conversations page's preview of the selected row.
+    selection = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.session_state[browse.table_key([conversation.id])] = selection
+    at.run()
+    assert not at.exception
+    assert [m.name for m in at.chat_message] == ["assistant"]
+    preview = " ".join(m.value for m in at.markdown)
+    assert "Signal Sciences is a web application security company" in preview
     chat = AppTest.from_file(APP, default_timeout=30)
     chat.query_params["c"] = str(conversation.id)
     chat.run()
