@@ -571,7 +571,9 @@ def _answer(
         if answer.content:
             with actions:
                 ui.copy_button(answer.content, key=f"copy-{answer.id}")
-        if answer.status in ("error", "interrupted"):
+        if exchange.question is None:
+            pass  # an answer without a question (an imported fragment) cannot be asked again
+        elif answer.status in ("error", "interrupted"):
             actions.button(
                 _("Retry"),
                 key=f"retry-{answer.id}",
@@ -749,7 +751,8 @@ def _conversation(svc, conversation_id: int, draw_later: ui.Deferred) -> None:
         is_last = index == len(exchanges) - 1
         box = st.container(border=True, key=ui.jump_key(target_message)) if is_target else None
         with box or contextlib.nullcontext():
-            _question(svc, exchange, is_last, draw_later)
+            if exchange.question is not None:  # None: an imported chat starts with an answer
+                _question(svc, exchange, is_last, draw_later)
             if exchange.answer is not None:
                 _answer(svc, exchange, is_last, draw_later, price)
         if is_target:

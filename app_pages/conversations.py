@@ -22,7 +22,7 @@ SELECTED_KEY = "history_selected"  # the conversation id the panel below the tab
 OPEN_KEY = "history_open"  # (conversation id, message id) to open on the chat page
 IMPORT_KEY = "history_import"  # the uploader's key, with the generation after it
 IMPORT_GENERATION_KEY = "history_import_generation"
-IMPORT_RESULT_KEY = "history_import_result"  # (problem?, sentence) of the last import
+IMPORT_RESULT_KEY = "history_import_result"  # (outcome, sentence) of the last import
 CONFIRM_KEY = "history_confirm"  # ("trash", id) or ("empty",) while a confirmation is shown
 SEARCH_LIMIT = 50
 
@@ -336,10 +336,11 @@ def _transcript(svc, conversation_id: int) -> None:
             )
         )
     for exchange in view.exchanges:
-        with st.chat_message("user"):
-            if len(exchange.edits) > 1:
-                st.caption(transcript.question_label(exchange.edit_index, len(exchange.edits)))
-            ui.render_parts(exchange.question)
+        if exchange.question is not None:  # None: an imported chat that starts with an answer
+            with st.chat_message("user"):
+                if len(exchange.edits) > 1:
+                    st.caption(transcript.question_label(exchange.edit_index, len(exchange.edits)))
+                ui.render_parts(exchange.question)
         answer = exchange.answer
         if answer is None:
             continue
@@ -428,9 +429,10 @@ def _import_export(svc) -> None:
     st.caption(
         _(
             "This app's JSON or JSON Lines export; `conversations.json` from a ChatGPT or "
-            "Claude.ai data export; an Open WebUI chat export; a LibreChat conversation "
-            "export. Branches come along. Conversations already here are skipped, so "
-            "importing twice is safe."
+            "Claude.ai data export (or one conversation of it); an Open WebUI chat export; a "
+            "LibreChat conversation export; a ChatbotUI export. Branches come along. "
+            "Conversations already here are skipped, so importing twice is safe; an entry "
+            "that cannot be read is left out and named."
         )
     )
     # A new key after each import: Streamlit lets go of the file the widget held.
@@ -447,9 +449,11 @@ def _import_export(svc) -> None:
     )
     said = st.session_state.pop(IMPORT_RESULT_KEY, None)
     if said is not None:
-        problem, sentence = said
-        if problem:
+        outcome, sentence = said
+        if outcome == "refused":
             st.error(plain(sentence), icon=":material/error:")
+        elif outcome == "partly":  # some entries of the file were left out, each named
+            st.warning(plain(sentence), icon=":material/warning:")
         else:
             st.success(sentence, icon=":material/check_circle:")
     if upload is not None and st.button(_("Import"), type="primary", icon=":material/upload:"):
@@ -466,9 +470,10 @@ def _import(svc, upload) -> None:
         result = importing.import_file(svc.store, ui.take_upload(upload))
     except AppError as exc:  # a file it cannot read, or a database it cannot write
         sentence = _("{file}: {problem} Nothing was imported.").format(file=name, problem=exc)
-        st.session_state[IMPORT_RESULT_KEY] = (True, sentence)
+        st.session_state[IMPORT_RESULT_KEY] = ("refused", sentence)
     else:
-        st.session_state[IMPORT_RESULT_KEY] = (False, importing.describe(result))
+        outcome = "partly" if result.left_out else "imported"
+        st.session_state[IMPORT_RESULT_KEY] = (outcome, importing.describe(result))
     finally:
         ui.forget_upload(upload)
         ui.give_memory_back()

@@ -205,9 +205,10 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
 
 def _print_exchange(exchange: transcript.Exchange, out: TextIO) -> None:
     question = exchange.question
-    label = transcript.question_label(exchange.edit_index, len(exchange.edits))
-    print(f"\n--- {label} · {_local(question.created_at)}", file=out)
-    print(question.content, file=out)
+    if question is not None:  # None: the conversation starts with this answer
+        label = transcript.question_label(exchange.edit_index, len(exchange.edits))
+        print(f"\n--- {label} · {_local(question.created_at)}", file=out)
+        print(question.content, file=out)
     answer = exchange.answer
     if answer is None:
         return
@@ -480,7 +481,12 @@ def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
         ) from exc
     if args.json:
         _print_json(
-            {"imported": result.imported, "skipped": result.skipped, "messages": result.messages},
+            {
+                "imported": result.imported,
+                "skipped": result.skipped,
+                "messages": result.messages,
+                "left_out": list(result.left_out),
+            },
             out,
         )
         return EXIT_OK
@@ -694,9 +700,21 @@ def build_parser() -> argparse.ArgumentParser:
     exp.set_defaults(func=cmd_export)
 
     imp = sub.add_parser(
-        "import", help=_("import this app's JSON/JSONL export or ChatGPT's conversations.json")
+        "import",
+        help=_(
+            "import conversations: this app's export, ChatGPT, Claude.ai, Open WebUI, "
+            "LibreChat or ChatbotUI"
+        ),
+        description=_(
+            "Import conversations, with their branches, from: this app's JSON or JSON Lines "
+            "export; ChatGPT's conversations.json (or one conversation of it); Claude.ai's "
+            "conversations.json; an Open WebUI chat export; a LibreChat conversation export "
+            "(flat or recursive); a ChatbotUI v1 export. Conversations already here are "
+            "skipped. An entry of a list that cannot be read is left out and named; the "
+            "others still import."
+        ),
     )
-    imp.add_argument("file", metavar="FILE")
+    imp.add_argument("file", metavar="FILE", help=_("the file to import"))
     imp.add_argument("--json", action="store_true", help=_("machine-readable output"))
     imp.set_defaults(func=cmd_import)
 

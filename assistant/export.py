@@ -132,9 +132,11 @@ def conversation_markdown(
 
 def _exchange_markdown(exchange: transcript.Exchange) -> list[str]:
     question = exchange.question
-    label = transcript.question_label(exchange.edit_index, len(exchange.edits))
-    lines = ["", "---", "", f"**{label}** · {transcript.readable_time(question.created_at)}", ""]
-    lines += _parts_markdown(question)
+    lines = ["", "---"]
+    if question is not None:  # None: the conversation starts with this answer
+        label = transcript.question_label(exchange.edit_index, len(exchange.edits))
+        lines += ["", f"**{label}** · {transcript.readable_time(question.created_at)}", ""]
+        lines += _parts_markdown(question)
     answer = exchange.answer
     if answer is None:
         return lines

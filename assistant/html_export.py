@@ -113,14 +113,16 @@ def conversation_section(
 
 def _exchange_articles(exchange: transcript.Exchange) -> list[str]:
     question = exchange.question
-    label = transcript.question_label(exchange.edit_index, len(exchange.edits))
-    articles = [
-        _article(
-            "user",
-            f"{label} · {transcript.readable_time(question.created_at)}",
-            _parts_html(question),
+    articles = []
+    if question is not None:  # None: the conversation starts with this answer
+        label = transcript.question_label(exchange.edit_index, len(exchange.edits))
+        articles.append(
+            _article(
+                "user",
+                f"{label} · {transcript.readable_time(question.created_at)}",
+                _parts_html(question),
+            )
         )
-    ]
     answer = exchange.answer
     if answer is not None:
         articles.append(

@@ -1,4 +1,5 @@
-"""Read other apps' exports with their branches: ChatGPT, Claude.ai, Open WebUI, LibreChat.
+"""Read other apps' exports with their branches: ChatGPT, Claude.ai, Open WebUI, LibreChat
+(and ChatbotUI v1, which has none).
 
 Each reader turns one conversation of the file into an `ImportedConversation` whose messages
 form the same tree as in the source app (edits and regenerations are siblings), with the
@@ -10,19 +11,26 @@ happen afterwards, in `importing._checked`, for every format alike.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from typing import Any
 
 from assistant.errors import ImportProblem
 from assistant.i18n import _
 from assistant.import_tree import (
+    INTERRUPTED_ON_IMPORT,
+    UNDATED,
     content_uid,
+    dated,
+    duration_s,
     epoch_iso,
+    file_date,
     iso_or,
-    now_iso,
+    newest_leaf,
     parents_first,
     text_of,
     title_or_first_words,
@@ -34,6 +42,7 @@ CHATGPT_PROVIDER = "chatgpt-export"
 CLAUDE_PROVIDER = "claude-export"
 OPEN_WEBUI_PROVIDER = "open-webui-export"
 LIBRECHAT_PROVIDER = "librechat-export"
+CHATBOTUI_PROVIDER = "chatbotui-export"
 ATTACHMENT_NOTE = "[an image or file that the export does not include]"
 ZERO_UUID = re.compile(r"^[0-]+$")  # Claude's and LibreChat's "no parent"
 
@@ -77,18 +86,24 @@ def _conversation(
     where: str,
     active: str | None = None,
     pinned: bool = False,
+    written: str = UNDATED,
 ) -> ImportedConversation:
+    """One conversation as the store takes it: parents first, every time filled in from the
+    file (`import_tree.dated`), and on screen the file's current message, else the last
+    message of the newest branch."""
     ordered = parents_first(messages, where)
     title = title_or_first_words(title, ordered, ATTACHMENT_NOTE)
+    uid = uid or content_uid(title, created_at or written, ordered)  # not the clock's time
+    created_at, updated_at, ordered = dated(created_at, updated_at, ordered, written)
     keys = {m.key for m in ordered}
     return ImportedConversation(
-        uid=uid or content_uid(title, created_at, ordered),
+        uid=uid,
         title=title,
         created_at=created_at,
         updated_at=updated_at,
         messages=tuple(ordered),
         pinned=pinned,
-        active_leaf=active if active in keys else None,
+        active_leaf=active if active in keys else newest_leaf(ordered),
         tree=True,
     )
 
@@ -98,28 +113,32 @@ def _conversation(
 
 @dataclass(frozen=True)
 class _Walk:
-    """What a ChatGPT node's children inherit: the message they follow, thinking not yet
-    attached to an answer, and whether the message they follow is an answer still growing."""
+    """What a ChatGPT node's children inherit: the message they follow, and what is not yet
+    attached to an answer (thinking, tool calls and results, generated images) with the node
+    that added the last of it (`at`: what names the answer made for it)."""
 
     parent: str | None = None
     thoughts: str = ""
     thought_s: float | None = None
     tools: tuple[Part, ...] = ()  # tool calls and results not yet attached to an answer
+    at: str = ""
+    model: Any = None  # the model the thinking or a tool call names (`model_slug`)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.thoughts or self.thought_s is not None or self.tools)
 
 
 def chatgpt_conversation(item: dict[str, Any], number: int) -> ImportedConversation:
     """The whole `mapping` tree; `current_node` is the active leaf.
 
-    A node that is not shown (system, tool calls and results, hidden) passes its place on to
-    its children. An answer split around a tool call (assistant, tool, assistant) is one
-    answer. `thoughts` and `reasoning_recap` nodes become the next answer's reasoning.
+    A node that is not shown (system, hidden) passes its place on to its children. An answer
+    split around a tool call (assistant, tool, assistant) is one answer. `thoughts` and
+    `reasoning_recap` nodes become the next answer's reasoning; tool steps that no text
+    follows (a generated image) become an answer of their own.
     """
     title = text_of(item.get("title"))
-    where = (
-        _('Conversation {number} ("{title}")').format(number=number, title=title[:40])
-        if title
-        else f"Conversation {number}"
-    )
+    where = _where(number, title)
     mapping = item.get("mapping")
     if not isinstance(mapping, dict) or not mapping:
         raise ImportProblem(_('{where} has no "mapping" of messages.').format(where=where))
@@ -128,13 +147,15 @@ def chatgpt_conversation(item: dict[str, Any], number: int) -> ImportedConversat
             raise ImportProblem(
                 _("{where}: message node {key!r} is not an object.").format(where=where, key=key)
             )
-    created_at = epoch_iso(item.get("create_time"), now_iso())
-    updated_at = epoch_iso(item.get("update_time"), created_at)
-    messages: dict[str, ImportedMessage] = {}
-    shown_as: dict[str, str | None] = {}  # node -> the message that stands for it
-    roots = [key for key, node in mapping.items() if node.get("parent") not in mapping]
+    created_at = epoch_iso(item.get("create_time"), UNDATED)
+    updated_at = epoch_iso(item.get("update_time"), UNDATED)
+    children = _chatgpt_children(mapping)
+    followed = {child for kids in children.values() for child in kids}
+    roots = [key for key in mapping if key not in followed]
     if not roots:
         raise ImportProblem(_("{where}: its message tree has a loop.").format(where=where))
+    messages: dict[str, ImportedMessage] = {}
+    shown_as: dict[str, str | None] = {}  # node -> the message that stands for it
     stack: list[tuple[str, _Walk]] = [(root, _Walk()) for root in reversed(roots)]
     visited: set[str] = set()
     while stack:
@@ -143,10 +164,11 @@ def chatgpt_conversation(item: dict[str, Any], number: int) -> ImportedConversat
             raise ImportProblem(_("{where}: its message tree has a loop.").format(where=where))
         visited.add(node_id)
         node = mapping[node_id]
-        walk = _chatgpt_node(node, node_id, walk, messages, created_at)
+        walk = _chatgpt_node(node, node_id, walk, messages, children.get(node_id, []), mapping)
+        if not children.get(node_id):  # the end of a branch: what is left is an answer
+            walk = _held_answer(walk, messages)
         shown_as[node_id] = walk.parent
-        children = [c for c in node.get("children") or [] if c in mapping]
-        stack.extend((child, walk) for child in reversed(children))
+        stack.extend((child, walk) for child in reversed(children.get(node_id, [])))
     if len(visited) < len(mapping):
         raise ImportProblem(_("{where}: its message tree has a loop.").format(where=where))
     current = item.get("current_node")
@@ -155,102 +177,293 @@ def chatgpt_conversation(item: dict[str, Any], number: int) -> ImportedConversat
     return _conversation(uid, title, created_at, updated_at, list(messages.values()), where, active)
 
 
+def _chatgpt_children(mapping: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """Each node's children: its `children` list, and the nodes that name it as `parent`
+    (some exporters write only one of the two). A mapping with no links at all is a line,
+    in the order of its times (then of the file)."""
+    parent_of: dict[str, str] = {}
+    children: dict[str, list[str]] = {}
+    for key, node in mapping.items():
+        kids = node.get("children")
+        for child in kids if isinstance(kids, list) else []:
+            if isinstance(child, str) and child in mapping and child not in parent_of:
+                parent_of[child] = key
+                children.setdefault(key, []).append(child)
+    for key, node in mapping.items():
+        parent = node.get("parent")
+        if isinstance(parent, str) and parent in mapping and key not in parent_of:
+            parent_of[key] = parent
+            children.setdefault(parent, []).append(key)
+    if not parent_of and len(mapping) > 1:
+        line = sorted(enumerate(mapping), key=lambda pair: (_node_time(mapping[pair[1]]), pair[0]))
+        keys = [key for _index, key in line]
+        children = {before: [after] for before, after in pairwise(keys)}
+    return children
+
+
+def _node_time(node: dict[str, Any]) -> float:
+    message = node.get("message")
+    when = message.get("create_time") if isinstance(message, dict) else None
+    try:
+        return float(when) if when is not None and not isinstance(when, bool) else 0.0
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _where(number: int, title: str) -> str:
+    if title:
+        return _('Conversation {number} ("{title}")').format(number=number, title=title[:40])
+    return _("Conversation {number}").format(number=number)
+
+
 def _chatgpt_node(
     node: dict[str, Any],
     node_id: str,
     walk: _Walk,
     messages: dict[str, ImportedMessage],
-    created_at: str,
+    children: list[str],
+    mapping: dict[str, dict[str, Any]],
 ) -> _Walk:
     message = node.get("message")
     if not isinstance(message, dict):
         return walk
-    role = (message.get("author") or {}).get("role")
-    content = message.get("content") or {}
+    author = message.get("author") if isinstance(message.get("author"), dict) else {}
+    role = author.get("role")
+    content = message.get("content") if isinstance(message.get("content"), dict) else {}
+    metadata = message.get("metadata") if isinstance(message.get("metadata"), dict) else {}
     kind = content.get("content_type")
-    if role == "assistant" and kind == "thoughts":
-        texts = [
-            "\n".join(filter(None, (text_of(t.get("summary")), text_of(t.get("content")))))
-            for t in content.get("thoughts") or []
-            if isinstance(t, dict)
-        ]
-        joined = "\n\n".join(filter(None, [walk.thoughts, *texts]))
-        return replace(walk, thoughts=joined)
-    if role == "assistant" and kind == "reasoning_recap":
-        found = re.search(r"(\d+(?:\.\d+)?)\s*(second|minute)", text_of(content.get("content")))
-        if found:
-            seconds = float(found.group(1)) * (60 if found.group(2) == "minute" else 1)
-            return replace(walk, thought_s=seconds)
-        return walk
-    if role == "assistant" and (message.get("recipient", "all") != "all" or kind == "code"):
-        name = text_of(message.get("recipient")) or "tool"
+    hidden = metadata.get("is_visually_hidden_from_conversation") is True
+    if role == "assistant" and isinstance(metadata.get("model_slug"), str):
+        walk = replace(walk, model=metadata["model_slug"])
+    if role == "assistant" and kind in ("thoughts", "reasoning_recap"):
+        return _chatgpt_thinking(content, metadata, walk, node_id)
+    to_tool = message.get("recipient") not in (None, "all")
+    if role == "assistant" and (to_tool or (kind == "code" and _feeds_a_tool(children, mapping))):
+        name = text_of(message.get("recipient")) if to_tool else "python"
         code = text_of(content.get("text")) or "\n".join(
             p for p in content.get("parts") or [] if isinstance(p, str)
         )
-        return replace(
-            walk, tools=(*walk.tools, Part(TOOL_CALL, code, {"name": name, "id": node_id}))
-        )
+        call = Part(TOOL_CALL, code, {"name": name or "tool", "id": node_id})
+        return replace(walk, tools=(*walk.tools, call), at=node_id)
     if role == "tool":
-        author = message.get("author") or {}
-        name = text_of(author.get("name")) or next(
-            (p.data["name"] for p in reversed(walk.tools) if p.kind == TOOL_CALL), "tool"
+        if hidden:
+            return walk
+        return replace(
+            walk,
+            tools=(*walk.tools, *_chatgpt_tool_parts(author, content, walk, node_id)),
+            at=node_id,
         )
-        call_id = next((p.data["id"] for p in reversed(walk.tools) if p.kind == TOOL_CALL), node_id)
-        output = "\n".join(
-            p if isinstance(p, str) else ATTACHMENT_NOTE for p in content.get("parts") or []
-        ) or text_of(content.get("text"))
-        result = Part(TOOL_RESULT, output, {"name": name, "id": call_id})
-        return replace(walk, tools=(*walk.tools, result))
-    if role not in ("user", "assistant"):
+    if role not in ("user", "assistant") or hidden:
         return walk
-    text = _chatgpt_text(message)
-    if text is None:
+    parts = _chatgpt_parts(content, metadata)
+    if parts is None or not parts:
         return walk
+    when = epoch_iso(message.get("create_time"), UNDATED)
+    if role == "user":
+        walk = _held_answer(walk, messages)
     key = str(message.get("id") or node_id)
-    when = epoch_iso(message.get("create_time"), created_at)
+    if key in messages:  # two nodes with the same message id: the node's own is unique
+        key = node_id
     previous = messages.get(walk.parent) if walk.parent else None
     if role == "assistant" and previous is not None and previous.role == "assistant":
         # The rest of an answer after a tool call: the same answer, longer, with the calls
         # between its texts.
-        joined = previous.content + "\n\n" + text
-        before = list(previous.parts) or [Part(TEXT, previous.content)]
-        parts = _joined_text([*before, *walk.tools, Part(TEXT, text)])
-        messages[previous.key] = replace(
-            previous,
-            content=joined,
-            parts=tuple(parts) if any(p.kind != TEXT for p in parts) else (),
-            updated_at=when,
-        )
-        return replace(walk, tools=())
-    parts = [Part(TEXT, text)]
+        longer = _longer(previous, [*_thinking_parts(walk), *walk.tools, *parts], when)
+        messages[previous.key] = replace(longer, **_chatgpt_ending(message, metadata))
+        return _Walk(parent=previous.key)
     if role == "assistant":
-        parts[0:0] = walk.tools
-    if role == "assistant" and walk.thoughts:
-        seconds = {"seconds": walk.thought_s} if walk.thought_s is not None else {}
-        parts.insert(0, Part(REASONING, walk.thoughts, seconds))
-    model = (message.get("metadata") or {}).get("model_slug")
-    messages[key] = _message(key, role, parts, when, walk.parent, CHATGPT_PROVIDER, model)
+        parts = [*_thinking_parts(walk), *walk.tools, *parts]
+    model = walk.model  # the answer's own `model_slug`, else its thinking's
+    answer = _message(key, role, _joined_text(parts), when, walk.parent, CHATGPT_PROVIDER, model)
+    if role == "assistant":
+        answer = replace(answer, **_chatgpt_ending(message, metadata))
+    messages[key] = answer
     return _Walk(parent=key)
 
 
-def _chatgpt_text(message: dict[str, Any]) -> str | None:
-    """The visible text of a ChatGPT message, or None when it is not shown to the user."""
-    metadata = message.get("metadata") or {}
-    if metadata.get("is_visually_hidden_from_conversation"):
-        return None
-    if message.get("recipient", "all") != "all":  # a call to a tool
-        return None
-    content = message.get("content") or {}
-    if content.get("content_type") not in ("text", "multimodal_text"):
-        return None
-    parts = []
+def _longer(previous: ImportedMessage, more: list[Part], when: str) -> ImportedMessage:
+    """An answer with more parts after the ones it has (its text the text parts joined)."""
+    before = list(previous.parts) or [Part(TEXT, previous.content)]
+    parts = _joined_text([*before, *more])
+    return replace(
+        previous,
+        content="".join(p.text for p in parts if p.kind == TEXT),
+        parts=tuple(parts) if any(p.kind != TEXT for p in parts) else (),
+        updated_at=when or previous.updated_at,
+    )
+
+
+def _held_answer(walk: _Walk, messages: dict[str, ImportedMessage]) -> _Walk:
+    """Thinking or tool steps that no answer text followed (an image ChatGPT made, a search
+    the user interrupted) as an answer, or as the end of the answer before them."""
+    if not walk.pending:
+        return walk
+    held = [*_thinking_parts(walk), *walk.tools]
+    previous = messages.get(walk.parent) if walk.parent else None
+    if previous is not None and previous.role == "assistant":
+        messages[previous.key] = _longer(previous, held, UNDATED)
+        return _Walk(parent=previous.key)
+    key = f"{walk.at}#answer"
+    if key not in messages:
+        messages[key] = _message(
+            key, "assistant", held, UNDATED, walk.parent, CHATGPT_PROVIDER, walk.model
+        )
+    return _Walk(parent=key)
+
+
+def _thinking_parts(walk: _Walk) -> list[Part]:
+    if not walk.thoughts and walk.thought_s is None:
+        return []
+    return [
+        Part(
+            REASONING,
+            walk.thoughts,
+            {"seconds": walk.thought_s} if walk.thought_s is not None else {},
+        )
+    ]
+
+
+def _chatgpt_thinking(
+    content: dict[str, Any], metadata: dict[str, Any], walk: _Walk, node_id: str
+) -> _Walk:
+    """`thoughts` (summaries and texts) and `reasoning_recap` ("Thought for 29s"): the next
+    answer's reasoning and how long it took."""
+    seconds = metadata.get("finished_duration_sec")
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+        seconds = duration_s(text_of(content.get("content")))
+    if content.get("content_type") == "reasoning_recap":
+        return replace(
+            walk, thought_s=seconds if seconds is not None else walk.thought_s, at=node_id
+        )
+    texts = [
+        "\n".join(filter(None, (text_of(t.get("summary")), text_of(t.get("content")))))
+        for t in content.get("thoughts") or []
+        if isinstance(t, dict)
+    ]
+    joined = "\n\n".join(filter(None, [walk.thoughts, *texts]))
+    return replace(
+        walk,
+        thoughts=joined,
+        thought_s=seconds if seconds is not None else walk.thought_s,
+        at=node_id,
+    )
+
+
+def _feeds_a_tool(children: list[str], mapping: dict[str, dict[str, Any]]) -> bool:
+    """Whether a `code` message was run: a tool's output follows it. Code that nothing runs
+    is an answer that is a code block."""
+    for child in children:
+        message = mapping[child].get("message")
+        author = message.get("author") if isinstance(message, dict) else None
+        if isinstance(author, dict) and author.get("role") == "tool":
+            return True
+    return False
+
+
+def _chatgpt_parts(content: dict[str, Any], metadata: dict[str, Any]) -> list[Part] | None:
+    """The visible parts of a user message or an answer, or None for what is not shown to
+    the user (custom instructions, memory). A message without `content_type` is text."""
+    kind = content.get("content_type")
+    if kind == "code":
+        language = text_of(content.get("language"))
+        language = "" if language == "unknown" else language
+        code = text_of(content.get("text"))
+        return [Part(TEXT, f"```{language}\n{code}\n```")] if code.strip() else []
+    if kind not in (None, "text", "multimodal_text"):
+        if kind in ("user_editable_context", "model_editable_context"):
+            return None
+        text = text_of(content.get("text")) or text_of(content.get("result"))
+        return [Part(TEXT, text)] if text.strip() else None
+    parts: list[Part] = []
+    named = _attachment_names(metadata)
     for part in content.get("parts") or []:
         if isinstance(part, str):
-            parts.append(part)
+            parts.append(Part(TEXT, part))
         elif isinstance(part, dict):
-            parts.append(ATTACHMENT_NOTE)
-    text = "\n".join(parts).strip()
-    return text or None
+            parts.append(_chatgpt_media(part, named))
+    if not any(p.kind == TEXT and p.text.strip() for p in parts):
+        text = text_of(content.get("text"))
+        parts.append(Part(TEXT, text))
+    seen = {p.data.get("name") for p in parts if p.kind == ATTACHMENT}
+    for name in named.values():
+        if name not in seen:  # a file the user attached that the parts do not point at
+            parts.append(Part(ATTACHMENT, ATTACHMENT_NOTE, {"name": name}))
+            seen.add(name)
+    parts = [p for p in parts if p.kind != TEXT or p.text.strip()]
+    if parts and parts[0].kind == TEXT:
+        parts[0] = Part(TEXT, parts[0].text.lstrip("\n"))
+    return parts
+
+
+def _attachment_names(metadata: dict[str, Any]) -> dict[str, str]:
+    """File id -> name of the files a message carried (`metadata.attachments`)."""
+    names = {}
+    for attachment in metadata.get("attachments") or []:
+        if isinstance(attachment, dict):
+            name = text_of(attachment.get("name"))
+            if name:
+                names[text_of(attachment.get("id"))] = name
+    return names
+
+
+def _chatgpt_media(part: dict[str, Any], named: dict[str, str]) -> Part:
+    """A non-text piece of a message: text it carries (a transcript) as text, anything else
+    (an image, a file, audio) as an attachment named after what the export says of it; the
+    export does not hold the bytes."""
+    text = text_of(part.get("text"))
+    if text:
+        return Part(TEXT, text)
+    pointer = text_of(part.get("asset_pointer"))
+    file_id = pointer.rsplit("/", 1)[-1]
+    kind = text_of(part.get("content_type"))
+    name = named.get(file_id) or (_("image") if "image" in kind or not kind else kind)
+    return Part(ATTACHMENT, ATTACHMENT_NOTE, {"name": name})
+
+
+def _chatgpt_tool_parts(
+    author: dict[str, Any], content: dict[str, Any], walk: _Walk, node_id: str
+) -> list[Part]:
+    """A tool's output: its text (code output, a browsing result or quote) as a tool result;
+    images it made as attachments."""
+    name = text_of(author.get("name")) or next(
+        (p.data["name"] for p in reversed(walk.tools) if p.kind == TOOL_CALL), "tool"
+    )
+    call_id = next((p.data["id"] for p in reversed(walk.tools) if p.kind == TOOL_CALL), node_id)
+    kind = content.get("content_type")
+    media = [_chatgpt_media(p, {}) for p in content.get("parts") or [] if isinstance(p, dict)]
+    if kind == "tether_quote":
+        pieces = [text_of(content.get(k)) for k in ("title", "url", "text")]
+    elif kind == "tether_browsing_display":
+        pieces = [text_of(content.get("result")), text_of(content.get("summary"))]
+    else:
+        pieces = [p for p in content.get("parts") or [] if isinstance(p, str)]
+        pieces += [p.text for p in media if p.kind == TEXT]
+        pieces.append(text_of(content.get("text")))
+    output = "\n".join(p for p in pieces if p.strip())
+    parts = [p for p in media if p.kind == ATTACHMENT]
+    if output or not parts:
+        parts.insert(0, Part(TOOL_RESULT, output, {"name": name, "id": call_id}))
+    return parts
+
+
+_UNFINISHED = frozenset({"in_progress", "finished_partial_completion", "unfinished"})
+
+
+def _chatgpt_ending(message: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:
+    """How an answer ended: stopped by the user (`finish_details` "interrupted"), cut off
+    while it was being written (`in_progress`, `finished_successfully: false`), or complete
+    (any other status: "finished_successfully", "finished")."""
+    details = metadata.get("finish_details")
+    finish = text_of(details.get("type")) if isinstance(details, dict) else ""
+    if finish == "interrupted":
+        return {"status": "stopped"}
+    cut = text_of(message.get("status")) in _UNFINISHED or True in (
+        message.get("finished_successfully") is False,
+        message.get("unfinished") is True,
+    )
+    if cut:
+        return {"status": "interrupted", "error": _(INTERRUPTED_ON_IMPORT), "finish_reason": None}
+    return {}
 
 
 # -- Claude.ai conversations.json ------------------------------------------------------------
@@ -260,18 +473,15 @@ def claude_conversation(item: dict[str, Any], number: int) -> ImportedConversati
     """`chat_messages` with `parent_message_uuid` (an all-zero uuid at the root), else in
     list order; thinking becomes reasoning, attachments their extracted text."""
     title = text_of(item.get("name"))
-    where = (
-        _('Conversation {number} ("{title}")').format(number=number, title=title[:40])
-        if title
-        else f"Conversation {number}"
-    )
+    where = _where(number, title)
     raw = item.get("chat_messages")
     if not isinstance(raw, list):
         raise ImportProblem(_('{where} has no "chat_messages" list.').format(where=where))
-    created_at = iso_or(item.get("created_at"), now_iso())
-    updated_at = iso_or(item.get("updated_at"), created_at)
+    created_at = iso_or(item.get("created_at"), UNDATED)
+    updated_at = iso_or(item.get("updated_at"), UNDATED)
     messages: list[ImportedMessage] = []
     previous: str | None = None
+    passed: dict[str, str | None] = {}  # an empty answer left out -> the message it followed
     for index, entry in enumerate(raw):
         if not isinstance(entry, dict):
             raise ImportProblem(
@@ -288,8 +498,15 @@ def claude_conversation(item: dict[str, Any], number: int) -> ImportedConversati
             parent = previous  # older exports: the list is the conversation
         elif ZERO_UUID.match(parent):
             parent = None
+        seen: set[str | None] = set()
+        while parent in passed and parent not in seen:  # it follows an empty answer left out:
+            seen.add(parent)  # it follows what that one followed
+            parent = passed[parent]
         parts = _claude_parts(entry)
-        when = iso_or(entry.get("created_at"), created_at)
+        if sender == "assistant" and not any(p.kind != TEXT or p.text.strip() for p in parts):
+            passed[key] = parent  # an empty answer (Claude writes "   " after a cut reply)
+            continue
+        when = iso_or(entry.get("created_at"), UNDATED)
         role = "user" if sender == "human" else "assistant"
         messages.append(_message(key, role, parts, when, parent, CLAUDE_PROVIDER))
         previous = key
@@ -394,7 +611,7 @@ _DETAILS = re.compile(
     r'<details\s+type="(?P<type>\w+)"(?P<attrs>[^>]*)>(?P<body>.*?)</details>', re.S
 )
 _SUMMARY = re.compile(r"<summary>.*?</summary>", re.S)
-_DURATION = re.compile(r'duration="(\d+(?:\.\d+)?)"')
+_ATTRIBUTE = re.compile(r'(\w+)="([^"]*)"')
 
 
 def open_webui_conversation(item: dict[str, Any], number: int) -> ImportedConversation:
@@ -402,19 +619,15 @@ def open_webui_conversation(item: dict[str, Any], number: int) -> ImportedConver
     with `currentId` as the active leaf; `pinned` is kept."""
     chat = item.get("chat") if isinstance(item.get("chat"), dict) else {}
     title = text_of(item.get("title")) or text_of(chat.get("title"))
-    where = (
-        _('Conversation {number} ("{title}")').format(number=number, title=title[:40])
-        if title
-        else f"Conversation {number}"
-    )
+    where = _where(number, title)
     history = chat.get("history")
     if not isinstance(history, dict) or not isinstance(history.get("messages"), dict):
         raise ImportProblem(_('{where} has no "chat.history.messages".').format(where=where))
-    created_at = epoch_iso(item.get("created_at"), now_iso())
-    updated_at = epoch_iso(item.get("updated_at"), created_at)
+    created_at = epoch_iso(item.get("created_at"), UNDATED)
+    updated_at = epoch_iso(item.get("updated_at"), UNDATED)
     raw = sorted(
         (entry for entry in history["messages"].values() if isinstance(entry, dict)),
-        key=lambda e: e.get("timestamp") if isinstance(e.get("timestamp"), int | float) else 0,
+        key=lambda e: _seconds_of(e.get("timestamp")),
     )
     messages: list[ImportedMessage] = []
     for index, entry in enumerate(raw):
@@ -424,7 +637,7 @@ def open_webui_conversation(item: dict[str, Any], number: int) -> ImportedConver
         key = str(entry.get("id") or f"#{index}")
         parent = entry.get("parentId")
         parts = _open_webui_parts(entry)
-        when = epoch_iso(entry.get("timestamp"), created_at)
+        when = epoch_iso(entry.get("timestamp"), UNDATED)
         model = entry.get("model")
         messages.append(
             _message(
@@ -450,33 +663,76 @@ def open_webui_conversation(item: dict[str, Any], number: int) -> ImportedConver
     )
 
 
+def _seconds_of(value: Any) -> float:
+    """A time or a duration as a file writes it (a number, or digits in a text), else 0."""
+    if isinstance(value, bool):
+        return 0.0
+    try:
+        seconds = float(value) if isinstance(value, int | float | str) else 0.0
+    except ValueError:
+        return 0.0
+    return seconds if 0 <= seconds < 1e15 else 0.0
+
+
 def _open_webui_parts(entry: dict[str, Any]) -> list[Part]:
     output = entry.get("output")
     if isinstance(output, list) and output:
-        return _joined_text([p for p in map(_output_part, output) if p is not None])
+        parts = [p for item in output for p in _output_parts(item)]
+        names = {p.data["id"]: p.data["name"] for p in parts if p.kind == TOOL_CALL}
+        return _joined_text(  # a call's output names only its call_id: give it the call's name
+            [
+                replace(p, data={**p.data, "name": names.get(p.data["id"], p.data["name"])})
+                if p.kind == TOOL_RESULT
+                else p
+                for p in parts
+            ]
+        )
     content = text_of(entry.get("content"))
     parts: list[Part] = []
     last = 0
     for found in _DETAILS.finditer(content):
         parts.append(Part(TEXT, content[last : found.start()].strip()))
-        body = _SUMMARY.sub("", found.group("body")).strip()
-        body = "\n".join(
-            line[2:] if line.startswith("> ") else line.lstrip(">") for line in body.splitlines()
-        )
-        duration = _DURATION.search(found.group("attrs"))
-        if found.group("type") == "reasoning":
-            data = {"seconds": float(duration.group(1))} if duration else {}
-            parts.append(Part(REASONING, body.strip(), data))
-        else:
-            parts.append(Part(TOOL_CALL, body.strip(), {"name": found.group("type")}))
+        parts += _details_parts(found.group("type"), found.group("attrs"), found.group("body"))
         last = found.end()
     parts.append(Part(TEXT, content[last:].strip()))
     return _joined_text(parts)
 
 
-def _output_part(item: Any) -> Part | None:
+def _details_parts(kind: str, attrs: str, raw_body: str) -> list[Part]:
+    """One `<details type=…>` block of an Open WebUI answer: reasoning (with its `duration`,
+    else the seconds its summary names), or a tool's call with its result, each once (newer
+    versions keep them in `arguments` and `result`, older ones write the result as the body)."""
+    attributes = {k: html.unescape(v) for k, v in _ATTRIBUTE.findall(attrs)}
+    summary = _SUMMARY.search(raw_body)
+    body = html.unescape(_SUMMARY.sub("", raw_body)).strip()  # Open WebUI escapes the body
+    body = "\n".join(
+        line[2:] if line.startswith("> ") else line.lstrip(">") for line in body.splitlines()
+    ).strip()
+    if kind == "reasoning":
+        seconds = _seconds_of(attributes.get("duration")) or duration_s(
+            summary.group(0) if summary else ""
+        )
+        return [Part(REASONING, body, {"seconds": seconds} if seconds else {})]
+    if kind != "tool_calls":
+        return [Part(TOOL_CALL, body, {"name": kind})]
+    name = attributes.get("name") or "tool"
+    call_id = attributes.get("id") or name
+    result = attributes.get("result", body)
+    try:  # a result is written as a JSON text ("\"Paris: 18C\""): show the text itself
+        decoded = json.loads(result)
+        result = decoded if isinstance(decoded, str) else result
+    except ValueError:
+        pass
+    return [
+        Part(TOOL_CALL, attributes.get("arguments", ""), {"name": name, "id": call_id}),
+        Part(TOOL_RESULT, result, {"name": name, "id": call_id}),
+    ]
+
+
+def _output_parts(item: Any) -> list[Part]:
+    """One item of an Open WebUI answer's `output` (the Responses API's shape)."""
     if not isinstance(item, dict):
-        return None
+        return []
     kind = item.get("type")
     texts = [
         text_of(c.get("text"))
@@ -484,34 +740,39 @@ def _output_part(item: Any) -> Part | None:
         for c in (item.get(key) if isinstance(item.get(key), list) else [])
         if isinstance(c, dict)
     ]
+    call = {"name": text_of(item.get("name")) or "tool", "id": text_of(item.get("call_id"))}
     if kind == "reasoning":
-        return Part(REASONING, "\n".join(filter(None, texts)))
+        seconds = _seconds_of(item.get("duration"))
+        started, ended = _seconds_of(item.get("started_at")), _seconds_of(item.get("ended_at"))
+        if not seconds and started and ended > started:
+            seconds = ended - started
+        return [
+            Part(REASONING, "\n".join(filter(None, texts)), {"seconds": seconds} if seconds else {})
+        ]
     if kind == "message":
-        return Part(TEXT, "\n".join(filter(None, texts)))
+        return [Part(TEXT, "\n".join(filter(None, texts)))]
     if kind == "function_call":
-        return Part(TOOL_CALL, text_of(item.get("arguments")), {"name": text_of(item.get("name"))})
+        return [Part(TOOL_CALL, text_of(item.get("arguments")), call)]
     if kind == "function_call_output":
         output = item.get("output")
-        return Part(
-            TOOL_RESULT,
-            output if isinstance(output, str) else json.dumps(output),
-            {"name": text_of(item.get("name"))},
-        )
-    return None
+        if isinstance(output, list):  # [{"type": "input_text", "text": …}, …]
+            text = "\n".join(_block_text([o]) for o in output if isinstance(o, dict))
+        else:
+            text = output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)
+        return [Part(TOOL_RESULT, text, call)]
+    return []
 
 
 # -- LibreChat -------------------------------------------------------------------------------
 
 
 def librechat_conversation(item: dict[str, Any], number: int) -> ImportedConversation:
-    """`messages` flat (`parentMessageId`, `isCreatedByUser`) or `recursive` (`children`)."""
+    """`messages` flat (`parentMessageId`, `isCreatedByUser`), or recursive (`children`)
+    under `messages` or, as LibreChat's client writes it today, `messagesTree`. The file
+    records no current message: the newest branch is on screen."""
     title = text_of(item.get("title"))
-    where = (
-        _('Conversation {number} ("{title}")').format(number=number, title=title[:40])
-        if title
-        else f"Conversation {number}"
-    )
-    raw = item.get("messages")
+    where = _where(number, title)
+    raw = item.get("messagesTree") if "messagesTree" in item else item.get("messages")
     if not isinstance(raw, list):
         raise ImportProblem(_('{where} has no "messages" list.').format(where=where))
     flat: list[tuple[dict[str, Any], str | None]] = []
@@ -527,8 +788,8 @@ def librechat_conversation(item: dict[str, Any], number: int) -> ImportedConvers
             stack.extend(
                 (child, key if isinstance(key, str) else None) for child in reversed(children)
             )
-    created_at = iso_or(item.get("createdAt"), now_iso())
-    updated_at = iso_or(item.get("updatedAt"), created_at)
+    created_at = iso_or(item.get("createdAt"), UNDATED)
+    updated_at = iso_or(item.get("updatedAt"), UNDATED)
     messages: list[ImportedMessage] = []
     for index, (entry, nested_parent) in enumerate(flat):
         key = str(entry.get("messageId") or f"#{index}")
@@ -536,14 +797,47 @@ def librechat_conversation(item: dict[str, Any], number: int) -> ImportedConvers
         parent = nested_parent if not isinstance(parent, str) or ZERO_UUID.match(parent) else parent
         role = "user" if entry.get("isCreatedByUser") is True else "assistant"
         parts = _librechat_parts(entry)
-        when = iso_or(entry.get("createdAt"), created_at)
-        messages.append(
-            _message(key, role, parts, when, parent, LIBRECHAT_PROVIDER, entry.get("model"))
-        )
-    messages.sort(key=lambda m: m.created_at)
-    newest = max(messages, key=lambda m: m.created_at).key if messages else None
+        when = iso_or(entry.get("createdAt"), UNDATED)
+        message = _message(key, role, parts, when, parent, LIBRECHAT_PROVIDER, entry.get("model"))
+        if role == "assistant" and entry.get("unfinished") is True:  # cut off while written
+            message = replace(
+                message, status="interrupted", error=_(INTERRUPTED_ON_IMPORT), finish_reason=None
+            )
+        messages.append(message)
     uid = _uid("librechat", item.get("conversationId"))
-    return _conversation(uid, title, created_at, updated_at, messages, where, newest)
+    return _conversation(
+        uid, title, created_at, updated_at, messages, where, written=file_date(item.get("exportAt"))
+    )
+
+
+# -- ChatbotUI v1 ----------------------------------------------------------------------------
+
+
+def chatbotui_conversation(item: dict[str, Any], number: int) -> ImportedConversation:
+    """One entry of a ChatbotUI v1 export's `history`: `{id, name, messages: [{role,
+    content}], model: {id}}`, a line without times (the file has none)."""
+    title = text_of(item.get("name"))
+    where = _where(number, title)
+    raw = item.get("messages")
+    if not isinstance(raw, list):
+        raise ImportProblem(_('{where} has no "messages" list.').format(where=where))
+    model = item.get("model") if isinstance(item.get("model"), dict) else {}
+    messages: list[ImportedMessage] = []
+    previous: str | None = None
+    for index, entry in enumerate(raw):
+        if not isinstance(entry, dict):
+            raise ImportProblem(_("{where}: a message is not an object.").format(where=where))
+        role = entry.get("role")
+        if role not in ("user", "assistant"):
+            continue
+        key = f"#{index}"
+        parts = [Part(TEXT, text_of(entry.get("content")))]
+        messages.append(
+            _message(key, role, parts, UNDATED, previous, CHATBOTUI_PROVIDER, model.get("id"))
+        )
+        previous = key
+    uid = _uid("chatbotui", item.get("id"))
+    return _conversation(uid, title, UNDATED, UNDATED, messages, where)
 
 
 def _librechat_parts(entry: dict[str, Any]) -> list[Part]:

@@ -6,7 +6,9 @@ the database here; `Store.import_conversations` writes the result in one transac
 
 Formats: this app's export (version 2 with the message tree; version 1, a line with answer
 versions), and with their branches ChatGPT's, Claude.ai's and Open WebUI's
-`conversations.json` / chat export and LibreChat's conversation export (import_peers.py).
+`conversations.json` / chat export (a list, one conversation, or Claude's list inside
+`{"conversations": …}`), LibreChat's conversation export and ChatbotUI v1's export
+(import_peers.py).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +26,13 @@ from assistant.errors import ImportProblem
 from assistant.export import EXPORT_FORMAT, EXPORT_FORMAT_VERSION
 from assistant.i18n import N_, _, ngettext
 from assistant.import_peers import ATTACHMENT_NOTE, CHATGPT_PROVIDER
-from assistant.import_tree import content_uid, guarded, optional, require
+from assistant.import_tree import (
+    INTERRUPTED_ON_IMPORT,
+    content_uid,
+    guarded,
+    optional,
+    require,
+)
 from assistant.parts import KINDS, Part
 from assistant.store import (
     FINAL_STATUSES,
@@ -35,16 +43,24 @@ from assistant.store import (
     Store,
 )
 
-__all__ = ["ATTACHMENT_NOTE", "CHATGPT_PROVIDER", "describe", "import_file", "read_conversations"]
+__all__ = [
+    "ATTACHMENT_NOTE",
+    "CHATGPT_PROVIDER",
+    "Reading",
+    "describe",
+    "import_file",
+    "read_conversations",
+    "read_file",
+]
 
 log = logging.getLogger(__name__)
 IMPORT_LIMIT_MB = 100  # largest file the page imports (MiB, as Streamlit counts); the CLI any
 IMPORT_TEXT_LIMIT = 200_000  # characters in one imported message (or prompt, or error)
 TITLE_IMPORT_LIMIT = 10_000
-INTERRUPTED_ON_IMPORT = N_("This answer was still being written when it was exported.")
 SUPPORTED = N_(
-    "Use this app's JSON or JSON Lines export, ChatGPT's or Claude.ai's conversations.json, "
-    "an Open WebUI chat export or a LibreChat conversation export."
+    "Use this app's JSON or JSON Lines export, ChatGPT's or Claude.ai's conversations.json "
+    "(or one conversation of it), an Open WebUI chat export, a LibreChat conversation export "
+    "or a ChatbotUI export."
 )
 
 
@@ -59,7 +75,9 @@ def import_file(store: Store, data: bytes | str) -> ImportResult:
     """
     box = [data]
     del data
-    return store.import_conversations(_guarded_read(box))
+    reading = _guarded_read(box)
+    result = store.import_conversations(reading.conversations)
+    return replace(result, left_out=reading.left_out)
 
 
 def refuse_if_too_large(size: int) -> None:
@@ -79,14 +97,30 @@ def read_conversations(data: bytes | str) -> list[ImportedConversation]:
     """Any supported file's bytes -> conversations to import (nothing is written)."""
     box = [data]
     del data
+    return _guarded_read(box).conversations
+
+
+def read_file(data: bytes | str) -> Reading:
+    """Any supported file's bytes -> conversations to import and the entries left out."""
+    box = [data]
+    del data
     return _guarded_read(box)
 
 
-def _guarded_read(box: list[bytes | str]) -> list[ImportedConversation]:
+@dataclass(frozen=True)
+class Reading:
+    """What a file gave: the conversations to import, and a sentence for each entry of another
+    app's list that could not be read and is left out (the rest still imports)."""
+
+    conversations: list[ImportedConversation]
+    left_out: tuple[str, ...] = ()
+
+
+def _guarded_read(box: list[bytes | str]) -> Reading:
     """The readers below, with a last net: a file that breaks them in a way not foreseen is
     refused in a sentence (and the traceback logged, as the bug it is), never shown."""
     try:
-        return _checked(_read(box))
+        return _read(box)
     except ImportProblem:
         raise
     except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError) as exc:
@@ -100,36 +134,60 @@ def _guarded_read(box: list[bytes | str]) -> list[ImportedConversation]:
         raise problem from exc
 
 
-def _read(box: list[bytes | str]) -> list[ImportedConversation]:
+def _read(box: list[bytes | str]) -> Reading:
     text = _decode(box.pop())  # the bytes go now; only the text is left
     if not text or text.isspace():
         raise ImportProblem(_("The file is empty."))
     start = _skip_space(text, 0)
     if text.startswith("[", start):
-        return _read_list(text, start)
+        return _read_items(_list_items(text, start), _PEER_LISTS)
     try:
         document = _parse_json(text)
     except json.JSONDecodeError as exc:
         first_line_end = text.find("\n", start)
         if first_line_end > 0 and text[start] == "{" and _NOT_SPACE.search(text, first_line_end):
-            return _read_jsonl(text)
+            return Reading(_checked(_read_jsonl(text)))
         raise _not_json(exc) from None  # (the error holds the whole text)
     del text  # the parsed document is all that is needed now
-    if isinstance(document, dict) and document.get("format") == EXPORT_FORMAT:
-        return _read_own_export(document)
-    if isinstance(document, dict) and "conversationId" in document and "messages" in document:
-        return [guarded(import_peers.librechat_conversation, document, 1, "LibreChat")]
-    if isinstance(document, dict) and isinstance(document.get("messages"), list):
+    if not isinstance(document, dict):
+        raise ImportProblem(
+            _("This is not a file the app can import. {supported}").format(supported=_(SUPPORTED))
+        )
+    return _read_document(document)
+
+
+def _read_document(document: dict[str, Any]) -> Reading:
+    """A file that is one JSON object: this app's export, one conversation of another app, or
+    another app's list inside an object (Claude's `{"conversations": […]}`, ChatbotUI's
+    `{"version", "history": […], "folders", "prompts"}`)."""
+    if document.get("format") == EXPORT_FORMAT:
+        return Reading(_checked(_read_own_export(document)))
+    if "conversationId" in document and ("messages" in document or "messagesTree" in document):
+        return _one(import_peers.librechat_conversation, document, "LibreChat")
+    if "mapping" in document:
+        return _one(import_peers.chatgpt_conversation, document, "ChatGPT")
+    if "chat_messages" in document:
+        return _one(import_peers.claude_conversation, document, "Claude.ai")
+    if isinstance(document.get("conversations"), list):
+        return _read_items(iter(document["conversations"]), _PEER_LISTS)
+    if isinstance(document.get("history"), list) and "folders" in document:
+        return _read_items(iter(document["history"]), _CHATBOTUI)
+    if isinstance(document.get("messages"), list):
         # a one-line JSON Lines file
-        return [_own_conversation(document, _("The conversation"))]
-    if isinstance(document, dict) and isinstance(document.get("chat"), dict):
-        return [guarded(import_peers.open_webui_conversation, document, 1, "Open WebUI")]
+        return Reading(_checked([_own_conversation(document, _("The conversation"))]))
+    if isinstance(document.get("chat"), dict):
+        return _one(import_peers.open_webui_conversation, document, "Open WebUI")
     raise ImportProblem(
         _("This is not a file the app can import. {supported}").format(supported=_(SUPPORTED))
     )
 
 
-_PEER_LISTS = (
+def _one(read: Callable[[Any, int], ImportedConversation], item: Any, app: str) -> Reading:
+    return Reading(_checked([guarded(read, item, 1, app)]))
+
+
+Reader = tuple[Callable[[Any], bool], Callable[[Any, int], ImportedConversation], str]
+_PEER_LISTS: tuple[Reader, ...] = (
     (lambda item: "mapping" in item, import_peers.chatgpt_conversation, "ChatGPT"),
     (lambda item: "chat_messages" in item, import_peers.claude_conversation, "Claude.ai"),
     (
@@ -139,9 +197,13 @@ _PEER_LISTS = (
     ),
     (lambda item: "conversationId" in item, import_peers.librechat_conversation, "LibreChat"),
 )
+_CHATBOTUI: tuple[Reader, ...] = (
+    (lambda item: "messages" in item, import_peers.chatbotui_conversation, "ChatbotUI"),
+)
 _DECODER = json.JSONDecoder()
 _SPACE = frozenset(" \t\n\r")
 _NOT_SPACE = re.compile(r"\S")
+LEFT_OUT_NAMED = 3  # entries named one by one in the sentence after an import; then a count
 
 
 def _skip_space(text: str, position: int) -> int:
@@ -150,38 +212,78 @@ def _skip_space(text: str, position: int) -> int:
     return position
 
 
-def _read_list(text: str, start: int) -> list[ImportedConversation]:
-    """A JSON list of other apps' conversations, read one item at a time: each item becomes a
+def _read_items(items: Iterator[Any], readers: tuple[Reader, ...]) -> Reading:
+    """Another app's list of conversations, read one item at a time: each item becomes a
     conversation before the next is parsed, so the whole file is never held as Python objects
     (a 195 MB ChatGPT export peaked at 1.5 GB that way, 820 MB this way, the upload
-    included). The first item says which app made it;
-    every other item must be the same kind."""
+    included). The first item the readers know says which app made the list.
+
+    An entry that cannot be read (no messages, another shape, a loop, a text over the limit)
+    is left out with a sentence naming it, and the others still import; only a list where no
+    entry can be read is refused, with the first entry's sentence.
+    """
     conversations: list[ImportedConversation] = []
-    reader = None
-    for number, item in enumerate(_list_items(text, start), start=1):
+    left_out: list[str] = []
+    reader: Reader | None = None
+    seen = 0
+    for number, item in enumerate(items, start=1):
+        seen = number
         if reader is None:
-            reader = next(
-                ((r, app) for test, r, app in _PEER_LISTS if isinstance(item, dict) and test(item)),
-                None,
-            )
-            if reader is None:
-                raise ImportProblem(
-                    _("The file is a JSON list, but not one this app knows. {supported}").format(
-                        supported=_(SUPPORTED)
-                    )
-                )
-        read, app = reader
-        test = next(t for t, r, _app in _PEER_LISTS if r is read)
-        if not (isinstance(item, dict) and test(item)):
-            raise ImportProblem(
-                _("Item {number} of the list is not a {app} conversation like the first.").format(
-                    number=number, app=app
-                )
-            )
-        conversations.append(guarded(read, item, number, app))
-    if not conversations:
+            reader = next((r for r in readers if isinstance(item, dict) and r[0](item)), None)
+        test, read, app = reader if reader is not None else (None, None, "")
+        other = isinstance(item, dict) and any(r[0](item) for r in readers if r is not reader)
+        if read is None or not isinstance(item, dict) or (other and not test(item)):
+            left_out.append(_not_like_the_others(item, number, app))
+            continue
+        # An entry like the others but for what the reader needs (no "mapping") gets the
+        # reader's own sentence.
+        try:
+            conversation = _checked_one(guarded(read, item, number, app), number)
+        except ImportProblem as exc:
+            left_out.append(str(exc))
+            continue
+        if conversation.messages:
+            conversations.append(conversation)
+        else:  # nothing to show, and no time of its own to file it under
+            left_out.append(_("{where} holds no messages.").format(where=_named(item, number)))
+        del item
+    if not seen:
         raise ImportProblem(_("The file holds an empty list: there is nothing to import."))
-    return conversations
+    if reader is None:
+        raise ImportProblem(
+            _("The file is a JSON list, but not one this app knows. {supported}").format(
+                supported=_(SUPPORTED)
+            )
+        )
+    if not conversations:
+        if len(left_out) == 1:
+            raise ImportProblem(left_out[0])
+        raise ImportProblem(
+            _("No conversation in the file could be read; the first of {count}: {problem}").format(
+                count=len(left_out), problem=left_out[0]
+            )
+        )
+    for sentence in left_out:
+        log.info("import: left out an entry: %s", sentence)
+    return Reading(conversations, tuple(left_out))
+
+
+def _not_like_the_others(item: Any, number: int, app: str) -> str:
+    where = _named(item, number)
+    if not app:
+        return _("{where} is not a conversation this app knows.").format(where=where)
+    return _("{where} is not a {app} conversation like the others.").format(where=where, app=app)
+
+
+def _named(item: Any, number: int) -> str:
+    """An entry of a list as a sentence names it: its number, and its title if it has one."""
+    titles = (item.get(k) for k in ("title", "name")) if isinstance(item, dict) else iter(())
+    title = next((t for t in titles if isinstance(t, str) and t.strip()), "")
+    if title:
+        return _('Conversation {number} ("{title}")').format(
+            number=number, title=_printable(title[:40])
+        )
+    return _("Conversation {number}").format(number=number)
 
 
 def _list_items(text: str, start: int) -> Iterator[Any]:
@@ -232,30 +334,33 @@ def _checked(conversations: list[ImportedConversation]) -> list[ImportedConversa
     A message longer than IMPORT_TEXT_LIMIT characters, text that is not valid Unicode (a lone
     surrogate such as "\\ud800"), a time that is not ISO-8601, or a number SQLite cannot store
     refuses the whole file: nothing is imported, nothing is cut, and the file is unchanged.
+    (In another app's list only that entry is left out: `_read_items`.)
     """
-    checked = []
-    for number, conversation in enumerate(conversations, start=1):
-        where = _('Conversation {number} ("{printable}")').format(
-            number=number, printable=_printable(conversation.title[:40])
-        )
-        _text(conversation.title, where, _("its title"), TITLE_IMPORT_LIMIT)
-        _text(conversation.uid, where, _('"uid"'), TITLE_IMPORT_LIMIT)
-        messages = []
-        for index, message in enumerate(conversation.messages, start=1):
-            messages.append(
-                _checked_message(
-                    message, _("{where}, message {index}").format(where=where, index=index)
-                )
-            )
-        checked.append(
-            replace(
-                conversation,
-                created_at=_time(conversation.created_at, where, "created_at"),
-                updated_at=_time(conversation.updated_at, where, "updated_at"),
-                messages=tuple(messages),
+    return [
+        _checked_one(conversation, number)
+        for number, conversation in enumerate(conversations, start=1)
+    ]
+
+
+def _checked_one(conversation: ImportedConversation, number: int) -> ImportedConversation:
+    where = _('Conversation {number} ("{printable}")').format(
+        number=number, printable=_printable(conversation.title[:40])
+    )
+    _text(conversation.title, where, _("its title"), TITLE_IMPORT_LIMIT)
+    _text(conversation.uid, where, _('"uid"'), TITLE_IMPORT_LIMIT)
+    messages = []
+    for index, message in enumerate(conversation.messages, start=1):
+        messages.append(
+            _checked_message(
+                message, _("{where}, message {index}").format(where=where, index=index)
             )
         )
-    return checked
+    return replace(
+        conversation,
+        created_at=_time(conversation.created_at, where, "created_at"),
+        updated_at=_time(conversation.updated_at, where, "updated_at"),
+        messages=tuple(messages),
+    )
 
 
 def _checked_message(message: ImportedMessage, place: str) -> ImportedMessage:
@@ -343,24 +448,36 @@ def _time(value: str, where: str, what: str) -> str:
 
 
 def describe(result: ImportResult) -> str:
-    """One sentence for the user about what an import did."""
-    if not result.imported:
-        if result.skipped:
-            return ngettext(
-                "Nothing new: {count} conversation already here.",
-                "Nothing new: {count} conversations already here.",
-                result.skipped,
-            ).format(count=result.skipped)
+    """One sentence for the user about what an import did, naming the entries left out."""
+    if not result.imported and result.skipped:
+        text = ngettext(
+            "Nothing new: {count} conversation already here",
+            "Nothing new: {count} conversations already here",
+            result.skipped,
+        ).format(count=result.skipped)
+    elif not result.imported:
         return _("The file holds no conversations.")
-    conversations = ngettext(
-        "Imported {count} conversation", "Imported {count} conversations", len(result.imported)
-    ).format(count=len(result.imported))
-    messages = ngettext(" with {count} message", " with {count} messages", result.messages).format(
-        count=result.messages
-    )
-    text = conversations + messages
-    if result.skipped:
-        text += _("; skipped {skipped} already here").format(skipped=result.skipped)
+    else:
+        conversations = ngettext(
+            "Imported {count} conversation", "Imported {count} conversations", len(result.imported)
+        ).format(count=len(result.imported))
+        messages = ngettext(
+            " with {count} message", " with {count} messages", result.messages
+        ).format(count=result.messages)
+        text = conversations + messages
+        if result.skipped:
+            text += _("; skipped {skipped} already here").format(skipped=result.skipped)
+    if result.left_out:
+        named = [sentence.rstrip(". ") for sentence in result.left_out[:LEFT_OUT_NAMED]]
+        more = len(result.left_out) - len(named)
+        which = "; ".join(named)
+        if more:
+            which += ngettext("; and {count} more", "; and {count} more", more).format(count=more)
+        text += ngettext(
+            "; left out {count} entry that could not be read ({which})",
+            "; left out {count} entries that could not be read ({which})",
+            len(result.left_out),
+        ).format(count=len(result.left_out), which=which)
     return text + _(".")
 
 

@@ -238,6 +238,7 @@ class ImportResult:
     imported: list[int]  # new conversation ids
     skipped: int  # already present (same uid), so not imported again
     messages: int
+    left_out: tuple[str, ...] = ()  # a sentence for each entry of the file that was unreadable
 
 
 def make_title(text: str) -> str:

@@ -13,21 +13,25 @@ from assistant.store import Message, Store
 
 @dataclass
 class Exchange:
-    """A user message and the answer that follows it on the shown branch.
+    """A user message and the answer that follows it on the shown branch (or an answer alone,
+    where an imported conversation starts with one: a fragment, or a hidden system prompt
+    before it).
 
     `edits` holds the ids of the user message and its siblings (its edits), `versions` those
     of the answer and its siblings (regenerated versions), oldest first: what ‹ n / m › moves
     between.
     """
 
-    question: Message
+    question: Message | None  # None: a conversation that starts with an answer (an import)
     answer: Message | None = None
     edits: tuple[int, ...] = ()
     versions: tuple[int, ...] = ()
 
     @property
     def edit_index(self) -> int:
-        return self.edits.index(self.question.id) if self.question.id in self.edits else 0
+        if self.question is None or self.question.id not in self.edits:
+            return 0
+        return self.edits.index(self.question.id)
 
     @property
     def version_index(self) -> int:
@@ -38,7 +42,7 @@ class Exchange:
 
 def exchanges(path: list[Message], siblings: dict[int, list[int]] | None = None) -> list[Exchange]:
     """The messages of one path, root first -> exchanges (an answer joins the user message
-    before it; a path that starts with an answer shows it under its question elsewhere)."""
+    before it; an answer at the root of the conversation is an exchange of its own)."""
     siblings = siblings or {}
     grouped: list[Exchange] = []
     for message in path:
@@ -47,13 +51,16 @@ def exchanges(path: list[Message], siblings: dict[int, list[int]] | None = None)
         elif grouped and grouped[-1].answer is None:
             grouped[-1].answer = message
             grouped[-1].versions = tuple(siblings.get(message.id, [message.id]))
+        elif not grouped and message.parent_id is None:
+            versions = tuple(siblings.get(message.id, [message.id]))
+            grouped.append(Exchange(None, message, versions=versions))
     return grouped
 
 
 def locate(exchanges_: list[Exchange], message_id: int) -> int | None:
     """The index of the exchange that shows this message."""
     for index, exchange in enumerate(exchanges_):
-        if exchange.question.id == message_id or (
+        if (exchange.question is not None and exchange.question.id == message_id) or (
             exchange.answer is not None and exchange.answer.id == message_id
         ):
             return index
@@ -95,7 +102,8 @@ def window(store: Store, conversation_id: int, shown: int, must_show: int | None
     (no text), then reads the shown messages and their siblings' ids.
     """
     path = store.active_path(conversation_id)
-    questions = [index for index, step in enumerate(path) if step.role == "user"]
+    # Where each exchange starts: at a question, or at an answer the conversation starts with.
+    questions = [i for i, step in enumerate(path) if step.role == "user" or i == 0]
     if not questions:
         return Window([], 0)
     target = None
@@ -178,7 +186,9 @@ def branches_to_export(store: Store, conversation_id: int, every_branch: bool) -
 def branch_heading(branch: Branch, number: int, count: int, every_branch: bool) -> str | None:
     """A heading above a branch in an export, or a note that others were left out."""
     if not every_branch:
-        others = sum(len(e.edits) - 1 + len(e.versions) - 1 for e in branch.exchanges)
+        others = sum(
+            max(len(e.edits) - 1, 0) + max(len(e.versions) - 1, 0) for e in branch.exchanges
+        )
         if not others:
             return None
         return _(

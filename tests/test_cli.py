@@ -297,7 +297,7 @@ def test_import_reports_counts_is_idempotent_and_refuses_bad_files(db_path, tmp_
         "Imported 1 conversation with 2 messages.",
     )
     second = json.loads(run_cli("import", "all.json", "--json", env=env, cwd=tmp_path).stdout)
-    assert second == {"imported": [], "skipped": 1, "messages": 0}
+    assert second == {"imported": [], "skipped": 1, "messages": 0, "left_out": []}
     (tmp_path / "bad.json").write_text('{"format": "assistant-export", "version": 1}')
     bad = run_cli("import", "bad.json", env=env, cwd=tmp_path)
     assert bad.returncode == 1
@@ -308,6 +308,51 @@ def test_import_reports_counts_is_idempotent_and_refuses_bad_files(db_path, tmp_
     assert missing.returncode == 2 and "Cannot read nope.json" in missing.stderr
     assert "Traceback" not in bad.stderr + missing.stderr
     assert len(json.loads(run_cli("list", "--json", env=env, cwd=tmp_path).stdout)) == 1
+
+
+REAL = Path(__file__).resolve().parent / "fixtures" / "real"
+
+
+def test_import_leaves_out_a_broken_entry_naming_it_and_shows_a_chat_that_starts_with_an_answer(
+    db_path, tmp_path
+):
+    """ChatGPT's conversations.json with an entry without "mapping": the rest imports and the
+    one sentence names the entry; a fragment that starts with an answer shows the answer."""
+    env = {"SQLITE_DB_PATH": str(db_path)}
+    modern = REAL / "chatgpt" / "librechat_chatgpt-modern-export.json"
+    partly = run_cli("import", str(modern), env=env, cwd=tmp_path)
+    assert (partly.returncode, partly.stderr) == (0, "")
+    assert partly.stdout == (
+        "Imported 2 conversations with 6 messages; left out 1 entry that could not be read "
+        '(Conversation 2 ("Corrupted entry") has no "mapping" of messages).\n'
+    )
+    again = json.loads(run_cli("import", str(modern), "--json", env=env, cwd=tmp_path).stdout)
+    assert again == {
+        "imported": [],
+        "skipped": 2,
+        "messages": 0,
+        "left_out": ['Conversation 2 ("Corrupted entry") has no "mapping" of messages.'],
+    }
+    fragment = REAL / "chatgpt" / "librechat_chatgpt-citations.json"
+    imported = json.loads(run_cli("import", str(fragment), "--json", env=env, cwd=tmp_path).stdout)
+    [conversation_id] = imported["imported"]
+    shown = run_cli("show", str(conversation_id), env=env, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "--- You" not in shown.stdout  # no question in the file, none made up
+    assert "--- Assistant · gpt-4" in shown.stdout
+    assert "[Tool result: browser]" in shown.stdout
+    assert "Signal Sciences is a web application security company" in shown.stdout
+    assert "other versions and edits exist" not in shown.stdout
+
+
+def test_import_help_names_every_format_it_reads(tmp_path):
+    helped = run_cli("import", "--help", env={}, cwd=tmp_path)
+    assert helped.returncode == 0
+    text = " ".join(helped.stdout.split())
+    for name in ("this app's JSON", "ChatGPT", "Claude.ai", "Open WebUI", "LibreChat", "ChatbotUI"):
+        assert name in text, name
+    chinese = run_cli("import", "--help", env={"LANGUAGE": "zh_CN"}, cwd=tmp_path)
+    assert "导入对话（连同分支）" in chinese.stdout, chinese.stdout
 
 
 ODD_ARGUMENTS = [

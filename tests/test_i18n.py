@@ -39,6 +39,7 @@ PAGES = {
 ALLOWED = {
     "API", "BASE", "CSV", "Claude", "ChatGPT", "Cursor", "Desktop", "GGUF", "GITHUB", "HTML",
     "HTTP", "Instruct", "JSON", "KEY", "LibreChat", "Lines", "Markdown", "MCP", "NAME", "OLLAMA",
+    "ChatbotUI",
     "OPENAI", "Ollama", "Open", "OpenAI", "SmolLM", "Streamable", "Studio", "TOKEN", "ACCESS",
     "PERSONAL", "URL", "WebUI", "SQLITE", "PATH", "SYSTEM", "PROMPT", "ASSISTANT", "LOCAL", "MODEL",
     "Top", "Code", "VS", "Settings", "Europe", "Paris", "Authorization", "mcpServers", "uvx",

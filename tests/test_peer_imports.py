@@ -165,7 +165,7 @@ def _all_sources(seeded_store: Store) -> dict[str, tuple[object, bool]]:
     """Each real file as a document (and whether it is written as JSON Lines)."""
     sources: dict[str, tuple[object, bool]] = {
         name: (json.loads((FIXTURES / name).read_text()), False)
-        for name in ("chatgpt_conversations.json", *PEER_FILES)
+        for name in ("chatgpt_conversations.json", *PEER_FILES, *REAL_SHAPES)
     }
     own = json.loads(export.json_text(seeded_store))
     sources["own.json"] = (own, False)
@@ -200,8 +200,9 @@ def _fresh_ids(document, number: int):
     written (one already there would be skipped, and its odd values never reach the database)."""
     copy = json.loads(json.dumps(document))
     conversations = copy if isinstance(copy, list) else [copy]
-    if isinstance(copy, dict) and isinstance(copy.get("conversations"), list):
-        conversations = copy["conversations"]
+    for wrapper in ("conversations", "history"):  # Claude's wrapper, ChatbotUI's export
+        if isinstance(copy, dict) and isinstance(copy.get(wrapper), list):
+            conversations = copy[wrapper]
     for conversation in conversations:
         for key in ID_KEYS:
             if isinstance(conversation, dict) and isinstance(conversation.get(key), str):
@@ -233,7 +234,7 @@ def _outcome(store: Store, label: str, data: bytes) -> str:
     """Import through `import_file` (the page's and the CLI's way in): it imports, or it
     refuses with ImportProblem in one sentence the page can show; anything else is a bug."""
     try:
-        importing.import_file(store, data)
+        result = importing.import_file(store, data)
     except ImportProblem as exc:
         sentence = str(exc)
         assert sentence.strip() and "\n" not in sentence.strip(), label
@@ -242,12 +243,28 @@ def _outcome(store: Store, label: str, data: bytes) -> str:
         return "refused"
     except Exception as exc:  # the test names the variant that escaped
         pytest.fail(f"{label}: {type(exc).__name__}: {exc}")
+    if result.left_out:  # one entry unreadable, the others imported: the sentence names it
+        sentence = importing.describe(result)
+        assert "\n" not in sentence and "left out" in sentence, label
+        sentence.encode("utf-8")
+        return "left out"
     return "imported"
+
+
+# Real files of the shapes the fixtures above lack (tests/fixtures/real/SOURCES.md).
+REAL_SHAPES = (
+    "real/chatgpt/chatgpt-exporter_thinking-single-preamble.json",  # one object, thinking
+    "real/chatgpt/bot-knows_chatgpt_export.json",  # nodes without parent or children
+    "real/claude/bot-knows_claude_export.json",  # {"conversations": [...]}
+    "real/librechat/librechat-export_messagesTree.json",  # the tree under messagesTree
+    "real/chatbotui/librechat_chatbotui-export.json",  # {version, history, folders, prompts}
+    "real/open_webui/librechat_openwebui-export.json",  # output items, reasoning duration
+)
 
 
 @pytest.mark.parametrize(
     "name",
-    ["chatgpt_conversations.json", *PEER_FILES, "own.json", "own.jsonl"],
+    ["chatgpt_conversations.json", *PEER_FILES, *REAL_SHAPES, "own.json", "own.jsonl"],
 )
 def test_every_mutation_of_every_real_file_imports_or_says_one_sentence(name, tmp_path):
     """Wrong types, nulls, lone surrogates, huge numbers and deleted keys at every field of
@@ -258,13 +275,14 @@ def test_every_mutation_of_every_real_file_imports_or_says_one_sentence(name, tm
     seed(source_store)
     document, lines = _all_sources(source_store)[name]
     target = Store(Database(tmp_path / "target.db"))
-    outcomes = {"imported": 0, "refused": 0}
+    outcomes = {"imported": 0, "refused": 0, "left out": 0}
     for label, variant in _variants(document):
         outcomes[_outcome(target, label, _serialized(variant, lines))] += 1
     whole = _serialized(document, lines)
     for cut in range(1, len(whole), max(1, len(whole) // 60)):
         outcomes[_outcome(target, f"cut at byte {cut}", whole[:cut])] += 1
-    assert outcomes["imported"] > 20 and outcomes["refused"] > 100, outcomes
+    refused = outcomes["refused"] + outcomes["left out"]  # the whole file, or one entry of it
+    assert outcomes["imported"] > 20 and refused > 100, outcomes
     assert target.list_conversations(limit=None)  # what was read was written, and reads back
     for conversation in target.list_conversations(limit=None):
         target.messages(conversation.id)
@@ -302,3 +320,165 @@ def test_a_bad_title_and_a_wrong_type_in_each_format_give_one_sentence_on_the_pa
         assert "\ufffd" in error.value or "title" in error.value, error.value
         assert error.value.endswith(plain("Nothing was imported.")), error.value
     assert Store(Database(db_path)).list_conversations(limit=None) == []
+
+
+# -- shapes the real files showed (tests/fixtures/real), each in a few lines -------------------
+
+
+def _node(key: str, role: str | None, text: str, **more) -> dict:
+    message = None
+    if role is not None:
+        message = {"id": key, "author": {"role": role}, "content": {"parts": [text]}}
+        message.update(more)
+    return {"id": key, "message": message}
+
+
+def test_chatgpt_nodes_linked_only_by_parent_and_a_lone_object(store):
+    """One conversation object, not in a list; nodes name their parent but list no children;
+    no content_type: each still comes in, in its place."""
+    mapping = {
+        "r": _node("r", None, ""),
+        "u": {**_node("u", "user", "Why?", create_time=1_700_000_010), "parent": "r"},
+        "a": {**_node("a", "assistant", "Because.", create_time=1_700_000_020), "parent": "u"},
+    }
+    conversation = {"title": "Lone", "mapping": mapping, "create_time": "1700000000"}
+    [read] = read_conversations(json.dumps(conversation))
+    assert [(m.role, m.content) for m in read.messages] == [
+        ("user", "Why?"),
+        ("assistant", "Because."),
+    ]
+    assert read.created_at == "2023-11-14T22:13:20.000Z"  # epoch seconds written as text
+    assert read.active_leaf == "a"
+
+
+def test_chatgpt_unfinished_and_stopped_answers_and_code_that_is_the_answer(store):
+    def conversation(title: str, answer: dict) -> dict:
+        mapping = {
+            "u": {**_node("u", "user", "Go", create_time=1_700_000_000), "children": ["a"]},
+            "a": {**answer, "parent": "u", "children": []},
+        }
+        return {"title": title, "id": title, "mapping": mapping}
+
+    growing = _node("a", "assistant", "Half", status="in_progress")
+    stopped = _node("a", "assistant", "Cut", metadata={"finish_details": {"type": "interrupted"}})
+    code = _node("a", "assistant", "")
+    code["message"]["content"] = {"content_type": "code", "language": "sql", "text": "SELECT 1"}
+    data = [conversation(t, a) for t, a in (("g", growing), ("s", stopped), ("c", code))]
+    result = store.import_conversations(read_conversations(json.dumps(data)))
+    answers = [store.messages(i)[-1] for i in result.imported]
+    assert [(a.role, a.status) for a in answers] == [
+        ("assistant", "interrupted"),
+        ("assistant", "stopped"),
+        ("assistant", "complete"),
+    ]
+    assert answers[0].error == importing.INTERRUPTED_ON_IMPORT
+    assert answers[2].content == "```sql\nSELECT 1\n```"
+    assert answers[2].parts_json is None  # an answer, not a tool call
+
+
+def test_librechat_dates_come_from_the_file_never_from_the_clock():
+    """No conversation date, an undated reply, and `exportAt` as JavaScript writes a date."""
+    document = {
+        "conversationId": "c-1",
+        "title": "Dates",
+        "exportAt": "Tue Apr 09 2024 16:33:32 GMT+0200 (Central European Summer Time)",
+        "messagesTree": [
+            {
+                "messageId": "q",
+                "isCreatedByUser": True,
+                "text": "Hi",
+                "createdAt": "2024-04-09T14:00:00.000Z",
+                "children": [{"messageId": "a", "text": "Hello", "unfinished": True}],
+            }
+        ],
+    }
+    [read] = read_conversations(json.dumps(document))
+    assert read.created_at == "2024-04-09T14:00:00.000Z"
+    assert [m.created_at for m in read.messages] == ["2024-04-09T14:00:00.000Z"] * 2
+    assert read.messages[1].status == "interrupted"
+    assert read.active_leaf == "a"
+    del document["messagesTree"][0]["createdAt"]  # nothing dated but the file itself
+    [read] = read_conversations(json.dumps(document))
+    assert read.created_at == "2024-04-09T14:33:32.000Z"
+
+
+def test_open_webui_tool_call_in_the_text_comes_in_once_and_reasoning_keeps_its_seconds():
+    content = (
+        '<details type="reasoning" done="true"><summary>Thought for 12 seconds</summary>'
+        "&gt; Check the forecast.</details>"
+        '<details type="tool_calls" done="true" id="call_1" name="get_weather" '
+        'arguments="{&quot;city&quot;: &quot;Paris&quot;}" result="&quot;18C, rain&quot;">'
+        "<summary>Tool Executed</summary></details>It rains."
+    )
+    chat = {
+        "id": "w",
+        "title": "Weather",
+        "chat": {
+            "history": {
+                "currentId": "a",
+                "messages": {
+                    "q": {"id": "q", "role": "user", "content": "Weather?", "timestamp": 1},
+                    "a": {"id": "a", "parentId": "q", "role": "assistant", "content": content},
+                },
+            }
+        },
+    }
+    [read] = read_conversations(json.dumps([chat]))
+    answer = read.messages[1]
+    assert [(p.kind, p.text) for p in answer.parts] == [
+        ("reasoning", "Check the forecast."),
+        ("tool_call", '{"city": "Paris"}'),
+        ("tool_result", "18C, rain"),
+        ("text", "It rains."),
+    ]
+    assert answer.parts[0].data == {"seconds": 12.0}
+    assert answer.parts[2].data == {"name": "get_weather", "id": "call_1"}
+
+
+def test_many_broken_entries_are_counted_after_the_first_three_are_named(store):
+    good = json.loads((FIXTURES / "chatgpt_conversations.json").read_text())[:1]
+    broken = [{"title": f"Broken {n}", "mapping": None} for n in range(1, 6)]
+    result = importing.import_file(store, json.dumps(good + broken))
+    assert len(result.imported) == 1 and len(result.left_out) == 5
+    sentence = importing.describe(result)
+    assert sentence.endswith(
+        '(Conversation 2 ("Broken 1") has no "mapping" of messages; Conversation 3 ("Broken 2") '
+        'has no "mapping" of messages; Conversation 4 ("Broken 3") has no "mapping" of '
+        "messages; and 2 more)."
+    ), sentence
+    with pytest.raises(ImportProblem, match=r"^No conversation in the file could be read"):
+        importing.import_file(store, json.dumps(broken))
+
+
+def test_an_open_webui_chat_without_created_at_is_dated_by_its_messages():
+    chat = {
+        "id": "no-date",
+        "title": "No date",
+        "chat": {
+            "history": {
+                "messages": {
+                    "q": {"id": "q", "role": "user", "content": "Hi", "timestamp": "1700000000"},
+                    "a": {"id": "a", "parentId": "q", "role": "assistant", "content": "Hello"},
+                }
+            }
+        },
+    }
+    [read] = read_conversations(json.dumps(chat))
+    assert read.created_at == read.updated_at == "2023-11-14T22:13:20.000Z"
+    assert [m.created_at for m in read.messages] == ["2023-11-14T22:13:20.000Z"] * 2
+    assert read.active_leaf == "a"  # no currentId: the newest branch's last message
+
+
+def test_an_empty_claude_answer_is_left_out_and_what_followed_it_keeps_its_place():
+    conversation = {
+        "uuid": "c",
+        "name": "Empty answer",
+        "created_at": "2025-06-01T12:00:00Z",
+        "chat_messages": [
+            {"uuid": "q", "sender": "human", "text": "Name a cat."},
+            {"uuid": "e", "sender": "assistant", "text": "   ", "parent_message_uuid": "q"},
+            {"uuid": "a", "sender": "assistant", "text": "Biscuit.", "parent_message_uuid": "e"},
+        ],
+    }
+    [read] = read_conversations(json.dumps([conversation]))
+    assert [(m.key, m.parent) for m in read.messages] == [("q", None), ("a", "q")]
