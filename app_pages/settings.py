@@ -1031,12 +1031,8 @@ def _general_tab(svc) -> None:
         on_change=_change_theme,
         required=True,
     )
-    st.caption(
-        _(
-            "The page reloads once to switch; the app menu's Settings can still change it "
-            "for this browser."
-        )
-    )
+    ui.instant_theme_picker(THEME_CHOICE_KEY, themes)
+    st.caption(_("The app menu's Settings can still change it for this browser."))
     st.toggle(
         _("Automatic titles"),
         value=preferences[AUTO_TITLES_KEY],

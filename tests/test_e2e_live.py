@@ -1,6 +1,6 @@
 """The chat page while answers live, in Chromium: numbers that follow an answer, a second tab
-that sees what the first one sent, no greyed leftovers under a streaming answer, Continue,
-."""
+that sees what the first one sent, no greyed leftovers under a streaming answer, and
+Continue."""
 
 from __future__ import annotations
 
@@ -180,3 +180,37 @@ def test_continue_extends_an_answer_cut_at_its_length_limit(app, server, page):
     store = Store(Database(db_path))
     whole = [m for m in store_messages(store) if m.content.endswith("and ends.")]
     assert [m.content for m in whole] == ["A long story that goes on and ends."]
+
+
+APP_DARK = "rgb(15, 20, 32)"  # [theme.dark] backgroundColor
+IS_DARK = (
+    "() => getComputedStyle(document.querySelector('[data-testid=\"stApp\"]'))"
+    f".backgroundColor === '{APP_DARK}'"
+)
+
+
+def test_switching_to_dark_is_immediate_and_keeps_the_page(app, page):
+    """Dark at the click, in the page on screen: no reload, so no blank page meanwhile
+    (the reload it replaced took 1.2 s on a quiet machine and 5.6 s on a busy one)."""
+    running, _db = app
+    page.goto(f"{running.url}/settings")
+    expect(page.get_by_role("heading", name="Settings")).to_be_visible()
+    page.get_by_role("tab", name="Language & look").click()
+    page.evaluate("() => { window.sameDocument = true; }")  # gone if the page reloads
+    clicked = time.monotonic()
+    page.get_by_role("radio", name="Dark", exact=True).click()
+    page.wait_for_function(IS_DARK, polling=20)
+    waited = time.monotonic() - clicked
+    print(f"dark {waited:.2f} s after the click")
+    assert page.evaluate("() => window.sameDocument === true")
+    expect(page.get_by_role("heading", name="Settings")).to_be_visible()
+    # Stored: the choice holds on the other pages and after a reload.
+    wait_until(lambda: page.evaluate("() => localStorage.getItem('assistant-theme-version')"))
+    assert page.evaluate("() => window.sameDocument === true")
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Chat").click()
+    expect(page.get_by_text("What can I help with?")).to_be_visible()
+    assert page.evaluate(IS_DARK)
+    page.reload()
+    expect(page.get_by_text("What can I help with?")).to_be_visible()
+    assert page.evaluate(IS_DARK)
+    assert waited < 5.0, waited  # the page repaints in its new colours; quiet: about 0.5 s
