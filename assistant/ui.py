@@ -339,18 +339,33 @@ def apply_theme(theme: dict[str, Any]) -> None:
 NOTICES_KEY = "notices"
 
 
+NOTICE_ICONS = {
+    "info": ":material/info:",
+    "success": ":material/check:",
+    "warning": ":material/warning:",
+    "error": ":material/error:",
+}
+
+
 def notify(text: str, kind: str = "info") -> None:
-    """A sentence for the next render of the page: "info" and "success" toast, "error" stays."""
-    st.session_state.setdefault(NOTICES_KEY, []).append((kind, text))
+    """A sentence for the next render of the page: "info" and "success" toast; "warning" (an
+    action that partly failed, naming what) and "error" stay in a box. The same sentence
+    queued twice (a double click) is shown once."""
+    notices = st.session_state.setdefault(NOTICES_KEY, [])
+    if (kind, text) not in notices:
+        notices.append((kind, text))
 
 
 def show_notices() -> None:
     """Show (once) what actions of the previous run had to say."""
     for kind, text in st.session_state.pop(NOTICES_KEY, []):
+        icon = NOTICE_ICONS.get(kind, NOTICE_ICONS["info"])
         if kind == "error":
-            st.error(plain(text), icon=":material/error:")
+            st.error(plain(text), icon=icon)
+        elif kind == "warning":
+            st.warning(plain(text), icon=icon)
         else:
-            st.toast(plain(text), icon=":material/info:")
+            st.toast(plain(text), icon=icon)
 
 
 def notify_problem(exc: AppError) -> None:
