@@ -865,6 +865,7 @@ def _watch_conversation(conversation_id: int, seen: tuple[Any, ...] | None) -> N
     nothing drawn, nothing sent to the browser while nothing changed."""
     if ui.services().store.conversation_mark(conversation_id) != seen:
         st.rerun(scope="app")
+    ui.light_run()
 
 
 def _new_chat(resolved: Resolved) -> None:
