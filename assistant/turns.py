@@ -283,8 +283,8 @@ class LiveTurn:
             parts += step.parts()
         if at < len(text):
             parts.append(Part(TEXT, text[at:]))
-        if self.begun is not None:  # where the first text came from
-            first = next(i for i, part in enumerate(parts) if part.kind == TEXT)
+        first = next((i for i, part in enumerate(parts) if part.kind == TEXT), None)
+        if self.begun is not None and first is not None:  # where the first text came from
             parts[first] = Part(TEXT, parts[first].text, dict(self.begun.data))
         return parts
 
