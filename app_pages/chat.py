@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -44,6 +45,8 @@ MISSING = object()
 PANEL_KEYS = "chat_settings_keys"  # widget keys per conversation, dropped on "Use defaults"
 STAGE_STATE = "chat_stage"  # the main area last run: (chat id, exchanges, second slot?)
 LIVE_POLL_S = 1.0  # how often an open chat looks for changes made elsewhere
+RECHECK_S = 30.0  # ... and reads its mark even when the database file's stamp did not change
+WATCH_STATE = "chat_watch"  # (database stamp, when) of the poll's last read of the mark
 
 
 @ui.action
@@ -861,10 +864,21 @@ def _conversation(svc, conversation_id: int, draw_later: ui.Deferred) -> bool:
 @st.fragment(run_every=LIVE_POLL_S)
 def _watch_conversation(conversation_id: int, seen: tuple[Any, ...] | None) -> None:
     """A message or answer added elsewhere (another tab, the CLI, another server), an answer
-    that ended there, another branch shown: draw the page again. One small query a poll;
-    nothing drawn, nothing sent to the browser while nothing changed."""
-    if ui.services().store.conversation_mark(conversation_id) != seen:
-        st.rerun(scope="app")
+    that ended there, another branch shown: draw the page again. Nothing drawn, nothing sent
+    to the browser while nothing changed.
+
+    A poll looks at the database file's stamp first and reads the conversation's mark only
+    when something was written since it last did (and every `RECHECK_S`, for a file system
+    whose times are coarse): an idle app keeps no connection open (the file can be copied
+    whole or unmounted)."""
+    store = ui.services().store
+    stamp = store.db.change_stamp()  # before the mark: a write after it is seen next time
+    last = st.session_state.get(WATCH_STATE)
+    now = time.monotonic()
+    if last is None or last[0] != stamp or now - last[1] > RECHECK_S:
+        st.session_state[WATCH_STATE] = (stamp, now)
+        if store.conversation_mark(conversation_id) != seen:
+            st.rerun(scope="app")
     ui.light_run()
 
 

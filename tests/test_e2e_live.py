@@ -4,19 +4,22 @@ Continue."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import seed
 from browser_support import TIMEOUT_MS, StreamlitServer, answers, remote_env, send
 from conftest import wait_until
 from fake_openai import FakeOpenAIServer, Scenario
 from playwright.sync_api import Page, expect
 
 from assistant.db import Database
-from assistant.store import Store
+from assistant.store import FinalResult, Snapshot, Store
 
 pytestmark = pytest.mark.browser
 
@@ -214,3 +217,36 @@ def test_switching_to_dark_is_immediate_and_keeps_the_page(app, page):
     expect(page.get_by_text("What can I help with?")).to_be_visible()
     assert page.evaluate(IS_DARK)
     assert waited < 5.0, waited  # the page repaints in its new colours; quiet: about 0.5 s
+
+
+def open_files(pid: int, path: Path) -> list[str]:
+    """The server's open files that are the database or its WAL / shared memory."""
+    found = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith(str(path)):
+                found.append(target)
+    return found
+
+
+def test_an_idle_open_chat_holds_no_file_and_sees_another_programs_message(app, server, page):
+    """The poll reads the database only after something was written: an open chat nobody
+    writes to keeps the file closed (it can be copied whole), and a message another program
+    writes (here the test, as the CLI would) still shows without a click."""
+    running, db_path = app
+    new_chat(page, running.url)
+    server.enqueue(Scenario(chunks=["Here."]))
+    send(page, "Anyone there?")
+    expect(answers(page).nth(1)).to_contain_text("Here.")
+    wait_until(lambda: not open_files(running.process.pid, db_path), timeout=30, interval=0.2)
+    conversation_id = int(page.url.split("c=")[1].split("&")[0])
+    store = Store(Database(db_path))
+    ids = seed.turn(store, conversation_id, "Written by another program", Snapshot("openai", "m"))
+    # Claimed at once, with a fresh heartbeat, as the program writing it would (an open page
+    # starts an answer left pending, and recovers one whose owner looks dead).
+    seed.claim(store, ids.assistant_message_id, time.time())
+    seed.finish(store, ids.assistant_message_id, FinalResult("complete", "And answered there."))
+    store.db.close()
+    expect(answers(page).nth(3)).to_contain_text("And answered there.", timeout=10_000)
+    expect(answers(page).nth(2)).to_contain_text("Written by another program")
