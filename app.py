@@ -17,6 +17,7 @@ from assistant.i18n import _
 # The door first: a browser that reached the app under a foreign name (DNS rebinding) or from
 # another site's page gets one sentence, before anything is read or written.
 ui.guard_door()
+ui.collect_after_runs()  # a poll may have turned it off for itself
 # The icon is a local file: a `:material/...` or emoji icon (also a page's own, which Streamlit
 # uses when none is set before `st.navigation`) makes the browser fetch it from a CDN.
 ui.use_session_language()

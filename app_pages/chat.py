@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -28,6 +29,7 @@ from assistant.profiles import KIND_LOCAL, endpoint_label, endpoint_title, shown
 from assistant.safe_markdown import plain
 from assistant.starters import STARTERS
 from assistant.store import Message
+from assistant.turns import continuable
 from assistant.usage import AnswerCost, money
 
 EDITING_STATE = "editing_message"  # the user message whose text is open for editing
@@ -41,11 +43,20 @@ DRAFT_KEY = "new_chat_settings"  # a new chat's settings until its first message
 DRAFT_TOOLS_KEY = "new_chat_tools"  # a new chat's tools until its first message creates it
 MISSING = object()
 PANEL_KEYS = "chat_settings_keys"  # widget keys per conversation, dropped on "Use defaults"
+STAGE_STATE = "chat_stage"  # the main area last run: (chat id, exchanges, second slot?)
+LIVE_POLL_S = 1.0  # how often an open chat looks for changes made elsewhere
+RECHECK_S = 30.0  # ... and reads its mark even when the database file's stamp did not change
+WATCH_STATE = "chat_watch"  # (database stamp, when) of the poll's last read of the mark
 
 
 @ui.action
 def _regenerate(answer_id: int) -> None:
     ui.services().regenerate(answer_id)
+
+
+@ui.action
+def _continue(answer_id: int) -> None:
+    ui.services().continue_answer(answer_id)
 
 
 @ui.action
@@ -388,12 +399,41 @@ def _conversation_total(svc, conversation_id: int) -> None:
     st.caption(plain(counted + spent))
 
 
+class _UsageBox:
+    """The sidebar's "This chat" totals and context gauge, in one slot of their own.
+
+    The sidebar of a run that follows an answer is drawn while the answer streams (see
+    `ui.Deferred`), so its numbers are those from before the answer; `refresh` draws them
+    again once the answer has ended, in the same run.
+    """
+
+    def __init__(self, svc, conversation_id: int | None, resolved: Resolved) -> None:
+        self._svc, self._conversation_id, self._resolved = svc, conversation_id, resolved
+        self._slot = None
+
+    def draw(self) -> None:
+        self._slot = st.empty()
+        self._fill()
+
+    def refresh(self) -> None:
+        """Draw the numbers again (nothing when the sidebar is not drawn yet: it will be)."""
+        if self._slot is not None:
+            self._fill()
+
+    def _fill(self) -> None:
+        with self._slot.container():
+            if self._conversation_id is not None:
+                _conversation_total(self._svc, self._conversation_id)
+            _context_gauge(self._svc, self._conversation_id, self._resolved)
+
+
 def _sidebar(
     svc,
     conversation_id: int | None,
     chat: ChatSettings,
     resolved: Resolved,
     model_problem: str | None,
+    usage: _UsageBox,
 ) -> None:
     with st.sidebar:
         st.button(
@@ -407,9 +447,7 @@ def _sidebar(
         _sidebar_search(svc)
         _settings_panel(svc, conversation_id, chat, resolved)
         _tools_panel(svc, conversation_id, resolved)
-        if conversation_id is not None:
-            _conversation_total(svc, conversation_id)
-        _context_gauge(svc, conversation_id, resolved)
+        usage.draw()
         if model_problem:
             st.error(plain(model_problem), icon=":material/error:")  # it names the file
         st.subheader(_("Recent"), divider="gray")
@@ -475,7 +513,10 @@ def _question(svc, exchange: transcript.Exchange, is_last: bool, draw_later: ui.
     question = exchange.question
     with st.chat_message("user"):
         if st.session_state.get(EDITING_STATE) == question.id:
-            _edit_box(question)
+            # One container: the message drawn again after Save & send replaces it whole,
+            # instead of leaving the box's caption greyed under the new answer.
+            with st.container():
+                _edit_box(question)
             return
         ui.render_parts(question)
         actions = st.container(horizontal=True, vertical_alignment="center", gap="small")
@@ -537,12 +578,23 @@ def _answer(
     is_last: bool,
     draw_later: ui.Deferred,
     price: Callable[[Message], AnswerCost],
-) -> None:
+) -> bool:
+    """One answer bubble: its body in one container, its buttons in another. Returns True
+    when it was live (followed in this run).
+
+    A live answer draws empty elements where those two go (see `_stage`): the bubble of a
+    new version takes the place of the old version's, and Streamlit would otherwise keep the
+    old text and buttons on screen, greyed, under the new one until the run (the whole
+    answer) ended.
+    """
     answer = exchange.answer
     assert answer is not None
+    followed = answer.is_live
     with st.chat_message("assistant"):
-        if answer.is_live:
-            live = st.empty()
+        if followed:
+            # Two empty slots where a finished answer has its body and buttons (they drop
+            # those of the version drawn here before), then the live answer after them.
+            body_slot, actions_slot, live = st.empty(), st.empty(), st.empty()
             with live.container():
                 st.button(
                     _("Stop"),
@@ -558,39 +610,60 @@ def _answer(
                 if waiting is not None:
                     ui.render_parts(svc.store.get_message(answer.id), waiting.call_id)
                     _approval(svc, waiting)
-                    return
+                    return True
             answer = svc.store.get_message(answer.id)
             if answer.is_live:  # followed to its end elsewhere but not yet written: look again
                 st.rerun()
             # The answer ended: it is drawn finished in this same run. A rerun here would drop
             # the updates Streamlit has not sent yet, and the last words would wait for it.
             live.empty()
-        ui.render_answer_body(answer, price(answer))
-        actions = st.container(horizontal=True, vertical_alignment="center", gap="small")
-        _switcher(actions, exchange.versions, answer.id, _("Earlier version"), _("Later version"))
-        if answer.content:
-            with actions:
-                ui.copy_button(answer.content, key=f"copy-{answer.id}")
-        if exchange.question is None:
-            pass  # an answer without a question (an imported fragment) cannot be asked again
-        elif answer.status in ("error", "interrupted"):
-            actions.button(
-                _("Retry"),
-                key=f"retry-{answer.id}",
-                icon=":material/refresh:",
-                on_click=_regenerate,
-                args=(answer.id,),
+            body = body_slot.container()
+            actions = actions_slot.container(
+                horizontal=True, vertical_alignment="center", gap="small"
             )
-        elif is_last:
+        else:
+            body = st.container()
+            actions = st.container(horizontal=True, vertical_alignment="center", gap="small")
+        with body:
+            ui.render_answer_body(answer, price(answer))
+        _answer_actions(answer, exchange, is_last, actions)
+    return followed
+
+
+def _answer_actions(answer: Message, exchange: transcript.Exchange, is_last: bool, actions) -> None:
+    _switcher(actions, exchange.versions, answer.id, _("Earlier version"), _("Later version"))
+    if answer.content:
+        with actions:
+            ui.copy_button(answer.content, key=f"copy-{answer.id}")
+    if exchange.question is None:
+        pass  # an answer without a question (an imported fragment) cannot be asked again
+    elif answer.status in ("error", "interrupted"):
+        actions.button(
+            _("Retry"),
+            key=f"retry-{answer.id}",
+            icon=":material/refresh:",
+            on_click=_regenerate,
+            args=(answer.id,),
+        )
+    elif is_last:
+        if continuable(answer):
             actions.button(
-                _("Regenerate"),
-                key=f"regenerate-{answer.id}",
-                icon=":material/autorenew:",
-                type="tertiary",
-                on_click=_regenerate,
+                _("Continue"),
+                key=f"continue-{answer.id}",
+                icon=":material/double_arrow:",
+                on_click=_continue,
                 args=(answer.id,),
+                help=_("The answer was cut at its length limit: ask the model to go on."),
             )
-        _fork_button(actions, answer.id)
+        actions.button(
+            _("Regenerate"),
+            key=f"regenerate-{answer.id}",
+            icon=":material/autorenew:",
+            type="tertiary",
+            on_click=_regenerate,
+            args=(answer.id,),
+        )
+    _fork_button(actions, answer.id)
 
 
 @ui.action
@@ -727,36 +800,103 @@ def _fork_note(svc, conversation_id: int) -> None:
     )
 
 
-def _conversation(svc, conversation_id: int, draw_later: ui.Deferred) -> None:
+def _stage(view: tuple[int | None, int]):
+    """The main area's one container (`view`: the open chat and how many exchanges it shows).
+
+    Streamlit keeps a container's old children on screen, greyed, until a run has drawn past
+    them, and a run that follows an answer lasts as long as the answer. A run that draws less
+    than the last one (the first answer of a new chat under the starters, the exchanges after
+    an edited message) therefore draws into a fresh container; otherwise the container is
+    reused, so what did not change is not drawn anew.
+
+    Fresh means in the other of two slots: the browser reuses a container that takes the
+    place of one of its kind, children and all (and an `st.empty()` drawn over it first is
+    dropped before it is sent, for the container that replaces it), but an empty element
+    that takes a container's place drops it.
+    """
+    last = st.session_state.get(STAGE_STATE)
+    flip = last is None or last[0] != view[0] or last[1] > view[1]
+    second = (last is not None and last[2]) != flip  # which slot: the same one, or the other
+    st.session_state[STAGE_STATE] = (*view, second)
+    first_slot, second_slot = st.empty(), st.empty()
+    return second_slot.container() if second else first_slot.container()
+
+
+def _conversation(svc, conversation_id: int, draw_later: ui.Deferred) -> bool:
+    """Draw the open chat; True when an answer was followed live in this run."""
     svc.turns.recover(conversation_id=conversation_id)  # an answer whose process died: at once
     svc.turns.start_pending(conversation_id)
+    # Read before the messages: a change made elsewhere while this run draws is seen by the
+    # watcher (at worst one more run).
+    mark = svc.store.conversation_mark(conversation_id)
     target_message = ui.message_from_url()
     _open_jump_branch(svc, target_message)
-    _fork_note(svc, conversation_id)
     shown = st.session_state.get(WINDOW_STATE, {}).get(conversation_id, transcript.EXCHANGES_SHOWN)
     view = transcript.window(svc.store, conversation_id, shown, must_show=target_message)
     exchanges = view.exchanges
     target_index = transcript.locate(exchanges, target_message) if target_message else None
     price = svc.usage.coster()
-    if view.earlier > 0:
-        st.button(
-            _("Show earlier messages ({count} more)").format(count=number(view.earlier)),
-            icon=":material/expand_less:",
-            type="tertiary",
-            on_click=_show_more,
-            args=(conversation_id, len(exchanges) + transcript.EARLIER_STEP),
+    followed = False
+    with _stage((conversation_id, len(exchanges))):
+        _fork_note(svc, conversation_id)
+        if view.earlier > 0:
+            st.button(
+                _("Show earlier messages ({count} more)").format(count=number(view.earlier)),
+                icon=":material/expand_less:",
+                type="tertiary",
+                on_click=_show_more,
+                args=(conversation_id, len(exchanges) + transcript.EARLIER_STEP),
+            )
+        for index, exchange in enumerate(exchanges):
+            is_target = index == target_index
+            is_last = index == len(exchanges) - 1
+            box = st.container(border=True, key=ui.jump_key(target_message)) if is_target else None
+            with box or contextlib.nullcontext():
+                if exchange.question is not None:  # None: an imported chat starts with an answer
+                    _question(svc, exchange, is_last, draw_later)
+                if exchange.answer is not None:
+                    followed = _answer(svc, exchange, is_last, draw_later, price) or followed
+            if is_target:
+                ui.scroll_into_view(ui.jump_key(target_message))
+    _watch_conversation(conversation_id, mark)
+    return followed
+
+
+@st.fragment(run_every=LIVE_POLL_S)
+def _watch_conversation(conversation_id: int, seen: tuple[Any, ...] | None) -> None:
+    """A message or answer added elsewhere (another tab, the CLI, another server), an answer
+    that ended there, another branch shown: draw the page again. Nothing drawn, nothing sent
+    to the browser while nothing changed.
+
+    A poll looks at the database file's stamp first and reads the conversation's mark only
+    when something was written since it last did (and every `RECHECK_S`, for a file system
+    whose times are coarse): an idle app keeps no connection open (the file can be copied
+    whole or unmounted)."""
+    store = ui.services().store
+    stamp = store.db.change_stamp()  # before the mark: a write after it is seen next time
+    last = st.session_state.get(WATCH_STATE)
+    now = time.monotonic()
+    if last is None or last[0] != stamp or now - last[1] > RECHECK_S:
+        st.session_state[WATCH_STATE] = (stamp, now)
+        if store.conversation_mark(conversation_id) != seen:
+            st.rerun(scope="app")
+    ui.light_run()
+
+
+def _new_chat(resolved: Resolved) -> None:
+    """A new chat's first screen: what answers and four prompts to start from."""
+    st.title(_("What can I help with?"))
+    if resolved.profile.kind == KIND_LOCAL:
+        st.info(plain(ui.local_model_note(resolved.model)), icon=":material/memory:")
+    else:
+        st.caption(
+            plain(
+                _("Answers come from {model} at {endpoint}.").format(
+                    model=resolved.model, endpoint=endpoint_label(resolved.profile)
+                )
+            )
         )
-    for index, exchange in enumerate(exchanges):
-        is_target = index == target_index
-        is_last = index == len(exchanges) - 1
-        box = st.container(border=True, key=ui.jump_key(target_message)) if is_target else None
-        with box or contextlib.nullcontext():
-            if exchange.question is not None:  # None: an imported chat starts with an answer
-                _question(svc, exchange, is_last, draw_later)
-            if exchange.answer is not None:
-                _answer(svc, exchange, is_last, draw_later, price)
-        if is_target:
-            ui.scroll_into_view(ui.jump_key(target_message))
+    _starters(embedded=resolved.profile.kind == KIND_LOCAL)
 
 
 def _starters(embedded: bool) -> None:
@@ -791,24 +931,15 @@ def chat_page() -> None:
     chat, resolved = _current(conversation_id)
     model_problem = ui.ensure_model_loaded(svc, resolved.profile)
     # Drawn after the first words of a live answer: see ui.Deferred.
+    usage = _UsageBox(svc, conversation_id, resolved)
     sidebar = ui.Deferred(
-        functools.partial(_sidebar, svc, conversation_id, chat, resolved, model_problem)
+        functools.partial(_sidebar, svc, conversation_id, chat, resolved, model_problem, usage)
     )
     if conversation_id is None:
-        st.title(_("What can I help with?"))
-        if resolved.profile.kind == KIND_LOCAL:
-            st.info(plain(ui.local_model_note(resolved.model)), icon=":material/memory:")
-        else:
-            st.caption(
-                plain(
-                    _("Answers come from {model} at {endpoint}.").format(
-                        model=resolved.model, endpoint=endpoint_label(resolved.profile)
-                    )
-                )
-            )
-        _starters(embedded=resolved.profile.kind == KIND_LOCAL)
-    else:
-        _conversation(svc, conversation_id, draw_later=sidebar)
+        with _stage((None, 0)):
+            _new_chat(resolved)
+    elif _conversation(svc, conversation_id, draw_later=sidebar):
+        usage.refresh()  # an answer ended in this run: its tokens count now
     sidebar()  # when no live answer drew it already
     titler = svc.turns.titler
     if conversation_id is not None and titler is not None and titler.pending(conversation_id):

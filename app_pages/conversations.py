@@ -57,20 +57,37 @@ def _pin(conversation_id: int, pinned: bool, title: str) -> None:
 
 @ui.action
 def _restore(conversation_ids: list[int]) -> None:
+    """Restore the chosen conversations; one that cannot be (deleted for good or restored in
+    another tab meanwhile) is named in a warning, and the others are still restored."""
     store = ui.services().store
-    titles = []
+    titles: list[str] = []
+    problems: list[str] = []
     for conversation_id in conversation_ids:
-        store.restore(conversation_id)
-        titles.append(store.get_conversation(conversation_id).title)
+        try:
+            store.restore(conversation_id)
+            titles.append(store.get_conversation(conversation_id).title)
+        except AppError as exc:
+            problems.append(str(exc))
     st.session_state.pop(UNDO_KEY, None)
-    ui.notify(
+    if not titles:
+        ui.notify(" ".join(problems), "error")
+        return
+    restored = (
         _("Restored “{title}”.").format(title=titles[0])
         if len(titles) == 1
         else ngettext(
             "Restored {count} conversation.", "Restored {count} conversations.", len(titles)
-        ).format(count=len(titles)),
-        "success",
+        ).format(count=len(titles))
     )
+    if problems:
+        ui.notify(
+            _("{restored} Not restored: {problems}").format(
+                restored=restored, problems=" ".join(problems)
+            ),
+            "warning",
+        )
+    else:
+        ui.notify(restored, "success")
 
 
 def _export_bytes(

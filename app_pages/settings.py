@@ -58,8 +58,10 @@ def translated(labels: dict) -> dict:
     return {value: _(label) for value, label in labels.items()}
 
 
-def _notify(message: str, problem: bool = False) -> None:
-    st.session_state[NOTICE_KEY] = (message, problem)
+def _notify(message: str, problem: bool = False, partial: bool = False) -> None:
+    """The page's one notice: a problem or a partial success (it names what did not happen)
+    stays in a box at the top; a success is a toast with a check. Shown once each."""
+    st.session_state[NOTICE_KEY] = (message, "error" if problem else "warning" if partial else "")
 
 
 def _attempt(action, success: str | None = None) -> bool:
@@ -283,7 +285,8 @@ def _create_profile() -> None:
             _notify(
                 _("Endpoint “{name}” added, but it did not list its models: {exc}").format(
                     name=profile.name, exc=exc
-                )
+                ),
+                partial=True,
             )
             return
         if models:
@@ -291,7 +294,7 @@ def _create_profile() -> None:
 
     if _attempt(create):
         added = _("Endpoint “{name}” added.").format(name=name.strip())
-        st.session_state.setdefault(NOTICE_KEY, (added, False))
+        st.session_state.setdefault(NOTICE_KEY, (added, ""))
         for field in ("name", "url", "model", "key-name"):
             state[f"new-profile-{field}"] = ""
         ui.refresh_models()
@@ -768,7 +771,8 @@ def _import_servers() -> None:
     sentences += parsed.notes
     if any(server.enabled for server in saved):
         sentences.append(tools_on_hint())
-    _notify(" ".join(sentences))
+    # Something left out or still to set: a warning that says what, never a check.
+    _notify(" ".join(sentences), partial=bool(parsed.to_set or parsed.notes))
     st.session_state["servers-json"] = ""
 
 
@@ -1076,12 +1080,8 @@ def _general_tab(svc) -> None:
         on_change=_change_theme,
         required=True,
     )
-    st.caption(
-        _(
-            "The page reloads once to switch; the app menu's Settings can still change it "
-            "for this browser."
-        )
-    )
+    ui.instant_theme_picker(THEME_CHOICE_KEY, themes)
+    st.caption(_("The app menu's Settings can still change it for this browser."))
     st.toggle(
         _("Automatic titles"),
         value=preferences[AUTO_TITLES_KEY],
@@ -1106,11 +1106,13 @@ def settings_page() -> None:
     slot = st.empty()
     notice = st.session_state.pop(NOTICE_KEY, None)
     if notice:
-        message, problem = notice
+        message, kind = notice
         message = plain(message)  # names in it (a preset, a server, a variable) are text
-        if problem:  # stays at the top until the next action; the toast is seen wherever
+        # Once each: a problem or a partial success stays at the top until the next action.
+        if kind == "error":
             slot.error(message, icon=":material/error:")
-            st.toast(message, icon=":material/error:")
+        elif kind == "warning":
+            slot.warning(message, icon=":material/warning:")
         else:
             st.toast(message, icon=":material/check:")
     look = _("Language & look")

@@ -191,6 +191,23 @@ class Database:
         finally:
             self._take_back(conn, clean)
 
+    def change_stamp(self) -> tuple[tuple[int, int] | None, ...]:
+        """A value that changes whenever a transaction commits (here, in another process or
+        on another thread), read without opening the file: the time and size of the database
+        and of its WAL (every commit appends to the WAL; a checkpoint writes the file). An
+        empty WAL counts as none: the first reader creates it and the last one deletes it,
+        and neither is a change. A poll asks this first and reads the database only when it
+        changed, so an app nobody writes to holds the file open nowhere (`IDLE_CLOSE_S`)."""
+        stamps: list[tuple[int, int] | None] = []
+        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
+            try:
+                info = path.stat()
+            except OSError:
+                stamps.append(None)
+            else:
+                stamps.append((info.st_mtime_ns, info.st_size) if info.st_size else None)
+        return tuple(stamps)
+
     def close(self) -> None:
         """Close the idle connections (those lent out close when they come back)."""
         with self._idle_lock:

@@ -226,9 +226,15 @@ class Lifecycle:
                 _refuse_if_live(conn, row["parent_id"])
             return _insert_turn(conn, row["conversation_id"], row["parent_id"], text, snapshot, now)
 
-    def add_answer(self, user_message_id: int, snapshot: Snapshot) -> int:
+    def add_answer(
+        self,
+        user_message_id: int,
+        snapshot: Snapshot,
+        begun: answer_parts.Part | None = None,
+    ) -> int:
         """A new pending answer to an existing user message (regenerate / retry): a sibling
-        of its earlier versions, and the active leaf."""
+        of its earlier versions, and the active leaf. `begun`: the text it starts with (a
+        continuation of an answer cut at its length limit; see `turns.continuation`)."""
         now = now_iso()
         with self.db.transaction() as conn:
             row = conn.execute(
@@ -248,6 +254,11 @@ class Lifecycle:
             answer_id = _insert_pending(
                 conn, conversation_id, user_message_id, row["depth"] + 1, snapshot, now
             )
+            if begun is not None:
+                conn.execute(
+                    "UPDATE messages SET content = ?, parts = ? WHERE id = ?",
+                    (begun.text, answer_parts.dumps([begun]), answer_id),
+                )
             _set_leaf(conn, conversation_id, answer_id)
             return answer_id
 

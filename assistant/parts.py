@@ -23,6 +23,9 @@ ATTACHMENT = "attachment"
 KINDS = (TEXT, REASONING, TOOL_CALL, TOOL_RESULT, ATTACHMENT)
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+# A continued answer's first text part says where its beginning came from: the answer cut at
+# its length limit that it continues, and how many characters of it (see turns.continuation).
+CONTINUED_FROM, BEGUN_CHARS = "continued_from", "begun_chars"
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,9 @@ def from_record(record: dict[str, Any]) -> Part:
 
 
 def dumps(parts: list[Part]) -> str | None:
-    """The JSON to store, or None when the answer is its text alone (or nothing)."""
-    if all(part.kind == TEXT for part in parts):
+    """The JSON to store, or None when the answer is its text alone (or nothing). A text
+    part with data (where a continued answer's earlier text came from) is stored."""
+    if all(part.kind == TEXT and not part.data for part in parts):
         return None
     return json.dumps([part.record() for part in parts], ensure_ascii=False, sort_keys=True)
 
@@ -53,6 +57,14 @@ def loads(stored: str | None, content: str) -> list[Part]:
     if stored:
         return [from_record(item) for item in json.loads(stored)]
     return [Part(TEXT, content)] if content else []
+
+
+def continues(parts: list[Part]) -> int | None:
+    """The answer whose text this one begins with (Continue), or None."""
+    for part in parts:
+        if part.kind == TEXT and CONTINUED_FROM in part.data:
+            return int(part.data[CONTINUED_FROM])
+    return None
 
 
 def plain_text(parts: list[Part]) -> str:

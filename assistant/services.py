@@ -183,6 +183,13 @@ class Services:
         answer = self.store.get_message(answer_id)
         return self.turns.regenerate(answer_id, self.resolve(answer.conversation_id).snapshot())
 
+    def continue_answer(self, answer_id: int) -> int:
+        """Continue an answer cut at its length limit, with its conversation's current
+        settings (a raised token limit counts from now), started."""
+        answer = self.store.get_message(answer_id)
+        snapshot = self.resolve(answer.conversation_id).snapshot()
+        return self.turns.continue_answer(answer_id, snapshot)
+
 
 def _setup_new(
     chat: ChatSettings, tools: dict[str, str] | None, conn: Any, conversation_id: int

@@ -439,6 +439,26 @@ class Store:
                 )
             )
 
+    def conversation_mark(self, conversation_id: int) -> tuple[Any, ...] | None:
+        """A cheap value that changes whenever what the chat page shows of one conversation
+        could change: a message added (here, in another tab, by the CLI or another server), an
+        answer started or ended, another branch shown, the title, pin, trash or chat settings
+        changed. None once the conversation is gone. An open chat polls it to notice changes
+        made elsewhere; checkpoints of a streaming answer leave it alone (the page follows
+        those itself). Index lookups only: well under a millisecond on a long chat."""
+        with self.db.connect() as conn:
+            row = conn.execute(
+                "SELECT c.updated_at, c.title, c.pinned, c.deleted_at, c.active_leaf,"
+                " c.preset_id, c.system_prompt, c.profile_id, c.model, c.params, c.tools,"
+                " (SELECT count(*) FROM messages WHERE conversation_id = c.id),"
+                " (SELECT max(seq) FROM messages WHERE conversation_id = c.id),"
+                " (SELECT count(*) FROM messages WHERE conversation_id = c.id"
+                "  AND status IN ('pending', 'streaming'))"
+                " FROM conversations AS c WHERE c.id = ?",
+                (conversation_id,),
+            ).fetchone()
+        return tuple(row) if row is not None else None
+
     def history_version(self) -> int:
         """Changes whenever `summaries()` could change (a counter kept by triggers)."""
         with self.db.connect() as conn:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from assistant.i18n import _, ngettext, number, retranslate
-from assistant.parts import ATTACHMENT, REASONING, TOOL_CALL, TOOL_RESULT, Part
+from assistant.parts import ATTACHMENT, REASONING, TOOL_CALL, TOOL_RESULT, Part, continues
 from assistant.profiles import shown_name
 from assistant.store import Message, Store
 
@@ -313,6 +313,8 @@ def caption(message: Message) -> str:
     calls = sum(1 for part in message.parts if part.kind == TOOL_CALL)
     if calls:
         parts.append(ngettext("{count} tool call", "{count} tool calls", calls).format(count=calls))
+    if continues(message.parts) is not None:
+        parts.append(_("continued"))
     if message.status == "stopped":
         parts.append(_("stopped"))
     elif message.finish_reason == "length":

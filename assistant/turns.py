@@ -48,6 +48,7 @@ from assistant.clean_text import repaired
 from assistant.errors import (
     AlreadyClaimed,
     EmptyMessage,
+    InvalidInput,
     MessageTooLong,
     NotFound,
     ProviderError,
@@ -56,7 +57,15 @@ from assistant.errors import (
 from assistant.i18n import _
 from assistant.lifecycle import INTERRUPTED_TEXT, STALE_AFTER_S, Lifecycle, Owner
 from assistant.mcp_hub import ToolOutcome
-from assistant.parts import TEXT, TOOL_CALL, TOOL_RESULT, Part, ThinkSplitter
+from assistant.parts import (
+    BEGUN_CHARS,
+    CONTINUED_FROM,
+    TEXT,
+    TOOL_CALL,
+    TOOL_RESULT,
+    Part,
+    ThinkSplitter,
+)
 from assistant.parts import reasoning_part as make_reasoning_part
 from assistant.providers.base import (
     EventStream,
@@ -91,6 +100,36 @@ APPROVAL_POLL_S = 1.0  # how often a waiting worker looks for a decision made el
 TOOL_POLL_S = 0.05  # how soon a worker waiting for a tool notices Stop
 TOOL_LIMIT_REASON = "tool_steps"  # finish_reason when the step limit ended the answer
 NO_TOOLS_REASON = "no_tools"  # finish_reason when the endpoint refused tools
+
+
+# A continued answer (Continue under an answer cut at its length limit) is a new version of
+# it that starts with the cut answer's whole text and goes on from there, so the answer on
+# screen, in exports and in the next request reads as one. Its first text part says where
+# that text came from ({CONTINUED_FROM: the cut answer, BEGUN_CHARS: how much of it}); the cut
+# answer stays as the earlier version, and each request's tokens stay with its own answer.
+CONTINUE_INSTRUCTION = (  # sent to the model, so in English
+    "Your previous message was cut off at the length limit. Continue it exactly where it "
+    "stopped, mid-sentence if need be, without repeating anything and without a preamble."
+)
+
+
+def continuable(answer: Message) -> bool:
+    """An answer that ended at its length limit, which Continue can carry on."""
+    return (
+        answer.role == "assistant"
+        and answer.status == "complete"
+        and answer.finish_reason == "length"
+        and bool(answer.content.strip())
+    )
+
+
+def begun_part(message: Message) -> Part | None:
+    """The text a (pending) continued answer starts with, as stored; None for any other."""
+    for part in message.parts:
+        if part.kind == TEXT and CONTINUED_FROM in part.data:
+            chars = int(part.data.get(BEGUN_CHARS) or 0)
+            return Part(TEXT, part.text[:chars], dict(part.data))
+    return None
 
 
 @dataclass
@@ -187,6 +226,13 @@ class LiveTurn:
     saving_since: float | None = None  # monotonic start of the checkpoint being written
     concluded: bool = False  # the final state is being written (by the worker or by stop)
     language: str = field(default_factory=i18n.current)  # of the page that started it
+    begun: Part | None = None  # a continued answer's text from its cut version (`begin`)
+
+    def begin(self, part: Part) -> None:
+        """Start from the text of the answer this one continues (before any worker runs)."""
+        self.begun = part
+        self.parts.append(part.text)
+        self.chars += len(part.text)
 
     def append(self, text: str) -> None:
         with self.changed:
@@ -257,7 +303,7 @@ class LiveTurn:
         with self.changed:
             steps = list(self.steps)
         if not reasoning and not steps:
-            return []
+            return [Part(TEXT, self.text(), dict(self.begun.data))] if self.begun else []
         if seconds is None and self.thinking_since is not None:
             seconds = time.monotonic() - self.thinking_since
         parts = [make_reasoning_part(reasoning, seconds)] if reasoning else []
@@ -269,6 +315,9 @@ class LiveTurn:
             parts += step.parts()
         if at < len(text):
             parts.append(Part(TEXT, text[at:]))
+        first = next((i for i, part in enumerate(parts) if part.kind == TEXT), None)
+        if self.begun is not None and first is not None:  # where the first text came from
+            parts[first] = Part(TEXT, parts[first].text, dict(self.begun.data))
         return parts
 
     def end(self) -> None:
@@ -513,6 +562,19 @@ class TurnManager:
         self.start(new_id, snapshot)
         return new_id
 
+    def continue_answer(self, answer_id: int, snapshot: Snapshot) -> int:
+        """Continue an answer cut at its length limit: a new version that starts with its text
+        and asks the model to go on (see `CONTINUED_FROM`), started; the cut one stays."""
+        old = self.store.get_message(answer_id)
+        if not continuable(old) or old.reply_to is None:
+            raise InvalidInput(_("Only an answer cut at its length limit can be continued."))
+        self.recover(conversation_id=old.conversation_id)
+        begun = Part(TEXT, old.content, {CONTINUED_FROM: old.id, BEGUN_CHARS: len(old.content)})
+        new_id = self.lifecycle.add_answer(old.reply_to, snapshot, begun)
+        log.info("turn %d created to continue turn %d", new_id, answer_id)
+        self.start(new_id, snapshot, begun)
+        return new_id
+
     def edit(self, user_message_id: int, text: str, snapshot: Snapshot) -> TurnIds:
         """Save an edited user message as a new branch beside the original, and start its
         answer; the original branch stays as it was (and keeps streaming if it does)."""
@@ -526,14 +588,20 @@ class TurnManager:
 
     # -- phase 2 --------------------------------------------------------------------------
 
-    def start(self, answer_id: int, snapshot: Snapshot | None = None) -> LiveTurn:
-        """Claim a pending answer and queue it for a worker of its lane (`snapshot`: the
-        answer's, when the caller has it; otherwise it is read)."""
+    def start(
+        self, answer_id: int, snapshot: Snapshot | None = None, begun: Part | None = None
+    ) -> LiveTurn:
+        """Claim a pending answer and queue it for a worker of its lane (`snapshot`, and the
+        text a continued answer starts with: the answer's, when the caller has them;
+        otherwise they are read)."""
         if snapshot is None:
-            snapshot = self.store.get_message(answer_id).snapshot
+            pending = self.store.get_message(answer_id)
+            snapshot, begun = pending.snapshot, begun_part(pending)
         if not self.lifecycle.claim(answer_id, self.owner, time.time()):
             raise AlreadyClaimed(_("This answer is already being written (maybe in another tab)."))
         live = LiveTurn(answer_id, self._lane(snapshot))
+        if begun is not None:
+            live.begin(begun)
         with self._lock:
             self._live[answer_id] = live
         log.info("turn %d claimed by %s", answer_id, self.owner)
@@ -844,6 +912,11 @@ class TurnManager:
                 if snapshot.system_prompt
                 else []
             ) + history
+            if live.begun is not None:  # the cut text as said, then a request to go on
+                messages += [
+                    {"role": "assistant", "content": live.begun.text},
+                    {"role": "user", "content": CONTINUE_INSTRUCTION},
+                ]
             provider = self._providers(snapshot)
             offered = [tool.spec() for tool in tools] or None
             limit = self.toolbox.step_limit() if self.toolbox and tools else 0

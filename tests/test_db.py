@@ -120,3 +120,27 @@ def test_idle_connections_are_closed_after_a_while_and_the_wal_folded_in(db_path
     copy = sqlite3.connect(f"file:{db_path}?mode=ro&immutable=1", uri=True)
     assert copy.execute("SELECT title FROM conversations").fetchall() == [("kept",)]
     copy.close()
+
+
+def test_the_change_stamp_moves_with_commits_only(db_path):
+    """What an open chat's poll reads before it opens the file: commits (from another
+    process too) change it; reading, and connections opening and closing, do not."""
+    db = Database(db_path, idle_close_s=0.05)
+    with db.connect() as conn:
+        conn.execute("CREATE TABLE t (x)")
+    db.close()
+    quiet = db.change_stamp()
+    with db.connect() as conn:  # a reader opens the file (and an empty WAL) and goes away
+        conn.execute("SELECT count(*) FROM t").fetchone()
+    assert db.change_stamp() == quiet
+    db.close()
+    assert db.change_stamp() == quiet
+    other = sqlite3.connect(db_path)  # another process's commit
+    other.execute("INSERT INTO t VALUES (1)")
+    other.commit()
+    written = db.change_stamp()
+    assert written != quiet
+    other.execute("INSERT INTO t VALUES (2)")
+    other.commit()
+    assert db.change_stamp() != written
+    other.close()

@@ -190,6 +190,26 @@ def test_restoring_from_the_trash_leaves_nothing_else_selected(history):
     assert len(history.list_trash()) == 2
 
 
+def test_restoring_several_names_the_one_that_failed_and_says_no_success(history):
+    history.trash(1)
+    history.trash(2)
+    at = page()
+    selection = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
+    at.session_state[browse.table_key(trash_ids(history), "trash_table")] = selection
+    at.run()
+    button = next(b for b in at.button if b.label.startswith("Restore selected"))
+    history.delete_forever(2)  # meanwhile, in another tab
+    at = button.click().run()
+    assert not at.exception
+    assert [c.id for c in history.list_conversations() if c.id == 1] == [1]
+    warned = " ".join(w.value for w in at.warning)
+    assert plain("Restored “How does WAL work in SQLite?”.") in warned
+    assert plain("Not restored: Conversation 2 does not exist.") in warned
+    assert not at.toast  # no success toast beside it
+    # Shown once: the next run does not show it again.
+    assert plain("Not restored") not in " ".join(w.value for w in at.run().warning)
+
+
 def test_import_from_the_page_reports_success_and_clear_errors(history, tmp_path):
     exported = export.json_text(history).encode("utf-8")
     at = page().run()

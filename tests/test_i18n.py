@@ -270,7 +270,8 @@ def test_the_theme_and_title_settings_are_stored(db_path, monkeypatch, remote):
     at = app("en-US")
     at.switch_page(PAGES["settings"])
     at.run()
-    assert not [h for h in at.get("html") if "stActiveTheme" in h.proto.body]  # never picked
+    # Never picked: no page run sets a theme (the picker only switches at a click).
+    assert not [h for h in at.get("html") if "assistant-theme-version" in h.proto.body]
     at.segmented_control(key="settings-theme").set_value("dark").run()
     preferences = Preferences(Database(db_path))
     assert preferences.theme() == {"name": "dark", "version": 1}

@@ -497,3 +497,94 @@ def test_a_long_text_is_redrawn_less_often(store, fake_provider):
         assert manager.redraw_interval(50_000) == pytest.approx(0.5)  # 50 KB: twice a second
     finally:
         manager.shutdown()
+
+
+def test_continue_goes_on_from_an_answer_cut_at_its_length_limit(store, fake_server):
+    """Continue: a new version that starts with the cut text, sends it as the assistant's
+    last message with a request to go on, and reads as one answer; the cut one stays."""
+    from fake_openai import Scenario
+
+    from assistant.errors import InvalidInput
+    from assistant.providers import OpenAICompatProvider
+    from assistant.turns import BEGUN_CHARS, CONTINUE_INSTRUCTION, CONTINUED_FROM, continuable
+
+    provider = OpenAICompatProvider("k", fake_server.base_url, max_retries=0)
+    turns = TurnManager(store, lambda _s: provider, coalesce_interval=0.0)
+    snapshot = Snapshot("openai", "gpt-3.5-turbo", {"max_tokens": 4})
+    try:
+        fake_server.enqueue(
+            Scenario(chunks=["The three ", "colours are red"], finish_reason="length")
+        )
+        ids = turns.send(None, "Name three colours.", snapshot)
+        run_to_end(turns, ids.assistant_message_id)
+        wait_until(lambda: not turns.is_live(ids.assistant_message_id))
+        cut = store.get_message(ids.assistant_message_id)
+        assert (cut.status, cut.finish_reason) == ("complete", "length")
+        assert continuable(cut)
+
+        held = Scenario(chunks=[", green", " and blue."], hold_after=1, prompt_tokens=30)
+        fake_server.enqueue(held)
+        new_id = turns.continue_answer(cut.id, snapshot)
+        assert fake_server.held.wait(10)
+        # Mid-stream the answer is the cut text and what came after it, as one.
+        wait_until(lambda: store.get_message(new_id).content == "The three colours are red, green")
+        held.release.set()
+        assert run_to_end(turns, new_id) == "The three colours are red, green and blue."
+        wait_until(lambda: not turns.is_live(new_id))
+
+        sent = fake_server.completions()[-1].body["messages"]
+        assert sent[-3]["content"] == "Name three colours."
+        assert sent[-2] == {"role": "assistant", "content": "The three colours are red"}
+        assert sent[-1] == {"role": "user", "content": CONTINUE_INSTRUCTION}
+
+        whole = store.get_message(new_id)
+        assert (whole.status, whole.content) == (
+            "complete",
+            "The three colours are red, green and blue.",
+        )
+        assert whole.reply_to == cut.reply_to  # a version of the same answer, shown now
+        assert whole.prompt_tokens == 30  # this request's tokens only; the cut keeps its own
+        assert whole.parts[0].data == {CONTINUED_FROM: cut.id, BEGUN_CHARS: len(cut.content)}
+        assert store.get_message(cut.id).content == "The three colours are red"  # kept
+        assert not continuable(whole)
+
+        with pytest.raises(InvalidInput):  # only a cut answer continues
+            turns.continue_answer(whole.id, snapshot)
+    finally:
+        turns.shutdown()
+
+
+def test_a_continuation_left_pending_starts_as_one(manager, store, snapshot, fake_provider):
+    """A page closed between Continue and its start: the pending answer still continues."""
+    from assistant.parts import TEXT, Part
+    from assistant.store import FinalResult
+    from assistant.turns import BEGUN_CHARS, CONTINUED_FROM
+
+    ids = manager.create(None, "Count to four.", snapshot)
+    manager.lifecycle.claim(ids.assistant_message_id, manager.owner, time.time())
+    manager.lifecycle.finish(
+        ids.assistant_message_id,
+        manager.owner,
+        FinalResult("complete", "one two", finish_reason="length"),
+    )
+    begun = Part(TEXT, "one two", {CONTINUED_FROM: ids.assistant_message_id, BEGUN_CHARS: 7})
+    pending = manager.lifecycle.add_answer(ids.user_message_id, snapshot, begun)
+    fake_provider.enqueue([" three four"])
+    assert manager.start_pending(ids.conversation_id) == [pending]
+    assert run_to_end(manager, pending) == "one two three four"
+
+
+def test_the_conversation_mark_changes_with_what_the_chat_shows(manager, store, snapshot):
+    ids = manager.create(None, "hello", snapshot)
+    pending = store.conversation_mark(ids.conversation_id)
+    run_to_end(manager, manager.start(ids.assistant_message_id).answer_id)
+    wait_until(lambda: not manager.is_live(ids.assistant_message_id))
+    ended = store.conversation_mark(ids.conversation_id)
+    assert ended != pending  # the answer ended
+    assert store.conversation_mark(ids.conversation_id) == ended  # nothing new: the same
+    store.rename(ids.conversation_id, "Renamed")
+    renamed = store.conversation_mark(ids.conversation_id)
+    assert renamed != ended
+    manager.create(ids.conversation_id, "again", snapshot)
+    assert store.conversation_mark(ids.conversation_id) != renamed
+    assert store.conversation_mark(987654) is None
