@@ -331,10 +331,13 @@ def _model_select(
     )
 
 
-def _model_row(svc, conversation_id: int | None, resolved: Resolved) -> None:
+def _model_row(place: Any, svc, conversation_id: int | None, resolved: Resolved) -> None:
     """Endpoint and model at the top of the chat, where a newcomer looks for them (the same
-    settings as the sidebar's panel). The embedded model lists only its own file: no network."""
-    row = st.container(
+    settings as the sidebar's panel). The embedded model lists only its own file: no network.
+
+    Drawn into `place` (at the top) with the sidebar, after the conversation: asking a slow
+    endpoint for its models (once, then cached) does not hold up the messages."""
+    row = place.container(
         horizontal=True, vertical_alignment="center", gap="small", key="chat-model-row"
     )
     with row:
@@ -655,7 +658,8 @@ def _switcher(actions, ids: tuple[int, ...], current: int, earlier: str, later: 
 def _fork_button(actions, message_id: int) -> None:
     ui.icon_button(
         actions,
-        _("New chat from here"),
+        # Not "New chat …": a search for the New chat button by its name would find this too.
+        _("Start a separate chat from here"),
         ":material/call_split:",
         key=f"fork-{message_id}",
         type="tertiary",
@@ -991,10 +995,11 @@ def chat_page() -> None:
     chat, resolved = _current(conversation_id)
     model_problem = ui.ensure_model_loaded(svc, resolved.profile)
     # Drawn after the first words of a live answer: see ui.Deferred.
+    top = st.container()
     sidebar = ui.Deferred(
         functools.partial(_sidebar, svc, conversation_id, chat, resolved, model_problem)
     )
-    _model_row(svc, conversation_id, resolved)
+    sidebar.add(functools.partial(_model_row, top, svc, conversation_id, resolved))
     if conversation_id is None:
         st.title(_("What can I help with?"))
         if resolved.profile.kind == KIND_LOCAL:

@@ -93,7 +93,7 @@ def test_every_button_on_the_chat_and_conversations_pages_has_a_name(remote_app,
     page.get_by_role("button", name="Rename or delete").first.click()
     expect(page.get_by_role("button", name="Close", exact=True)).to_be_visible()
     names = button_names(page)
-    assert "Edit and resend" in names and "New chat from here" in names
+    assert "Edit and resend" in names and "Start a separate chat from here" in names
     assert "Ask the endpoint for its models again" in names
     assert unusable(names) == [], names
 
@@ -107,7 +107,7 @@ def test_an_icon_buttons_words_are_for_screen_readers_not_on_screen(remote_app, 
     app, db_path = remote_app
     conversation_id = seeded_chat(db_path)
     page.goto(f"{app.url}/?c={conversation_id}")
-    fork = page.get_by_role("button", name="New chat from here").first
+    fork = page.get_by_role("button", name="Start a separate chat from here").first
     expect(fork).to_be_visible()
     box = fork.bounding_box()
     assert box is not None and box["width"] < 60  # the icon alone, no visible words
