@@ -511,8 +511,9 @@ def page_style() -> None:
 
 
 def icon_button(container: Any, label: str, icon: str, key: str, **kwargs: Any) -> bool:
-    """A button drawn as its icon alone, named `label` for screen readers and its tooltip.
-    `key` starts with one of ICON_BUTTON_KEYS (the style finds the button by it)."""
+    """A button drawn as its icon alone, named `label` for screen readers and, unless `help`
+    says otherwise (None: no tooltip, which is cheaper), its tooltip. `key` starts with one of
+    ICON_BUTTON_KEYS (the style finds the button by it)."""
     if not key.startswith(ICON_BUTTON_KEYS):
         raise ValueError(f"an icon button's key starts with one of {ICON_BUTTON_KEYS}: {key}")
     kwargs.setdefault("help", label)
