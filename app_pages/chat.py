@@ -181,12 +181,18 @@ def _first_model(svc, profile_id: int) -> str | None:
 
 
 @ui.action
-def _change_profile(conversation_id: int | None, key: str) -> None:
+def _change_profile(conversation_id: int | None, key: str, shown: int) -> None:
     """Either endpoint select (top of the chat or the sidebar's panel) moved: the chat's
-    settings are the one source of truth, and both selects are drawn from them again."""
-    chat, _resolved = _current(conversation_id)
+    settings are the one source of truth, and both selects are drawn from them again.
+
+    `shown` is the endpoint the select was drawn with. A select drawn for an earlier choice
+    is one the browser still showed while the page was being redrawn; a message sent then
+    makes the browser send that select's old value, and it would undo the choice just made
+    (the message then went to the previous endpoint's model). Only a change made on what the
+    chat uses now counts."""
+    chat, resolved = _current(conversation_id)
     profile_id = st.session_state.get(key, MISSING)
-    if profile_id is MISSING or profile_id is None:
+    if profile_id is MISSING or profile_id is None or resolved.profile.id != shown:
         return
     # Another endpoint has other models: its default (or first listed) until one is picked.
     model = _first_model(ui.services(), profile_id)
@@ -194,10 +200,12 @@ def _change_profile(conversation_id: int | None, key: str) -> None:
 
 
 @ui.action
-def _change_model(conversation_id: int | None, key: str) -> None:
-    chat, _resolved = _current(conversation_id)
+def _change_model(conversation_id: int | None, key: str, shown: tuple[int, str]) -> None:
+    """A model picked at the top or in the panel, if drawn for the chat's current endpoint
+    and model (`shown`; see `_change_profile`)."""
+    chat, resolved = _current(conversation_id)
     model = st.session_state.get(key, MISSING)
-    if model is MISSING:
+    if model is MISSING or (resolved.profile.id, resolved.model) != shown:
         return
     _save(conversation_id, replace(chat, model=model or None))
 
@@ -309,7 +317,7 @@ def _endpoint_select(
         format_func=profiles.__getitem__,
         key=key,
         on_change=_change_profile,
-        args=(conversation_id, key),
+        args=(conversation_id, key, resolved.profile.id),
         **widget,
     )
 
@@ -325,7 +333,7 @@ def _model_select(
         label=_("Model"),
         key=key,
         on_change=_change_model,
-        args=(conversation_id, key),
+        args=(conversation_id, key, (resolved.profile.id, resolved.model)),
         help=_("The models the endpoint lists; type any other name too."),
         **widget,
     )
@@ -998,11 +1006,11 @@ def chat_page() -> None:
     chat, resolved = _current(conversation_id)
     model_problem = ui.ensure_model_loaded(svc, resolved.profile)
     # Drawn after the first words of a live answer: see ui.Deferred.
+    # The endpoint and model row first, then the sidebar: what the sidebar shows was drawn
+    # with it, and the row above it.
     top = st.container()
-    sidebar = ui.Deferred(
-        functools.partial(_sidebar, svc, conversation_id, chat, resolved, model_problem)
-    )
-    sidebar.add(functools.partial(_model_row, top, svc, conversation_id, resolved))
+    sidebar = ui.Deferred(functools.partial(_model_row, top, svc, conversation_id, resolved))
+    sidebar.add(functools.partial(_sidebar, svc, conversation_id, chat, resolved, model_problem))
     if conversation_id is None:
         st.title(_("What can I help with?"))
         if resolved.profile.kind == KIND_LOCAL:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import seed
-from browser_support import ROOT, StreamlitServer, answers, remote_env
+from browser_support import ROOT, StreamlitServer, answers, remote_env, send
 from conftest import wait_until
-from fake_openai import FakeOpenAIServer
+from fake_openai import FakeOpenAIServer, Scenario
 from playwright.sync_api import Page, expect
 
 from assistant.db import Database
@@ -149,3 +149,39 @@ def test_rename_and_delete_from_the_sidebar_menu(remote_app, page):
     expect(answers(page).last).to_contain_text("Menu answer.")
     assert f"c={conversation_id}" in page.url
     assert not store.get_conversation(conversation_id).in_trash
+
+
+def test_the_endpoint_picked_at_the_top_takes_its_first_model_and_no_model_refuses(
+    remote_app, remote_server, page, closed_port
+):
+    from assistant.profiles import ProfileStore
+
+    app, db_path = remote_app
+    profiles = ProfileStore(Database(db_path))
+    profiles.create("Team server", remote_server.base_url)  # no default model: its first
+    profiles.create("Nowhere", f"http://127.0.0.1:{closed_port}/v1")  # lists none
+    page.goto(app.url)
+    row = page.locator(".st-key-chat-model-row")
+    row.get_by_role("combobox", name="Endpoint").click()
+    page.get_by_role("option", name="Team server").click()
+    # The browser's select shows the new endpoint's model, not the one it showed before.
+    expect(row.get_by_role("combobox", name="Model")).to_have_value("fake-model")
+    sidebar = page.get_by_test_id("stSidebar")
+    expect(sidebar.get_by_text(re.compile("Model: fake-model"))).to_be_visible()
+    remote_server.enqueue(Scenario(chunks=["From the team server."]))
+    send(page, "Which model?")
+    expect(answers(page).nth(1)).to_contain_text("From the team server.")
+    assert remote_server.completions()[-1].body["model"] == "fake-model"
+    # The new chat's row gave way to the conversation's (drawn just before the sidebar's
+    # total): a choice made on the one going away would be lost.
+    expect(sidebar.get_by_text(re.compile(r"This chat: .+ in 1 answer"))).to_be_visible()
+
+    row.get_by_role("combobox", name="Endpoint").click()
+    page.get_by_role("option", name="Nowhere").click()
+    expect(sidebar.get_by_text(re.compile("No model is chosen for this chat"))).to_be_visible()
+    sent = len(remote_server.completions())
+    send(page, "Not without a model")
+    expect(page.get_by_text(re.compile("No model is chosen for this chat")).first).to_be_visible()
+    expect(page.get_by_placeholder("Message the assistant")).to_have_value("Not without a model")
+    assert len(remote_server.completions()) == sent
+    expect(answers(page)).to_have_count(2)  # nothing stored
