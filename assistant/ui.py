@@ -489,10 +489,10 @@ def param_inputs(
 
 # -- icon buttons ---------------------------------------------------------------------------
 
-# Buttons that show only an icon. Streamlit hides the icon from screen readers, so a button
-# with an empty label has no name at all ("button", or the icon's ligature name such as
-# "chevron_left"). Each gets its words as its label, visually hidden by this style (a class
-# from the key, the one handle Streamlit gives) and shown as its tooltip.
+# Buttons that show only an icon. With an empty label Chromium named them after the icon
+# ("edit icon", "call_split icon"), which is what a screen reader said. Each gets its words as
+# its label, visually hidden by this style (a class from the key, the one handle Streamlit
+# gives), and as its tooltip.
 ICON_BUTTON_KEYS = ("prev-", "next-", "fork-", "edit-", "refresh-", "menu-")
 _ICON_BUTTON_STYLE = (
     "<style>"
