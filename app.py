@@ -22,6 +22,7 @@ ui.collect_after_runs()  # a poll may have turned it off for itself
 # uses when none is set before `st.navigation`) makes the browser fetch it from a CDN.
 ui.use_session_language()
 st.set_page_config(page_title=_("Assistant"), page_icon=ui.APP_ICON)
+ui.page_style()  # icon-only buttons keep a name for screen readers
 navigation = st.navigation(
     [
         st.Page(ui.CHAT_PAGE, title=_("Chat"), icon=":material/chat:", default=True),

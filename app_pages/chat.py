@@ -28,7 +28,7 @@ from assistant.i18n import _, ngettext, number
 from assistant.profiles import KIND_LOCAL, endpoint_label, endpoint_title, shown_name
 from assistant.safe_markdown import plain
 from assistant.starters import STARTERS
-from assistant.store import Message
+from assistant.store import TITLE_LIMIT_CHARS, Conversation, Message
 from assistant.turns import continuable
 from assistant.usage import AnswerCost, money
 
@@ -47,6 +47,8 @@ STAGE_STATE = "chat_stage"  # the main area last run: (chat id, exchanges, secon
 LIVE_POLL_S = 1.0  # how often an open chat looks for changes made elsewhere
 RECHECK_S = 30.0  # ... and reads its mark even when the database file's stamp did not change
 WATCH_STATE = "chat_watch"  # (database stamp, when) of the poll's last read of the mark
+MENU_KEY = "sidebar_menu"  # the sidebar conversation whose Rename / Delete menu is open
+TRASHED_KEY = "sidebar_trashed"  # (id, title, was open) just moved to the trash from the sidebar
 
 
 @ui.action
@@ -179,22 +181,42 @@ def _change_prompt(conversation_id: int | None) -> None:
     _save(conversation_id, with_prompt_choice(chat, choice, one_off or ""))
 
 
+def _first_model(svc, profile_id: int) -> str | None:
+    """The model a chat takes when it moves to this endpoint: None follows the endpoint's own
+    default; an endpoint without one gets the first model it lists (cached), if any."""
+    profile = svc.profiles.get(profile_id)
+    if svc.endpoints.effective(profile).model:
+        return None
+    models, _problem = ui.model_choices(svc, profile)
+    return models[0] if models else None
+
+
 @ui.action
-def _change_profile(conversation_id: int | None) -> None:
-    chat, _resolved = _current(conversation_id)
-    profile_id = _widget(conversation_id, "profile")
-    if profile_id is MISSING:
+def _change_profile(conversation_id: int | None, key: str, shown: int) -> None:
+    """Either endpoint select (top of the chat or the sidebar's panel) moved: the chat's
+    settings are the one source of truth, and both selects are drawn from them again.
+
+    `shown` is the endpoint the select was drawn with. A select drawn for an earlier choice
+    is one the browser still showed while the page was being redrawn; a message sent then
+    makes the browser send that select's old value, and it would undo the choice just made
+    (the message then went to the previous endpoint's model). Only a change made on what the
+    chat uses now counts."""
+    chat, resolved = _current(conversation_id)
+    profile_id = st.session_state.get(key, MISSING)
+    if profile_id is MISSING or profile_id is None or resolved.profile.id != shown:
         return
-    # Another endpoint has other models: follow its default until one is picked.
-    _save(conversation_id, replace(chat, profile_id=profile_id, model=None))
-    st.session_state.pop(_panel_key(conversation_id, "model"), None)
+    # Another endpoint has other models: its default (or first listed) until one is picked.
+    model = _first_model(ui.services(), profile_id)
+    _save(conversation_id, replace(chat, profile_id=profile_id, model=model))
 
 
 @ui.action
-def _change_model(conversation_id: int | None) -> None:
-    chat, _resolved = _current(conversation_id)
-    model = _widget(conversation_id, "model")
-    if model is MISSING:
+def _change_model(conversation_id: int | None, key: str, shown: tuple[int, str]) -> None:
+    """A model picked at the top or in the panel, if drawn for the chat's current endpoint
+    and model (`shown`; see `_change_profile`)."""
+    chat, resolved = _current(conversation_id)
+    model = st.session_state.get(key, MISSING)
+    if model is MISSING or (resolved.profile.id, resolved.model) != shown:
         return
     _save(conversation_id, replace(chat, model=model or None))
 
@@ -256,17 +278,7 @@ def _settings_panel(
                 on_change=_change_prompt,
                 args=(conversation_id,),
             )
-        profiles = {p.id: shown_name(p.name) for p in svc.profiles.list()}
-        profile_ids = list(profiles)
-        st.selectbox(
-            _("Endpoint"),
-            profile_ids,
-            index=profile_ids.index(resolved.profile.id),
-            format_func=profiles.__getitem__,
-            key=key("profile"),
-            on_change=_change_profile,
-            args=(conversation_id,),
-        )
+        _endpoint_select(svc, conversation_id, resolved, "panel")
         if resolved.profile.kind == KIND_LOCAL:
             st.caption(
                 _("Model: {model} (another GGUF file can be set in Settings › Endpoints).").format(
@@ -274,16 +286,7 @@ def _settings_panel(
                 )
             )
         else:
-            ui.model_picker(
-                svc,
-                resolved.profile,
-                resolved.model,
-                label=_("Model"),
-                key=key("model"),
-                on_change=_change_model,
-                args=(conversation_id,),
-                help=_("The models the endpoint lists; type any other name too."),
-            )
+            _model_select(svc, conversation_id, resolved, "panel")
         ui.param_inputs(
             resolved.params.as_dict(),
             key,
@@ -299,6 +302,81 @@ def _settings_panel(
             args=(conversation_id,),
         )
         st.page_link(ui.SETTINGS_PAGE, label=_("Presets and endpoints"), icon=":material/settings:")
+
+
+def _choice_key(conversation_id: int | None, place: str, name: str, resolved: Resolved) -> str:
+    """An endpoint or model select's key, named after the value it shows. The chat's settings
+    are the one source of truth for the select at the top and the one in the sidebar: a change
+    from either gives both new keys, so each is drawn afresh from the settings (a keyed widget
+    would otherwise keep showing the value it last had)."""
+    chosen = (
+        f"{resolved.profile.id}" if name == "profile" else f"{resolved.profile.id}-{resolved.model}"
+    )
+    return _panel_key(conversation_id, f"{place}-{name}-{chosen}")
+
+
+def _endpoint_select(
+    svc, conversation_id: int | None, resolved: Resolved, place: str, **widget: Any
+) -> None:
+    profiles = {p.id: shown_name(p.name) for p in svc.profiles.list()}
+    profile_ids = list(profiles)
+    key = _choice_key(conversation_id, place, "profile", resolved)
+    st.selectbox(
+        _("Endpoint"),
+        profile_ids,
+        index=profile_ids.index(resolved.profile.id) if resolved.profile.id in profiles else None,
+        format_func=profiles.__getitem__,
+        key=key,
+        on_change=_change_profile,
+        args=(conversation_id, key, resolved.profile.id),
+        **widget,
+    )
+
+
+def _model_select(
+    svc, conversation_id: int | None, resolved: Resolved, place: str, **widget: Any
+) -> None:
+    key = _choice_key(conversation_id, place, "model", resolved)
+    ui.model_picker(
+        svc,
+        resolved.profile,
+        resolved.model or None,
+        label=_("Model"),
+        key=key,
+        on_change=_change_model,
+        args=(conversation_id, key, (resolved.profile.id, resolved.model)),
+        help=_("The models the endpoint lists; type any other name too."),
+        **widget,
+    )
+
+
+def _model_row(place: Any, svc, conversation_id: int | None, resolved: Resolved) -> None:
+    """Endpoint and model at the top of the chat, where a newcomer looks for them (the same
+    settings as the sidebar's panel). The embedded model lists only its own file: no network.
+
+    Drawn into `place` (at the top) with the sidebar, after the conversation: asking a slow
+    endpoint for its models (once, then cached) does not hold up the messages."""
+    row = place.container(
+        horizontal=True, vertical_alignment="center", gap="small", key="chat-model-row"
+    )
+    with row:
+        _endpoint_select(
+            svc, conversation_id, resolved, "top", label_visibility="collapsed", width=200
+        )
+        if resolved.profile.kind == KIND_LOCAL:
+            st.selectbox(
+                _("Model"),
+                [resolved.model],
+                key=_choice_key(conversation_id, "top", "model", resolved),
+                disabled=True,
+                label_visibility="collapsed",
+                width=240,
+                help=_("Another GGUF file can be set in Settings › Endpoints."),
+            )
+        else:
+            _model_select(
+                svc, conversation_id, resolved, "top", label_visibility="collapsed", width=240
+            )
 
 
 def _chat_tools(svc, conversation_id: int | None) -> dict[str, str]:
@@ -354,6 +432,13 @@ def _context_gauge(svc, conversation_id: int | None, resolved: Resolved) -> None
         if meter.measured
         else _("about {count}").format(count=number(meter.used))
     )
+    if not resolved.model:
+        st.caption(
+            _(
+                "Context: {used} tokens. No model is chosen for this chat: pick one at the top."
+            ).format(used=used)
+        )
+        return
     if meter.window is None:
         st.caption(
             plain(
@@ -427,6 +512,135 @@ class _UsageBox:
             _context_gauge(self._svc, self._conversation_id, self._resolved)
 
 
+# -- the sidebar's conversation menu: rename, delete -------------------------------------------
+
+
+def _menu_title_key(conversation_id: int) -> str:
+    return f"sidebar-title-{conversation_id}"
+
+
+def _toggle_menu(conversation_id: int) -> None:
+    """⋮ opens a conversation's menu (closing any other); again, or Close, closes it. The title
+    box starts from the stored title each time it opens."""
+    opened = st.session_state.get(MENU_KEY)
+    st.session_state.pop(MENU_KEY, None)
+    if opened is not None:
+        st.session_state.pop(_menu_title_key(opened), None)
+    if opened != conversation_id:
+        st.session_state[MENU_KEY] = conversation_id
+        st.session_state.pop(TRASHED_KEY, None)
+
+
+@ui.action
+def _rename_from_sidebar(conversation_id: int, old_title: str) -> None:
+    """Enter in the menu's title box: the new title, or (empty) a notice and the old one back."""
+    key = _menu_title_key(conversation_id)
+    try:
+        title = ui.services().store.rename(conversation_id, st.session_state.get(key) or "")
+    except InvalidInput:
+        st.session_state[key] = old_title  # the stored title stays; the notice says why
+        raise
+    _toggle_menu(conversation_id)
+    ui.notify(_("Renamed “{old}” to “{new}”.").format(old=old_title, new=title), "success")
+
+
+@ui.action
+def _trash_from_sidebar(conversation_id: int, title: str, was_open: bool) -> None:
+    """To the Trash (as on the Conversations page), with Undo; the open chat gives way to a
+    new one."""
+    ui.services().store.trash(conversation_id)
+    _toggle_menu(conversation_id)
+    st.session_state[TRASHED_KEY] = (conversation_id, title, was_open)
+    if was_open:
+        ui.open_conversation(None)
+
+
+@ui.action
+def _undo_trash(conversation_id: int, was_open: bool) -> None:
+    st.session_state.pop(TRASHED_KEY, None)
+    ui.services().store.restore(conversation_id)
+    if was_open:
+        ui.open_conversation(conversation_id)
+
+
+def _trashed_notice() -> None:
+    trashed = st.session_state.get(TRASHED_KEY)
+    if not trashed:
+        return
+    conversation_id, title, was_open = trashed
+    row = st.container(horizontal=True, vertical_alignment="center", gap="small")
+    row.caption(_("Moved “{title}” to the trash.").format(title=plain(title)))
+    row.button(
+        _("Undo"),
+        icon=":material/undo:",
+        key="sidebar-undo-trash",
+        type="tertiary",
+        on_click=_undo_trash,
+        args=(conversation_id, was_open),
+    )
+
+
+def _conversation_menu(conversation: Conversation, is_open: bool) -> None:
+    """Rename (Enter saves) and Delete, under the conversation's row."""
+    with st.container(border=True, key=f"sidebar-menu-{conversation.id}"):
+        st.text_input(
+            _("Title"),
+            value=conversation.title,
+            key=_menu_title_key(conversation.id),
+            max_chars=TITLE_LIMIT_CHARS,
+            on_change=_rename_from_sidebar,
+            args=(conversation.id, conversation.title),
+            help=_("Type a new title and press Enter."),
+        )
+        row = st.container(horizontal=True, gap="small")
+        row.button(
+            _("Delete"),
+            icon=":material/delete:",
+            key=f"sidebar-delete-{conversation.id}",
+            on_click=_trash_from_sidebar,
+            args=(conversation.id, conversation.title, is_open),
+            help=_("Moves it to the Trash; Undo brings it back."),
+        )
+        row.button(
+            _("Close"),
+            key=f"sidebar-close-{conversation.id}",
+            type="tertiary",
+            on_click=_toggle_menu,
+            args=(conversation.id,),
+        )
+
+
+def _conversation_row(conversation: Conversation, is_open: bool) -> None:
+    """A conversation in the Recent list: its title opens it, ⋮ opens its menu."""
+    row = st.container(horizontal=True, vertical_alignment="center", gap=None)
+    row.button(
+        plain(conversation.title),
+        key=f"conversation-{conversation.id}",
+        icon=":material/push_pin:" if conversation.pinned else None,
+        width="stretch",
+        type="primary" if is_open else "tertiary",
+        on_click=ui.open_conversation,
+        args=(conversation.id,),
+        help=_("Pinned") if conversation.pinned else None,
+    )
+    ui.icon_button(
+        row,
+        # Not the title in the name: a search for the chat's own button by its title (a
+        # person's find-in-page, a test's role query) would find two.
+        _("Rename or delete"),
+        ":material/more_vert:",
+        key=f"menu-{conversation.id}",
+        type="tertiary",
+        # No tooltip: 50 of them made a page with a full Recent list load about 1.5 s slower
+        # (Chromium on a busy machine); ⋮ is the usual sign for a menu, and the name is there.
+        help=None,
+        on_click=_toggle_menu,
+        args=(conversation.id,),
+    )
+    if st.session_state.get(MENU_KEY) == conversation.id:
+        _conversation_menu(conversation, is_open)
+
+
 def _sidebar(
     svc,
     conversation_id: int | None,
@@ -451,21 +665,12 @@ def _sidebar(
         if model_problem:
             st.error(plain(model_problem), icon=":material/error:")  # it names the file
         st.subheader(_("Recent"), divider="gray")
+        _trashed_notice()
         conversations = svc.store.list_conversations(limit=ui.SIDEBAR_CONVERSATIONS)
         if not conversations:
             st.caption(_("Your conversations will appear here."))
         for conversation in conversations:  # pinned ones come first
-            is_open = conversation.id == conversation_id
-            st.button(
-                plain(conversation.title),
-                key=f"conversation-{conversation.id}",
-                icon=":material/push_pin:" if conversation.pinned else None,
-                width="stretch",
-                type="primary" if is_open else "tertiary",
-                on_click=ui.open_conversation,
-                args=(conversation.id,),
-                help=_("Pinned") if conversation.pinned else None,
-            )
+            _conversation_row(conversation, conversation.id == conversation_id)
         st.page_link(ui.CONVERSATIONS_PAGE, label=_("All conversations"), icon=":material/history:")
 
 
@@ -474,38 +679,39 @@ def _switcher(actions, ids: tuple[int, ...], current: int, earlier: str, later: 
     if len(ids) < 2:
         return
     index = ids.index(current) if current in ids else len(ids) - 1
-    actions.button(
-        "",
+    ui.icon_button(
+        actions,
+        earlier,
+        ":material/chevron_left:",
         key=f"prev-{current}",
-        icon=":material/chevron_left:",
         type="tertiary",
         disabled=index == 0,
         on_click=_show_branch,
         args=(ids[max(index - 1, 0)],),
-        help=earlier,
     )
     actions.caption(f"{index + 1} / {len(ids)}", width="content")
-    actions.button(
-        "",
+    ui.icon_button(
+        actions,
+        later,
+        ":material/chevron_right:",
         key=f"next-{current}",
-        icon=":material/chevron_right:",
         type="tertiary",
         disabled=index == len(ids) - 1,
         on_click=_show_branch,
         args=(ids[min(index + 1, len(ids) - 1)],),
-        help=later,
     )
 
 
 def _fork_button(actions, message_id: int) -> None:
-    actions.button(
-        "",
+    ui.icon_button(
+        actions,
+        # Not "New chat …": a search for the New chat button by its name would find this too.
+        _("Start a separate chat from here"),
+        ":material/call_split:",
         key=f"fork-{message_id}",
-        icon=":material/call_split:",
         type="tertiary",
         on_click=_fork,
         args=(message_id,),
-        help=_("New chat from here"),
     )
 
 
@@ -531,14 +737,14 @@ def _question(svc, exchange: transcript.Exchange, is_last: bool, draw_later: ui.
             draw_later.add(copy)  # not in the same pass as the first words: see ui.Deferred
         else:
             copy()
-        actions.button(
-            "",
+        ui.icon_button(
+            actions,
+            _("Edit and resend"),
+            ":material/edit:",
             key=f"edit-{question.id}",
-            icon=":material/edit:",
             type="tertiary",
             on_click=_start_edit,
             args=(question.id,),
-            help=_("Edit and resend"),
         )
         _fork_button(actions, question.id)
         if exchange.answer is None and is_last:
@@ -735,10 +941,20 @@ def _send(text: str) -> None:
 
 
 def _refuse_overflow(svc, conversation_id: int | None, text: str) -> None:
-    """A message that would overflow a remote model's window is refused before it is sent
-    (the embedded model leaves out old messages by itself)."""
+    """A message that would overflow the model's window is refused before it is stored: a
+    remote model's against the gauge; the embedded model leaves out old messages by itself, so
+    only a message that cannot fit even alone (with the system prompt) is refused."""
     _chat, resolved = _current(conversation_id)
     if resolved.profile.kind == KIND_LOCAL:
+        window = svc.embedded_overflow(resolved, text)
+        if window is not None:
+            raise InvalidInput(
+                _(
+                    "This message is too long for the embedded model's {window}-token context "
+                    "window even on its own; shorten it or pick another endpoint at the top "
+                    "(your message is still in the box)."
+                ).format(window=number(window))
+            )
         return
     meter = svc.context(conversation_id, resolved)
     if meter.overflows_with(text):
@@ -888,6 +1104,8 @@ def _new_chat(resolved: Resolved) -> None:
     st.title(_("What can I help with?"))
     if resolved.profile.kind == KIND_LOCAL:
         st.info(plain(ui.local_model_note(resolved.model)), icon=":material/memory:")
+    elif not resolved.model:
+        st.caption(_("Pick a model at the top to start."))
     else:
         st.caption(
             plain(
@@ -932,7 +1150,11 @@ def chat_page() -> None:
     model_problem = ui.ensure_model_loaded(svc, resolved.profile)
     # Drawn after the first words of a live answer: see ui.Deferred.
     usage = _UsageBox(svc, conversation_id, resolved)
-    sidebar = ui.Deferred(
+    # The endpoint and model row first, then the sidebar: what the sidebar shows was drawn
+    # with it, and the row above it.
+    top = st.container()
+    sidebar = ui.Deferred(functools.partial(_model_row, top, svc, conversation_id, resolved))
+    sidebar.add(
         functools.partial(_sidebar, svc, conversation_id, chat, resolved, model_problem, usage)
     )
     if conversation_id is None:

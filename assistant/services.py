@@ -20,13 +20,14 @@ from assistant.config import Settings, read_secrets_files
 from assistant.context_gauge import ContextWindows, Gauge, gauge
 from assistant.db import Database
 from assistant.endpoints import Endpoints
-from assistant.errors import ConfigError
+from assistant.errors import ConfigError, InvalidInput, ProviderError
+from assistant.i18n import _
 from assistant.lifecycle import Lifecycle
 from assistant.mcp_hub import McpHub
 from assistant.presets import PresetStore
-from assistant.profiles import ProfileStore
+from assistant.profiles import KIND_LOCAL, ProfileStore
 from assistant.providers import ProviderRegistry
-from assistant.store import Store, TurnIds
+from assistant.store import Snapshot, Store, TurnIds
 from assistant.titles import Titler
 from assistant.tool_servers import ToolServerStore
 from assistant.toolbox import Toolbox, write_chat_tools
@@ -124,6 +125,24 @@ class Services:
         measured = gauge([leaf], prompt, window)
         return measured if measured.measured else gauge(self.store.path_to(leaf.id), prompt, window)
 
+    def embedded_overflow(self, resolved: Resolved, text: str) -> int | None:
+        """The embedded model's window when this message with the system prompt cannot fit in
+        it even with every earlier message left out, else None. The model would refuse it after
+        it is stored (an answer that fails, and a Retry that can only fail again); asked first,
+        it is refused while the text is still in the box. Counted with the model's own
+        tokenizer, so the page asks only once the model is loaded."""
+        if resolved.profile.kind != KIND_LOCAL:
+            return None
+        model = self.endpoints.local_model(resolved.profile)
+        if not model.loaded:
+            return None  # it could not be loaded: sending says why
+        try:
+            prompt, limit = resolved.system_prompt, resolved.params.max_tokens
+            fits = model.fits_alone(prompt, text.strip(), limit)
+        except ProviderError:
+            return None
+        return None if fits else model.n_ctx
+
     def retire(self) -> None:
         """Replaced (its settings changed): live answers finish, then its threads stop and its
         tool servers close (closed under a live answer, a tool call would end cut short); the
@@ -144,6 +163,9 @@ class Services:
     def resolve(self, conversation_id: int | None, draft: ChatSettings | None = None) -> Resolved:
         return self.chat.resolve(self.chat_settings(conversation_id, draft))
 
+    def _snapshot(self, conversation_id: int) -> Snapshot:
+        return ready_snapshot(self.resolve(conversation_id))
+
     def send(
         self,
         conversation_id: int | None,
@@ -154,22 +176,20 @@ class Services:
         """Create and start a turn with the conversation's settings; a new one keeps the draft's
         settings and tools (`tools` None: the default set)."""
         if conversation_id is not None:
-            snapshot = self.resolve(conversation_id).snapshot()
-            return self.turns.send(conversation_id, text, snapshot)
+            return self.turns.send(conversation_id, text, self._snapshot(conversation_id))
         chat = self.chat.validate(self.chat.completed(draft))
-        snapshot = self.chat.resolve(chat).snapshot()
+        snapshot = ready_snapshot(self.chat.resolve(chat))
         return self.turns.send(None, text, snapshot, partial(_setup_new, chat, tools))
 
     def edit(self, user_message_id: int, text: str) -> TurnIds:
         """Resend an edited user message as a new branch, on the conversation's settings."""
         message = self.store.get_message(user_message_id)
-        snapshot = self.resolve(message.conversation_id).snapshot()
-        return self.turns.edit(user_message_id, text, snapshot)
+        return self.turns.edit(user_message_id, text, self._snapshot(message.conversation_id))
 
     def answer(self, question_id: int) -> int:
         """Answer a user message that has no answer yet, on its conversation's settings."""
         question = self.store.get_message(question_id)
-        return self.turns.answer(question_id, self.resolve(question.conversation_id).snapshot())
+        return self.turns.answer(question_id, self._snapshot(question.conversation_id))
 
     def fork(self, message_id: int) -> int:
         """A new conversation from the path up to this message, with the source's settings."""
@@ -181,7 +201,17 @@ class Services:
     def regenerate(self, answer_id: int) -> int:
         """A new version of an answer with its conversation's current settings, started."""
         answer = self.store.get_message(answer_id)
-        return self.turns.regenerate(answer_id, self.resolve(answer.conversation_id).snapshot())
+        return self.turns.regenerate(answer_id, self._snapshot(answer.conversation_id))
+
+
+def ready_snapshot(resolved: Resolved) -> Snapshot:
+    """What an answer is made with; refused (nothing stored) when no model is chosen: an empty
+    name would reach the endpoint, which answers with its own default model or an error."""
+    if not resolved.model:
+        raise InvalidInput(
+            _("No model is chosen for this chat. Pick one at the top of the chat, then send again.")
+        )
+    return resolved.snapshot()
 
     def continue_answer(self, answer_id: int) -> int:
         """Continue an answer cut at its length limit, with its conversation's current

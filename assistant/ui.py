@@ -544,8 +544,10 @@ def model_picker(
     on_change: Callable[..., None],
     args: tuple[Any, ...],
     help: str,
+    **widget: Any,
 ) -> None:
-    """A select of the models an endpoint lists that also takes a typed name, and ⟳."""
+    """A select of the models an endpoint lists that also takes a typed name, and ⟳
+    (`widget`: the select's look, such as `label_visibility` and `width`)."""
     models, problem = model_choices(svc, profile)
     if current and current not in models:
         models = [current, *models]
@@ -560,12 +562,13 @@ def model_picker(
         on_change=on_change,
         args=args,
         help=help,
+        **widget,
     )
-    row.button(
-        "",
-        icon=":material/refresh:",
-        key=f"{key}-refresh",
-        help=_("Ask the endpoint for its models again"),
+    icon_button(
+        row,
+        _("Ask the endpoint for its models again"),
+        ":material/refresh:",
+        key=f"refresh-{key}",
         on_click=refresh_models,
     )
     if problem:
@@ -604,6 +607,39 @@ def param_inputs(
                 step=0.05,
                 **extra,
             )
+
+
+# -- icon buttons ---------------------------------------------------------------------------
+
+# Buttons that show only an icon. With an empty label Chromium named them after the icon
+# ("edit icon", "call_split icon"), which is what a screen reader said. Each gets its words as
+# its label, visually hidden by this style (a class from the key, the one handle Streamlit
+# gives), and as its tooltip.
+ICON_BUTTON_KEYS = ("prev-", "next-", "fork-", "edit-", "refresh-", "menu-")
+_ICON_BUTTON_STYLE = (
+    "<style>"
+    + ", ".join(
+        f"[class*='st-key-{prefix}'] button [data-testid='stMarkdownContainer']"
+        for prefix in ICON_BUTTON_KEYS
+    )
+    + " { position: absolute !important; width: 1px; height: 1px; overflow: hidden;"
+    " clip-path: inset(50%); white-space: nowrap; margin: 0; padding: 0; }</style>"
+)
+
+
+def page_style() -> None:
+    """Once per page run, before anything is drawn: the style the icon buttons rely on."""
+    st.html(_ICON_BUTTON_STYLE)
+
+
+def icon_button(container: Any, label: str, icon: str, key: str, **kwargs: Any) -> bool:
+    """A button drawn as its icon alone, named `label` for screen readers and, unless `help`
+    says otherwise (None: no tooltip, which is cheaper), its tooltip. `key` starts with one of
+    ICON_BUTTON_KEYS (the style finds the button by it)."""
+    if not key.startswith(ICON_BUTTON_KEYS):
+        raise ValueError(f"an icon button's key starts with one of {ICON_BUTTON_KEYS}: {key}")
+    kwargs.setdefault("help", label)
+    return container.button(label, icon=icon, key=key, **kwargs)
 
 
 # -- the open conversation in the URL -------------------------------------------------------

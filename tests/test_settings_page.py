@@ -192,7 +192,8 @@ def test_chat_sidebar_switches_preset_one_off_model_and_temperature(remote, db_p
     at.run()
     reviewer = preset_id(db_path, "Code reviewer")
     at.selectbox(key=f"chat-{conversation}-prompt-0").set_value(reviewer).run()
-    at.selectbox(key=f"chat-{conversation}-model-0").set_value("fake-model").run()
+    model = next(s for s in at.sidebar.selectbox if s.label == "Model")  # its key names its value
+    model.set_value("fake-model").run()
     at.slider(key=f"chat-{conversation}-temperature-0").set_value(0.3).run()
     assert "**Prompt:** Code reviewer" in at.sidebar.caption[0].value
     at.chat_input[0].set_value("Second").run()

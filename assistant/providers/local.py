@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 # Tokens a chat template adds around each message (role markers); a safe over-estimate.
 _TEMPLATE_TOKENS_PER_MESSAGE = 8
+_MIN_ANSWER_TOKENS = 64  # the shortest answer worth asking for
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,21 @@ class LocalModel:
         llm = self.load()
         return len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
+    def message_cost(self, content: str) -> int:
+        """A message's tokens in the prompt, its chat template's own included."""
+        return self.count_tokens(content) + _TEMPLATE_TOKENS_PER_MESSAGE
+
+    def _fits(self, fixed: int, max_tokens: int) -> bool:
+        """What is always kept (system prompt, newest message) leaves room for a short answer."""
+        return fixed + min(max_tokens, _MIN_ANSWER_TOKENS) <= self.n_ctx
+
+    def fits_alone(self, system_prompt: str, text: str, max_tokens: int) -> bool:
+        """Whether a new message can be answered at all: `fit_context` drops old turns but never
+        the system prompt or the newest message, and refuses when those two leave no room. The
+        page asks this before storing the message, so that it is refused, not sent to fail."""
+        fixed = self.message_cost(text) + (self.message_cost(system_prompt) if system_prompt else 0)
+        return self._fits(fixed, max_tokens)
+
     def fit_context(
         self, messages: list[dict[str, str]], max_tokens: int
     ) -> tuple[list[dict[str, str]], int]:
@@ -160,12 +176,12 @@ class LocalModel:
         Returns the messages to send and the answer budget (max_tokens, lowered if needed).
         The system prompt and the newest user message are always kept.
         """
-        costs = [self.count_tokens(m["content"]) + _TEMPLATE_TOKENS_PER_MESSAGE for m in messages]
+        costs = [self.message_cost(m["content"]) for m in messages]
         system = [i for i, m in enumerate(messages) if m["role"] == "system"]
         keep_first = 1 if system and system[0] == 0 else 0
         fixed = sum(costs[:keep_first]) + costs[-1]
-        min_answer = min(max_tokens, 64)
-        if fixed + min_answer > self.n_ctx:
+        min_answer = min(max_tokens, _MIN_ANSWER_TOKENS)
+        if not self._fits(fixed, max_tokens):
             raise ProviderError(
                 "bad_request",
                 _(
