@@ -1088,6 +1088,8 @@ def _watch_conversation(conversation_id: int, seen: tuple[Any, ...] | None) -> N
     when something was written since it last did (and every `RECHECK_S`, for a file system
     whose times are coarse): an idle app keeps no connection open (the file can be copied
     whole or unmounted)."""
+    if not ui.fragment_rerun():
+        return  # drawn with the page, which has just read everything: the first tick looks
     store = ui.services().store
     stamp = store.db.change_stamp()  # before the mark: a write after it is seen next time
     last = st.session_state.get(WATCH_STATE)

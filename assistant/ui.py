@@ -347,6 +347,14 @@ def apply_theme(theme: dict[str, Any]) -> None:
 _AFTER_RUN_GC = "runner.postScriptGC"
 
 
+def fragment_rerun() -> bool:
+    """This run is a fragment's own (a poll), not the page's. A poll drawn inline in the page's
+    run must not rerun the page from there: what the run already showed once (a notice popped
+    from the session) would be replaced before anyone saw it."""
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.fragment_ids_this_run)
+
+
 def light_run() -> None:
     """This run (a poll that found nothing new) skips Streamlit's forced full garbage
     collection at its end: it allocated next to nothing, and that collection was 20 of the
@@ -1177,6 +1185,8 @@ def watch_tool_servers(servers: list[Any]) -> None:
     """Servers were still starting when the page was drawn: draw it again as soon as one of
     them has answered (its tools, or why it cannot be used), so a quick server is not held up
     by a slow one. The fragment itself draws nothing."""
+    if not fragment_rerun():
+        return  # drawn with the page: its next tick looks
     toolbox = services().turns.toolbox
     if toolbox is None or any(toolbox.listing(s, wait=False) is not None for s in servers):
         st.rerun(scope="app")
