@@ -203,6 +203,12 @@ class Services:
         answer = self.store.get_message(answer_id)
         return self.turns.regenerate(answer_id, self._snapshot(answer.conversation_id))
 
+    def continue_answer(self, answer_id: int) -> int:
+        """Continue an answer cut at its length limit, with its conversation's current
+        settings (a raised token limit counts from now), started."""
+        answer = self.store.get_message(answer_id)
+        return self.turns.continue_answer(answer_id, self._snapshot(answer.conversation_id))
+
 
 def ready_snapshot(resolved: Resolved) -> Snapshot:
     """What an answer is made with; refused (nothing stored) when no model is chosen: an empty
@@ -212,13 +218,6 @@ def ready_snapshot(resolved: Resolved) -> Snapshot:
             _("No model is chosen for this chat. Pick one at the top of the chat, then send again.")
         )
     return resolved.snapshot()
-
-    def continue_answer(self, answer_id: int) -> int:
-        """Continue an answer cut at its length limit, with its conversation's current
-        settings (a raised token limit counts from now), started."""
-        answer = self.store.get_message(answer_id)
-        snapshot = self.resolve(answer.conversation_id).snapshot()
-        return self.turns.continue_answer(answer_id, snapshot)
 
 
 def _setup_new(

@@ -37,7 +37,7 @@ NAMES = {
     "CSV", "GGUF", "URL", "API", "Ollama", "vLLM", "llama", "cpp", "server", "Studio", "LM",
     "ChatGPT", "Claude", "LibreChat", "Open", "WebUI", "Cursor", "Desktop", "VS", "Code",
     "mcpServers", "stdio", "Streamable", "HTTP", "SSE", "Top", "Settings", "ms", "UTC", "US",
-    "python", "assistant", "import", "FILE", "toml", "secrets", "streamlit", "SQLite",
+    "ChatbotUI", "python", "assistant", "import", "FILE", "toml", "secrets", "streamlit", "SQLite",
     "localhost", "http", "https", "uvx", "npx", "Authorization", "Bearer", "env", "args",
     "command", "url", "key", "value", "name", "conversations", "json", "jsonl", "Instruct",
     "English", "com", "api", "ollama", "openai", "time", "Europe", "Paris",
