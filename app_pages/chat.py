@@ -472,15 +472,28 @@ def _context_gauge(svc, conversation_id: int | None, resolved: Resolved) -> None
 
 def _conversation_total(svc, conversation_id: int) -> None:
     """What this chat used so far, and what it cost when prices are set."""
-    cost, tokens_in, tokens_out, answers = svc.usage.conversation_cost(conversation_id)
+    cost, tokens_in, tokens_out, answers, unreported = svc.usage.conversation_cost(conversation_id)
     if not answers:
         return
     spent = f" · {money(cost)}" if cost else ""
-    counted = ngettext(
-        "This chat: {tokens} tokens in {count} answer",
-        "This chat: {tokens} tokens in {count} answers",
-        answers,
-    ).format(tokens=number(tokens_in + tokens_out), count=number(answers))
+    if unreported == answers:  # unknown, never "0 tokens" (an imported chat, llama.cpp's server)
+        counted = ngettext(
+            "This chat: {count} answer, tokens not reported",
+            "This chat: {count} answers, tokens not reported",
+            answers,
+        ).format(count=number(answers))
+    elif unreported:
+        counted = ngettext(
+            "This chat: at least {tokens} tokens in {count} answer",
+            "This chat: at least {tokens} tokens in {count} answers",
+            answers,
+        ).format(tokens=number(tokens_in + tokens_out), count=number(answers))
+    else:
+        counted = ngettext(
+            "This chat: {tokens} tokens in {count} answer",
+            "This chat: {tokens} tokens in {count} answers",
+            answers,
+        ).format(tokens=number(tokens_in + tokens_out), count=number(answers))
     st.caption(plain(counted + spent))
 
 
@@ -929,6 +942,10 @@ def _send(text: str) -> None:
             ui.notify(_("That conversation was deleted; this is a new chat."))
             conversation_id = None
             ids = svc.send(None, text, draft, st.session_state.get(DRAFT_TOOLS_KEY))
+    except _TooLong as exc:  # a box that stays, not a toast: the text waits in the input
+        ui.notify(str(exc), "warning")
+        _hand_back(text)
+        return
     except AppError as exc:
         ui.notify_problem(exc)
         if text.strip():
@@ -940,6 +957,10 @@ def _send(text: str) -> None:
     ui.open_conversation(ids.conversation_id)
 
 
+class _TooLong(InvalidInput):
+    """A message over the model's window: it says how to go on, so it stays on screen."""
+
+
 def _refuse_overflow(svc, conversation_id: int | None, text: str) -> None:
     """A message that would overflow the model's window is refused before it is stored: a
     remote model's against the gauge; the embedded model leaves out old messages by itself, so
@@ -948,7 +969,7 @@ def _refuse_overflow(svc, conversation_id: int | None, text: str) -> None:
     if resolved.profile.kind == KIND_LOCAL:
         window = svc.embedded_overflow(resolved, text)
         if window is not None:
-            raise InvalidInput(
+            raise _TooLong(
                 _(
                     "This message is too long for the embedded model's {window}-token context "
                     "window even on its own; shorten it or pick another endpoint at the top "
@@ -958,7 +979,7 @@ def _refuse_overflow(svc, conversation_id: int | None, text: str) -> None:
         return
     meter = svc.context(conversation_id, resolved)
     if meter.overflows_with(text):
-        raise InvalidInput(
+        raise _TooLong(
             _(
                 "This message would make the request about {used} tokens plus the message, "
                 "over {model}'s {window}-token context window. Start a new chat from a "

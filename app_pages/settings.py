@@ -14,7 +14,7 @@ from assistant import connection, ui
 from assistant.app_settings import AUTO_TITLES_KEY, AUTOMATIC, LANGUAGE_KEY, THEME_KEY
 from assistant.chat_settings import PARAM_SPECS
 from assistant.errors import AppError, InvalidInput, ProviderError
-from assistant.i18n import LANGUAGES, N_, _, ngettext, number
+from assistant.i18n import LANGUAGES, N_, _, ngettext, number, retranslate
 from assistant.profiles import (
     KEY_ENV,
     KEY_NONE,
@@ -597,7 +597,9 @@ def _defaults_tab(svc) -> None:
         format_func={
             **profiles,
             None: _("Automatic (now {name}: {provider_reason})").format(
-                name=automatic.name, provider_reason=svc.settings.provider_reason
+                # Both were put in words when the app started, in its first page's language.
+                name=shown_name(automatic.name),
+                provider_reason=retranslate(svc.settings.provider_reason),
             ),
         }.__getitem__,
         key="default-profile",

@@ -157,20 +157,23 @@ class Usage:
             local = self._local_profiles(conn)
         return _cost_of(message, local, prices if prices is not None else self.prices.list())
 
-    def conversation_cost(self, conversation_id: int) -> tuple[float | None, int, int, int]:
-        """(cost or None when some answer has no price, tokens in, tokens out, answers)."""
+    def conversation_cost(self, conversation_id: int) -> tuple[float | None, int, int, int, int]:
+        """(cost or None when some answer has no price, tokens in, tokens out, answers, answers
+        whose endpoint reported no tokens: unknown, not 0)."""
         with self.db.connect() as conn:
             local = self._local_profiles(conn)
             rows = conn.execute(
                 "SELECT model, provider, profile_id, created_at, prompt_tokens,"
-                " completion_tokens FROM messages WHERE conversation_id = ?"
+                " completion_tokens, status FROM messages WHERE conversation_id = ?"
                 " AND role = 'assistant' AND status IN (?, ?, ?, ?)",
                 (conversation_id, *FINAL_STATUSES),
             ).fetchall()
         prices = self.prices.list()
         total: float | None = 0.0
-        tokens_in = tokens_out = 0
+        tokens_in = tokens_out = unreported = 0
         for row in rows:
+            if row["prompt_tokens"] is None and row["completion_tokens"] is None:
+                unreported += row["status"] == "complete"
             tokens_in += row["prompt_tokens"] or 0
             tokens_out += row["completion_tokens"] or 0
             cost = _row_cost(row, local, prices)
@@ -178,7 +181,7 @@ class Usage:
                 total = None
             elif total is not None and cost is not None:
                 total += cost
-        return total, tokens_in, tokens_out, len(rows)
+        return total, tokens_in, tokens_out, len(rows), unreported
 
     def daily(self) -> list[dict[str, Any]]:
         """Every row of the daily rollup, with whether its endpoint is free, and its cost

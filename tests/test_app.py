@@ -350,7 +350,7 @@ def test_a_message_that_would_overflow_the_window_is_refused_and_kept(remote, db
     assert gauge == [plain("Context: 101 of 300 tokens (34%)")]  # 100 in + 1 out, measured
     long_text = "word " * 200  # about 250 tokens: over what is left
     at.chat_input[0].set_value(long_text).run()
-    assert any("context window" in t.value for t in at.toast)
+    assert any("context window" in w.value for w in at.warning)  # stays, unlike a toast
     assert at.chat_input[0].value == long_text  # handed back
     assert len(Store(Database(db_path)).messages(1)) == 2  # nothing sent
 

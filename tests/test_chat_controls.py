@@ -144,7 +144,7 @@ def test_a_message_too_long_for_the_embedded_model_is_refused_before_it_is_store
     at.chat_input[0].set_value(long_text).run()
     assert not at.exception
     refusal = plain("too long for the embedded model's 2,048-token context window")
-    assert any(refusal in t for t in toasts(at))
+    assert any(refusal in w.value for w in at.warning)  # a box that stays, not a toast
     assert at.chat_input[0].value == long_text
     assert Store(Database(db_path)).list_conversations() == []
 

@@ -314,6 +314,8 @@ def test_an_endpoint_without_usage_is_not_reported_never_zero(
     assert (answer.prompt_tokens, answer.completion_tokens) == (None, None)  # NULL, not 0
     assert "tokens not reported" in caption(answer)
     assert " 0 tokens" not in caption(answer)
+    # The sidebar's "This chat" total knows it too: 1 answer, 1 without counts.
+    assert Usage(history.db).conversation_cost(answer.conversation_id)[3:] == (1, 1)
     with history.db.connect() as conn:
         day = answer.created_at[:10]
         row = conn.execute(
