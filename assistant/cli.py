@@ -288,9 +288,7 @@ def cmd_tools_import(args: argparse.Namespace, out: TextIO) -> int:
                      "set": parsed.to_set, "notes": parsed.notes}, out)  # fmt: skip
         return EXIT_OK
     for server in saved:
-        print(
-            _("Imported {name}  ({where})").format(name=server.name, where=server.where), file=out
-        )
+        print(_("Imported {name} ({where})").format(name=server.name, where=server.where), file=out)
     for name in skipped:
         print(
             _("Skipped {name}: a tool server of that name exists already.").format(name=name),
