@@ -73,6 +73,27 @@ def fake_server() -> Iterator[FakeOpenAIServer]:
 REMOTE_KEY = "sk-apptest-secret-0987654321"
 
 
+@pytest.fixture(scope="module")
+def remote_server() -> Iterator[FakeOpenAIServer]:
+    """One fake OpenAI-compatible server for a module's browser tests."""
+    server = FakeOpenAIServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def remote_app(remote_server, tmp_path_factory):
+    """A real `streamlit run` on its own database, answering from `remote_server`: (the
+    running app, its database path)."""
+    from browser_support import StreamlitServer, remote_env  # it imports this module
+
+    folder = tmp_path_factory.mktemp("e2e-remote")
+    db_path = folder / "app.db"
+    app = StreamlitServer(remote_env(remote_server, db_path), folder / "streamlit.log")
+    yield app, db_path
+    app.stop()
+
+
 @pytest.fixture
 def remote(monkeypatch, fake_server, db_path):
     """The app's environment pointing at the fake server (AppTest reads it at each run)."""

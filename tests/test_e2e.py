@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,11 +12,10 @@ from browser_support import (
     TIMEOUT_MS,
     StreamlitServer,
     answers,
-    remote_env,
     send,
 )
 from conftest import wait_until
-from fake_openai import FakeOpenAIServer, Scenario
+from fake_openai import Scenario
 from playwright.sync_api import Page, expect
 
 from assistant import transcript
@@ -26,22 +24,6 @@ from assistant.presets import PresetStore
 from assistant.store import FinalResult, Snapshot, Store
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def remote_server() -> Iterator[FakeOpenAIServer]:
-    server = FakeOpenAIServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def remote_app(remote_server, tmp_path_factory) -> Iterator[tuple[StreamlitServer, Path]]:
-    folder = tmp_path_factory.mktemp("e2e-remote")
-    db_path = folder / "app.db"
-    app = StreamlitServer(remote_env(remote_server, db_path), folder / "streamlit.log")
-    yield app, db_path
-    app.stop()
 
 
 def held(scenario_chunks: list[str], hold_after: int) -> Scenario:

@@ -4,14 +4,13 @@ say, and a conversation is renamed and deleted from the sidebar's menu."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import seed
-from browser_support import ROOT, StreamlitServer, answers, remote_env, send
+from browser_support import ROOT, answers, send
 from conftest import wait_until
-from fake_openai import FakeOpenAIServer, Scenario
+from fake_openai import Scenario
 from playwright.sync_api import Page, expect
 
 from assistant.db import Database
@@ -26,22 +25,6 @@ ICON_NAMES = {
     for path in [ROOT / "app.py", *(ROOT / "app_pages").glob("*.py"), ROOT / "assistant/ui.py"]
     for name in re.findall(r":material/(\w+):", path.read_text())
 }
-
-
-@pytest.fixture(scope="module")
-def remote_server() -> Iterator[FakeOpenAIServer]:
-    server = FakeOpenAIServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def remote_app(remote_server, tmp_path_factory) -> Iterator[tuple[StreamlitServer, Path]]:
-    folder = tmp_path_factory.mktemp("e2e-controls")
-    db_path = folder / "app.db"
-    app = StreamlitServer(remote_env(remote_server, db_path), folder / "streamlit.log")
-    yield app, db_path
-    app.stop()
 
 
 def button_names(page: Page) -> list[str]:
